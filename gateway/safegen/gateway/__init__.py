@@ -1,0 +1,1 @@
+"""The safegen gateway: prompt moderation, generation with safety negative prompts, image moderation."""

@@ -1,0 +1,1 @@
+"""Image generation domain: backends behind one contract, plus the bundled offline model."""

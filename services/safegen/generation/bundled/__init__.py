@@ -1,0 +1,1 @@
+"""The bundled shapes model: a tiny text-to-image diffusion model trained here on rendered shapes."""

@@ -1,0 +1,275 @@
+"""Guardrail policies in the shape of Bedrock CreateGuardrail, loaded from YAML and applied to assessments.
+
+A guardrail says, per category, how strict the input and the output filters are and which modalities
+they cover; which word lists apply; which safety negative prompts every generation gets; and what the
+gateway does with an unsafe prompt or image. Evaluation here is pure: assessments in, verdicts out.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from safegen.core.types import (
+    CATEGORIES,
+    Category,
+    CategoryScore,
+    FilterVerdict,
+    Level,
+    Modality,
+    Source,
+    intervenes,
+)
+from safegen.errors import NotFound
+
+#: Bedrock's limits on custom words.
+MAX_CUSTOM_WORDS = 10_000
+MAX_WORD_LENGTH = 100
+_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+class PromptAction(str, enum.Enum):
+    BLOCK = "BLOCK"  # answer without generating
+    WARN = "WARN"  # generate and warn
+
+
+class ImageAction(str, enum.Enum):
+    BLUR = "BLUR"  # blur the flagged regions (or the whole image)
+    BLOCK = "BLOCK"  # withhold the image bytes
+    WARN = "WARN"  # return the image with a warning
+
+
+class BlurMode(str, enum.Enum):
+    REGIONS = "REGIONS"  # blur detector regions, fall back to the whole image without regions
+    FULL = "FULL"  # always blur the whole image
+
+
+class GuardrailConfigError(ValueError):
+    """A guardrail file is malformed; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class ContentFilter:
+    category: Category
+    input_strength: Level = Level.HIGH
+    output_strength: Level = Level.HIGH
+    input_modalities: frozenset[Modality] = frozenset({Modality.TEXT, Modality.IMAGE})
+    output_modalities: frozenset[Modality] = frozenset({Modality.TEXT, Modality.IMAGE})
+
+    def strength(self, source: Source, modality: Modality) -> Level:
+        if source == Source.INPUT:
+            return self.input_strength if modality in self.input_modalities else Level.NONE
+        return self.output_strength if modality in self.output_modalities else Level.NONE
+
+
+@dataclass(frozen=True)
+class Guardrail:
+    id: str
+    name: str
+    description: str = ""
+    filters: dict[Category, ContentFilter] = field(default_factory=dict)
+    managed_profanity: bool = True
+    custom_words: tuple[str, ...] = ()
+    negative_prompts: tuple[str, ...] = ()
+    unsafe_prompt_action: PromptAction = PromptAction.BLOCK
+    unsafe_image_action: ImageAction = ImageAction.BLUR
+    blur_mode: BlurMode = BlurMode.REGIONS
+    max_regenerations: int = 2
+    blocked_input_message: str = "Sorry, this prompt can't be used."
+    blocked_output_message: str = "Sorry, the generated image was withheld."
+
+    def strength(self, category: Category, source: Source, modality: Modality) -> Level:
+        f = self.filters.get(category)
+        return f.strength(source, modality) if f else Level.NONE
+
+    def evaluate(
+        self, scores: dict[Category, CategoryScore], source: Source, modality: Modality,
+        categories: Iterable[Category] = CATEGORIES,
+    ) -> list[FilterVerdict]:
+        """One verdict per category: the detector's confidence against this guardrail's strength."""
+        verdicts = []
+        for cat in categories:
+            s = scores.get(cat) or CategoryScore(cat, 0.0, Level.NONE)
+            strength = self.strength(cat, source, modality)
+            verdicts.append(FilterVerdict(cat, float(s.score), s.confidence, strength, intervenes(strength, s.confidence)))
+        return verdicts
+
+    @property
+    def negative_prompt(self) -> str:
+        return ", ".join(self.negative_prompts)
+
+    def merge_negative_prompt(self, caller: str) -> str:
+        """The caller's negative prompt followed by the safety negative prompts it does not already contain."""
+        caller = (caller or "").strip()
+        have = {p.strip().lower() for p in caller.split(",") if p.strip()}
+        extra = [p for p in self.negative_prompts if p.strip().lower() not in have]
+        return ", ".join([caller] + extra if caller else extra)
+
+
+def _enum(kind: type[enum.Enum], value: Any, where: str):
+    try:
+        return kind(str(value).strip().upper())
+    except ValueError:
+        allowed = ", ".join(m.value for m in kind)
+        raise GuardrailConfigError(f"{where}: {value!r} is not one of {allowed}") from None
+
+
+def _level(value: Any, where: str) -> Level:
+    try:
+        return Level.parse(value)
+    except ValueError as e:
+        raise GuardrailConfigError(f"{where}: {e}") from None
+
+
+def _modalities(value: Any, where: str) -> frozenset[Modality]:
+    if value is None:
+        return frozenset({Modality.TEXT, Modality.IMAGE})
+    if not isinstance(value, list):
+        raise GuardrailConfigError(f"{where}: expected a list of TEXT/IMAGE")
+    return frozenset(_enum(Modality, v, where) for v in value)
+
+
+_TOP_KEYS = {"id", "name", "description", "contentPolicyConfig", "wordPolicyConfig",
+             "blockedInputMessaging", "blockedOutputsMessaging", "safegen"}
+_SAFEGEN_KEYS = {"negativePrompts", "unsafePromptAction", "unsafeImageAction", "blurMode", "maxRegenerations"}
+_FILTER_KEYS = {"type", "inputStrength", "outputStrength", "inputModalities", "outputModalities"}
+
+
+def _check_keys(obj: dict, allowed: set[str], where: str) -> None:
+    unknown = sorted(set(obj) - allowed)
+    if unknown:
+        raise GuardrailConfigError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(allowed)}")
+
+
+def _interpolate(value: Any) -> Any:
+    """Expands ${VAR} and ${VAR:default} in strings, so one file serves several environments."""
+    if isinstance(value, str):
+        return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}",
+                      lambda m: os.environ.get(m.group(1), m.group(2) or ""), value)
+    if isinstance(value, list):
+        return [_interpolate(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _interpolate(v) for k, v in value.items()}
+    return value
+
+
+def parse_guardrail(doc: dict, where: str, default_id: str) -> Guardrail:
+    """Builds a Guardrail from a CreateGuardrail-shaped document, rejecting unknown keys and values."""
+    if not isinstance(doc, dict):
+        raise GuardrailConfigError(f"{where}: expected a mapping at the top level")
+    doc = _interpolate(doc)
+    _check_keys(doc, _TOP_KEYS, where)
+    gid = str(doc.get("id") or default_id)
+    if not _ID_RE.match(gid):
+        raise GuardrailConfigError(f"{where}: id {gid!r} must match {_ID_RE.pattern}")
+    filters: dict[Category, ContentFilter] = {}
+    cp = doc.get("contentPolicyConfig") or {}
+    _check_keys(cp, {"filtersConfig"}, f"{where}: contentPolicyConfig")
+    for i, f in enumerate(cp.get("filtersConfig") or []):
+        w = f"{where}: contentPolicyConfig.filtersConfig[{i}]"
+        if not isinstance(f, dict):
+            raise GuardrailConfigError(f"{w}: expected a mapping")
+        _check_keys(f, _FILTER_KEYS, w)
+        cat = _enum(Category, f.get("type"), f"{w}.type")
+        if cat in filters:
+            raise GuardrailConfigError(f"{w}: category {cat.value} configured twice")
+        out = _level(f.get("outputStrength", "NONE"), f"{w}.outputStrength")
+        if cat == Category.PROMPT_ATTACK and out != Level.NONE:
+            raise GuardrailConfigError(f"{w}: PROMPT_ATTACK applies to input only; outputStrength must be NONE")
+        filters[cat] = ContentFilter(
+            cat, _level(f.get("inputStrength", "NONE"), f"{w}.inputStrength"), out,
+            _modalities(f.get("inputModalities"), f"{w}.inputModalities"),
+            _modalities(f.get("outputModalities"), f"{w}.outputModalities"))
+    wp = doc.get("wordPolicyConfig") or {}
+    _check_keys(wp, {"managedWordListsConfig", "wordsConfig"}, f"{where}: wordPolicyConfig")
+    managed = False
+    for i, m in enumerate(wp.get("managedWordListsConfig") or []):
+        if _enum(_ManagedList, (m or {}).get("type"), f"{where}: wordPolicyConfig.managedWordListsConfig[{i}].type"):
+            managed = True
+    words = []
+    for i, wcfg in enumerate(wp.get("wordsConfig") or []):
+        text = str((wcfg or {}).get("text", "")).strip()
+        if not text or len(text) > MAX_WORD_LENGTH:
+            raise GuardrailConfigError(
+                f"{where}: wordPolicyConfig.wordsConfig[{i}].text must be 1-{MAX_WORD_LENGTH} characters")
+        words.append(text)
+    if len(words) > MAX_CUSTOM_WORDS:
+        raise GuardrailConfigError(f"{where}: {len(words)} custom words; at most {MAX_CUSTOM_WORDS}")
+    sg = doc.get("safegen") or {}
+    _check_keys(sg, _SAFEGEN_KEYS, f"{where}: safegen")
+    regen = sg.get("maxRegenerations", 2)
+    if not isinstance(regen, int) or not 0 <= regen <= 5:
+        raise GuardrailConfigError(f"{where}: safegen.maxRegenerations must be an integer from 0 to 5")
+    negs = sg.get("negativePrompts") or []
+    if not isinstance(negs, list) or not all(isinstance(n, str) and n.strip() for n in negs):
+        raise GuardrailConfigError(f"{where}: safegen.negativePrompts must be a list of non-empty strings")
+    return Guardrail(
+        id=gid, name=str(doc.get("name") or gid), description=str(doc.get("description") or ""),
+        filters=filters, managed_profanity=managed, custom_words=tuple(words),
+        negative_prompts=tuple(n.strip() for n in negs),
+        unsafe_prompt_action=_enum(PromptAction, sg.get("unsafePromptAction", "BLOCK"), f"{where}: safegen.unsafePromptAction"),
+        unsafe_image_action=_enum(ImageAction, sg.get("unsafeImageAction", "BLUR"), f"{where}: safegen.unsafeImageAction"),
+        blur_mode=_enum(BlurMode, sg.get("blurMode", "REGIONS"), f"{where}: safegen.blurMode"),
+        max_regenerations=regen,
+        blocked_input_message=str(doc.get("blockedInputMessaging") or Guardrail.blocked_input_message),
+        blocked_output_message=str(doc.get("blockedOutputsMessaging") or Guardrail.blocked_output_message),
+    )
+
+
+class _ManagedList(str, enum.Enum):
+    PROFANITY = "PROFANITY"
+
+
+def load_guardrail_file(path: Path) -> Guardrail:
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as e:
+        raise GuardrailConfigError(f"{path}: cannot read guardrail: {e}") from None
+    return parse_guardrail(doc, str(path), path.stem)
+
+
+def builtin_guardrail_files() -> list[Path]:
+    root = resources.files("safegen.policy") / "guardrails"
+    return sorted(Path(str(p)) for p in root.iterdir() if p.name.endswith((".yaml", ".yml")))
+
+
+class GuardrailRegistry:
+    """The guardrails a process knows: the built-in ones plus any in a configured directory."""
+
+    def __init__(self, guardrails: Iterable[Guardrail], default_id: str = "default"):
+        self._by_id: dict[str, Guardrail] = {}
+        for g in guardrails:
+            self._by_id[g.id] = g  # later files override built-ins with the same id
+        if default_id not in self._by_id:
+            raise GuardrailConfigError(
+                f"default guardrail {default_id!r} is not loaded; known: {sorted(self._by_id)}")
+        self.default_id = default_id
+
+    @classmethod
+    def load(cls, directory: str | Path | None = None, default_id: str = "default") -> "GuardrailRegistry":
+        files = builtin_guardrail_files()
+        if directory:
+            d = Path(directory)
+            if not d.is_dir():
+                raise GuardrailConfigError(f"guardrail directory {d} does not exist")
+            files += sorted(p for p in d.iterdir() if p.suffix in (".yaml", ".yml"))
+        return cls((load_guardrail_file(p) for p in files), default_id)
+
+    def get(self, guardrail_id: str = "") -> Guardrail:
+        gid = guardrail_id or self.default_id
+        try:
+            return self._by_id[gid]
+        except KeyError:
+            raise NotFound(
+                f"guardrail {gid!r} not found; known guardrails: {', '.join(sorted(self._by_id))}") from None
+
+    def all(self) -> list[Guardrail]:
+        default = self._by_id[self.default_id]
+        return [default] + [g for k, g in sorted(self._by_id.items()) if k != self.default_id]

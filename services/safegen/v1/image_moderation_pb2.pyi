@@ -1,0 +1,46 @@
+from safegen.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ModerateImagesRequest(_message.Message):
+    __slots__ = ("images", "source", "guardrail_id")
+    IMAGES_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    GUARDRAIL_ID_FIELD_NUMBER: _ClassVar[int]
+    images: _containers.RepeatedScalarFieldContainer[bytes]
+    source: _common_pb2.Source
+    guardrail_id: str
+    def __init__(self, images: _Optional[_Iterable[bytes]] = ..., source: _Optional[_Union[_common_pb2.Source, str]] = ..., guardrail_id: _Optional[str] = ...) -> None: ...
+
+class ImageModerationResult(_message.Message):
+    __slots__ = ("index", "action", "filters", "labels", "format", "width", "height")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    FILTERS_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    action: _common_pb2.Action
+    filters: _containers.RepeatedCompositeFieldContainer[_common_pb2.FilterResult]
+    labels: _containers.RepeatedCompositeFieldContainer[_common_pb2.ModerationLabel]
+    format: str
+    width: int
+    height: int
+    def __init__(self, index: _Optional[int] = ..., action: _Optional[_Union[_common_pb2.Action, str]] = ..., filters: _Optional[_Iterable[_Union[_common_pb2.FilterResult, _Mapping]]] = ..., labels: _Optional[_Iterable[_Union[_common_pb2.ModerationLabel, _Mapping]]] = ..., format: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ...) -> None: ...
+
+class ModerateImagesResponse(_message.Message):
+    __slots__ = ("results", "guardrail_id", "backend")
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    GUARDRAIL_ID_FIELD_NUMBER: _ClassVar[int]
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[ImageModerationResult]
+    guardrail_id: str
+    backend: str
+    def __init__(self, results: _Optional[_Iterable[_Union[ImageModerationResult, _Mapping]]] = ..., guardrail_id: _Optional[str] = ..., backend: _Optional[str] = ...) -> None: ...
