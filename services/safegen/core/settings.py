@@ -1,0 +1,111 @@
+"""Typed settings read from the environment and validated at start; a bad value stops the process clearly.
+
+Each service keeps its own frozen dataclass (prefix SAFEGEN_TEXT_, SAFEGEN_IMAGE_, SAFEGEN_GEN_, ...)
+built with the readers below, so every setting is parsed and checked in one place, at start.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from dataclasses import dataclass
+from typing import Mapping, TypeVar
+
+E = TypeVar("E", bound=enum.Enum)
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable and what it accepts."""
+
+
+class Env:
+    """Reads typed values from an environment mapping (os.environ by default)."""
+
+    def __init__(self, env: Mapping[str, str] | None = None):
+        self.env = os.environ if env is None else env
+
+    def str(self, name: str, default: str = "") -> str:
+        return self.env.get(name, default).strip()
+
+    def int(self, name: str, default: int, lo: int | None = None, hi: int | None = None) -> int:
+        raw = self.env.get(name)
+        if raw is None or raw.strip() == "":
+            value = default
+        else:
+            try:
+                value = int(raw)
+            except ValueError:
+                raise SettingsError(f"{name}={raw!r}: expected an integer") from None
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            raise SettingsError(f"{name}={value}: must be between {lo} and {hi}")
+        return value
+
+    def float(self, name: str, default: float, lo: float | None = None, hi: float | None = None) -> float:
+        raw = self.env.get(name)
+        if raw is None or raw.strip() == "":
+            value = default
+        else:
+            try:
+                value = float(raw)
+            except ValueError:
+                raise SettingsError(f"{name}={raw!r}: expected a number") from None
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            raise SettingsError(f"{name}={value}: must be between {lo} and {hi}")
+        return value
+
+    def bool(self, name: str, default: bool) -> bool:
+        raw = self.env.get(name)
+        if raw is None or raw.strip() == "":
+            return default
+        v = raw.strip().lower()
+        if v in ("1", "true", "yes", "on"):
+            return True
+        if v in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(f"{name}={raw!r}: expected true or false")
+
+    def enum(self, name: str, kind: type[E], default: E) -> E:
+        raw = self.env.get(name)
+        if raw is None or raw.strip() == "":
+            return default
+        try:
+            return kind(raw.strip().lower())
+        except ValueError:
+            allowed = ", ".join(str(m.value) for m in kind)
+            raise SettingsError(f"{name}={raw!r}: expected one of {allowed}") from None
+
+
+@dataclass(frozen=True)
+class AwsSettings:
+    """Shared AWS client settings. Credentials come from the standard chain (IRSA, env, profile), never here."""
+
+    region: str = ""
+    endpoint_url: str = ""  # e.g. a VPC endpoint or a local emulator
+    max_attempts: int = 4  # botocore retries with backoff before UNAVAILABLE
+    connect_timeout_s: float = 2.0
+    read_timeout_s: float = 30.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "AwsSettings":
+        e = Env(env)
+        return cls(
+            region=e.str("SAFEGEN_AWS_REGION", e.str("AWS_REGION", e.str("AWS_DEFAULT_REGION"))),
+            endpoint_url=e.str("SAFEGEN_AWS_ENDPOINT_URL"),
+            max_attempts=e.int("SAFEGEN_AWS_MAX_ATTEMPTS", 4, 1, 20),
+            connect_timeout_s=e.float("SAFEGEN_AWS_CONNECT_TIMEOUT_S", 2.0, 0.1, 60),
+            read_timeout_s=e.float("SAFEGEN_AWS_READ_TIMEOUT_S", 30.0, 0.1, 600),
+        )
+
+    def client(self, service: str, session=None):
+        """A boto3 client with standard-mode retries (backoff on throttling) and bounded timeouts."""
+        import boto3
+        from botocore.config import Config
+
+        cfg = Config(retries={"max_attempts": self.max_attempts, "mode": "standard"},
+                     connect_timeout=self.connect_timeout_s, read_timeout=self.read_timeout_s)
+        kwargs = {"config": cfg}
+        if self.region:
+            kwargs["region_name"] = self.region
+        if self.endpoint_url:
+            kwargs["endpoint_url"] = self.endpoint_url
+        return (session or boto3).client(service, **kwargs)
