@@ -1,0 +1,1 @@
+"""Text moderation: normalization, banned-word matching, category backends and the TextModerationService."""

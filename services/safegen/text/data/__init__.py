@@ -1,0 +1,1 @@
+"""Committed data for text moderation: the managed profanity list and the Latin-lookalike homoglyph map."""
