@@ -109,3 +109,38 @@ class AwsSettings:
         if self.endpoint_url:
             kwargs["endpoint_url"] = self.endpoint_url
         return (session or boto3).client(service, **kwargs)
+
+
+@dataclass(frozen=True)
+class CoreSettings:
+    """Process-wide settings: guardrails, drain timing, and where the gateway finds the other services."""
+
+    guardrails_dir: str = ""
+    default_guardrail: str = "default"
+    grace_seconds: float = 10.0
+    drain_delay_seconds: float = 0.0
+    text_moderation_addr: str = ""  # empty: this process (all-in-one)
+    image_moderation_addr: str = ""
+    image_generation_addr: str = ""
+    moderation_timeout_s: float = 30.0
+    generation_timeout_s: float = 600.0
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "CoreSettings":
+        e = Env(env)
+        level = e.str("SAFEGEN_LOG_LEVEL", "INFO").upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise SettingsError(f"SAFEGEN_LOG_LEVEL={level!r}: expected DEBUG, INFO, WARNING or ERROR")
+        return cls(
+            guardrails_dir=e.str("SAFEGEN_GUARDRAILS_DIR"),
+            default_guardrail=e.str("SAFEGEN_DEFAULT_GUARDRAIL", "default"),
+            grace_seconds=e.float("SAFEGEN_GRACE_SECONDS", 10.0, 0, 3600),
+            drain_delay_seconds=e.float("SAFEGEN_DRAIN_DELAY_SECONDS", 0.0, 0, 300),
+            text_moderation_addr=e.str("SAFEGEN_TEXT_MODERATION_ADDR"),
+            image_moderation_addr=e.str("SAFEGEN_IMAGE_MODERATION_ADDR"),
+            image_generation_addr=e.str("SAFEGEN_IMAGE_GENERATION_ADDR"),
+            moderation_timeout_s=e.float("SAFEGEN_MODERATION_TIMEOUT_SECONDS", 30.0, 0.1, 3600),
+            generation_timeout_s=e.float("SAFEGEN_GENERATION_TIMEOUT_SECONDS", 600.0, 1, 7200),
+            log_level=level,
+        )

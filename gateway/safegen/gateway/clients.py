@@ -1,0 +1,143 @@
+"""gRPC clients from the gateway to the three backend services: round_robin over DNS, retries, error mapping.
+
+Backends run as separate Deployments behind headless Services; `dns:///name:port` plus the round_robin
+policy spreads the gateway's long-lived HTTP/2 connections over every pod instead of pinning one.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Awaitable, Callable
+
+import grpc
+
+from safegen import errors
+from safegen.v1 import (
+    image_generation_pb2,
+    image_generation_pb2_grpc,
+    image_moderation_pb2,
+    image_moderation_pb2_grpc,
+    text_moderation_pb2,
+    text_moderation_pb2_grpc,
+)
+
+_MAX_MESSAGE = 96 * 1024 * 1024
+_SERVICE_CONFIG = json.dumps({
+    "loadBalancingConfig": [{"round_robin": {}}],
+    "methodConfig": [{
+        # Moderation is idempotent: retry a pod that went away. Generation is not retried (costly).
+        "name": [{"service": "safegen.v1.TextModerationService"}, {"service": "safegen.v1.ImageModerationService"}],
+        "retryPolicy": {"maxAttempts": 3, "initialBackoff": "0.05s", "maxBackoff": "0.5s",
+                        "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]},
+    }],
+})
+CHANNEL_OPTIONS = [
+    ("grpc.service_config", _SERVICE_CONFIG),
+    ("grpc.enable_retries", 1),
+    ("grpc.max_receive_message_length", _MAX_MESSAGE),
+    ("grpc.max_send_message_length", _MAX_MESSAGE),
+    ("grpc.http2.bdp_probe", 0),
+    ("grpc.keepalive_time_ms", 30_000),
+]
+
+_BY_CODE = {
+    grpc.StatusCode.INVALID_ARGUMENT: errors.InvalidArgument,
+    grpc.StatusCode.OUT_OF_RANGE: errors.InvalidArgument,
+    grpc.StatusCode.NOT_FOUND: errors.NotFound,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: errors.ResourceExhausted,
+    grpc.StatusCode.FAILED_PRECONDITION: errors.FailedPrecondition,
+    grpc.StatusCode.DEADLINE_EXCEEDED: errors.DeadlineExceeded,
+    grpc.StatusCode.CANCELLED: errors.Cancelled,
+}
+
+
+def backend_error(exc: grpc.aio.AioRpcError, what: str) -> errors.SafegenError:
+    """A backend's status becomes the gateway's: the caller's mistake stays INVALID_ARGUMENT, a dead
+    backend becomes UNAVAILABLE naming which one."""
+    kind = _BY_CODE.get(exc.code(), errors.Unavailable)
+    return kind(f"{what}: {exc.details() or exc.code().name}")
+
+
+def _target(addr: str) -> str:
+    # Bare host:port gets the dns resolver so round_robin sees every A record of a headless Service.
+    if "://" in addr or addr.startswith(("unix:", "dns:", "ipv4:", "ipv6:")):
+        return addr
+    host = addr.rsplit(":", 1)[0]
+    if host in ("localhost", "127.0.0.1", "[::1]") or host.replace(".", "").isdigit():
+        return addr
+    return f"dns:///{addr}"
+
+
+class Backends:
+    """Channels and stubs for the three backends, opened lazily inside the running event loop."""
+
+    def __init__(self, text_addr: str, image_addr: str, generation_addr: str,
+                 moderation_timeout_s: float = 30.0, generation_timeout_s: float = 600.0):
+        self.addrs = {"text": text_addr, "image": image_addr, "generation": generation_addr}
+        self.moderation_timeout_s = moderation_timeout_s
+        self.generation_timeout_s = generation_timeout_s
+        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._stubs: dict[str, object] = {}
+
+    def set_default_addr(self, addr: str) -> None:
+        """All-in-one mode: backends with no configured address are this process's own server."""
+        for k, v in self.addrs.items():
+            if not v:
+                self.addrs[k] = addr
+
+    def _stub(self, kind: str, factory):
+        stub = self._stubs.get(kind)
+        if stub is None:
+            addr = self.addrs[kind]
+            if not addr:
+                raise errors.FailedPrecondition(f"no address configured for the {kind} backend")
+            channel = self._channels.get(addr)
+            if channel is None:
+                channel = self._channels[addr] = grpc.aio.insecure_channel(_target(addr), options=CHANNEL_OPTIONS)
+            stub = self._stubs[kind] = factory(channel)
+        return stub
+
+    async def moderate_text(self, text: str, source, guardrail_id: str) -> text_moderation_pb2.ModerateTextResponse:
+        stub = self._stub("text", text_moderation_pb2_grpc.TextModerationServiceStub)
+        try:
+            return await stub.ModerateText(
+                text_moderation_pb2.ModerateTextRequest(text=text, source=source, guardrail_id=guardrail_id),
+                timeout=self.moderation_timeout_s)
+        except grpc.aio.AioRpcError as e:
+            raise backend_error(e, "text moderation") from None
+
+    async def moderate_images(self, images: list[bytes], source, guardrail_id: str) -> image_moderation_pb2.ModerateImagesResponse:
+        stub = self._stub("image", image_moderation_pb2_grpc.ImageModerationServiceStub)
+        try:
+            return await stub.ModerateImages(
+                image_moderation_pb2.ModerateImagesRequest(images=images, source=source, guardrail_id=guardrail_id),
+                timeout=self.moderation_timeout_s)
+        except grpc.aio.AioRpcError as e:
+            raise backend_error(e, "image moderation") from None
+
+    async def generate(
+        self, request: image_generation_pb2.GenerateImagesRequest,
+        on_progress: Callable[[image_generation_pb2.GenerationProgress], Awaitable[None]] | None = None,
+    ) -> image_generation_pb2.GenerateImagesResponse:
+        stub = self._stub("generation", image_generation_pb2_grpc.ImageGenerationServiceStub)
+        try:
+            if on_progress is None:
+                return await stub.GenerateImages(request, timeout=self.generation_timeout_s)
+            stream_req = image_generation_pb2.StreamGenerateImagesRequest.FromString(request.SerializeToString())
+            result = None
+            async for event in stub.StreamGenerateImages(stream_req, timeout=self.generation_timeout_s):
+                if event.HasField("progress"):
+                    await on_progress(event.progress)
+                elif event.HasField("result"):
+                    result = event.result
+            if result is None:
+                raise errors.Unavailable("image generation: the stream ended without a result")
+            return result
+        except grpc.aio.AioRpcError as e:
+            raise backend_error(e, "image generation") from None
+
+    async def aclose(self) -> None:
+        for ch in self._channels.values():
+            await ch.close()
+        self._channels.clear()
+        self._stubs.clear()

@@ -1,0 +1,264 @@
+"""The safe generation flow: moderate the prompt, generate, moderate every image, blur/withhold/regenerate.
+
+This is the gateway's domain logic. It talks to the backends through the `Backends` port (any object
+with moderate_text / moderate_images / generate coroutines), works on the safegen.v1 messages, and
+imports nothing from grpc, so it is tested with in-process backends as well as over the network.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable, Protocol
+
+from safegen.core import metrics
+from safegen.errors import InvalidArgument
+from safegen.policy import BlurMode, Guardrail, GuardrailRegistry, ImageAction, PromptAction
+from safegen.v1 import common_pb2, image_generation_pb2, safe_generation_pb2 as pb
+
+MAX_PROMPT_CHARS = 2000
+MAX_IMAGES = 8  # per request; the image moderation service takes at most 20 per call
+MAX_SIDE = 2048
+MAX_STEPS = 150
+
+_PAST = {ImageAction.BLUR: "BLURRED", ImageAction.BLOCK: "BLOCKED", ImageAction.WARN: "WARNED"}
+
+Emit = Callable[[pb.StreamGenerateResponse], Awaitable[None]]
+
+
+class BackendsPort(Protocol):
+    async def moderate_text(self, text: str, source: int, guardrail_id: str): ...
+    async def moderate_images(self, images: list[bytes], source: int, guardrail_id: str): ...
+    async def generate(self, request: image_generation_pb2.GenerateImagesRequest, on_progress=None): ...
+
+
+def validate(req: pb.GenerateRequest) -> None:
+    """Rejects what no backend could serve, before any work, with the field and the allowed range."""
+    prompt = req.prompt.strip()
+    if not prompt:
+        raise InvalidArgument("prompt must not be empty")
+    if len(req.prompt) > MAX_PROMPT_CHARS:
+        raise InvalidArgument(f"prompt is {len(req.prompt)} characters; at most {MAX_PROMPT_CHARS} are allowed")
+    if len(req.negative_prompt) > MAX_PROMPT_CHARS:
+        raise InvalidArgument(
+            f"negative_prompt is {len(req.negative_prompt)} characters; at most {MAX_PROMPT_CHARS} are allowed")
+    for name in ("width", "height"):
+        v = getattr(req, name)
+        if v and (v % 8 or not 64 <= v <= MAX_SIDE):
+            raise InvalidArgument(f"{name} must be a multiple of 8 from 64 to {MAX_SIDE} (or 0 for the default); got {v}")
+    if req.num_images > MAX_IMAGES:
+        raise InvalidArgument(f"num_images must be from 1 to {MAX_IMAGES} (or 0 for 1); got {req.num_images}")
+    if req.steps > MAX_STEPS:
+        raise InvalidArgument(f"steps must be from 1 to {MAX_STEPS} (or 0 for the default); got {req.steps}")
+    if not 0 <= req.guidance_scale <= 30:
+        raise InvalidArgument(f"guidance_scale must be from 0 to 30 (0 for the default); got {req.guidance_scale}")
+
+
+def _detected(filters) -> list:
+    return [f for f in filters if f.detected]
+
+
+def _describe(filters, words=()) -> str:
+    parts = [f"{common_pb2.Category.Name(f.category).removeprefix('CATEGORY_')} "
+             f"(confidence {common_pb2.Confidence.Name(f.confidence).removeprefix('CONFIDENCE_')})"
+             for f in _detected(filters)]
+    parts += [f'banned word "{w.match}"' for w in words]
+    return ", ".join(parts) or "unsafe content"
+
+
+def _category_name(value: int) -> str:
+    return common_pb2.Category.Name(value).removeprefix("CATEGORY_")
+
+
+@dataclass
+class _Clock:
+    start: float = field(default_factory=time.perf_counter)
+    stages: dict[str, float] = field(default_factory=lambda: {s: 0.0 for s in metrics.STAGES})
+
+    def add(self, stage: str, seconds: float) -> None:
+        self.stages[stage] += seconds
+
+
+class SafeGenerationFlow:
+    """Runs one request end to end; `blur` is injected (safegen.image.blur.blur_image in production)."""
+
+    def __init__(self, backends: BackendsPort, registry: GuardrailRegistry,
+                 blur: Callable[[bytes, list, bool], bytes]):
+        self.backends = backends
+        self.registry = registry
+        self.blur = blur
+
+    async def run(self, req: pb.GenerateRequest, emit: Emit | None = None) -> pb.GenerateResponse:
+        validate(req)
+        guardrail = self.registry.get(req.guardrail_id)  # NotFound before any work
+        clock = _Clock()
+        resp = pb.GenerateResponse(guardrail_id=guardrail.id, action=common_pb2.ACTION_NONE)
+
+        async def stage_event(stage: int, finished: bool, attempt: int = 0, seconds: float = 0.0, detail: str = ""):
+            if emit is not None:
+                await emit(pb.StreamGenerateResponse(stage=pb.StageEvent(
+                    stage=stage, finished=finished, attempt=attempt, seconds=seconds, detail=detail)))
+
+        # 1. The prompt.
+        await stage_event(pb.STAGE_PROMPT_MODERATION, False)
+        t0 = time.perf_counter()
+        verdict = await self.backends.moderate_text(req.prompt, common_pb2.SOURCE_INPUT, guardrail.id)
+        dt = time.perf_counter() - t0
+        clock.add("prompt_moderation", dt)
+        resp.prompt_assessment.CopyFrom(pb.PromptAssessment(
+            action=verdict.action, filters=verdict.filters, words=verdict.words))
+        prompt_unsafe = verdict.action == common_pb2.ACTION_GUARDRAIL_INTERVENED
+        await stage_event(pb.STAGE_PROMPT_MODERATION, True, 0, dt,
+                          f"prompt flagged: {_describe(verdict.filters, verdict.words)}" if prompt_unsafe else "prompt passed")
+        self._count_prompt(verdict, prompt_unsafe, guardrail)
+
+        if prompt_unsafe:
+            resp.action = common_pb2.ACTION_GUARDRAIL_INTERVENED
+            if guardrail.unsafe_prompt_action == PromptAction.BLOCK:
+                resp.warnings.append(f"The prompt was blocked: {_describe(verdict.filters, verdict.words)}.")
+                resp.blocked_message = guardrail.blocked_input_message
+                metrics.BLOCKED.labels("prompt").inc()
+                return self._finish(resp, clock)
+            resp.warnings.append(
+                f"The prompt was flagged ({_describe(verdict.filters, verdict.words)}); generating anyway because "
+                f"guardrail '{guardrail.id}' warns instead of blocking.")
+
+        # 2 and 3. Generate, moderate, regenerate unsafe images while the prompt was safe.
+        await self._generate_and_moderate(req, guardrail, prompt_unsafe, resp, clock, stage_event, emit)
+        return self._finish(resp, clock)
+
+    async def _generate_and_moderate(self, req, guardrail: Guardrail, prompt_unsafe: bool, resp, clock, stage_event, emit):
+        n = req.num_images or 1
+        max_attempts = 1 + (0 if prompt_unsafe else guardrail.max_regenerations)
+        slots: list[pb.GeneratedImage | None] = [None] * n
+        pending = list(range(n))  # slots still to (re)generate
+        base_seed = req.seed if req.HasField("seed") else None
+        attempt = 0
+        regenerated = 0
+        while pending and attempt < max_attempts:
+            attempt += 1
+            gen_req = image_generation_pb2.GenerateImagesRequest(
+                prompt=req.prompt, negative_prompt=req.negative_prompt, width=req.width, height=req.height,
+                num_images=len(pending), steps=req.steps, guidance_scale=req.guidance_scale,
+                guardrail_id=guardrail.id)
+            if base_seed is not None:
+                gen_req.seed = base_seed + (attempt - 1) * n  # distinct, reproducible seeds per attempt
+
+            async def progress(p, _attempt=attempt):
+                if emit is not None:
+                    await emit(pb.StreamGenerateResponse(progress=p))
+
+            await stage_event(pb.STAGE_GENERATION, False, attempt)
+            t0 = time.perf_counter()
+            gen = await self.backends.generate(gen_req, progress if emit is not None else None)
+            dt = time.perf_counter() - t0
+            clock.add("generation", dt)
+            await stage_event(pb.STAGE_GENERATION, True, attempt, dt, f"{len(gen.images)} image(s) from {gen.model_id}")
+            if attempt == 1:
+                resp.model_id = gen.model_id
+                resp.negative_prompt = gen.negative_prompt
+                resp.warnings.extend(gen.notes)
+                if not gen.negative_prompt_applied:
+                    resp.warnings.append("The generation backend did not apply the safety negative prompts.")
+            if gen.action == common_pb2.ACTION_GUARDRAIL_INTERVENED and not gen.images:
+                # The backend's own guardrail (e.g. Bedrock's) refused: nothing to moderate or retry.
+                resp.action = common_pb2.ACTION_GUARDRAIL_INTERVENED
+                resp.blocked_message = guardrail.blocked_output_message
+                resp.warnings.append(f"The generation backend's guardrail blocked the output: {gen.action_reason or 'no reason given'}.")
+                metrics.BLOCKED.labels("image").inc()
+                break
+
+            await stage_event(pb.STAGE_IMAGE_MODERATION, False, attempt)
+            t0 = time.perf_counter()
+            mod = await self.backends.moderate_images(list(gen.images), common_pb2.SOURCE_OUTPUT, guardrail.id)
+            dt = time.perf_counter() - t0
+            clock.add("image_moderation", dt)
+            unsafe_now = sum(r.action == common_pb2.ACTION_GUARDRAIL_INTERVENED for r in mod.results)
+            await stage_event(pb.STAGE_IMAGE_MODERATION, True, attempt, dt,
+                              f"{unsafe_now} of {len(mod.results)} image(s) unsafe")
+
+            still = []
+            for slot, data, seed, result in zip(pending, gen.images, gen.seeds, mod.results):
+                img = pb.GeneratedImage(data=data, mime_type="image/png", seed=seed, attempt=attempt,
+                                        action=result.action, filters=result.filters, labels=result.labels)
+                slots[slot] = img
+                if result.action == common_pb2.ACTION_GUARDRAIL_INTERVENED:
+                    still.append(slot)
+            if still and attempt < max_attempts:
+                regenerated += len(still)
+                metrics.REGENERATIONS.inc(len(still))
+                for slot in still:
+                    self._count_image(slots[slot], "REGENERATED")
+            pending = still
+
+        resp.attempts = attempt
+        if regenerated:
+            resp.warnings.append(f"{regenerated} unsafe image(s) were regenerated (attempts: {attempt}).")
+        withheld = 0
+        for i, img in enumerate(slots):
+            if img is None:
+                continue
+            if img.action == common_pb2.ACTION_GUARDRAIL_INTERVENED:
+                resp.action = common_pb2.ACTION_GUARDRAIL_INTERVENED
+                what = _describe(img.filters)
+                action = guardrail.unsafe_image_action
+                if action == ImageAction.BLOCK:
+                    img.data = b""
+                    img.withheld = True
+                    withheld += 1
+                    resp.warnings.append(f"Image {i + 1} was withheld: {what}.")
+                elif action == ImageAction.BLUR:
+                    detected = {f.category for f in img.filters if f.detected}
+                    boxes = [lb.bounding_box for lb in img.labels
+                             if lb.HasField("bounding_box") and lb.category in detected]
+                    full = guardrail.blur_mode == BlurMode.FULL or not boxes
+                    img.data = self.blur(img.data, [] if full else boxes, full)
+                    img.blurred = True
+                    where = "the whole image" if full else f"{len(boxes)} region(s)"
+                    resp.warnings.append(f"Image {i + 1} was blurred ({where}): {what}.")
+                else:
+                    resp.warnings.append(f"Image {i + 1} may be unsafe: {what}.")
+                self._count_image(img, _PAST[action])
+            else:
+                self._count_image(img, "ALLOWED")
+            resp.images.append(img)
+        if withheld and withheld == len(resp.images):
+            resp.blocked_message = guardrail.blocked_output_message
+            metrics.BLOCKED.labels("image").inc()
+
+    @staticmethod
+    def _count_prompt(verdict, unsafe: bool, guardrail: Guardrail) -> None:
+        if not unsafe:
+            metrics.DECISIONS.labels("input", "NONE", "ALLOWED").inc()
+            return
+        action = "BLOCKED" if guardrail.unsafe_prompt_action == PromptAction.BLOCK else "WARNED"
+        for f in _detected(verdict.filters):
+            metrics.DECISIONS.labels("input", _category_name(f.category), action).inc()
+        if verdict.words:
+            metrics.DECISIONS.labels("input", "WORDS", action).inc()
+
+    @staticmethod
+    def _count_image(img: pb.GeneratedImage, action: str) -> None:
+        detected = _detected(img.filters)
+        if action == "ALLOWED" or not detected:
+            metrics.DECISIONS.labels("output", "NONE", "ALLOWED").inc()
+            return
+        for f in detected:
+            metrics.DECISIONS.labels("output", _category_name(f.category), action).inc()
+
+    @staticmethod
+    def _finish(resp: pb.GenerateResponse, clock: _Clock) -> pb.GenerateResponse:
+        total = time.perf_counter() - clock.start
+        moderation = clock.stages["prompt_moderation"] + clock.stages["image_moderation"]
+        clock.stages["total"] = total
+        ratio = moderation / total if total > 0 else 0.0
+        resp.timings.CopyFrom(pb.StageTimings(
+            prompt_moderation_seconds=clock.stages["prompt_moderation"],
+            generation_seconds=clock.stages["generation"],
+            image_moderation_seconds=clock.stages["image_moderation"],
+            total_seconds=total, moderation_overhead_ratio=ratio))
+        for stage, seconds in clock.stages.items():
+            if stage == "total" or seconds > 0:
+                metrics.STAGE_SECONDS.labels(stage).observe(seconds)
+        metrics.OVERHEAD_RATIO.observe(ratio)
+        return resp

@@ -1,0 +1,140 @@
+"""Thin gRPC servicers of the gateway: SafeGenerationService (the flow) and GuardrailService (ApplyGuardrail)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Mapping
+
+from safegen.core.settings import CoreSettings
+from safegen.errors import InvalidArgument
+from safegen.gateway.clients import Backends
+from safegen.gateway.flow import SafeGenerationFlow
+from safegen.policy import GuardrailRegistry
+from safegen.v1 import (
+    common_pb2,
+    guardrail_pb2,
+    guardrail_pb2_grpc,
+    safe_generation_pb2 as pb,
+    safe_generation_pb2_grpc,
+)
+
+MAX_BLOCKS = 20
+_STREAM_END = object()
+
+
+def _default_blur(data: bytes, boxes: list, full: bool) -> bytes:
+    from safegen.image.blur import blur_image  # the image domain owns blurring
+
+    return blur_image(data, boxes or None, full)
+
+
+class SafeGenerationServicer(safe_generation_pb2_grpc.SafeGenerationServiceServicer):
+    def __init__(self, flow: SafeGenerationFlow, backends: Backends):
+        self.flow = flow
+        self.backends = backends
+
+    def on_server_port(self, port: int) -> None:
+        self.backends.set_default_addr(f"127.0.0.1:{port}")
+
+    async def Generate(self, request, context):
+        return await self.flow.run(request)
+
+    async def StreamGenerate(self, request, context):
+        queue: asyncio.Queue = asyncio.Queue()
+        generate_request = pb.GenerateRequest.FromString(request.SerializeToString())
+
+        async def run():
+            try:
+                result = await self.flow.run(generate_request, queue.put)
+                await queue.put(pb.StreamGenerateResponse(result=result))
+            finally:
+                await queue.put(_STREAM_END)
+
+        task = asyncio.create_task(run())
+        try:
+            while (event := await queue.get()) is not _STREAM_END:
+                yield event
+            await task  # re-raises the flow's error, which the interceptor maps to a status
+        finally:
+            task.cancel()  # the caller went away: stop generating
+
+    async def aclose(self) -> None:
+        await self.backends.aclose()
+
+
+class GuardrailServicer(guardrail_pb2_grpc.GuardrailServiceServicer):
+    """ApplyGuardrail over safegen's own moderation services, in Bedrock's request/response shape."""
+
+    def __init__(self, registry: GuardrailRegistry, backends: Backends):
+        self.registry = registry
+        self.backends = backends
+
+    def on_server_port(self, port: int) -> None:
+        self.backends.set_default_addr(f"127.0.0.1:{port}")
+
+    async def ListGuardrails(self, request, context):
+        return guardrail_pb2.ListGuardrailsResponse(guardrails=[
+            guardrail_pb2.GuardrailSummary(id=g.id, name=g.name, description=g.description,
+                                           is_default=g.id == self.registry.default_id)
+            for g in self.registry.all()])
+
+    async def ApplyGuardrail(self, request, context):
+        guardrail = self.registry.get(request.guardrail_id)
+        if not request.content:
+            raise InvalidArgument("content must hold at least one text or image block")
+        if len(request.content) > MAX_BLOCKS:
+            raise InvalidArgument(f"content has {len(request.content)} blocks; at most {MAX_BLOCKS} are allowed")
+        source = request.source or common_pb2.SOURCE_INPUT
+        texts, images = [], []
+        for i, block in enumerate(request.content):
+            kind = block.WhichOneof("block")
+            if kind == "text":
+                texts.append((i, block.text.text))
+            elif kind == "image":
+                images.append((i, block.image))
+            else:
+                raise InvalidArgument(f"content[{i}] has neither text nor image")
+        assessments: dict[int, guardrail_pb2.GuardrailAssessment] = {}
+        text_calls = [self.backends.moderate_text(t, source, guardrail.id) for _, t in texts]
+        image_call = (self.backends.moderate_images([b.data for _, b in images], source, guardrail.id)
+                      if images else None)
+        results = await asyncio.gather(*text_calls, *([image_call] if image_call else []))
+        for (i, _), r in zip(texts, results[: len(texts)]):
+            assessments[i] = guardrail_pb2.GuardrailAssessment(
+                content_index=i, action=r.action, filters=r.filters, words=r.words)
+        if image_call:
+            mod = results[-1]
+            for (i, block), r in zip(images, mod.results):
+                claimed = guardrail_pb2.ImageFormat.Name(block.format).removeprefix("IMAGE_FORMAT_")
+                if block.format and claimed != r.format:
+                    raise InvalidArgument(f"content[{i}].image.format is {claimed} but the bytes are {r.format or 'unknown'}")
+                assessments[i] = guardrail_pb2.GuardrailAssessment(
+                    content_index=i, action=r.action, filters=r.filters, labels=r.labels)
+        ordered = [assessments[i] for i in sorted(assessments)]
+        resp = guardrail_pb2.ApplyGuardrailResponse(
+            action=common_pb2.ACTION_NONE, assessments=ordered, guardrail_id=guardrail.id)
+        reasons = []
+        for a in ordered:
+            if a.action == common_pb2.ACTION_GUARDRAIL_INTERVENED:
+                resp.action = common_pb2.ACTION_GUARDRAIL_INTERVENED
+                cats = [common_pb2.Category.Name(f.category).removeprefix("CATEGORY_") for f in a.filters if f.detected]
+                if a.words:
+                    cats.append("banned words")
+                reasons.append(f"block {a.content_index}: {', '.join(cats) or 'unsafe'}")
+        if resp.action == common_pb2.ACTION_GUARDRAIL_INTERVENED:
+            resp.action_reason = "; ".join(reasons)
+            message = guardrail.blocked_input_message if source == common_pb2.SOURCE_INPUT else guardrail.blocked_output_message
+            resp.outputs.append(guardrail_pb2.GuardrailOutput(text=message))
+        return resp
+
+    async def aclose(self) -> None:
+        await self.backends.aclose()
+
+
+def create_servicers(registry: GuardrailRegistry, env: Mapping[str, str] | None = None, *, blur=None):
+    """The gateway's two servicers, sharing one set of backend channels."""
+    core = CoreSettings.from_env(env)
+    backends = Backends(core.text_moderation_addr, core.image_moderation_addr, core.image_generation_addr,
+                        core.moderation_timeout_s, core.generation_timeout_s)
+    flow = SafeGenerationFlow(backends, registry, blur or _default_blur)
+    return [SafeGenerationServicer(flow, backends), GuardrailServicer(registry, backends)]

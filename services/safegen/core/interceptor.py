@@ -1,0 +1,122 @@
+"""The one server interceptor: maps domain exceptions to gRPC status codes and records per-RPC metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+
+import grpc
+
+from safegen.core.metrics import RpcMetrics
+from safegen.errors import SafegenError
+
+log = logging.getLogger("safegen.rpc")
+
+
+def _split(method: str) -> tuple[str, str]:
+    # "/safegen.v1.TextModerationService/ModerateText" -> ("safegen.v1.TextModerationService", "ModerateText")
+    _, service, name = method.split("/", 2)
+    return service, name
+
+
+class StatusInterceptor(grpc.aio.ServerInterceptor):
+    """Wraps unary-unary and unary-stream handlers: domain errors become their status, anything else
+    becomes INTERNAL with an error id (the traceback is logged, never sent), and every RPC is counted."""
+
+    def __init__(self):
+        self._metrics: dict[tuple[str, str], RpcMetrics] = {}
+
+    def _rpc_metrics(self, method: str, grpc_type: str) -> RpcMetrics:
+        key = (method, grpc_type)
+        m = self._metrics.get(key)
+        if m is None:
+            service, name = _split(method)
+            m = self._metrics[key] = RpcMetrics(grpc_type, service, name)
+        return m
+
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        method = handler_call_details.method
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                self._wrap_unary(handler.unary_unary, self._rpc_metrics(method, "unary")),
+                request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer)
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                self._wrap_stream(handler.unary_stream, self._rpc_metrics(method, "server_stream")),
+                request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer)
+        return handler  # client- and bidi-streaming RPCs (reflection) pass through untouched
+
+    @staticmethod
+    async def _fail(context, exc: BaseException) -> str:
+        """Aborts the RPC with the status for exc; returns the status name for metrics."""
+        if isinstance(exc, SafegenError):
+            code = getattr(grpc.StatusCode, exc.code, grpc.StatusCode.INTERNAL)
+            await context.abort(code, exc.message)
+        error_id = uuid.uuid4().hex[:12]
+        log.exception("internal error %s", error_id, exc_info=exc)
+        await context.abort(grpc.StatusCode.INTERNAL, f"internal error (id {error_id}); see the server log")
+        return "INTERNAL"  # not reached: abort raises
+
+    @staticmethod
+    def _code_name(context, default: str) -> str:
+        code = context.code()
+        if code is None:
+            return default
+        return code.name if isinstance(code, grpc.StatusCode) else str(code)
+
+    def _wrap_unary(self, fn, m: RpcMetrics):
+        async def handler(request, context):
+            m.started.inc()
+            start = time.perf_counter()
+            code = "OK"
+            try:
+                response = await fn(request, context)
+                m.sent.inc()
+                return response
+            except asyncio.CancelledError:
+                code = "CANCELLED"
+                raise
+            except grpc.aio.AbortError:
+                code = self._code_name(context, "UNKNOWN")
+                raise
+            except BaseException as exc:  # noqa: BLE001 - every failure must get a status
+                code = getattr(exc, "code", "INTERNAL") if isinstance(exc, SafegenError) else "INTERNAL"
+                await self._fail(context, exc)
+            finally:
+                if code == "OK":
+                    code = self._code_name(context, "OK")
+                m.seconds.observe(time.perf_counter() - start)
+                m.handled(code).inc()
+
+        return handler
+
+    def _wrap_stream(self, fn, m: RpcMetrics):
+        async def handler(request, context):
+            m.started.inc()
+            start = time.perf_counter()
+            code = "OK"
+            try:
+                async for message in fn(request, context):
+                    m.sent.inc()
+                    yield message
+            except (asyncio.CancelledError, GeneratorExit):
+                code = "CANCELLED"
+                raise
+            except grpc.aio.AbortError:
+                code = self._code_name(context, "UNKNOWN")
+                raise
+            except BaseException as exc:  # noqa: BLE001
+                code = getattr(exc, "code", "INTERNAL") if isinstance(exc, SafegenError) else "INTERNAL"
+                await self._fail(context, exc)
+            finally:
+                if code == "OK":
+                    code = self._code_name(context, "OK")
+                m.seconds.observe(time.perf_counter() - start)
+                m.handled(code).inc()
+
+        return handler
