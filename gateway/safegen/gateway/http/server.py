@@ -1,0 +1,358 @@
+"""The HTTP/JSON front of the gateway: proto-JSON endpoints, SSE progress, OpenAPI and the web page.
+
+It runs in the gateway's own asyncio event loop and forwards every call over a grpc.aio channel to
+the gateway's gRPC port, so HTTP and gRPC callers share one implementation, one set of limits and
+one set of errors. Bodies are proto3 JSON (google.protobuf.json_format), so the two cannot drift.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, Awaitable, Callable
+
+import grpc
+from aiohttp import web
+from google.protobuf import json_format
+from google.protobuf.message import Message
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client import Counter, Histogram
+
+from safegen.gateway.http.openapi import build_spec
+from safegen.gateway.http.status import error_body, http_status
+from safegen.v1 import guardrail_pb2, guardrail_pb2_grpc, safe_generation_pb2, safe_generation_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+#: Default request body limit. An ApplyGuardrail image travels as base64 (4/3 of its size), so this
+#: admits a few 4 MB images; the lead passes a value matched to the gRPC server's message limit.
+DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+#: Default deadline for one forwarded call; a generation that takes longer answers 504.
+DEFAULT_TIMEOUT_SECONDS = 300.0
+
+# The channel must accept responses as large as the gateway sends (up to 20 images of 4 MB).
+_MAX_MESSAGE_BYTES = 256 * 1024 * 1024
+
+HTTP_REQUESTS = Counter(
+    "safegen_http_requests_total", "HTTP requests by route and status code", ["route", "code"]
+)
+HTTP_DURATION = Histogram(
+    "safegen_http_request_duration_seconds",
+    "HTTP request handling time by route (streams: until the last event)",
+    ["route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+)
+
+STATIC_PACKAGE = "safegen.gateway.http.static"
+_STATIC_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
+# The page loads nothing from anywhere but this origin; images arrive as data: URLs from the JSON.
+_PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+class HttpError(Exception):
+    """An error answered by the HTTP layer itself, before any gRPC call, in the same body shape."""
+
+    def __init__(self, http: int, code: grpc.StatusCode, message: str):
+        super().__init__(message)
+        self.http, self.code, self.message = http, code, message
+
+
+def _error_response(http: int, code: grpc.StatusCode, message: str) -> web.Response:
+    return web.json_response(error_body(code, message), status=http)
+
+
+def _rpc_error_response(exc: grpc.aio.AioRpcError) -> web.Response:
+    code = exc.code()
+    return _error_response(http_status(code), code, exc.details() or code.name)
+
+
+def _to_json(message: Message) -> dict[str, Any]:
+    # Every field is printed, defaults included, so callers need not know proto3's default rules.
+    return json_format.MessageToDict(message, always_print_fields_with_no_presence=True)
+
+
+@dataclass
+class HttpServerHandle:
+    """A running HTTP server: its bound port, and `await handle.stop()` to close it and its channel."""
+
+    port: int
+    runner: web.AppRunner
+    channel: grpc.aio.Channel
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+        await self.channel.close()
+
+
+class _Front:
+    """The handlers, bound to one gRPC channel and one body limit."""
+
+    def __init__(self, channel: grpc.aio.Channel, max_body_bytes: int, timeout: float):
+        self.max_body_bytes = max_body_bytes
+        self.timeout = timeout
+        self.generation = safe_generation_pb2_grpc.SafeGenerationServiceStub(channel)
+        self.guardrails = guardrail_pb2_grpc.GuardrailServiceStub(channel)
+        self.health = health_pb2_grpc.HealthStub(channel)
+
+    # -- request bodies -------------------------------------------------------------------
+
+    def _too_large(self) -> HttpError:
+        return HttpError(
+            413, grpc.StatusCode.RESOURCE_EXHAUSTED,
+            f"request body is larger than the limit of {self.max_body_bytes} bytes",
+        )
+
+    async def expect_continue(self, request: web.Request) -> web.Response | None:
+        """Answers `Expect: 100-continue` with 413 instead of 100 when the declared body is too large,
+        so a well-behaved client (curl does this above 1 MB) never sends it at all."""
+        if request.content_length is not None and request.content_length > self.max_body_bytes:
+            exc = self._too_large()
+            resp = _error_response(exc.http, exc.code, exc.message)
+            resp.force_close()
+            HTTP_REQUESTS.labels(request.match_info.route.resource.canonical, "413").inc()
+            return resp
+        if request.version >= (1, 1) and request.headers.get("Expect", "").lower() == "100-continue":
+            await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        return None
+
+    async def read_body(self, request: web.Request) -> bytes:
+        """The body, refused (413) from the declared Content-Length or as soon as the count of a
+        chunked body passes the limit, so an oversized body is never held whole in memory."""
+        declared = request.content_length
+        if declared is not None and declared > self.max_body_bytes:
+            raise self._too_large()
+        body = bytearray()
+        async for chunk in request.content.iter_any():
+            body += chunk
+            if len(body) > self.max_body_bytes:
+                raise self._too_large()
+        return bytes(body)
+
+    async def parse(self, request: web.Request, message: Message) -> Message:
+        ctype = request.content_type  # "application/octet-stream" when the header is absent
+        if request.headers.get("Content-Type") is not None and ctype != "application/json":
+            # Insisting on application/json also makes a cross-site POST need a CORS preflight,
+            # which this server never grants: another site's page cannot spend our GPU time.
+            raise HttpError(415, grpc.StatusCode.INVALID_ARGUMENT,
+                            f"Content-Type must be application/json, not {ctype!r}")
+        raw = await self.read_body(request)
+        if not raw.strip():
+            raise HttpError(400, grpc.StatusCode.INVALID_ARGUMENT,
+                            f"request body is empty: send a JSON object ({message.DESCRIPTOR.full_name})")
+        try:
+            data = json.loads(raw)
+        except UnicodeDecodeError as exc:
+            raise HttpError(400, grpc.StatusCode.INVALID_ARGUMENT, f"request body is not UTF-8: {exc}") from None
+        except json.JSONDecodeError as exc:
+            raise HttpError(400, grpc.StatusCode.INVALID_ARGUMENT,
+                            f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        if not isinstance(data, dict):
+            raise HttpError(400, grpc.StatusCode.INVALID_ARGUMENT,
+                            f"request body must be a JSON object ({message.DESCRIPTOR.full_name}), "
+                            f"not {type(data).__name__}")
+        try:
+            json_format.ParseDict(data, message, ignore_unknown_fields=False)
+        except json_format.ParseError as exc:
+            # The first line names the field and the message; the rest lists every field name.
+            raise HttpError(400, grpc.StatusCode.INVALID_ARGUMENT, str(exc).split("\n")[0].strip()) from None
+        return message
+
+    # -- endpoints ------------------------------------------------------------------------
+
+    async def generate(self, request: web.Request) -> web.Response:
+        req = await self.parse(request, safe_generation_pb2.GenerateRequest())
+        resp = await self.generation.Generate(req, timeout=self.timeout)
+        return web.json_response(_to_json(resp))
+
+    async def apply_guardrail(self, request: web.Request) -> web.Response:
+        req = await self.parse(request, guardrail_pb2.ApplyGuardrailRequest())
+        resp = await self.guardrails.ApplyGuardrail(req, timeout=self.timeout)
+        return web.json_response(_to_json(resp))
+
+    async def list_guardrails(self, request: web.Request) -> web.Response:
+        resp = await self.guardrails.ListGuardrails(guardrail_pb2.ListGuardrailsRequest(), timeout=10)
+        return web.json_response(_to_json(resp))
+
+    async def stream_generate(self, request: web.Request) -> web.StreamResponse:
+        """Server-Sent Events: `event: stage|progress|result`, data = StreamGenerateResponse JSON.
+
+        The first event is awaited before the response starts, so a request the gateway rejects
+        (bad argument, unknown guardrail) gets its proper HTTP status rather than a 200 stream.
+        """
+        req = await self.parse(request, safe_generation_pb2.StreamGenerateRequest())
+        call = self.generation.StreamGenerate(req, timeout=self.timeout)
+        try:
+            first = await call.read()
+            if first is grpc.aio.EOF:
+                raise HttpError(502, grpc.StatusCode.INTERNAL, "the gateway ended the stream without a result")
+            resp = web.StreamResponse(
+                headers={
+                    "Content-Type": "text/event-stream; charset=utf-8",
+                    "Cache-Control": "no-cache",
+                    # Proxies such as nginx would otherwise buffer the events until the end.
+                    "X-Accel-Buffering": "no",
+                }
+            )
+            await resp.prepare(request)
+            message = first
+            try:
+                while message is not grpc.aio.EOF:
+                    event = message.WhichOneof("event") or "message"
+                    payload = json.dumps(_to_json(message), separators=(",", ":"))
+                    await resp.write(f"event: {event}\ndata: {payload}\n\n".encode())
+                    message = await call.read()
+            except grpc.aio.AioRpcError as exc:
+                code = exc.code()
+                payload = json.dumps(error_body(code, exc.details() or code.name))
+                await resp.write(f"event: error\ndata: {payload}\n\n".encode())
+            await resp.write_eof()
+            return resp
+        finally:
+            # A client that went away (the handler is cancelled) stops the generation too.
+            call.cancel()
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        try:
+            resp = await self.health.Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
+            status = health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status)
+        except grpc.aio.AioRpcError as exc:
+            status = "UNREACHABLE" if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) else exc.code().name
+        return web.json_response({"status": status}, status=200 if status == "SERVING" else 503)
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        return web.json_response(build_spec())
+
+    async def static(self, request: web.Request) -> web.Response:
+        name = request.match_info.get("name", "index.html")
+        return _static_response(name)
+
+
+def _load_static() -> dict[str, tuple[bytes, str]]:
+    files: dict[str, tuple[bytes, str]] = {}
+    for entry in resources.files(STATIC_PACKAGE).iterdir():
+        suffix = "." + entry.name.rsplit(".", 1)[-1]
+        if entry.is_file() and suffix in _STATIC_TYPES:
+            files[entry.name] = (entry.read_bytes(), _STATIC_TYPES[suffix])
+    return files
+
+
+_STATIC: dict[str, tuple[bytes, str]] | None = None
+
+
+def _static_response(name: str) -> web.Response:
+    global _STATIC
+    if _STATIC is None:
+        _STATIC = _load_static()
+    # Only the files that ship are served: the name is a key, never a path, so no traversal.
+    found = _STATIC.get(name)
+    if found is None:
+        return _error_response(404, grpc.StatusCode.NOT_FOUND, f"no such file: {name}")
+    body, ctype = found
+    resp = web.Response(body=body, headers={**_PAGE_HEADERS, "Content-Type": ctype, "Cache-Control": "no-cache"})
+    return resp
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The handler's response, or the JSON error body for whatever it raised."""
+    try:
+        return await handler(request)
+    except HttpError as exc:
+        resp = _error_response(exc.http, exc.code, exc.message)
+        resp.force_close()  # the rest of a refused body is not worth reading
+        return resp
+    except grpc.aio.AioRpcError as exc:
+        return _rpc_error_response(exc)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = {404: grpc.StatusCode.NOT_FOUND, 405: grpc.StatusCode.UNIMPLEMENTED,
+                413: grpc.StatusCode.RESOURCE_EXHAUSTED}.get(exc.status, grpc.StatusCode.INVALID_ARGUMENT)
+        return _error_response(exc.status, code, f"{exc.reason}: {request.method} {request.path}")
+    except Exception:  # never leak internals; the log has them
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return _error_response(500, grpc.StatusCode.INTERNAL, "internal error")
+
+
+@web.middleware
+async def _errors_and_metrics(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turns every failure into the JSON error body and counts requests per route pattern."""
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "other"  # never the raw path: cardinality
+    start = time.perf_counter()
+    status = "499"  # cancelled: the client went away
+    try:
+        resp = await _answer(request, handler)
+        status = str(resp.status)
+        return resp
+    finally:
+        HTTP_REQUESTS.labels(route, status).inc()
+        HTTP_DURATION.labels(route).observe(time.perf_counter() - start)
+
+
+def create_app(channel: grpc.aio.Channel, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+               timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> web.Application:
+    """The aiohttp application over a gRPC channel to the gateway (exposed for tests)."""
+    front = _Front(channel, max_body_bytes, timeout_seconds)
+    # client_max_size is a second fence: our own reader refuses first, with the JSON body.
+    app = web.Application(middlewares=[_errors_and_metrics], client_max_size=max_body_bytes)
+    expect = front.expect_continue
+    app.router.add_post("/v1/generate", front.generate, expect_handler=expect)
+    app.router.add_post("/v1/generate:stream", front.stream_generate, expect_handler=expect)
+    app.router.add_post("/v1/apply-guardrail", front.apply_guardrail, expect_handler=expect)
+    app.router.add_get("/v1/guardrails", front.list_guardrails)
+    app.router.add_get("/healthz", front.healthz)
+    app.router.add_get("/openapi.json", front.openapi)
+    app.router.add_get("/", front.static)
+    app.router.add_get("/static/{name}", front.static)
+    return app
+
+
+async def start_http_server(host: str, port: int, grpc_target: str, *,
+                            max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+                            timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> HttpServerHandle:
+    """Starts the HTTP front in the running event loop, forwarding to the gateway at `grpc_target`.
+
+    `port` 0 binds a free port; `handle.port` tells which.
+    """
+    if max_body_bytes <= 0:
+        raise ValueError(f"max_body_bytes must be positive, got {max_body_bytes}")
+    channel = grpc.aio.insecure_channel(
+        grpc_target,
+        options=[
+            ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
+        ],
+    )
+    app = create_app(channel, max_body_bytes=max_body_bytes, timeout_seconds=timeout_seconds)
+    # handler_cancellation: a client that disconnects cancels its handler, which cancels the gRPC
+    # call, so nobody keeps generating images for a closed tab. lingering_time bounds how long the
+    # rest of a refused body is drained (and discarded) so the client still reads our 413.
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, handler_cancellation=True, lingering_time=2.0)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, reuse_port=False)
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        await channel.close()
+        raise
+    bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    log.info("HTTP front on %s:%d -> gRPC %s", host, bound, grpc_target)
+    return HttpServerHandle(port=bound, runner=runner, channel=channel)

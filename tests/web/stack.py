@@ -1,0 +1,80 @@
+"""Runs gRPC servicers and the HTTP front together in one background event loop, as `safegen serve` does."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http.client
+import json
+import threading
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from safegen.core.server import create_server
+from safegen.gateway.http import DEFAULT_MAX_BODY_BYTES, start_http_server
+
+
+@dataclass
+class Stack:
+    grpc_port: int
+    http_port: int
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def request(self, method: str, path: str, body: bytes | str | dict | None = None,
+                headers: dict[str, str] | None = None, timeout: float = 60) -> tuple[int, dict[str, str], bytes]:
+        """One HTTP request with the standard library: (status, lower-cased headers, body)."""
+        hdrs = dict(headers or {})
+        if isinstance(body, dict):
+            body = json.dumps(body)
+            hdrs.setdefault("Content-Type", "application/json")
+        if isinstance(body, str):
+            body = body.encode()
+        conn = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=timeout)
+        try:
+            conn.request(method, path, body=body, headers=hdrs)
+            resp = conn.getresponse()
+            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+        finally:
+            conn.close()
+
+    def json(self, method: str, path: str, body: Any = None, **kw) -> tuple[int, Any]:
+        status, _, raw = self.request(method, path, body, **kw)
+        return status, json.loads(raw)
+
+
+@contextlib.contextmanager
+def run_stack(*servicers, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, timeout_seconds: float = 60) -> Iterator[Stack]:
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="safegen-web-test", daemon=True)
+    thread.start()
+
+    def run(coro, timeout=120):
+        return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout=timeout)
+
+    async def start():
+        server, port = await create_server(list(servicers), "127.0.0.1:0")
+        await server.start()
+        try:
+            handle = await start_http_server("127.0.0.1", 0, f"127.0.0.1:{port}", max_body_bytes=max_body_bytes,
+                                             timeout_seconds=timeout_seconds)
+        except BaseException:
+            await server.stop(None)
+            raise
+        return server, port, handle
+
+    server, port, handle = run(start())
+    try:
+        yield Stack(grpc_port=port, http_port=handle.port)
+    finally:
+        run(handle.stop())
+        run(server.stop(None))
+        for s in servicers:
+            close = getattr(s, "aclose", None)
+            if close is not None:
+                run(close())
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
