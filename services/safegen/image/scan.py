@@ -1,0 +1,530 @@
+"""`safegen scan-dataset DIR`: moderate a fine-tuning dataset (images + dataset_info.json) before training.
+
+Every image (and the instance prompt) is moderated, in-process or through a running service
+(--target). Results go to an append-only journal as they come (flushed and fsynced per batch), so
+a scan killed midway resumes where it stopped: files whose sha256 is already journaled are skipped.
+The JSON report and any rewritten dataset_info.json are written atomically (temp file, fsync,
+os.replace). By default the scan only reports; --quarantine DIR moves unsafe images out and rewrites
+dataset_info.json; nothing is deleted unless --delete-unsafe is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+INFO_FILE = "dataset_info.json"
+REPORT_FILE = "safegen_scan_report.json"
+JOURNAL_FILE = ".safegen_scan_journal.jsonl"
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".jpe", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".avif"}
+
+#: One image's result as the scan records it (JSON-ready): verdict SAFE, UNSAFE or INVALID.
+Result = dict
+#: Moderates a batch of (name, bytes) and returns one Result (verdict, filters, labels...) per image.
+ModerateImages = Callable[[Sequence[tuple[str, bytes]]], list[Result]]
+#: Moderates the instance prompt; returns a Result-like dict, or None when no text service is available.
+ModerateText = Callable[[str], "dict | None"]
+
+
+# -------------------------------------------------------------------------------------- atomic files
+def atomic_write(path: Path, data: bytes) -> None:
+    """Writes `data` to `path` so a reader (or a kill) sees either the old file or the whole new one."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(d: Path) -> None:
+    try:
+        fd = os.open(d, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_json(path: Path, obj) -> None:
+    atomic_write(path, (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+
+
+class Journal:
+    """Append-only JSON lines, one per scanned image or action; a torn last line (kill mid-write) is ignored."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.entries: list[dict] = []
+        if self.path.exists():
+            with open(self.path, "rb") as f:
+                for line in f:
+                    try:
+                        self.entries.append(json.loads(line))
+                    except (json.JSONDecodeError, UnicodeDecodeError):
+                        continue  # the torn tail of a killed run; that image is simply scanned again
+        self._f = open(self.path, "ab")
+
+    def append(self, entries: Iterable[dict]) -> None:
+        for e in entries:
+            self._f.write((json.dumps(e, ensure_ascii=False) + "\n").encode("utf-8"))
+            self.entries.append(e)
+        self._f.flush()
+        os.fsync(self._f.fileno())
+
+    def close(self) -> None:
+        self._f.close()
+
+    def scanned(self) -> dict[str, dict]:
+        """sha256 -> latest scan result."""
+        return {e["sha256"]: e for e in self.entries if e.get("kind") == "image"}
+
+
+# ----------------------------------------------------------------------------------------- the scan
+@dataclass
+class ScanOptions:
+    quarantine: Path | None = None
+    delete_unsafe: bool = False
+    batch_size: int = 8
+    report: Path | None = None
+    progress: bool = True
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def list_images(root: Path, exclude: Sequence[Path] = ()) -> list[Path]:
+    """Image files under root (by suffix or by PNG/JPEG magic), sorted, skipping excluded folders."""
+    excl = [p.resolve() for p in exclude if p]
+    out = []
+    for p in sorted(root.rglob("*")):
+        if not p.is_file() or p.name.startswith(".") or p.name in (INFO_FILE, REPORT_FILE):
+            continue
+        rp = p.resolve()
+        if any(rp == e or e in rp.parents for e in excl):
+            continue
+        if p.suffix.lower() in IMAGE_SUFFIXES:
+            out.append(p)
+            continue
+        with open(p, "rb") as f:
+            head = f.read(8)
+        if head.startswith(b"\x89PNG\r\n\x1a\n") or head.startswith(b"\xff\xd8\xff"):
+            out.append(p)
+    return out
+
+
+def scan_dataset(root: Path, moderate_images: ModerateImages, moderate_text: ModerateText | None,
+                 opts: ScanOptions, backend: "str | Callable[[], str]" = "", guardrail_id: str = "") -> dict:
+    """Scans `root`, acts per `opts`, writes the report; returns the report."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root} is not a directory")
+    if opts.quarantine and opts.delete_unsafe:
+        raise ValueError("choose either --quarantine DIR or --delete-unsafe, not both")
+    info_path = root / INFO_FILE
+    info = None
+    if info_path.exists():
+        try:
+            info = json.loads(info_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as e:
+            raise ValueError(f"{info_path}: not valid JSON: {e}") from None
+    journal = Journal(root / JOURNAL_FILE)
+    try:
+        return _scan(root, info, moderate_images, moderate_text, opts, journal, backend, guardrail_id)
+    finally:
+        journal.close()
+
+
+def _scan(root, info, moderate_images, moderate_text, opts, journal, backend, guardrail_id) -> dict:
+    files = list_images(root, [opts.quarantine] if opts.quarantine else [])
+    done = journal.scanned()
+    todo: list[tuple[Path, str]] = []
+    hashes: dict[Path, str] = {}
+    for p in files:
+        digest = sha256_file(p)
+        hashes[p] = digest
+        if digest not in done:
+            todo.append((p, digest))
+    skipped = len(files) - len(todo)
+
+    bar = _progress(len(files), skipped, opts.progress)
+    for start in range(0, len(todo), max(1, opts.batch_size)):
+        batch = todo[start:start + opts.batch_size]
+        payload = [(str(p.relative_to(root)), p.read_bytes()) for p, _ in batch]
+        results = moderate_images(payload)
+        entries = []
+        for (p, digest), res in zip(batch, results):
+            entries.append({"kind": "image", "file": str(p.relative_to(root)), "sha256": digest, **res})
+        journal.append(entries)  # durable before the bar moves: a kill after this loses nothing
+        bar.update(len(batch))
+    bar.close()
+
+    prompt_result = None
+    prompt = (info or {}).get("instance_prompt") if isinstance(info, dict) else None
+    if isinstance(prompt, str) and prompt.strip():
+        prompt_result = moderate_text(prompt) if moderate_text else None
+        if prompt_result is None:
+            prompt_result = {"verdict": "NOT_CHECKED",
+                             "reason": "no text moderation service: pass --target host:port of a running safegen"}
+
+    done = journal.scanned()
+    images = []
+    for p in files:
+        e = dict(done[hashes[p]])
+        e["file"] = str(p.relative_to(root))
+        images.append(e)
+    earlier = {e["file"]: e for e in journal.entries if e.get("kind") in ("moved", "deleted")}
+    unsafe = [e for e in images if e.get("verdict") == "UNSAFE"]
+
+    actions: list[dict] = []
+    if opts.quarantine and (unsafe or any(e["kind"] == "moved" for e in earlier.values())):
+        actions = _quarantine(root, Path(opts.quarantine), unsafe, info, journal)
+    elif opts.delete_unsafe and unsafe:
+        for e in unsafe:
+            (root / e["file"]).unlink(missing_ok=True)
+            actions.append({"kind": "deleted", "file": e["file"], "sha256": e["sha256"]})
+        journal.append(actions)
+    # Images moved or deleted by an earlier, interrupted run are still reported.
+    for f, e in earlier.items():
+        if not any(a.get("file") == f for a in actions):
+            actions.append(e)
+        if not any(i["file"] == f for i in images):
+            prior = done.get(e["sha256"], {})
+            images.append({**prior, "file": f, "sha256": e["sha256"], "verdict": "UNSAFE"})
+
+    report = {
+        "dataset": str(root),
+        "backend": backend() if callable(backend) else backend,
+        "guardrail_id": guardrail_id,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "instance_prompt": {"text": prompt, **prompt_result} if prompt_result else None,
+        "summary": {
+            "images": len(images),
+            "safe": sum(1 for e in images if e.get("verdict") == "SAFE"),
+            "unsafe": sum(1 for e in images if e.get("verdict") == "UNSAFE"),
+            "invalid": sum(1 for e in images if e.get("verdict") == "INVALID"),
+            "resumed_from_journal": skipped,
+            "prompt_unsafe": bool(prompt_result and prompt_result.get("verdict") == "UNSAFE"),
+        },
+        "actions": actions,
+        "images": sorted(images, key=lambda e: e["file"]),
+    }
+    atomic_write_json(Path(opts.report) if opts.report else root / REPORT_FILE, report)
+    return report
+
+
+def _quarantine(root: Path, qdir: Path, unsafe: list[dict], info, journal: Journal) -> list[dict]:
+    """Moves unsafe images to qdir (keeping relative paths), then rewrites dataset_info.json without them."""
+    qdir.mkdir(parents=True, exist_ok=True)
+    actions = []
+    for e in unsafe:
+        src, dst = root / e["file"], qdir / e["file"]
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.exists():
+            _move(src, dst)
+        entry = {"kind": "moved", "file": e["file"], "sha256": e["sha256"], "to": str(dst)}
+        journal.append([entry])  # per file: a kill between two moves leaves a consistent journal
+        actions.append(entry)
+    if isinstance(info, dict):
+        info_path = root / INFO_FILE
+        backup = qdir / f"{INFO_FILE}.orig"
+        if not backup.exists():
+            atomic_write(backup, info_path.read_bytes())
+        every = [e for e in journal.entries if e.get("kind") == "moved"]  # this run's and any earlier run's
+        gone = {a["file"] for a in every} | {Path(a["file"]).name for a in every}
+        new_info = _without_files(info, gone)
+        scan_meta = dict(new_info.get("safegen_scan") or {})
+        scan_meta["quarantined"] = sorted(set(scan_meta.get("quarantined", [])) | {a["file"] for a in every})
+        scan_meta["quarantine_dir"] = str(qdir)
+        new_info["safegen_scan"] = scan_meta
+        atomic_write_json(info_path, new_info)
+    return actions
+
+
+def _without_files(obj, gone: set[str]):
+    """dataset_info.json with every reference to a quarantined file removed (list items, dict keys,
+    and records whose file/image/path field names one), other keys untouched."""
+    if isinstance(obj, dict):
+        out = {}
+        for k, v in obj.items():
+            if k in gone:
+                continue
+            out[k] = _without_files(v, gone)
+        return out
+    if isinstance(obj, list):
+        out = []
+        for item in obj:
+            if isinstance(item, str) and item in gone:
+                continue
+            if isinstance(item, dict) and any(isinstance(item.get(f), str) and item[f] in gone
+                                               for f in ("file", "file_name", "filename", "image", "path")):
+                continue
+            out.append(_without_files(item, gone))
+        return out
+    return obj
+
+
+def _move(src: Path, dst: Path) -> None:
+    try:
+        os.replace(src, dst)
+    except OSError:  # another filesystem: copy durably, then remove the source
+        tmp = dst.with_name(f".{dst.name}.tmp")
+        shutil.copyfile(src, tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, dst)
+        src.unlink()
+    _fsync_dir(dst.parent)
+    _fsync_dir(src.parent)
+
+
+class _NoBar:
+    def update(self, n):
+        pass
+
+    def close(self):
+        pass
+
+
+def _progress(total: int, initial: int, enabled: bool):
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, unit="img", desc="scan", file=sys.stderr)
+
+
+# ---------------------------------------------------------------------------------- moderation glue
+def _result_from_pb(r) -> Result:
+    from safegen.v1 import common_pb2
+
+    detected = [f for f in r.filters if f.detected]
+    return {
+        "verdict": "UNSAFE" if r.action == common_pb2.ACTION_GUARDRAIL_INTERVENED else "SAFE",
+        "format": r.format, "width": r.width, "height": r.height,
+        "detected": [{"category": common_pb2.Category.Name(f.category).removeprefix("CATEGORY_"),
+                      "score": round(f.score, 4),
+                      "confidence": common_pb2.Confidence.Name(f.confidence).removeprefix("CONFIDENCE_")}
+                     for f in detected],
+        "labels": [{"name": lb.name, "parent_name": lb.parent_name, "confidence": round(lb.confidence, 2),
+                    "taxonomy_level": lb.taxonomy_level} for lb in r.labels],
+    }
+
+
+def _result_from_verdict(v) -> Result:
+    return {
+        "verdict": "UNSAFE" if v.intervened else "SAFE",
+        "format": v.format, "width": v.width, "height": v.height,
+        "detected": [{"category": f.category.value, "score": round(f.score, 4), "confidence": f.confidence.name}
+                     for f in v.filters if f.detected],
+        "labels": [{"name": lb.name, "parent_name": lb.parent_name, "confidence": lb.confidence,
+                    "taxonomy_level": lb.taxonomy_level} for lb in v.labels],
+    }
+
+
+def _invalid(message: str) -> Result:
+    return {"verdict": "INVALID", "error": message}
+
+
+def per_image(moderate_one: Callable[[bytes], Result], batch: Sequence[tuple[str, bytes]]) -> list[Result]:
+    """Moderates a batch, retrying image by image when the batch as a whole was refused, so one bad
+    file is reported as INVALID without hiding the verdicts of the others."""
+    from safegen.errors import InvalidArgument
+
+    out = []
+    for _name, data in batch:
+        try:
+            out.append(moderate_one(data))
+        except InvalidArgument as e:
+            out.append(_invalid(e.message.replace("images[0]: ", "")))
+    return out
+
+
+def in_process_images(guardrail_id: str, source, env=None) -> tuple[ModerateImages, str]:
+    """The local moderator without the per-process rate limit (a batch tool paces itself)."""
+    from dataclasses import replace
+
+    from safegen.image.limits import RateLimiter
+    from safegen.image.service import ImageModerator, ImageSettings, build_detector
+    from safegen.policy import GuardrailRegistry
+
+    settings = ImageSettings.from_env(env)
+    registry = GuardrailRegistry.load(os.environ.get("SAFEGEN_GUARDRAILS_DIR") or None)
+    registry.get(guardrail_id)
+    limits = replace(settings.limits, rate_per_s=0.0)
+    mod = ImageModerator(build_detector(settings, env), registry, limits, settings.min_confidence, RateLimiter(0))
+
+    def one(data: bytes) -> Result:
+        return _result_from_verdict(mod.moderate([data], source, guardrail_id)[0])
+
+    return (lambda batch: per_image(one, batch)), mod.backend
+
+
+def remote_images(target: str, guardrail_id: str, source, timeout: float) -> tuple[ModerateImages, Callable[[], str]]:
+    import grpc
+
+    from safegen.v1 import image_moderation_pb2, image_moderation_pb2_grpc
+
+    channel = grpc.insecure_channel(target, options=[("grpc.max_send_message_length", 100 * 1024 * 1024),
+                                                     ("grpc.max_receive_message_length", 100 * 1024 * 1024)])
+    stub = image_moderation_pb2_grpc.ImageModerationServiceStub(channel)
+    backend = {"name": ""}
+
+    def call(images: list[bytes]):
+        for attempt in range(30):
+            try:
+                return stub.ModerateImages(image_moderation_pb2.ModerateImagesRequest(
+                    images=images, source=source, guardrail_id=guardrail_id), timeout=timeout)
+            except grpc.RpcError as e:
+                if e.code() in (grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE) and attempt < 29:
+                    time.sleep(min(2.0, 0.2 * (attempt + 1)))  # the service's rate limit: back off and retry
+                    continue
+                raise
+
+    def moderate(batch):
+        try:
+            resp = call([d for _, d in batch])
+            backend["name"] = resp.backend
+            return [_result_from_pb(r) for r in resp.results]
+        except grpc.RpcError as e:
+            if e.code() != grpc.StatusCode.INVALID_ARGUMENT:
+                raise
+        out = []  # one image in the batch is bad: find out which, keep the others' verdicts
+        for _name, data in batch:
+            try:
+                out.append(_result_from_pb(call([data]).results[0]))
+            except grpc.RpcError as e:
+                if e.code() != grpc.StatusCode.INVALID_ARGUMENT:
+                    raise
+                out.append(_invalid((e.details() or "").replace("images[0]: ", "")))
+        return out
+
+    return moderate, (lambda: backend["name"])
+
+
+def text_checker(target: str | None, guardrail_id: str, timeout: float) -> ModerateText | None:
+    """ModerateText through a running service, or an in-process text servicer when safegen.text has one."""
+    import grpc
+
+    from safegen.v1 import common_pb2, text_moderation_pb2, text_moderation_pb2_grpc
+
+    def check(stub, prompt: str) -> dict:
+        r = stub.ModerateText(text_moderation_pb2.ModerateTextRequest(
+            text=prompt, source=common_pb2.SOURCE_INPUT, guardrail_id=guardrail_id), timeout=timeout)
+        return {"verdict": "UNSAFE" if r.action == common_pb2.ACTION_GUARDRAIL_INTERVENED else "SAFE",
+                "detected": [common_pb2.Category.Name(f.category).removeprefix("CATEGORY_")
+                             for f in r.filters if f.detected],
+                "words": [w.match for w in r.words]}
+
+    if target:
+        stub = text_moderation_pb2_grpc.TextModerationServiceStub(grpc.insecure_channel(target))
+        return lambda prompt: check(stub, prompt)
+    try:
+        from safegen.text.service import create_servicer as create_text  # noqa: F401
+    except ImportError:
+        return None
+
+    def in_process(prompt: str) -> dict | None:
+        from safegen.policy import GuardrailRegistry
+        from safegen.testing import serve
+
+        servicer = create_text(GuardrailRegistry.load(os.environ.get("SAFEGEN_GUARDRAILS_DIR") or None))
+        with serve(servicer) as port:
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+                return check(text_moderation_pb2_grpc.TextModerationServiceStub(ch), prompt)
+
+    return in_process
+
+
+# -------------------------------------------------------------------------------------------- CLI
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("directory", help="dataset folder: images plus dataset_info.json ({\"instance_prompt\": ...})")
+    parser.add_argument("--target", default="", help="host:port of a running safegen (image and text moderation); "
+                                                     "default: moderate in-process with the local detectors")
+    parser.add_argument("--guardrail", default="", help="guardrail id (default: the default guardrail)")
+    parser.add_argument("--source", choices=["input", "output"], default="input",
+                        help="input: user-supplied training images (default); output: generated images")
+    parser.add_argument("--report", default="", help=f"report path (default DIR/{REPORT_FILE})")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--quarantine", default="", metavar="QDIR",
+                      help="move unsafe images to QDIR and rewrite dataset_info.json without them")
+    mode.add_argument("--delete-unsafe", action="store_true", help="delete unsafe images (irreversible)")
+    parser.add_argument("--batch-size", type=int, default=8, help="images per request (1-20)")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds per request with --target")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args) -> int:
+    """0: everything safe; 3: unsafe content found (reported, and quarantined/deleted if asked); 2: error."""
+    from safegen.v1 import common_pb2
+
+    from safegen.core.types import Source
+
+    root = Path(args.directory)
+    if not root.is_dir():
+        print(f"error: {root} is not a directory", file=sys.stderr)
+        return 2
+    if not 1 <= args.batch_size <= 20:
+        print("error: --batch-size must be from 1 to 20", file=sys.stderr)
+        return 2
+    try:
+        if args.target:
+            pb_source = common_pb2.SOURCE_INPUT if args.source == "input" else common_pb2.SOURCE_OUTPUT
+            moderate, backend_of = remote_images(args.target, args.guardrail, pb_source, args.timeout)
+        else:
+            moderate, name = in_process_images(args.guardrail, Source.INPUT if args.source == "input" else Source.OUTPUT)
+            backend_of = lambda: name  # noqa: E731
+        text = text_checker(args.target or None, args.guardrail, args.timeout)
+        opts = ScanOptions(quarantine=Path(args.quarantine) if args.quarantine else None,
+                           delete_unsafe=args.delete_unsafe, batch_size=args.batch_size,
+                           report=Path(args.report) if args.report else None, progress=not args.no_progress)
+        report = scan_dataset(root, moderate, text, opts, backend=backend_of, guardrail_id=args.guardrail or "default")
+    except Exception as e:  # noqa: BLE001 - a CLI prints one clear line, not a traceback
+        msg = getattr(e, "message", None) or (e.details() if hasattr(e, "details") else str(e))
+        print(f"error: {msg}", file=sys.stderr)
+        return 2
+    s = report["summary"]
+    print(f"{s['images']} images: {s['safe']} safe, {s['unsafe']} unsafe, {s['invalid']} invalid "
+          f"({s['resumed_from_journal']} from an earlier run); prompt: "
+          f"{(report['instance_prompt'] or {}).get('verdict', 'none')}; report: "
+          f"{args.report or root / REPORT_FILE}")
+    for a in report["actions"]:
+        print(f"  {a['kind']}: {a['file']}" + (f" -> {a['to']}" if a.get("to") else ""))
+    return 3 if (s["unsafe"] or s["prompt_unsafe"]) else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="safegen scan-dataset", description=__doc__.splitlines()[0])
+    configure_parser(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
