@@ -83,7 +83,7 @@ async def _serve(args) -> int:
     log.info("signal %d: draining (health NOT_SERVING, grace %.0fs)", sig, core.grace_seconds)
     if http:
         await http.stop()
-    await drain(server, health_servicer, core.grace_seconds, core.drain_delay_seconds)
+    await drain(server, health_servicer, core.grace_seconds, core.drain_delay_seconds, servicers)
     for s in servicers:
         close = getattr(s, "aclose", None)
         if close:

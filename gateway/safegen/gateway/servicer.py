@@ -6,7 +6,7 @@ import asyncio
 from typing import Mapping
 
 from safegen.core.settings import CoreSettings
-from safegen.errors import InvalidArgument
+from safegen.errors import InvalidArgument, Unavailable
 from safegen.gateway.clients import Backends
 from safegen.gateway.flow import SafeGenerationFlow
 from safegen.policy import GuardrailRegistry
@@ -28,16 +28,48 @@ def _default_blur(data: bytes, boxes: list, full: bool) -> bytes:
     return blur_image(data, boxes or None, full)
 
 
+class InFlight:
+    """Counts running gateway calls so a drain can refuse new ones and wait for the rest."""
+
+    def __init__(self):
+        self._active = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._draining = False
+
+    def begin_drain(self) -> None:
+        self._draining = True
+
+    async def wait_idle(self) -> None:
+        await self._idle.wait()
+
+    def __enter__(self):
+        if self._draining:
+            raise Unavailable("this gateway is shutting down; retry (another replica will serve it)")
+        self._active += 1
+        self._idle.clear()
+        return self
+
+    def __exit__(self, *exc):
+        self._active -= 1
+        if self._active == 0:
+            self._idle.set()
+
+
 class SafeGenerationServicer(safe_generation_pb2_grpc.SafeGenerationServiceServicer):
     def __init__(self, flow: SafeGenerationFlow, backends: Backends):
         self.flow = flow
         self.backends = backends
+        self.in_flight = InFlight()
+        self.begin_drain = self.in_flight.begin_drain
+        self.wait_idle = self.in_flight.wait_idle
 
     def on_server_port(self, port: int) -> None:
         self.backends.set_default_addr(f"127.0.0.1:{port}")
 
     async def Generate(self, request, context):
-        return await self.flow.run(request)
+        with self.in_flight:
+            return await self.flow.run(request)
 
     async def StreamGenerate(self, request, context):
         queue: asyncio.Queue = asyncio.Queue()
@@ -50,6 +82,12 @@ class SafeGenerationServicer(safe_generation_pb2_grpc.SafeGenerationServiceServi
             finally:
                 await queue.put(_STREAM_END)
 
+        with self.in_flight:
+            async for event in self._stream(run, queue):
+                yield event
+
+    @staticmethod
+    async def _stream(run, queue):
         task = asyncio.create_task(run())
         try:
             while (event := await queue.get()) is not _STREAM_END:
@@ -68,6 +106,9 @@ class GuardrailServicer(guardrail_pb2_grpc.GuardrailServiceServicer):
     def __init__(self, registry: GuardrailRegistry, backends: Backends):
         self.registry = registry
         self.backends = backends
+        self.in_flight = InFlight()
+        self.begin_drain = self.in_flight.begin_drain
+        self.wait_idle = self.in_flight.wait_idle
 
     def on_server_port(self, port: int) -> None:
         self.backends.set_default_addr(f"127.0.0.1:{port}")
@@ -79,6 +120,10 @@ class GuardrailServicer(guardrail_pb2_grpc.GuardrailServiceServicer):
             for g in self.registry.all()])
 
     async def ApplyGuardrail(self, request, context):
+        with self.in_flight:
+            return await self._apply(request)
+
+    async def _apply(self, request):
         guardrail = self.registry.get(request.guardrail_id)
         if not request.content:
             raise InvalidArgument("content must hold at least one text or image block")

@@ -110,13 +110,30 @@ async def create_server(
 
 
 async def drain(server: grpc.aio.Server, health_servicer: health.aio.HealthServicer,
-                grace_seconds: float, delay_seconds: float = 0.0) -> None:
+                grace_seconds: float, delay_seconds: float = 0.0, servicers: Sequence[object] = ()) -> None:
     """Graceful stop: every health status NOT_SERVING (load balancers stop sending), an optional delay
-    so endpoint removal propagates, then stop(grace) lets in-flight RPCs finish."""
+    so endpoint removal propagates, then in-flight RPCs get `grace_seconds` to finish.
+
+    Servicers with `begin_drain()`/`wait_idle()` (the gateway) refuse new calls and are waited for
+    BEFORE the server stops: in the all-in-one process their in-flight requests still call the
+    sibling services through this server, which stop() would refuse.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + delay_seconds + grace_seconds
     await health_servicer.enter_graceful_shutdown()
     if delay_seconds > 0:
         await asyncio.sleep(delay_seconds)
-    await server.stop(grace_seconds)
+    waiters = []
+    for s in servicers:
+        if hasattr(s, "begin_drain"):
+            s.begin_drain()
+            waiters.append(s.wait_idle())
+    if waiters:
+        try:
+            await asyncio.wait_for(asyncio.gather(*waiters), max(0.0, deadline - loop.time()))
+        except asyncio.TimeoutError:
+            log.warning("grace period over with gateway requests still running; stopping anyway")
+    await server.stop(max(0.0, deadline - loop.time()))
 
 
 async def wait_for_signal(signals=(signal.SIGTERM, signal.SIGINT)) -> int:
