@@ -1,0 +1,164 @@
+"""The web page in headless Chromium against the real stack: a safe prompt shows an image, a banned word
+shows the refusal, an image the moderation flags shows blurred with its warning.
+
+Real gateway, real text moderation, real bundled generator and real image moderation; the only double
+is a detector that calls mostly-red images unsafe, injected for the blurred case (no unsafe imagery
+can ship in a test). Screenshots go to artifacts/screenshots/web/.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from safegen.core.types import BoundingBox, Category, CategoryScore, ImageAssessment, Label, Level
+
+from .stack import run_stack
+
+pytestmark = pytest.mark.tools
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+SCRIPT = Path(__file__).with_name("browser.mjs")
+SCREENSHOTS = REPO / "artifacts" / "screenshots" / "web"
+
+SAFE_PROMPT = "a blue square on a yellow background"
+BANNED_PROMPT = "a porn star on a beach"
+RED_PROMPT = "a red circle on a white background"
+
+
+def _missing() -> str | None:
+    if not CHROMIUM.exists():
+        return f"{CHROMIUM} is missing: run tests/web/setup.sh (apt chromium + npm ci)"
+    if shutil.which("node") is None:
+        return "node is missing"
+    if not (REPO / "node_modules" / "playwright-core" / "package.json").exists():
+        return "node_modules/playwright-core is missing: run tests/web/setup.sh"
+    return None
+
+
+if _missing():
+    pytest.skip(_missing(), allow_module_level=True)
+
+
+class MostlyRedIsUnsafe:
+    """Detector double: an image with a large red area is SEXUAL at HIGH confidence, boxed on the red."""
+
+    name = "red-double"
+    needs_decoded = True
+
+    def assess(self, images, source=None):
+        out = []
+        for img in images:
+            a = np.asarray(img.working.convert("RGB")).astype(int)
+            red = (a[..., 0] > 150) & (a[..., 1] < 110) & (a[..., 2] < 110)
+            scores, labels = {}, []
+            if red.mean() > 0.05:
+                ys, xs = np.nonzero(red)
+                h, w = red.shape
+                box = BoundingBox(xs.min() / w, ys.min() / h, (xs.max() - xs.min() + 1) / w, (ys.max() - ys.min() + 1) / h)
+                scores[Category.SEXUAL] = CategoryScore(Category.SEXUAL, 0.97, Level.HIGH)
+                labels.append(Label("Explicit", "", 97.0, 1, Category.SEXUAL, box))
+            out.append(ImageAssessment(scores=scores, labels=labels, format=img.format, width=img.width,
+                                       height=img.height, backend=self.name))
+        return out
+
+
+def _real_servicers(detector=None) -> list:
+    from safegen.cli import build_servicers
+    from safegen.image.service import create_servicer as image_servicer
+    from safegen.policy import GuardrailRegistry
+
+    registry = GuardrailRegistry.load()
+    servicers = build_servicers(["text-moderation", "image-generation"], registry)
+    servicers.append(image_servicer(registry, detector=detector))
+    servicers += build_servicers(["gateway"], registry)
+    return servicers
+
+
+def _drive(scenarios: list[dict]) -> dict[str, dict]:
+    config = {"screenshotDir": str(SCREENSHOTS), "executablePath": str(CHROMIUM), "scenarios": scenarios}
+    proc = subprocess.run(["node", str(SCRIPT), json.dumps(config)], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, f"browser script failed:\n{proc.stderr[-4000:]}"
+    return {s["name"]: s for s in json.loads(proc.stdout)["scenarios"]}
+
+
+@pytest.fixture(scope="module")
+def seen() -> dict[str, dict]:
+    """Runs every scenario once in one browser (each in a fresh context), against two real stacks."""
+    with run_stack(*_real_servicers()) as real, run_stack(*_real_servicers(MostlyRedIsUnsafe())) as red:
+        return _drive([
+            {"name": "safe-prompt", "baseUrl": real.base_url, "prompt": SAFE_PROMPT, "seed": 3},
+            {"name": "banned-word-refused", "baseUrl": real.base_url, "prompt": BANNED_PROMPT},
+            {"name": "unsafe-image-blurred", "baseUrl": red.base_url, "prompt": RED_PROMPT, "seed": 1},
+        ])
+
+
+def _decode(src: str) -> Image.Image:
+    assert src.startswith("data:image/png;base64,")
+    return Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))).convert("RGB")
+
+
+def _common(s: dict) -> None:
+    assert s["state"] == "done", s.get("error")
+    assert s["error"] is None
+    assert s["consoleErrors"] == []
+    # Everything the page loaded came from safegen itself: no CDN, no fonts, no analytics.
+    assert s["foreignRequests"] == [], s["foreignRequests"]
+    assert any(u.endswith("/static/app.js") for u in s["requests"])
+    assert s["guardrailOptions"][0] == "default"  # the choice was filled from /v1/guardrails
+    assert Path(s["screenshot"]).stat().st_size > 10_000
+
+
+def test_safe_prompt_shows_an_image(seen):
+    s = seen["safe-prompt"]
+    _common(s)
+    assert s["refusal"] is None and s["warnings"] == []
+    [card] = s["cards"]
+    assert card["visible"] and card["imageLoaded"] and card["naturalWidth"] > 0
+    assert "Safe" in card["badges"] and "Blurred" not in card["badges"]
+    # The bundled model drew what was asked: mostly yellow with blue (not a blank or broken image).
+    pixels = np.asarray(_decode(card["src"])).reshape(-1, 3).astype(int)
+    yellow = ((pixels[:, 0] > 150) & (pixels[:, 1] > 150) & (pixels[:, 2] < 120)).mean()
+    assert yellow > 0.2, f"only {yellow:.0%} yellow pixels"
+    # Stage timings and the moderation overhead are shown.
+    assert set(s["timings"]) == {"Prompt moderation", "Generation", "Image moderation", "Total", "Moderation overhead"}
+    assert s["timings"]["Moderation overhead"].endswith(")") and "%" in s["timings"]["Moderation overhead"]
+    # The progress indicator was fed by the stream while generation ran, and finished.
+    assert s["progressBar"] == 100
+    assert len([p for p in s["progressSeen"] if 10 < p < 85]) >= 2, s["progressSeen"]
+    assert s["progressSeen"] == sorted(s["progressSeen"])
+    assert any(t.startswith("Generation") for t in s["stagesSeen"])
+
+
+def test_banned_word_shows_the_refusal(seen):
+    s = seen["banned-word-refused"]
+    _common(s)
+    assert s["refusal"] == "This prompt was blocked by the content policy. Please rephrase it."
+    assert s["cards"] == []  # nothing generated, nothing shown
+    assert s["promptAction"] == "The guardrail intervened on the prompt."
+
+
+def test_unsafe_image_is_shown_blurred_with_its_warning(seen):
+    s = seen["unsafe-image-blurred"]
+    _common(s)
+    assert s["refusal"] is None
+    [card] = s["cards"]
+    assert card["imageLoaded"] and "Blurred" in card["badges"] and "Unsafe" in card["badges"]
+    assert "CATEGORY_SEXUAL" in card["detectedCategories"]
+    assert any(label.startswith("Explicit") for label in card["labels"])
+    assert s["warnings"], "the blur must be explained"
+    assert any("blur" in w.lower() for w in s["warnings"]), s["warnings"]
+    # What the browser received is the server's blurred image: the red circle's hard edge is gone.
+    image = np.asarray(_decode(card["src"]).convert("L")).astype(float)
+    edges = np.abs(np.diff(image, axis=0)).max()
+    assert edges < 60, f"a sharp edge of {edges:.0f} grey levels survived: not blurred"
