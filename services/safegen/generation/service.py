@@ -1,0 +1,103 @@
+"""The image generation domain API the servicer (and the all-in-one gateway) call: validate, admit, run.
+
+Backends are blocking; this runs them in worker threads, bounds concurrency and the waiting queue
+(RESOURCE_EXHAUSTED beyond it), and turns task cancellation into the backend's cancel flag so a
+call nobody waits for any more stops at the next denoising step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Callable
+
+from safegen.errors import DeadlineExceeded, ResourceExhausted
+from safegen.generation.contract import Backend, CancelToken, GenerationRequest, GenerationResult, validate
+
+#: Called (on the event loop) with (step, total_steps).
+AsyncProgressFn = Callable[[int, int], None]
+
+
+class ImageGenerator:
+    """Validates requests against the backend's limits and runs them with bounded concurrency."""
+
+    def __init__(self, backend: Backend, max_queue: int = 8):
+        self.backend = backend
+        self.max_queue = max_queue
+        self._slots = asyncio.Semaphore(backend.max_concurrency)
+        self._admitted = 0  # running + waiting
+
+    async def generate(
+        self,
+        request: GenerationRequest,
+        *,
+        on_progress: AsyncProgressFn | None = None,
+        timeout: float | None = None,
+    ) -> GenerationResult:
+        """Generates images for `request`. `timeout` (seconds) bounds queueing plus generation.
+
+        Raises InvalidArgument (bad request), ResourceExhausted (queue full), DeadlineExceeded,
+        Cancelled, or the backend's Unavailable/FailedPrecondition.
+        """
+        req = validate(request, self.backend.limits)
+        limit = self.backend.max_concurrency + self.max_queue
+        if self._admitted >= limit:
+            raise ResourceExhausted(
+                f"the {self.backend.name} backend is busy: {self.backend.max_concurrency} running and "
+                f"{self.max_queue} waiting; retry later")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        self._admitted += 1
+        try:
+            try:
+                await asyncio.wait_for(self._slots.acquire(), timeout)
+            except asyncio.TimeoutError:
+                raise DeadlineExceeded("the deadline passed while waiting for the generation backend") from None
+            try:
+                return await self._run(req, deadline, on_progress)
+            finally:
+                self._slots.release()
+        finally:
+            self._admitted -= 1
+
+    async def _run(self, req: GenerationRequest, deadline: float | None, on_progress) -> GenerationResult:
+        loop = asyncio.get_running_loop()
+        token = CancelToken(deadline)
+        progress = None
+        if on_progress is not None:
+            def progress(step: int, total: int) -> None:
+                loop.call_soon_threadsafe(on_progress, step, total)
+
+        work = asyncio.ensure_future(asyncio.to_thread(self.backend.generate, req, progress, token))
+        try:
+            # shield: if this task is cancelled, the thread keeps running until it sees the flag.
+            result = await asyncio.shield(work)
+        except asyncio.CancelledError:
+            token.cancel()
+            # Hold the device slot until the pipeline has actually stopped, so the next call does not
+            # start on a busy device.
+            try:
+                await work
+            except Exception:
+                pass
+            raise
+        return result
+
+    def close(self) -> None:
+        self.backend.close()
+
+
+def build_backend(settings) -> Backend:
+    """The backend `settings` select. Heavy imports (torch, boto3) happen only for the chosen one."""
+    from safegen.generation.settings import BackendKind
+
+    if settings.backend == BackendKind.DIFFUSERS:
+        from safegen.generation.diffusers_backend import DiffusersBackend
+
+        return DiffusersBackend.from_settings(settings)
+    if settings.backend == BackendKind.SAGEMAKER:
+        from safegen.generation.sagemaker_backend import SageMakerBackend
+
+        return SageMakerBackend.from_settings(settings)
+    from safegen.generation.bedrock_backend import BedrockBackend
+
+    return BedrockBackend.from_settings(settings)
