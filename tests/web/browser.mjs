@@ -1,13 +1,13 @@
 // Drives safegen's page in Debian's headless Chromium with playwright-core and reports what a person
 // would see, as JSON on stdout; tests/web/test_browser.py runs it and makes the assertions.
 // Usage: node tests/web/browser.mjs '<json config>'
-//   config: {baseUrl, screenshotDir, scenarios: [{name, prompt, negativePrompt?, guardrail?, numImages?, seed?}]}
+//   config: {baseUrl?, screenshotDir, executablePath?,
+//            scenarios: [{name, baseUrl?, prompt, negativePrompt?, guardrail?, numImages?, seed?, timeoutMs?}]}
 import { chromium } from "playwright-core";
 import fs from "node:fs";
 import path from "node:path";
 
 const config = JSON.parse(process.argv[2]);
-const origin = new URL(config.baseUrl).origin;
 
 // The flags that work on this machine's closed network (see the env notes): without the
 // background-networking ones Chromium keeps trying to reach Google's hosts.
@@ -26,7 +26,7 @@ function installRecorder() {
     const stages = document.getElementById("stages");
     new MutationObserver(() => {
       window.__stages = Array.from(stages.children, (li) => li.textContent);
-    }).observe(stages, { childList: true });
+    }).observe(stages, { childList: true, subtree: true, characterData: true });
   });
 }
 
@@ -71,6 +71,8 @@ const report = { scenarios: [] };
 try {
   for (const scenario of config.scenarios) {
     // A fresh context per scenario: its own empty profile state, cookies and cache.
+    const baseUrl = scenario.baseUrl || config.baseUrl;
+    const origin = new URL(baseUrl).origin;
     const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
     const page = await context.newPage();
     const requests = [];
@@ -80,7 +82,7 @@ try {
     page.on("pageerror", (e) => consoleErrors.push(String(e)));
     await page.addInitScript(installRecorder);
 
-    await page.goto(config.baseUrl + "/", { waitUntil: "load" });
+    await page.goto(baseUrl + "/", { waitUntil: "load" });
     // The guardrail list arrives from /v1/guardrails; wait for it so the choice is real.
     await page.waitForFunction(() => document.querySelectorAll("#guardrail option").length > 0 &&
       document.querySelector("#guardrail option").value !== "", null, { timeout: 10000 });

@@ -86,15 +86,21 @@ function onStage(event) {
   const name = STAGE_NAMES[event.stage] || event.stage;
   const attempt = event.attempt > 1 ? ` (attempt ${event.attempt})` : "";
   const [start, end] = STAGE_SPAN[event.stage] || [0, 0];
-  const item = el("li", {
-    "data-stage": event.stage,
-    text: event.finished
-      ? `${name}${attempt}: done in ${seconds(event.seconds)}${event.detail ? ` — ${event.detail}` : ""}`
-      : `${name}${attempt}…`,
-  });
-  if (event.finished) item.classList.add("done");
-  $("stages").append(item);
-  if (event.attempt > 1 && !event.finished) progressState.percent = STAGE_SPAN.STAGE_GENERATION[0];
+  // One line per stage and attempt: "running…" when it starts, replaced by its outcome when it ends.
+  const key = `${event.stage}/${event.attempt || 0}`;
+  let item = $("stages").querySelector(`li[data-key="${key}"]`);
+  if (!item) {
+    item = el("li", { "data-key": key, "data-stage": event.stage });
+    $("stages").append(item);
+  }
+  item.textContent = event.finished
+    ? `${name}${attempt}: done in ${seconds(event.seconds)}${event.detail ? ` — ${event.detail}` : ""}`
+    : `${name}${attempt}…`;
+  item.classList.toggle("done", !!event.finished);
+  if (event.attempt > 1 && !event.finished && event.stage === "STAGE_GENERATION") {
+    // A regeneration starts over: let the bar go back to the start of generation.
+    progressState.percent = start;
+  }
   setProgress(event.finished ? end : start, `${name}${attempt}${event.finished ? " done" : "…"}`);
 }
 
@@ -186,7 +192,9 @@ function showResult(result) {
   const blocked = prompt.action === "ACTION_GUARDRAIL_INTERVENED";
   $("prompt-action").textContent = blocked ? "The guardrail intervened on the prompt." : "The prompt passed.";
   $("prompt-action").className = blocked ? "bad" : "ok";
-  $("prompt-filters").replaceWith(Object.assign(verdictTable(prompt.filters), { id: "prompt-filters" }));
+  const promptFilters = Object.assign(verdictTable(prompt.filters), { id: "prompt-filters" });
+  promptFilters.hidden = !(prompt.filters || []).length;
+  $("prompt-filters").replaceWith(promptFilters);
   $("prompt-words").replaceChildren(...(prompt.words || []).map((w) =>
     el("li", { text: `“${w.match}” at ${w.start}–${w.end} (${levelName(w.wordList, "WORD_LIST_").replaceAll("_", " ")} list)` })));
 
