@@ -56,6 +56,7 @@ class Token:
     raw: str
     candidates: tuple[str, ...]
     masked: tuple[str, ...] = ()  # spellings with exactly one "*" left, for the one-mask index
+    stems: bool = True  # False for two words glued across a space: only a whole listed word may match
 
 
 def masked_candidates(raw: str) -> tuple[str, ...]:
@@ -72,8 +73,8 @@ def masked_candidates(raw: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _token(a: int, b: int, raw: str) -> "Token":
-    return Token(a, b, raw, candidates(raw), masked_candidates(raw) if "*" in raw else ())
+def _token(a: int, b: int, raw: str, stems: bool = True) -> "Token":
+    return Token(a, b, raw, candidates(raw), masked_candidates(raw) if "*" in raw else (), stems)
 
 
 def _is_token_char(c: str) -> bool:
@@ -158,10 +159,12 @@ def analyze(text: str) -> Analysis:
     # so "the rapist" and "pen is" stay apart.
     for k in range(len(tokens) - 1):
         a, b = tokens[k], tokens[k + 1]
-        if b.start - a.end == 1 and (s[a.end] in _JOINERS or (
-                s[a.end] == " " and not (a.raw.isalpha() and b.raw.isalpha()) and len(a.raw) > 1 and len(b.raw) > 1)):
-            raw = a.raw + b.raw
-            virtual.append((k, k + 1, _token(a.start, b.end, raw)))
+        if b.start - a.end != 1:
+            continue
+        if s[a.end] in _JOINERS:
+            virtual.append((k, k + 1, _token(a.start, b.end, a.raw + b.raw)))
+        elif s[a.end] == " " and not (a.raw.isalpha() and b.raw.isalpha()) and len(a.raw) > 1 and len(b.raw) > 1:
+            virtual.append((k, k + 1, _token(a.start, b.end, a.raw + b.raw, stems=False)))
     return Analysis(norm, tokens, virtual)
 
 
@@ -241,7 +244,7 @@ class WordMatcher:
                 w = self._masked.get(key)
                 if w is not None:
                     return w
-        if self._prefix_lens or self._suffix_lens:
+        if tok.stems and (self._prefix_lens or self._suffix_lens):
             for c in tok.candidates:
                 if c in self._stem_exceptions:
                     return None
