@@ -445,7 +445,15 @@ def text_checker(target: str | None, guardrail_id: str, timeout: float) -> Moder
 
     if target:
         stub = text_moderation_pb2_grpc.TextModerationServiceStub(grpc.insecure_channel(target))
-        return lambda prompt: check(stub, prompt)
+
+        def remote(prompt: str) -> dict:
+            try:
+                return check(stub, prompt)
+            except grpc.RpcError as e:  # the images are scanned already: report the prompt as unchecked
+                return {"verdict": "NOT_CHECKED",
+                        "reason": f"text moderation at {target} failed: {e.code().name}: {e.details()}"}
+
+        return remote
     try:
         from safegen.text.service import create_servicer as create_text  # noqa: F401
     except ImportError:
