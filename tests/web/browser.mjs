@@ -57,6 +57,7 @@ async function observe(page) {
       cards,
       timings: Object.fromEntries(Array.from(document.querySelectorAll("#timings tr"), (tr) => [tr.dataset.timing, tr.querySelector("td").textContent])),
       promptAction: text("prompt-action"),
+      promptMarks: Array.from(document.querySelectorAll("#prompt-highlight mark")).filter(visible).map((m) => m.textContent),
       promptDetected: Array.from(document.querySelectorAll("#prompt-filters tr.detected"), (r) => r.getAttribute("data-category")),
       progressBar: document.getElementById("progress-bar").value,
       progressSeen: window.__progress,

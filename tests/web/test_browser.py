@@ -32,6 +32,9 @@ SCREENSHOTS = REPO / "artifacts" / "screenshots" / "web"
 
 SAFE_PROMPT = "a blue square on a yellow background"
 BANNED_PROMPT = "a porn star on a beach"
+# An obfuscated banned word after a character outside the BMP: the offsets are code points, and the
+# page must mark exactly the obfuscated word (a UTF-16 slip would mark one character off).
+OBFUSCATED_PROMPT = "\U0001F334 a p.0.r.n star on a beach"
 RED_PROMPT = "a red circle on a white background"
 
 
@@ -99,6 +102,7 @@ def seen() -> dict[str, dict]:
         return _drive([
             {"name": "safe-prompt", "baseUrl": real.base_url, "prompt": SAFE_PROMPT, "seed": 3},
             {"name": "banned-word-refused", "baseUrl": real.base_url, "prompt": BANNED_PROMPT},
+            {"name": "obfuscated-word-refused", "baseUrl": real.base_url, "prompt": OBFUSCATED_PROMPT},
             {"name": "unsafe-image-blurred", "baseUrl": red.base_url, "prompt": RED_PROMPT, "seed": 1},
         ])
 
@@ -146,6 +150,16 @@ def test_banned_word_shows_the_refusal(seen):
     assert s["refusal"] == "This prompt was blocked by the content policy. Please rephrase it."
     assert s["cards"] == []  # nothing generated, nothing shown
     assert s["promptAction"] == "The guardrail intervened on the prompt."
+    assert s["promptMarks"] == ["porn"]
+    assert not any(t.startswith("Generation") for t in s["stagesSeen"])  # refused before generating
+
+
+def test_obfuscated_banned_word_is_refused_and_marked_exactly(seen):
+    s = seen["obfuscated-word-refused"]
+    _common(s)
+    assert s["refusal"] == "This prompt was blocked by the content policy. Please rephrase it."
+    assert s["cards"] == []
+    assert s["promptMarks"] == ["p.0.r.n"]
 
 
 def test_unsafe_image_is_shown_blurred_with_its_warning(seen):

@@ -358,3 +358,11 @@ def test_requests_are_counted_per_route_not_per_path(stack):
     assert (count("/v1/guardrails", "200"), count("/v1/generate", "404")) == (before[0] + 1, before[1] + 1)
     stack.request("GET", "/some/random/path/123")
     assert REGISTRY.get_sample_value("safegen_http_requests_total", {"route": "/some/random/path/123", "code": "404"}) is None
+
+
+def test_default_body_limit_admits_what_grpc_admits():
+    from safegen.core.server import MAX_MESSAGE_BYTES
+    from safegen.gateway.http import DEFAULT_MAX_BODY_BYTES
+
+    # bytes travel as base64 in JSON: 4/3 of the gRPC message limit, and not wildly more.
+    assert MAX_MESSAGE_BYTES * 4 / 3 < DEFAULT_MAX_BODY_BYTES < MAX_MESSAGE_BYTES * 1.5

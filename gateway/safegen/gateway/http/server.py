@@ -22,20 +22,20 @@ from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import Counter, Histogram
 
+from safegen.core.server import MAX_MESSAGE_BYTES
 from safegen.gateway.http.openapi import build_spec
 from safegen.gateway.http.status import error_body, http_status
 from safegen.v1 import guardrail_pb2, guardrail_pb2_grpc, safe_generation_pb2, safe_generation_pb2_grpc
 
 log = logging.getLogger(__name__)
 
-#: Default request body limit. An ApplyGuardrail image travels as base64 (4/3 of its size), so this
-#: admits a few 4 MB images; the lead passes a value matched to the gRPC server's message limit.
-DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+#: Default request body limit: the same as the gRPC server's message limit once bytes fields travel
+#: as base64 (4/3 of their size) plus room for the JSON around them, so HTTP callers can send what
+#: gRPC callers can (20 images of 4 MB to ApplyGuardrail) and no more.
+DEFAULT_MAX_BODY_BYTES = MAX_MESSAGE_BYTES * 4 // 3 + 1024 * 1024
 #: Default deadline for one forwarded call; a generation that takes longer answers 504.
 DEFAULT_TIMEOUT_SECONDS = 300.0
 
-# The channel must accept responses as large as the gateway sends (up to 20 images of 4 MB).
-_MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 
 HTTP_REQUESTS = Counter(
     "safegen_http_requests_total", "HTTP requests by route and status code", ["route", "code"]
@@ -336,8 +336,9 @@ async def start_http_server(host: str, port: int, grpc_target: str, *,
     channel = grpc.aio.insecure_channel(
         grpc_target,
         options=[
-            ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
+            # Accept responses as large as the gateway may send (20 images of 4 MB).
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ],
     )
     app = create_app(channel, max_body_bytes=max_body_bytes, timeout_seconds=timeout_seconds)

@@ -172,7 +172,22 @@ function imageCard(image, index) {
   return card;
 }
 
-function showResult(result) {
+// The prompt with each banned-word match marked; offsets are Unicode code points, as in the proto.
+function highlightedPrompt(prompt, words) {
+  const chars = Array.from(prompt);
+  const spans = (words || []).map((w) => [w.start || 0, w.end || 0]).sort((a, b) => a[0] - b[0]);
+  const out = el("p", { id: "prompt-highlight", class: "prompt-highlight" });
+  let at = 0;
+  for (const [start, end] of spans) {
+    if (start < at) continue; // overlapping matches: the first one wins
+    out.append(chars.slice(at, start).join(""), el("mark", { text: chars.slice(start, end).join("") }));
+    at = end;
+  }
+  out.append(chars.slice(at).join(""));
+  return out;
+}
+
+function showResult(result, promptText) {
   $("result").hidden = false;
   const refusal = $("refusal");
   if (result.blockedMessage) {
@@ -195,6 +210,9 @@ function showResult(result) {
   const promptFilters = Object.assign(verdictTable(prompt.filters), { id: "prompt-filters" });
   promptFilters.hidden = !(prompt.filters || []).length;
   $("prompt-filters").replaceWith(promptFilters);
+  const highlight = highlightedPrompt(promptText || "", prompt.words);
+  highlight.hidden = !(prompt.words || []).length;
+  $("prompt-highlight").replaceWith(highlight);
   $("prompt-words").replaceChildren(...(prompt.words || []).map((w) =>
     el("li", { text: `“${w.match}” at ${w.start}–${w.end} (${levelName(w.wordList, "WORD_LIST_").replaceAll("_", " ")} list)` })));
 
@@ -265,11 +283,12 @@ async function generate(event) {
   resetProgress();
   document.body.dataset.state = "running";
   let gotResult = false;
+  const request = buildRequest();
   try {
     const response = await fetch("/v1/generate:stream", {
       method: "POST",
       headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
-      body: JSON.stringify(buildRequest()),
+      body: JSON.stringify(request),
     });
     if (!response.ok) {
       let status = { status: `HTTP ${response.status}`, message: response.statusText };
@@ -283,7 +302,7 @@ async function generate(event) {
       else if (name === "result") {
         gotResult = true;
         setProgress(100, "Done");
-        showResult(data.result);
+        showResult(data.result, request.prompt);
       } else if (name === "error") showError(data);
     });
     if (!gotResult && $("error").hidden) showError({ status: "UNAVAILABLE", message: "the stream ended without a result" });
