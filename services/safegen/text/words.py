@@ -45,6 +45,7 @@ _MAX_CANDIDATES = 128
 _MAX_RUN = 24  # longest run of single characters considered for joining ("f u c k e r" is 6)
 _MAX_RUN_GAP = 3  # separators between single characters in a run: "s e x", "s . e . x"
 _REPEAT = re.compile(r"(.)\1{2,}")
+_MASK_MAX_LEN = 12
 
 
 @dataclass(frozen=True)
@@ -216,7 +217,9 @@ class WordMatcher:
             if len(toks) == 1:
                 self._single.setdefault(toks[0], entry)
                 t0 = toks[0]
-                for k in range(len(t0)):
+                # Masked keys cost one entry per letter: short words only (profanity is short), which
+                # bounds a 10,000-word custom list to ~120k keys.
+                for k in range(len(t0) if len(t0) <= _MASK_MAX_LEN else 0):
                     self._masked.setdefault(t0[:k] + "*" + t0[k + 1:], entry)
                 if plurals:
                     derived.extend((p, entry) for p in _plural_forms(t0))
