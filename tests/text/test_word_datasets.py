@@ -120,7 +120,7 @@ def _obfuscated(rows):
 
 def test_surge_obfuscated_variants_with_their_canonical_words(surge_rows):
     """Normalization measured alone: the canonical words are the list, the obfuscated spellings (digits,
-    @ $ * ! | +; never list entries) the test. Measured 85.4% (205/240). Misses: compounds of two listed
+    @ $ * ! | +; never list entries) the test. Measured 86.2% (207/240). Misses: compounds of two listed
     words (c*ntface, g@yshit), vowels swapped for other vowels (f@cker bunny = facker), digits used as
     syllables (4skin, 3jakulating), symbols spaced apart from the word (bi + ch)."""
     words = set()
@@ -134,18 +134,18 @@ def test_surge_obfuscated_variants_with_their_canonical_words(surge_rows):
     rate = 1 - len(misses) / len(obf)
     print(f"surge obfuscated variants vs canonical list: {rate:.1%} of {len(obf)}; misses: {misses}")
     assert len(obf) == 240
-    assert rate >= 0.84
+    assert rate >= 0.85
 
 
 def test_surge_obfuscated_variants_with_the_managed_list(surge_rows):
-    """What the shipped list catches. Measured 77.9%: on top of the misses above, the words the managed
+    """What the shipped list catches. Measured 77.5%: on top of the misses above, the words the managed
     list leaves out on purpose (oral sex, orgasm, cock, chink, coon, jailbait, retard, ladyboy, negro...,
     see build_data.EXCLUDE) are not caught in any spelling; the classifier judges those."""
     obf = _obfuscated(surge_rows)
     misses = [r["text"] for r in obf if not find_words(r["text"])]
     rate = 1 - len(misses) / len(obf)
     print(f"surge obfuscated variants vs managed list: {rate:.1%}; misses: {misses}")
-    assert rate >= 0.76
+    assert rate >= 0.75
 
 
 def test_benign_coco_captions_rarely_match(shared_data):

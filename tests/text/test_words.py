@@ -41,7 +41,7 @@ def _managed(text):
     ("motherfucking", "motherfucking"),
     ("clusterfuck", "clusterfuck"),
     ("fuckface", "fuckface"),
-    ("shitstorm", "shit"),                # prefix stem
+    ("fuckwittery", "fuck"),              # prefix stem
     ("horseshit", "shit"),                # suffix stem
     ("bitches", "bitches"),
     ("whores", "whores"),
@@ -61,6 +61,7 @@ def test_managed_list_catches_obfuscations(text, word):
     "snigger", "niggardly", "swank", "Moby Dick", "blue tits on a branch", "a bastard sword",
     "*masterpiece*, best quality, 8k, trending on artstation", "$100 bill", "s p a c e", "1 2 3 4",
     "c++ code on a screen", "A bicycle replica with a clock as the front wheel.",
+    "rimuru tempest, tensei shitara slime datta ken", "Fukuoka tower at night", "Fukushima coast",
 ])
 def test_innocent_text_passes(text):
     assert _managed(text) == []

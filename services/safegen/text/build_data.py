@@ -148,7 +148,9 @@ _OBFUSCATED = re.compile(r"[0-9@$*!|+€£¥]")
 # compounds like "fuckface" or "bullshit" match without listing every compound. Only stems with no
 # innocent English word starting/ending with them are here ("ass" is not: class, assassin; "cock" is
 # not: cocktail, peacock; "nigga" is not: niggardly; "wank" is prefix only: swank).
-PREFIX_STEMS = ["fuck", "fuk", "fcuk", "motherfuck", "mothafuck", "shit", "cunt", "bitch", "whore", "slut",
+# Not "shit" or "fuk" as prefixes: Japanese romaji in prompts starts words with them ("tensei shitara
+# slime", "Fukuoka"); the listed shit-/fuk- compounds still match as words.
+PREFIX_STEMS = ["fuck", "fcuk", "motherfuck", "mothafuck", "cunt", "bitch", "whore", "slut",
                 "twat", "wank", "jizz", "dildo", "nigger", "faggot", "cocksuck", "dickhead", "asshole",
                 "pussies", "tittyfuck", "titfuck"]
 SUFFIX_STEMS = ["fuck", "fucker", "fucking", "fucked", "fucks", "shit", "shits", "shitter", "cunt", "cunts",

@@ -46,6 +46,7 @@ _MAX_RUN = 24  # longest run of single characters considered for joining ("f u c
 _MAX_RUN_GAP = 3  # separators between single characters in a run: "s e x", "s . e . x"
 _REPEAT = re.compile(r"(.)\1{2,}")
 _MASK_MAX_LEN = 12
+_DOUBLE = re.compile(r"([a-z])\1")
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ def _is_token_char(c: str) -> bool:
 def candidates(raw: str) -> tuple[str, ...]:
     """Spellings a token may stand for, the token as written first. Deterministic and bounded."""
     out: dict[str, None] = {raw: None}
+    obfuscated = not raw.isalpha()
     if any(c.isalpha() for c in raw) or any(c in "@$" for c in raw):
         options = [_LEET.get(c, (c,)) for c in raw]
         for combo in itertools.islice(itertools.product(*options), _MAX_CANDIDATES):
@@ -98,6 +100,8 @@ def candidates(raw: str) -> tuple[str, ...]:
         if _REPEAT.search(cand):
             out[_REPEAT.sub(r"\1", cand)] = None
             out[_REPEAT.sub(r"\1\1", cand)] = None
+        elif obfuscated and _DOUBLE.search(cand):
+            out[_DOUBLE.sub(r"\1", cand)] = None  # "sh1tt": doubled letters, only in obfuscated tokens
     return tuple(out)
 
 
