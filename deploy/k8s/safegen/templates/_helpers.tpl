@@ -126,7 +126,7 @@ gateway: {key: gateway, grpcService: safegen.v1.SafeGenerationService}
 {{- else if eq .name "image-generation" }}
 {{- include "safegen.envIfSet" (dict "name" "SAFEGEN_GEN_BACKEND" "value" $c.backend) }}
 {{- include "safegen.envIfSet" (dict "name" "SAFEGEN_GEN_MODEL" "value" $c.model) }}
-{{- include "safegen.envIfSet" (dict "name" "SAFEGEN_GEN_DEVICE" "value" (default (ternary "cuda" "" $c.gpu.enabled) $c.device)) }}
+{{- include "safegen.envIfSet" (dict "name" "SAFEGEN_GEN_DEVICE" "value" $c.device) }}
 {{- include "safegen.envIfSet" (dict "name" "SAFEGEN_GEN_SAGEMAKER_ENDPOINT" "value" $c.sagemakerEndpoint) }}
 {{- include "safegen.envIfSet" (dict "name" "SAFEGEN_GEN_BEDROCK_MODEL_ID" "value" $c.bedrockModelId) }}
 {{- else if eq .name "gateway" }}
@@ -138,6 +138,10 @@ gateway: {key: gateway, grpcService: safegen.v1.SafeGenerationService}
   value: {{ include "safegen.backendTarget" (dict "root" $root "name" "image-generation") | quote }}
 {{- include "safegen.envIfSet" (dict "name" "SAFEGEN_MODERATION_TIMEOUT_SECONDS" "value" $c.moderationTimeoutSeconds) }}
 {{- include "safegen.envIfSet" (dict "name" "SAFEGEN_GENERATION_TIMEOUT_SECONDS" "value" $c.generationTimeoutSeconds) }}
+{{- end }}
+{{- range $k, $v := ($c.settings | default dict) }}
+- name: {{ $k }}
+  value: {{ toString $v | quote }}
 {{- end }}
 {{- with $root.Values.extraEnv }}
 {{ toYaml . }}
