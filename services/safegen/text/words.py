@@ -33,16 +33,16 @@ _DATA = Path(__file__).resolve().parent / "data"
 _LEET: dict[str, tuple[str, ...]] = {
     "0": ("o",), "1": ("i", "l"), "3": ("e",), "4": ("a",), "5": ("s",), "7": ("t",), "8": ("b",),
     "9": ("g",), "@": ("a", "o", "u"), "$": ("s",), "!": ("i", "l"), "|": ("i", "l"), "+": ("t",), "€": ("e",),
-    "£": ("e",), "¢": ("c",), "¡": ("i",), "v": ("v", "u"),
-    "l": ("l", "i"),  # "dlck", "bltch": l stands in for i
+    "£": ("e",), "¢": ("c",), "¡": ("i",),
     # A mask character usually hides a vowel ("f*ck", "sh*t", "wh*re").
     "*": ("u", "i", "o", "a", "e", "y"),
 }
 _SYMBOLS = frozenset("@$!|*+€£¢¡")  # non-alphanumeric characters that may be part of a token
 _EDGE_TRIM = frozenset("!|*")  # at a token's edges these are punctuation or emphasis, not letters
 _JOINERS = frozenset(".-_*'/~")  # one of these between two tokens may be hiding a split word
-_MAX_CANDIDATES = 128
-_MAX_RUN = 24  # longest run of single characters considered for joining ("f u c k e r" is 6)
+_MAX_CANDIDATES = 64
+_MAX_RUN = 12  # longest window of single characters joined ("m o t h e r f u c k e r" is 12)
+_MAX_TOKEN = 100  # longer tokens cannot be a listed word (MAX_WORD_LENGTH): no spelling variants
 _MAX_RUN_GAP = 3  # separators between single characters in a run: "s e x", "s . e . x"
 _REPEAT = re.compile(r"(.)\1{2,}")
 _MASK_MAX_LEN = 12
@@ -85,24 +85,45 @@ def _is_token_char(c: str) -> bool:
 
 def candidates(raw: str) -> tuple[str, ...]:
     """Spellings a token may stand for, the token as written first. Deterministic and bounded."""
+    if len(raw) > _MAX_TOKEN:
+        return (raw,)  # bounds the work an adversarial 10,000-character token can cause
     out: dict[str, None] = {raw: None}
     obfuscated = not raw.isalpha()
-    if any(c.isalpha() for c in raw) or any(c in "@$" for c in raw):
+    if obfuscated and any(c in _LEET for c in raw):
         options = [_LEET.get(c, (c,)) for c in raw]
-        for combo in itertools.islice(itertools.product(*options), _MAX_CANDIDATES):
+        # Real obfuscated words are short with a few ambiguous characters; long ones get fewer readings.
+        limit = _MAX_CANDIDATES if len(raw) <= 12 else 16
+        for combo in itertools.islice(itertools.product(*options), limit):
             out["".join(combo)] = None
+    # Letters standing for letters ("fvck", "bltch") are read all at once, not per position, so a
+    # plain word with many l's and v's costs four candidates, not 2^n.
+    for cand in list(out):
+        if "v" in cand:
+            out[cand.replace("v", "u")] = None
+        if "l" in cand:
+            out[cand.replace("l", "i")] = None
+            if "v" in cand:
+                out[cand.replace("v", "u").replace("l", "i")] = None
     for cand in list(out):
         if "ph" in cand:
             out[cand.replace("ph", "f")] = None
-        if len(cand) > 3 and cand.endswith("z"):
+        if len(cand) > 3 and cand[-1] == "z":
             out[cand[:-1] + "s"] = None  # "b00bz", "d1ckz": z as a plural s
     for cand in list(out):
         if _REPEAT.search(cand):
-            out[_REPEAT.sub(r"\1", cand)] = None
-            out[_REPEAT.sub(r"\1\1", cand)] = None
+            out[_REPEAT.sub(_one, cand)] = None
+            out[_REPEAT.sub(_two, cand)] = None
         elif obfuscated and _DOUBLE.search(cand):
-            out[_DOUBLE.sub(r"\1", cand)] = None  # "sh1tt": doubled letters, only in obfuscated tokens
+            out[_DOUBLE.sub(_one, cand)] = None  # "sh1tt": doubled letters, only in obfuscated tokens
     return tuple(out)
+
+
+def _one(m: re.Match) -> str:
+    return m.group(1)
+
+
+def _two(m: re.Match) -> str:
+    return m.group(1) * 2
 
 
 @dataclass
@@ -151,11 +172,13 @@ def analyze(text: str) -> Analysis:
                and tokens[j + 1].start - tokens[j].end <= _MAX_RUN_GAP and "\n" not in s[tokens[j].end:tokens[j + 1].start]):
             j += 1
         if j > i:
-            run = tokens[i:j + 1][:_MAX_RUN]
+            # Every window of 2.._MAX_RUN letters: a run may hide a word anywhere ("a b c s e x").
+            run = tokens[i:j + 1]
             for a in range(len(run)):
-                for b in range(a + 1, len(run)):
+                for b in range(a + 1, min(len(run), a + _MAX_RUN)):
                     raw = "".join(t.raw for t in run[a:b + 1])
-                    virtual.append((i + a, i + b, _token(run[a].start, run[b].end, raw)))
+                    # Whole listed words only: stems over every window would cost more than they find.
+                    virtual.append((i + a, i + b, _token(run[a].start, run[b].end, raw, stems=False)))
             i = j + 1
         else:
             i += 1
@@ -239,6 +262,9 @@ class WordMatcher:
         self._suffix = {s: s for s in suffix_stems}
         self._prefix_lens = sorted({len(s) for s in prefix_stems}, reverse=True)
         self._suffix_lens = sorted({len(s) for s in suffix_stems}, reverse=True)
+        # Cheap filters on a candidate's first/last 3 characters before trying every stem length.
+        self._prefix3 = frozenset(s[:3] for s in prefix_stems)
+        self._suffix3 = frozenset(s[-3:] for s in suffix_stems)
         self._stem_exceptions = frozenset(stem_exceptions)
 
     def _lookup(self, tok: Token) -> str | None:
@@ -256,12 +282,14 @@ class WordMatcher:
                 if c in self._stem_exceptions:
                     return None
             for c in tok.candidates:
-                for n in self._prefix_lens:
-                    if len(c) >= n and c[:n] in self._prefix:
-                        return self._prefix[c[:n]]
-                for n in self._suffix_lens:
-                    if len(c) >= n and c[-n:] in self._suffix:
-                        return self._suffix[c[-n:]]
+                if c[:3] in self._prefix3:
+                    for n in self._prefix_lens:
+                        if len(c) >= n and c[:n] in self._prefix:
+                            return self._prefix[c[:n]]
+                if c[-3:] in self._suffix3:
+                    for n in self._suffix_lens:
+                        if len(c) >= n and c[-n:] in self._suffix:
+                            return self._suffix[c[-n:]]
         return None
 
     def _phrases_from(self, tokens: list[Token], i: int) -> tuple[int, str] | None:
@@ -310,12 +338,12 @@ class WordMatcher:
         # Longest first, then drop anything overlapping an accepted match (leftmost-longest wins); on
         # equal spans the plainest entry names the match ("fuck" rather than "f_u_c_k").
         found.sort(key=lambda f: (-(f[1] - f[0]), f[0], sum(not c.isalnum() for c in f[2]), f[2]))
-        taken: list[tuple[int, int]] = []
+        taken = bytearray(len(norm.text))  # normalized positions already inside an accepted match
         kept = []
         for a, b, w in found:
-            if any(a < tb and ta < b for ta, tb in taken):
+            if any(taken[a:b]):
                 continue
-            taken.append((a, b))
+            taken[a:b] = b"\x01" * (b - a)
             kept.append((a, b, w))
         out = []
         for a, b, w in sorted(kept):
