@@ -5,11 +5,12 @@ How a text is matched (see docs/text-moderation.md):
 2. The normalized text is split into tokens: runs of letters, digits and leet symbols (@ $ ! | * + ...).
    Matching is by whole token, so "class", "Scunthorpe" and "cocktail" never contain a match.
 3. Each token yields a few candidate spellings: as written, leetspeak decoded (ambiguous characters
-   such as 1/!/| give both i and l, v gives v and u, * gives each vowel), runs of 3+ repeated letters
-   squeezed to one and two ("fuuuuck"), "ph" read as "f".
+   such as 1/!/| give both i and l, * gives each vowel), v read as u and l as i ("fvck", "bltch"),
+   runs of 3+ repeated letters squeezed to one and two ("fuuuuck"), "ph" read as "f".
 4. Extra "virtual" tokens catch spacing tricks: runs of single characters are joined ("s e x",
-   "s.e.x", "s-e-x", "s_e_x"; only single-character runs, so "is ex" stays two words) and two tokens
-   split by one inner punctuation mark are joined ("sh.it").
+   "s.e.x", "s-e-x", "s_e_x"; only single-character runs, so "is ex" stays two words), two tokens
+   split by one inner punctuation mark are joined ("sh.it"), and two tokens split by one space when
+   one of them is visibly obfuscated ("H@nD j0b").
 5. Every candidate is looked up in hash tables (single words, plurals, phrase trie, prefix/suffix stems
    of the managed list), so the time per token does not depend on the list size.
 """
@@ -45,7 +46,7 @@ _MAX_RUN = 12  # longest window of single characters joined ("m o t h e r f u c 
 _MAX_TOKEN = 100  # longer tokens cannot be a listed word (MAX_WORD_LENGTH): no spelling variants
 _MAX_RUN_GAP = 3  # separators between single characters in a run: "s e x", "s . e . x"
 _REPEAT = re.compile(r"(.)\1{2,}")
-_MASK_MAX_LEN = 12
+_MASK_MAX_LEN = 12  # words longer than this get no one-mask keys (bounds memory for long custom words)
 _DOUBLE = re.compile(r"([a-z])\1")
 
 
