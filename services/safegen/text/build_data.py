@@ -181,12 +181,16 @@ def build_managed(shared: Path) -> tuple[list[str], dict[str, int]]:
         add("ldnoobw/en", w)
     for w in (shared / "better_profanity" / "profanity_wordlist.txt").read_text(encoding="utf-8").splitlines():
         add("better_profanity", w)
+    test_set: set[str] = set()
     with open(shared / "surge_profanity" / "profanity_en.csv", encoding="utf-8", newline="") as f:
         for row in csv.DictReader(f):
-            # Obfuscated spellings (digits, @, $, *) are the test set for the normalizer, never list entries.
-            if float(row["severity_rating"]) >= 1.5 and not _OBFUSCATED.search(row["text"]):
+            # Obfuscated spellings (digits, @, $, *) are the test set for the normalizer, never list
+            # entries, whichever list also carries them (better_profanity has "l3itch").
+            if _OBFUSCATED.search(row["text"]):
+                test_set.add(_norm_entry(row["text"]))
+            elif float(row["severity_rating"]) >= 1.5:
                 add("surge_profanity", row["text"])
-    return sorted(w for w in words if w not in EXCLUDE), counts
+    return sorted(w for w in words if w not in EXCLUDE and w not in test_set), counts
 
 
 def write_all(shared: Path) -> None:
