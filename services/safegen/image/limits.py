@@ -152,12 +152,16 @@ def _to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
-def validate_images(images: Sequence[bytes], limits: ImageLimits, decode: bool = True) -> list[ValidImage]:
-    """Validates a whole request: count first, then every header, then every decode; detectors run after."""
+def check_count(images: Sequence[bytes], limits: ImageLimits) -> None:
     if not images:
         raise InvalidArgument("images: at least one image is required")
     if len(images) > limits.max_images:
         raise InvalidArgument(f"images: {len(images)} images exceeds the limit of {limits.max_images} per request")
+
+
+def validate_images(images: Sequence[bytes], limits: ImageLimits, decode: bool = True) -> list[ValidImage]:
+    """Validates a whole request: count first, then every header, then every decode; detectors run after."""
+    check_count(images, limits)
     valid = [check_header(i, data, limits) for i, data in enumerate(images)]
     if decode:
         for v in valid:

@@ -28,7 +28,7 @@ from prometheus_client import Counter, Histogram
 from safegen.core.settings import Env, SettingsError
 from safegen.core.types import CATEGORIES, Category, FilterVerdict, Label, Modality, Source
 from safegen.image.detectors.base import Detector
-from safegen.image.limits import ImageLimits, RateLimiter, validate_images
+from safegen.image.limits import ImageLimits, RateLimiter, check_count, validate_images
 from safegen.policy import GuardrailRegistry
 from safegen.v1 import common_pb2, image_moderation_pb2, image_moderation_pb2_grpc
 
@@ -132,9 +132,8 @@ class ImageModerator:
                  guardrail_id: str = "") -> list[ImageVerdict]:
         guardrail = self.registry.get(guardrail_id)  # NOT_FOUND before any work
         try:
-            if len(images) > self.limits.max_images or not images:
-                validate_images(images, self.limits, decode=False)  # raises the count error
-            self.rate.acquire(len(images))
+            check_count(images, self.limits)
+            self.rate.acquire(len(images))  # before any decoding: the limit protects the CPU
             valid = validate_images(images, self.limits, decode=getattr(self.detector, "needs_decoded", True))
         except Exception as e:
             REJECTED.labels(type(e).__name__).inc()
