@@ -99,6 +99,8 @@ def test_generation_deadline_is_504():
     ('{"prompt": "x", "seed": "1.5"}', "application/json", 400, "seed"),
     ('{"prompt": "x", "guardrailId": 7}', "application/json", 400, "guardrailId"),
     ('["a red circle"]', "application/json", 400, "must be a JSON object"),
+    ('{"prompt": "x", "guidanceScale": false}', "application/json", 400, "guidanceScale of safegen.v1.GenerateRequest must not be a boolean"),
+    ('{"prompt": "x", "num_images": true}', "application/json", 400, "num_images"),
     ("", "application/json", 400, "request body is empty"),
     (b'{"prompt": "\xff"}', "application/json", 400, "not UTF-8"),
     ('{"prompt": "x"}', "text/plain", 415, "Content-Type must be application/json"),
@@ -117,8 +119,9 @@ def test_bad_bodies_get_400_naming_the_problem(stack, fake, raw, content_type, h
 def test_unknown_path_and_wrong_method_are_json_errors(stack):
     status, body = stack.json("GET", "/v1/nope")
     assert status == 404 and body["status"] == "NOT_FOUND"
-    status, body = stack.json("GET", "/v1/generate")
-    assert status == 405 and body["status"] == "UNIMPLEMENTED"
+    status, headers, raw = stack.request("TRACE", "/v1/generate")
+    assert status == 405 and json.loads(raw)["status"] == "UNIMPLEMENTED"
+    assert headers["allow"] == "POST"
 
 
 # ------------------------------------------------------------------------------------ body limit
@@ -235,6 +238,9 @@ def test_apply_guardrail_and_list_guardrails(stack):
     assert status == 200
     resp = json_format.ParseDict(body, guardrail_pb2.ApplyGuardrailResponse())
     assert [a.content_index for a in resp.assessments] == [0, 1]
+    bad = {"content": [{"image": {"format": 1.5, "data": ""}}]}
+    status, body = stack.json("POST", "/v1/apply-guardrail", bad)
+    assert status == 400 and "content.image.format" in body["message"]
     status, body = stack.json("POST", "/v1/apply-guardrail", {**req, "guardrailId": "nope"})
     assert status == 404 and "nope" in body["message"]
     status, body = stack.json("GET", "/v1/guardrails")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
 from google.protobuf import descriptor as _d
@@ -69,7 +70,7 @@ def test_every_message_field_is_described_by_its_json_name(spec):
     assert "string" in seed["type"]  # int64 travels as a string
     data = schemas["safegen.v1.GeneratedImage"]["properties"]["data"]
     assert data["contentEncoding"] == "base64"
-    assert schemas["safegen.v1.Action"]["enum"] == ["ACTION_UNSPECIFIED", "ACTION_NONE", "ACTION_GUARDRAIL_INTERVENED"]
+    assert schemas["safegen.v1.Action"]["anyOf"][0]["enum"] == ["ACTION_UNSPECIFIED", "ACTION_NONE", "ACTION_GUARDRAIL_INTERVENED"]
 
 
 def test_comments_come_from_the_protos(spec):
@@ -95,7 +96,10 @@ def test_real_responses_validate_against_the_schemas(stack, spec):
     _, _, raw = stack.request("POST", "/v1/generate:stream", {"prompt": "a red circle"})
     events = parse_sse(raw)
     assert events
-    for _, data in events:
+    event_schema = spec["paths"]["/v1/generate:stream"]["post"]["responses"]["200"]["content"]["text/event-stream"]["schema"]
+    for name, data in events:
+        # Each event as SSE tools see it (name and raw data), and its data as the message it carries.
+        Draft202012Validator({**spec, **event_schema}).validate({"event": name, "data": json.dumps(data)})
         validator(spec, "safegen.v1.StreamGenerateResponse").validate(data)
 
     req = {"content": [{"text": {"text": "hi"}}, {"image": {"data": base64.b64encode(PNG_1x1).decode()}}]}
@@ -121,6 +125,13 @@ def test_real_responses_validate_against_the_schemas(stack, spec):
     ({"prompt": "x", "seed": "twelve"}, False),
     ({"prompt": "x", "width": -8}, False),
     ({"prompt": 1}, False),
+    ({"prompt": "x", "guidanceScale": False}, False),
+    ({"prompt": "x", "width": 8.0}, True),
+    ({"prompt": "x", "width": 8.5}, False),
+    ({"prompt": "x", "guardrailId": "default"}, True),
+    ({"prompt": "x", "guidanceScale": 1e39}, False),
+    ({"prompt": None, "seed": None}, True),
+    ({"prompt": "x", "seed": str(2**63)}, False),
 ])
 def test_request_schema_agrees_with_the_parser(spec, stack, body, valid):
     """The schema accepts exactly what the server's parser accepts, for a table of edge cases."""
@@ -129,7 +140,28 @@ def test_request_schema_agrees_with_the_parser(spec, stack, body, valid):
     assert (status == 200) is valid
 
 
+@pytest.mark.parametrize("source,valid", [
+    ("SOURCE_INPUT", True), (1, True), (2**31 - 1, True), (2**31, False), (-(2**52), False), (1.5, False), (True, False),
+])
+def test_apply_guardrail_enum_agrees_with_the_parser(spec, stack, source, valid):
+    body = {"source": source, "content": [{"text": {"text": "hi"}}]}
+    assert validator(spec, "safegen.v1.ApplyGuardrailRequest").is_valid(body) is valid
+    status, _ = stack.json("POST", "/v1/apply-guardrail", body)
+    assert (status == 200) is valid
+
+
 def test_oneof_members_are_exclusive(spec):
     v = validator(spec, "safegen.v1.GuardrailContentBlock")
     assert v.is_valid({"text": {"text": "a"}})
     assert not v.is_valid({"text": {"text": "a"}, "image": {"data": ""}})
+    assert v.is_valid({"text": {"text": "a"}, "image": None})  # null is unset in proto3 JSON
+
+
+@pytest.mark.parametrize("value,valid", [
+    ("0", True), ("-1", True), (str(2**63 - 1), True), (str(-(2**63)), True),
+    (str(2**63), False), (str(-(2**63) - 1), False), ("1e3", False), (" 1", False), (7, True), (2**63, False),
+    (None, True),
+])
+def test_int64_schema_is_exactly_the_int64_range(spec, value, valid):
+    v = validator(spec, "safegen.v1.GenerateRequest")
+    assert v.is_valid({"seed": value}) is valid

@@ -1,8 +1,9 @@
 """OpenAPI 3.1 for the HTTP front, generated at runtime from the safegen.v1 proto descriptors.
 
 Schemas follow the proto3 JSON mapping exactly as google.protobuf.json_format reads and writes it:
-lowerCamelCase json names, enums as their value names, bytes as base64 strings, 64-bit integers as
-decimal strings (numbers are accepted on input), NaN/Infinity as strings. Because they are walked
+lowerCamelCase json names, enums as their value names (numbers accepted on input), bytes as base64
+strings, 64-bit integers as decimal strings (numbers accepted on input), NaN/Infinity as strings,
+null for any field meaning its default. Because they are walked
 from the same descriptors the server parses with, the description cannot drift from the messages.
 """
 
@@ -25,6 +26,8 @@ _UINT32 = {FD.TYPE_UINT32, FD.TYPE_FIXED32}
 _INT64 = {FD.TYPE_INT64, FD.TYPE_SINT64, FD.TYPE_SFIXED64}
 _UINT64 = {FD.TYPE_UINT64, FD.TYPE_FIXED64}
 _FLOAT = {FD.TYPE_FLOAT, FD.TYPE_DOUBLE}
+_FLOAT32_MAX = 3.4028234663852886e38
+_NOT_NULL = {"not": {"type": "null"}}
 
 # Well-known types have their own JSON forms; only the ones a future contract is likely to use.
 _WELL_KNOWN: dict[str, dict[str, Any]] = {
@@ -34,6 +37,38 @@ _WELL_KNOWN: dict[str, dict[str, Any]] = {
     "google.protobuf.Struct": {"type": "object"},
     "google.protobuf.Value": {},
 }
+
+
+def _decimal_upto(n: int) -> str:
+    """A regex (no anchors) matching exactly the decimal numbers 0..n without leading zeros."""
+    digits = str(n)
+    alts = ["0"]
+    if len(digits) > 1:
+        alts.append(f"[1-9][0-9]{{0,{len(digits) - 2}}}")  # every shorter number
+    for i, d in enumerate(digits):
+        low = 1 if i == 0 else 0
+        if int(d) > low:
+            rest = len(digits) - i - 1
+            alts.append(f"{digits[:i]}[{low}-{int(d) - 1}]" + (f"[0-9]{{{rest}}}" if rest else ""))
+    alts.append(digits)
+    return "(" + "|".join(alts) + ")"
+
+
+def _int_pattern(low: int, high: int) -> str:
+    """An anchored regex for the decimal strings of low..high (low is 0 or -(high + 1))."""
+    if low == 0:
+        return f"^{_decimal_upto(high)}$"
+    return f"^({_decimal_upto(high)}|-{_decimal_upto(-low)})$"
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    # proto3 JSON: null is accepted for any field and means its default value.
+    t = schema.get("type")
+    if isinstance(t, str) and "enum" not in schema:
+        return {**schema, "type": [t, "null"]}
+    if isinstance(t, list):
+        return {**schema, "type": [*t, "null"]}
+    return {"anyOf": [schema, {"type": "null"}]}
 
 
 def _ref(full_name: str) -> dict[str, str]:
@@ -58,14 +93,16 @@ class _SchemaBuilder:
             self.schemas[desc.full_name] = {}  # placeholder first: messages may be recursive
             properties: dict[str, Any] = {}
             for field in desc.fields:
-                properties[field.json_name] = self._describe(self.field(field), f"{desc.full_name}.{field.name}")
+                properties[field.json_name] = self._describe(_nullable(self.field(field)), f"{desc.full_name}.{field.name}")
             schema: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
             # At most one member of a (real) oneof may be set: no two of them together. proto3
             # `optional` fields are synthetic oneofs of one member and need no rule.
             exclusive = []
             for oneof in desc.oneofs:
                 names = [f.json_name for f in oneof.fields]
-                exclusive += [{"not": {"required": [a, b]}} for i, a in enumerate(names) for b in names[i + 1 :]]
+                # A member set to null counts as unset, as the parser treats it.
+                exclusive += [{"not": {"required": [a, b], "properties": {a: _NOT_NULL, b: _NOT_NULL}}}
+                              for i, a in enumerate(names) for b in names[i + 1 :]]
             if exclusive:
                 schema["allOf"] = exclusive
             self.schemas[desc.full_name] = self._describe(schema, desc.full_name)
@@ -76,7 +113,10 @@ class _SchemaBuilder:
             values = [v.name for v in desc.values]
             notes = [f"{v.name}: {self.comments[f'{desc.full_name}.{v.name}']}" for v in desc.values
                      if f"{desc.full_name}.{v.name}" in self.comments]
-            schema = self._describe({"type": "string", "enum": values}, desc.full_name)
+            # Written as the value's name; read as the name or (proto3 enums are open) any int32 number.
+            schema = self._describe({"anyOf": [{"type": "string", "enum": values},
+                                               {"type": "integer", "minimum": -(2**31), "maximum": 2**31 - 1}]},
+                                    desc.full_name)
             if notes:
                 schema["description"] = (schema.get("description", "") + "\n\n" + "\n".join(f"- {n}" for n in notes)).strip()
             self.schemas[desc.full_name] = schema
@@ -99,12 +139,17 @@ class _SchemaBuilder:
         if t in _UINT32:
             return {"type": "integer", "format": "uint32", "minimum": 0, "maximum": 2**32 - 1}
         if t in _INT64:
-            return {"type": ["string", "integer"], "format": "int64", "pattern": r"^-?[0-9]+$"}
+            return {"type": ["string", "integer"], "format": "int64", "minimum": -(2**63), "maximum": 2**63 - 1,
+                    "pattern": _int_pattern(-(2**63), 2**63 - 1)}
         if t in _UINT64:
-            return {"type": ["string", "integer"], "format": "uint64", "pattern": r"^[0-9]+$", "minimum": 0}
+            return {"type": ["string", "integer"], "format": "uint64", "minimum": 0, "maximum": 2**64 - 1,
+                    "pattern": _int_pattern(0, 2**64 - 1)}
         if t in _FLOAT:
-            fmt = "float" if t == FD.TYPE_FLOAT else "double"
-            return {"anyOf": [{"type": "number", "format": fmt}, {"type": "string", "enum": ["NaN", "Infinity", "-Infinity"]}]}
+            number: dict[str, Any] = {"type": "number", "format": "double"}
+            if t == FD.TYPE_FLOAT:
+                # json_format refuses finite values a 32-bit float cannot hold.
+                number = {"type": "number", "format": "float", "minimum": -_FLOAT32_MAX, "maximum": _FLOAT32_MAX}
+            return {"anyOf": [number, {"type": "string", "enum": ["NaN", "Infinity", "-Infinity"]}]}
         raise ValueError(f"unsupported proto field type {t} for {field.full_name}")
 
     def field(self, field: _d.FieldDescriptor) -> dict[str, Any]:
@@ -173,8 +218,17 @@ def build_spec(version: str = "v1") -> dict[str, Any]:
             "responses": {"200": {
                 "description": "A text/event-stream of StreamGenerateResponse events, the result last",
                 "content": {"text/event-stream": {
-                    "schema": {"type": "string"},
-                    "x-event-data-schema": b.message(sg["StreamGenerateResponse"]),
+                    # One event (OpenAPI 3.2's itemSchema; tools read `schema` this way on 3.1).
+                    "schema": {
+                        "type": "object",
+                        "required": ["event", "data"],
+                        "properties": {
+                            "event": {"type": "string", "enum": ["stage", "progress", "result", "error"]},
+                            "data": {"type": "string", "contentMediaType": "application/json",
+                                     "contentSchema": {"oneOf": [b.message(sg["StreamGenerateResponse"]),
+                                                                 _ref(ERROR_SCHEMA)]}},
+                        },
+                    },
                 }},
             }, **_errors(*body_errors)},
         }},

@@ -18,6 +18,7 @@ from typing import Any, Awaitable, Callable
 import grpc
 from aiohttp import web
 from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import Counter, Histogram
@@ -83,6 +84,29 @@ def _rpc_error_response(exc: grpc.aio.AioRpcError) -> web.Response:
 def _to_json(message: Message) -> dict[str, Any]:
     # Every field is printed, defaults included, so callers need not know proto3's default rules.
     return json_format.MessageToDict(message, always_print_fields_with_no_presence=True)
+
+
+def _reject_lenient_values(data: Any, desc: Descriptor, path: str = "") -> None:
+    """Refuses what json_format lets through but the proto3 JSON mapping (and our OpenAPI) does not:
+    true/false for a number or enum (Python's bool is an int), and a fractional or out-of-int32 number
+    for an enum (json_format truncates 1.5 to 1)."""
+    if not isinstance(data, dict):
+        return
+    fields = {**{f.name: f for f in desc.fields}, **{f.json_name: f for f in desc.fields}}
+    for key, value in data.items():
+        field = fields.get(key)
+        if field is None:
+            continue  # unknown fields are json_format's to report
+        for v in value if isinstance(value, list) else [value]:
+            if isinstance(v, bool) and field.type != FieldDescriptor.TYPE_BOOL:
+                raise HttpError(400, grpc.StatusCode.INVALID_ARGUMENT,
+                                f"field {path}{key} of {desc.full_name} must not be a boolean")
+            if field.type == FieldDescriptor.TYPE_ENUM and isinstance(v, (int, float)) and not isinstance(v, bool) \
+                    and not (float(v).is_integer() and -(2**31) <= v < 2**31):
+                raise HttpError(400, grpc.StatusCode.INVALID_ARGUMENT,
+                                f"field {path}{key} of {desc.full_name} must be an enum name or an int32, not {v!r}")
+            if field.message_type is not None and isinstance(v, dict):
+                _reject_lenient_values(v, field.message_type, f"{path}{key}.")
 
 
 @dataclass
@@ -164,6 +188,7 @@ class _Front:
             raise HttpError(400, grpc.StatusCode.INVALID_ARGUMENT,
                             f"request body must be a JSON object ({message.DESCRIPTOR.full_name}), "
                             f"not {type(data).__name__}")
+        _reject_lenient_values(data, message.DESCRIPTOR)
         try:
             json_format.ParseDict(data, message, ignore_unknown_fields=False)
         except json_format.ParseError as exc:
@@ -284,7 +309,10 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
             raise
         code = {404: grpc.StatusCode.NOT_FOUND, 405: grpc.StatusCode.UNIMPLEMENTED,
                 413: grpc.StatusCode.RESOURCE_EXHAUSTED}.get(exc.status, grpc.StatusCode.INVALID_ARGUMENT)
-        return _error_response(exc.status, code, f"{exc.reason}: {request.method} {request.path}")
+        resp = _error_response(exc.status, code, f"{exc.reason}: {request.method} {request.path}")
+        if "Allow" in exc.headers:  # RFC 9110: a 405 lists the methods that are allowed
+            resp.headers["Allow"] = exc.headers["Allow"]
+        return resp
     except Exception:  # never leak internals; the log has them
         log.exception("unhandled error in %s %s", request.method, request.path)
         return _error_response(500, grpc.StatusCode.INTERNAL, "internal error")
