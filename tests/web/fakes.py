@@ -75,6 +75,8 @@ class FakeSafeGeneration(safe_generation_pb2_grpc.SafeGenerationServiceServicer)
         _maybe_raise(request.prompt)
         if request.prompt == "slow":
             await asyncio.sleep(30)
+        if request.prompt.startswith("sleep:"):
+            await asyncio.sleep(float(request.prompt.split(":", 1)[1]))
         return result_for(request)
 
     async def StreamGenerate(self, request, context):

@@ -372,3 +372,36 @@ def test_default_body_limit_admits_what_grpc_admits():
 
     # bytes travel as base64 in JSON: 4/3 of the gRPC message limit, and not wildly more.
     assert MAX_MESSAGE_BYTES * 4 / 3 < DEFAULT_MAX_BODY_BYTES < MAX_MESSAGE_BYTES * 1.5
+
+
+def test_stop_lets_requests_in_flight_finish_and_refuses_new_ones():
+    import asyncio
+
+    from safegen.core.server import create_server
+    from safegen.gateway.http import start_http_server
+
+    async def scenario():
+        server, port = await create_server([FakeSafeGeneration(), FakeGuardrails()], "127.0.0.1:0")
+        await server.start()
+        handle = await start_http_server("127.0.0.1", 0, f"127.0.0.1:{port}", grace_seconds=5)
+        body = b'{"prompt": "sleep:0.5"}'
+        reader, writer = await asyncio.open_connection("127.0.0.1", handle.port)
+        writer.write(b"POST /v1/generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        await writer.drain()
+        await asyncio.sleep(0.2)  # the request is now in flight
+        stopping = asyncio.create_task(handle.stop())
+        await asyncio.sleep(0.05)
+        try:
+            await asyncio.open_connection("127.0.0.1", handle.port)
+            refused = False
+        except OSError:
+            refused = True
+        raw = await asyncio.wait_for(reader.read(), 5)
+        await stopping
+        await server.stop(None)
+        return raw, refused
+
+    raw, refused = asyncio.run(scenario())
+    assert raw.startswith(b"HTTP/1.1 200"), raw[:200]
+    assert refused, "a stopping server must not accept new connections"

@@ -354,13 +354,18 @@ def create_app(channel: grpc.aio.Channel, *, max_body_bytes: int = DEFAULT_MAX_B
 
 async def start_http_server(host: str, port: int, grpc_target: str, *,
                             max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-                            timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> HttpServerHandle:
+                            timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+                            grace_seconds: float = 10.0) -> HttpServerHandle:
     """Starts the HTTP front in the running event loop, forwarding to the gateway at `grpc_target`.
 
-    `port` 0 binds a free port; `handle.port` tells which.
+    `port` 0 binds a free port; `handle.port` tells which. `await handle.stop()` stops accepting at
+    once and gives requests in flight up to `grace_seconds` to finish (keep the gRPC server up
+    meanwhile: they are its calls), then cancels the rest.
     """
     if max_body_bytes <= 0:
         raise ValueError(f"max_body_bytes must be positive, got {max_body_bytes}")
+    if grace_seconds < 0 or timeout_seconds <= 0:
+        raise ValueError(f"grace_seconds must be >= 0 and timeout_seconds > 0, got {grace_seconds}, {timeout_seconds}")
     channel = grpc.aio.insecure_channel(
         grpc_target,
         options=[
@@ -373,7 +378,9 @@ async def start_http_server(host: str, port: int, grpc_target: str, *,
     # handler_cancellation: a client that disconnects cancels its handler, which cancels the gRPC
     # call, so nobody keeps generating images for a closed tab. lingering_time bounds how long the
     # rest of a refused body is drained (and discarded) so the client still reads our 413.
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, handler_cancellation=True, lingering_time=2.0)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, handler_cancellation=True,
+                           # aiohttp reads a timeout of 0 as "no limit": no grace means a tiny one.
+                           lingering_time=2.0, shutdown_timeout=max(grace_seconds, 0.001))
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_port=False)
     try:
