@@ -93,6 +93,8 @@ class FakeSafeGeneration(safe_generation_pb2_grpc.SafeGenerationServiceServicer)
                 self.cancelled.set()
                 raise
         for step in (1, 2):
+            if request.prompt.startswith("sleep:"):
+                await asyncio.sleep(float(request.prompt.split(":", 1)[1]))
             yield pb.StreamGenerateResponse(progress=image_generation_pb2.GenerationProgress(step=step, total_steps=2))
         yield pb.StreamGenerateResponse(result=result_for(request))
 

@@ -46,7 +46,8 @@ class Stack:
 
 
 @contextlib.contextmanager
-def run_stack(*servicers, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, timeout_seconds: float = 60) -> Iterator[Stack]:
+def run_stack(*servicers, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, timeout_seconds: float = 60,
+              **http_options) -> Iterator[Stack]:
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="safegen-web-test", daemon=True)
     thread.start()
@@ -59,7 +60,7 @@ def run_stack(*servicers, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, timeout_
         await server.start()
         try:
             handle = await start_http_server("127.0.0.1", 0, f"127.0.0.1:{port}", max_body_bytes=max_body_bytes,
-                                             timeout_seconds=timeout_seconds)
+                                             timeout_seconds=timeout_seconds, **http_options)
         except BaseException:
             await server.stop(None)
             raise

@@ -254,8 +254,8 @@ def test_apply_guardrail_and_list_guardrails(stack):
 def parse_sse(raw: bytes) -> list[tuple[str, dict]]:
     events = []
     for block in raw.decode().split("\n\n"):
-        if not block.strip():
-            continue
+        if not block.strip() or block.startswith(":"):
+            continue  # comments are heartbeats
         fields = dict(line.split(": ", 1) for line in block.split("\n"))
         events.append((fields["event"], json.loads(fields["data"])))
     return events
@@ -287,6 +287,33 @@ def test_stream_error_after_the_first_event_is_an_error_event(stack):
     events = parse_sse(raw)
     assert [name for name, _ in events] == ["stage", "error"]
     assert events[-1][1] == {"code": 14, "status": "UNAVAILABLE", "message": "image generation backend went away"}
+
+
+def test_stream_sends_heartbeats_while_no_event_comes():
+    fake = FakeSafeGeneration()
+    with run_stack(fake, FakeGuardrails(), heartbeat_seconds=0.1) as s:
+        body = b'{"prompt": "hang"}'
+        sock = socket.create_connection(("127.0.0.1", s.http_port), timeout=10)
+        sock.sendall(b"POST /v1/generate:stream HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        seen = b""
+        deadline = time.monotonic() + 5
+        while seen.count(b": keep-alive") < 3 and time.monotonic() < deadline:
+            seen += sock.recv(4096)
+        sock.close()
+    assert b"event: stage" in seen and seen.count(b": keep-alive") >= 3
+    # The heartbeats did not disturb the call: it was still running until the client left.
+    deadline = time.monotonic() + 5
+    while not fake.cancelled.is_set() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert fake.cancelled.is_set()
+
+
+def test_heartbeats_between_events_leave_the_events_intact():
+    with run_stack(FakeSafeGeneration(), FakeGuardrails(), heartbeat_seconds=0.05) as s:
+        status, _, raw = s.request("POST", "/v1/generate:stream", {"prompt": "sleep:0.3"})
+    assert status == 200 and raw.count(b": keep-alive") >= 4
+    assert [name for name, _ in parse_sse(raw)] == ["stage", "progress", "progress", "result"]
 
 
 def test_client_that_disconnects_cancels_the_generation():

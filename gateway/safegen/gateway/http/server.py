@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_BODY_BYTES = MAX_MESSAGE_BYTES * 4 // 3 + 1024 * 1024
 #: Default deadline for one forwarded call; a generation that takes longer answers 504.
 DEFAULT_TIMEOUT_SECONDS = 300.0
+#: An SSE comment is sent after this long without an event, well under common proxy idle timeouts.
+DEFAULT_HEARTBEAT_SECONDS = 15.0
 
 
 HTTP_REQUESTS = Counter(
@@ -125,9 +127,10 @@ class HttpServerHandle:
 class _Front:
     """The handlers, bound to one gRPC channel and one body limit."""
 
-    def __init__(self, channel: grpc.aio.Channel, max_body_bytes: int, timeout: float):
+    def __init__(self, channel: grpc.aio.Channel, max_body_bytes: int, timeout: float, heartbeat_seconds: float):
         self.max_body_bytes = max_body_bytes
         self.timeout = timeout
+        self.heartbeat_seconds = heartbeat_seconds
         self.generation = safe_generation_pb2_grpc.SafeGenerationServiceStub(channel)
         self.guardrails = guardrail_pb2_grpc.GuardrailServiceStub(channel)
         self.health = health_pb2_grpc.HealthStub(channel)
@@ -239,7 +242,7 @@ class _Front:
                     event = message.WhichOneof("event") or "message"
                     payload = json.dumps(_to_json(message), separators=(",", ":"))
                     await resp.write(f"event: {event}\ndata: {payload}\n\n".encode())
-                    message = await call.read()
+                    message = await self._next(call, resp)
             except grpc.aio.AioRpcError as exc:
                 code = exc.code()
                 payload = json.dumps(error_body(code, exc.details() or code.name))
@@ -249,6 +252,21 @@ class _Front:
         finally:
             # A client that went away (the handler is cancelled) stops the generation too.
             call.cancel()
+
+    async def _next(self, call, resp: web.StreamResponse):
+        """The stream's next message, writing an SSE comment every heartbeat while none comes, so
+        proxies with idle timeouts (nginx's 60 s) keep a long queue wait or a slow stage open.
+        The read runs as its own task: cancelling a timed-out read would cancel the RPC."""
+        read = asyncio.ensure_future(call.read())
+        try:
+            while True:
+                done, _ = await asyncio.wait({read}, timeout=self.heartbeat_seconds)
+                if done:
+                    return read.result()
+                await resp.write(b": keep-alive\n\n")
+        finally:
+            if not read.done():
+                read.cancel()
 
     async def healthz(self, request: web.Request) -> web.Response:
         try:
@@ -335,9 +353,10 @@ async def _errors_and_metrics(request: web.Request, handler: Handler) -> web.Str
 
 
 def create_app(channel: grpc.aio.Channel, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-               timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> web.Application:
+               timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+               heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS) -> web.Application:
     """The aiohttp application over a gRPC channel to the gateway (exposed for tests)."""
-    front = _Front(channel, max_body_bytes, timeout_seconds)
+    front = _Front(channel, max_body_bytes, timeout_seconds, heartbeat_seconds)
     # client_max_size is a second fence: our own reader refuses first, with the JSON body.
     app = web.Application(middlewares=[_errors_and_metrics], client_max_size=max_body_bytes)
     expect = front.expect_continue
@@ -355,7 +374,8 @@ def create_app(channel: grpc.aio.Channel, *, max_body_bytes: int = DEFAULT_MAX_B
 async def start_http_server(host: str, port: int, grpc_target: str, *,
                             max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
                             timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
-                            grace_seconds: float = 10.0) -> HttpServerHandle:
+                            grace_seconds: float = 10.0,
+                            heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS) -> HttpServerHandle:
     """Starts the HTTP front in the running event loop, forwarding to the gateway at `grpc_target`.
 
     `port` 0 binds a free port; `handle.port` tells which. `await handle.stop()` stops accepting at
@@ -374,7 +394,8 @@ async def start_http_server(host: str, port: int, grpc_target: str, *,
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ],
     )
-    app = create_app(channel, max_body_bytes=max_body_bytes, timeout_seconds=timeout_seconds)
+    app = create_app(channel, max_body_bytes=max_body_bytes, timeout_seconds=timeout_seconds,
+                     heartbeat_seconds=heartbeat_seconds)
     # handler_cancellation: a client that disconnects cancels its handler, which cancels the gRPC
     # call, so nobody keeps generating images for a closed tab. lingering_time bounds how long the
     # rest of a refused body is drained (and discarded) so the client still reads our 413.
