@@ -316,5 +316,9 @@ async function generate(event) {
 
 document.addEventListener("DOMContentLoaded", () => {
   $("generate-form").addEventListener("submit", generate);
+  // Ctrl+Enter (Cmd+Enter) in the prompt generates, as in most prompt boxes.
+  $("prompt").addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) $("generate-form").requestSubmit();
+  });
   loadGuardrails();
 });
