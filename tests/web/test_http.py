@@ -377,6 +377,7 @@ def test_page_and_assets_are_served_with_a_same_origin_policy(stack):
     for name in ("index.html", "app.js", "app.css"):
         text = stack.request("GET", f"/static/{name}")[2].decode()
         assert "http://" not in text and "https://" not in text, f"{name} refers to another origin"
+    assert headers["server"] == "safegen"  # no library or Python versions announced
     assert stack.request("GET", "/static/..%2F__init__.py")[0] == 404
     assert stack.request("GET", "/static/__init__.py")[0] == 404
 

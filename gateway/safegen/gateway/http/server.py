@@ -352,6 +352,11 @@ async def _errors_and_metrics(request: web.Request, handler: Handler) -> web.Str
         HTTP_DURATION.labels(route).observe(time.perf_counter() - start)
 
 
+async def _server_header(request: web.Request, response: web.StreamResponse) -> None:
+    # aiohttp would announce its and Python's versions to every client.
+    response.headers["Server"] = "safegen"
+
+
 def create_app(channel: grpc.aio.Channel, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
                timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
                heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS) -> web.Application:
@@ -359,6 +364,7 @@ def create_app(channel: grpc.aio.Channel, *, max_body_bytes: int = DEFAULT_MAX_B
     front = _Front(channel, max_body_bytes, timeout_seconds, heartbeat_seconds)
     # client_max_size is a second fence: our own reader refuses first, with the JSON body.
     app = web.Application(middlewares=[_errors_and_metrics], client_max_size=max_body_bytes)
+    app.on_response_prepare.append(_server_header)
     expect = front.expect_continue
     app.router.add_post("/v1/generate", front.generate, expect_handler=expect)
     app.router.add_post("/v1/generate:stream", front.stream_generate, expect_handler=expect)
