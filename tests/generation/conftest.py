@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
+
+# Spinning OpenMP workers made torch ~9x slower on this shared 2-core machine; only effective when
+# torch has not been imported yet (e.g. `pytest tests/generation`).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def _bytes_to_unicode() -> dict[int, str]:
