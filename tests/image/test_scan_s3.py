@@ -1,0 +1,100 @@
+"""Dataset scans of an s3:// prefix (moto): quarantine by server-side move, dataset_info.json rewritten in
+the bucket, and a resumed scan that skips journaled objects by ETag without downloading them again."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from image_helpers import RedIsSexual
+from PIL import ImageDraw
+
+from safegen.core.types import Source
+from safegen.image import scan, synthetic
+from safegen.image.limits import ImageLimits
+from safegen.image.service import ImageModerator
+from safegen.policy import GuardrailRegistry
+
+moto = pytest.importorskip("moto")
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    with moto.mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket="datasets")
+        yield client
+
+
+def put_dataset(client):
+    for i in range(3):
+        client.put_object(Bucket="datasets", Key=f"dogs/safe_{i}.png", Body=synthetic.encode(synthetic.landscape(i)))
+    img = synthetic.city(1)
+    ImageDraw.Draw(img).rectangle((50, 50, 250, 250), fill=(240, 5, 5))
+    client.put_object(Bucket="datasets", Key="dogs/more/unsafe.jpg", Body=synthetic.encode(img, "JPEG"))
+    client.put_object(Bucket="datasets", Key="dogs/readme.txt", Body=b"not an image")
+    client.put_object(Bucket="datasets", Key="other/elsewhere.png", Body=synthetic.encode(synthetic.gradient(1)))
+    client.put_object(Bucket="datasets", Key="dogs/dataset_info.json",
+                      Body=json.dumps({"instance_prompt": "a photo of sks dog",
+                                       "images": ["safe_0.png", "more/unsafe.jpg"]}).encode())
+
+
+class Moderate:
+    def __init__(self):
+        self.mod = ImageModerator(RedIsSexual(), GuardrailRegistry.load(), ImageLimits(rate_per_s=0))
+        self.seen = 0
+
+    def __call__(self, batch):
+        self.seen += len(batch)
+        return scan.per_image(lambda d: scan._result_from_verdict(self.mod.moderate([d], Source.INPUT)[0]), batch)
+
+
+def test_s3_scan_quarantines_and_resumes_by_etag(s3, tmp_path):
+    put_dataset(s3)
+    store = scan.S3Store("s3://datasets/dogs", client=s3, quarantine="s3://datasets/quarantine/dogs",
+                         state_dir=tmp_path / "state")
+    first = Moderate()
+    report = scan.scan_dataset(store, first, None, scan.ScanOptions(quarantine="s3://datasets/quarantine/dogs",
+                                                                    progress=False))
+    assert first.seen == 4
+    assert sorted(e["file"] for e in report["images"]) == ["more/unsafe.jpg", "safe_0.png", "safe_1.png", "safe_2.png"]
+    assert report["summary"]["unsafe"] == 1 and report["dataset"] == "s3://datasets/dogs"
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket="datasets")["Contents"]}
+    assert "dogs/more/unsafe.jpg" not in keys and "quarantine/dogs/more/unsafe.jpg" in keys
+    assert "quarantine/dogs/dataset_info.json.orig" in keys
+    info = json.loads(s3.get_object(Bucket="datasets", Key="dogs/dataset_info.json")["Body"].read())
+    assert info["images"] == ["safe_0.png"] and info["safegen_scan"]["quarantined"] == ["more/unsafe.jpg"]
+    assert json.loads((tmp_path / "state" / scan.REPORT_FILE).read_text()) == report
+
+    # Resume: journaled objects are matched by key and ETag and not downloaded again.
+    gets = []
+    s3.meta.events.register("provide-client-params.s3.GetObject", lambda params, **_: gets.append(params["Key"]))
+    again = Moderate()
+    report = scan.scan_dataset(store, again, None, scan.ScanOptions(quarantine="s3://datasets/quarantine/dogs",
+                                                                    progress=False))
+    assert again.seen == 0 and report["summary"]["resumed_from_journal"] == 3
+    assert gets == ["dogs/dataset_info.json"]
+    assert report["summary"]["unsafe"] == 1  # the quarantined image is still reported
+
+    # A changed object (new ETag) is downloaded and scanned again.
+    s3.put_object(Bucket="datasets", Key="dogs/safe_1.png", Body=synthetic.encode(synthetic.landscape(9)))
+    third = Moderate()
+    scan.scan_dataset(store, third, None, scan.ScanOptions(progress=False))
+    assert third.seen == 1
+
+
+def test_s3_cli_errors_are_clear(s3, tmp_path, capsys):
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    scan.configure_parser(parser)
+    args = parser.parse_args(["s3://datasets/dogs", "--quarantine", str(tmp_path / "q"), "--no-progress"])
+    assert scan.run(args) == 2
+    assert "an s3:// dataset needs an s3:// --quarantine" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="has no bucket"):
+        scan.parse_s3_url("s3:///x")
+    assert scan.parse_s3_url("s3://b/p/q/") == ("b", "p/q/") and scan.parse_s3_url("s3://b") == ("b", "")
