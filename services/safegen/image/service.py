@@ -20,7 +20,7 @@ import asyncio
 import enum
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Mapping, Sequence
 
 from prometheus_client import Counter, Histogram
@@ -146,6 +146,11 @@ class ImageModerator:
             filters = guardrail.evaluate(a.scores, source, Modality.IMAGE, IMAGE_CATEGORIES)
             detected = {f.category for f in filters if f.detected}
             labels = [lb for lb in a.labels if lb.confidence >= self.min_confidence or lb.category in detected]
+            boxed = {lb.category for lb in labels if lb.box is not None}
+            if detected - boxed and boxed & detected:
+                # Regions are only useful if they cover every intervening category: a caller blurring the
+                # regions of SEXUAL would otherwise leave an unlocalized VIOLENCE verdict unblurred.
+                labels = [replace(lb, box=None) for lb in labels]
             verdicts.append(ImageVerdict(v.index, bool(detected), filters, labels, v.format, v.width, v.height))
         return verdicts
 

