@@ -1,10 +1,11 @@
 """`safegen scan-dataset DIR`: moderate a fine-tuning dataset (images + dataset_info.json) before training.
 
-Every image (and the instance prompt) of a folder or an s3:// prefix is moderated, in-process or through a running service
-(--target). Results go to an append-only journal as they come (flushed and fsynced per batch), so
-a scan killed midway resumes where it stopped: files whose sha256 is already journaled are skipped.
-The JSON report and any rewritten dataset_info.json are written atomically (temp file, fsync,
-os.replace). By default the scan only reports; --quarantine DIR moves unsafe images out and rewrites
+Every image (and the instance prompt) of a folder or an s3:// prefix is moderated, in-process or
+through a running service (--target). Results go to an append-only journal as they come (flushed and
+fsynced per batch), so a scan killed midway resumes where it stopped: files whose sha256 (or, on S3,
+whose key and ETag) is already journaled are skipped. The JSON report and any rewritten
+dataset_info.json are written atomically (temp file, fsync, os.replace). By default the scan only
+reports; --quarantine DIR moves unsafe images out and rewrites
 dataset_info.json; nothing is deleted unless --delete-unsafe is given.
 """
 
@@ -352,7 +353,7 @@ def _scan(store, raw_info, info, moderate_images, moderate_text, opts, journal, 
             batch.append((name, version, digest, data))
         results = moderate_images([(name, data) for name, _, _, data in batch]) if batch else []
         entries = reused + [{"kind": "image", "file": name, "version": version, "sha256": digest, **res}
-                            for (name, version, digest, _), res in zip(batch, results)]
+                            for (name, version, digest, _), res in zip(batch, results, strict=True)]
         if entries:
             journal.append(entries)  # durable before the bar moves: a kill after this loses nothing
         bar.update(len(todo[start:start + opts.batch_size]))
@@ -687,7 +688,8 @@ def run(args) -> int:
             pb_source = common_pb2.SOURCE_INPUT if args.source == "input" else common_pb2.SOURCE_OUTPUT
             moderate, backend_of = remote_images(args.target, args.guardrail, pb_source, args.timeout)
         else:
-            moderate, name = in_process_images(args.guardrail, Source.INPUT if args.source == "input" else Source.OUTPUT)
+            source = Source.INPUT if args.source == "input" else Source.OUTPUT
+            moderate, name = in_process_images(args.guardrail, source)
             backend_of = lambda: name  # noqa: E731
         text = text_checker(args.target or None, args.guardrail, args.timeout)
         opts = ScanOptions(quarantine=args.quarantine or None, delete_unsafe=args.delete_unsafe,

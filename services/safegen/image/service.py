@@ -142,7 +142,7 @@ class ImageModerator:
         assessments = self.detector.assess(valid, source)
         DETECT_SECONDS.labels(self.backend).observe((time.perf_counter() - t0) / max(1, len(valid)))
         verdicts = []
-        for v, a in zip(valid, assessments):
+        for v, a in zip(valid, assessments, strict=True):
             filters = guardrail.evaluate(a.scores, source, Modality.IMAGE, IMAGE_CATEGORIES)
             detected = {f.category for f in filters if f.detected}
             labels = [lb for lb in a.labels if lb.confidence >= self.min_confidence or lb.category in detected]

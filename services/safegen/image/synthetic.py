@@ -88,7 +88,8 @@ def landscape(seed: int, size: int = SIZE) -> Image.Image:
         tx, ty = r.randrange(size), r.randrange(horizon + size // 8, size)
         th = r.randrange(size // 12, size // 5)
         d.rectangle((tx - 3, ty - th // 3, tx + 3, ty), fill=(80, 50, 30))
-        d.polygon([(tx - th // 3, ty - th // 3), (tx + th // 3, ty - th // 3), (tx, ty - th)], fill=(20, 90 + r.randrange(60), 30))
+        crown = [(tx - th // 3, ty - th // 3), (tx + th // 3, ty - th // 3), (tx, ty - th)]
+        d.polygon(crown, fill=(20, 90 + r.randrange(60), 30))
     return img.filter(ImageFilter.GaussianBlur(0.8))
 
 

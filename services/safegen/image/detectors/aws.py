@@ -1,4 +1,4 @@
-"""Managed image backends with the local detector's contract: Rekognition DetectModerationLabels, Bedrock ApplyGuardrail.
+"""Managed image backends, same contract as the local one: Rekognition DetectModerationLabels, Bedrock ApplyGuardrail.
 
 Both send the original bytes (no decode here), map the service's answer to per-category
 confidences and Rekognition-style labels, and turn botocore errors into domain errors with
@@ -79,7 +79,8 @@ class BedrockDetector:
     name = "bedrock"
     needs_decoded = False
 
-    def __init__(self, guardrail_id: str, guardrail_version: str = "DRAFT", client=None, aws: AwsSettings | None = None):
+    def __init__(self, guardrail_id: str, guardrail_version: str = "DRAFT", client=None,
+                 aws: AwsSettings | None = None):
         if not guardrail_id:
             raise ValueError("SAFEGEN_IMAGE_BEDROCK_GUARDRAIL_ID is required for SAFEGEN_IMAGE_BACKEND=bedrock")
         self.guardrail_id = guardrail_id

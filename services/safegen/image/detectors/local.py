@@ -170,7 +170,8 @@ class LocalDetector:
                 labels.append(_label("Visually Disturbing", nsfl, Category.VIOLENCE))
         return signals, labels
 
-    def _verify_regions(self, img: Image.Image, scores: dict[Category, CategoryScore], labels: list[Label]) -> list[Label]:
+    def _verify_regions(self, img: Image.Image, scores: dict[Category, CategoryScore],
+                        labels: list[Label]) -> list[Label]:
         """Blurs the proposed regions and asks the whole-image models again: a category still flagged after
         its regions are gone loses its regions (so the caller blurs the whole image). Flagged images only."""
         flagged = {c for c, s in scores.items() if s.confidence > Level.NONE}
@@ -215,7 +216,7 @@ class LocalDetector:
         boxes = grid_tiles(img.size)
         tiles = [img.crop(b) for b in boxes]
         for cat, name, score_fn, low in jobs:
-            for (x1, y1, x2, y2), p in zip(boxes, score_fn(tiles)):
+            for (x1, y1, x2, y2), p in zip(boxes, score_fn(tiles), strict=True):
                 if p >= low:
                     box = _expand(BoundingBox(x1 / w, y1 / h, (x2 - x1) / w, (y2 - y1) / h))
                     out.append(_label(name, p, cat, box))
