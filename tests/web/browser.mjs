@@ -74,7 +74,7 @@ try {
     // A fresh context per scenario: its own empty profile state, cookies and cache.
     const baseUrl = scenario.baseUrl || config.baseUrl;
     const origin = new URL(baseUrl).origin;
-    const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+    const context = await browser.newContext({ viewport: scenario.viewport || { width: 1100, height: 900 } });
     const page = await context.newPage();
     const requests = [];
     const consoleErrors = [];
