@@ -30,7 +30,7 @@ def aws_client(service: str, aws=None, session=None):
     from safegen.core.settings import AwsSettings
 
     aws = aws or AwsSettings.from_env()
-    return replace(aws, max_attempts=1).client(service, session=session)
+    return replace(aws, max_attempts=0).client(service, session=session)  # botocore: retries after the first
 
 
 def call_with_retries(fn: Callable[[], T], what: str, *, attempts: int, base_delay: float,
