@@ -189,3 +189,20 @@ def test_bad_requests_fail_before_any_backend_call(req, fragment):
 def test_unknown_guardrail_is_not_found():
     with pytest.raises(NotFound, match="guardrail 'nope' not found"):
         run(SafeGenerationFlow(FakeBackends(), GuardrailRegistry.load(), fake_blur), prompt="p", guardrail_id="nope")
+
+
+def test_a_detected_category_without_regions_forces_full_blur():
+    violence = c.FilterResult(category=c.CATEGORY_VIOLENCE, score=0.9, confidence=c.CONFIDENCE_HIGH,
+                              filter_strength=c.FILTER_STRENGTH_HIGH, detected=True)
+
+    class TwoCategories(FakeBackends):
+        async def moderate_images(self, images, source, guardrail_id):
+            resp = await super().moderate_images(images, source, guardrail_id)
+            for r in resp.results:
+                if r.action == c.ACTION_GUARDRAIL_INTERVENED:
+                    r.filters.append(violence)  # detected, but its detector gave no box
+            return resp
+
+    r = run(SafeGenerationFlow(TwoCategories(unsafe_seeds={1}), registry_with(maxRegenerations=0), fake_blur),
+            prompt="p", seed=1, guardrail_id="t")
+    assert r.images[0].data == b"blurred-full" and "whole image" in r.warnings[-1]

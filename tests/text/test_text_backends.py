@@ -128,10 +128,10 @@ def test_comprehend_throttling_is_retried_with_backoff_then_unavailable(monkeypa
     b.client.meta.events.register("before-send.comprehend.DetectToxicContent", throttle)
     with pytest.raises(Unavailable, match=r"Comprehend DetectToxicContent is throttling.*retry later"):
         b.assess("hello", Source.INPUT)
-    # retries["max_attempts"] counts retries after the first call: SAFEGEN_AWS_MAX_ATTEMPTS=2 makes 3 calls,
-    # with a backoff sleep before each retry.
-    assert len(sent) == AWS.max_attempts + 1
-    assert len(slept) == AWS.max_attempts and all(s >= 0 for s in slept)
+    # SAFEGEN_AWS_MAX_ATTEMPTS counts every call (botocore's total_max_attempts): 2 means one retry,
+    # with a backoff sleep before it.
+    assert len(sent) == AWS.max_attempts == 2
+    assert len(slept) == AWS.max_attempts - 1 and all(s >= 0 for s in slept)
     assert b.client.meta.config.retries["mode"] == "standard"
 
 

@@ -211,7 +211,9 @@ class SafeGenerationFlow:
                     detected = {f.category for f in img.filters if f.detected}
                     boxes = [lb.bounding_box for lb in img.labels
                              if lb.HasField("bounding_box") and lb.category in detected]
-                    full = guardrail.blur_mode == BlurMode.FULL or not boxes
+                    boxed = {lb.category for lb in img.labels if lb.HasField("bounding_box")}
+                    # A detected category without any region cannot be localized: blur everything.
+                    full = guardrail.blur_mode == BlurMode.FULL or not boxes or not detected <= boxed
                     img.data = self.blur(img.data, [] if full else boxes, full)
                     img.blurred = True
                     where = "the whole image" if full else f"{len(boxes)} region(s)"

@@ -81,7 +81,7 @@ class AwsSettings:
 
     region: str = ""
     endpoint_url: str = ""  # e.g. a VPC endpoint or a local emulator
-    max_attempts: int = 4  # botocore retries with backoff before UNAVAILABLE
+    max_attempts: int = 4  # total calls (first + retries with backoff) before UNAVAILABLE
     connect_timeout_s: float = 2.0
     read_timeout_s: float = 30.0
 
@@ -101,7 +101,8 @@ class AwsSettings:
         import boto3
         from botocore.config import Config
 
-        cfg = Config(retries={"max_attempts": self.max_attempts, "mode": "standard"},
+        # total_max_attempts counts the first call too (botocore's max_attempts counts only retries).
+        cfg = Config(retries={"total_max_attempts": max(1, self.max_attempts), "mode": "standard"},
                      connect_timeout=self.connect_timeout_s, read_timeout=self.read_timeout_s)
         kwargs = {"config": cfg}
         if self.region:
