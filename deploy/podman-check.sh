@@ -112,6 +112,12 @@ until grpcurl -plaintext -max-time 2 -d '{"service":"safegen.v1.SafeGenerationSe
 done
 start_seconds=$(( $(date +%s) - tb - build_seconds ))
 
+log "safegen health inside the container (what the chart's helm test runs)"
+for s in "" safegen.v1.TextModerationService safegen.v1.ImageModerationService safegen.v1.ImageGenerationService \
+         safegen.v1.SafeGenerationService safegen.v1.GuardrailService; do
+  "${PODMAN[@]}" exec "$NAME" safegen health --target "127.0.0.1:$GRPC" --service "$s"
+done
+
 log "grpcurl"
 services=$(grpcurl -plaintext "127.0.0.1:$GRPC" list)
 echo "$services"

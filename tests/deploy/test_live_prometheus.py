@@ -105,10 +105,11 @@ def stack(tmp_path_factory):
         procs += [p for p, _ in started.values()]
         for s, (p, info) in started.items():
             infos[s] = wait_ready(p, info)
+        # The chart's address form: the dns resolver and round_robin over what the name resolves to.
         gw_env = {**env,
-                  "SAFEGEN_TEXT_MODERATION_ADDR": f"127.0.0.1:{infos['text-moderation']['port']}",
-                  "SAFEGEN_IMAGE_MODERATION_ADDR": f"127.0.0.1:{infos['image-moderation']['port']}",
-                  "SAFEGEN_IMAGE_GENERATION_ADDR": f"127.0.0.1:{infos['image-generation']['port']}"}
+                  "SAFEGEN_TEXT_MODERATION_ADDR": f"dns:///localhost:{infos['text-moderation']['port']}",
+                  "SAFEGEN_IMAGE_MODERATION_ADDR": f"dns:///localhost:{infos['image-moderation']['port']}",
+                  "SAFEGEN_IMAGE_GENERATION_ADDR": f"dns:///localhost:{infos['image-generation']['port']}"}
         p, info = start_serve(tmp, "gateway", gw_env)
         procs.append(p)
         infos["gateway"] = wait_ready(p, info)
