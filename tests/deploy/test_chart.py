@@ -297,3 +297,49 @@ def test_values_yaml_keys_match_the_schema():
                 walk(sub, v[k], f"{path}.{k}")
 
     walk(schema, values, "")
+
+
+def settings_parsers(component: str) -> list:
+    """The real from_env parsers each service runs at start (a bad value stops the pod with SettingsError)."""
+    from safegen.core.settings import AwsSettings, CoreSettings
+
+    parsers = [CoreSettings.from_env, AwsSettings.from_env]
+    if component == "text-moderation":
+        from safegen.text.classifier import ClassifierSettings
+        from safegen.text.service import TextSettings
+
+        parsers += [TextSettings.from_env, ClassifierSettings.from_env]
+    elif component == "image-moderation":
+        from safegen.image.limits import ImageLimits
+        from safegen.image.service import ImageSettings
+
+        parsers += [ImageSettings.from_env, ImageLimits.from_env]
+    elif component == "image-generation":
+        from safegen.generation.settings import GenerationSettings
+
+        parsers += [GenerationSettings.from_env]
+    return parsers
+
+
+@pytest.mark.parametrize("scenario", ALL, ids=ALL_IDS)
+def test_every_rendered_setting_is_accepted_by_the_services_own_parsers(helm, scenario):
+    for d in documents(render(helm, *values_args(scenario))):
+        if d["kind"] != "Deployment":
+            continue
+        component = d["metadata"]["labels"]["app.kubernetes.io/component"]
+        (c,) = d["spec"]["template"]["spec"]["containers"]
+        env = {e["name"]: e["value"] for e in c["env"] if "value" in e}
+        for parse in settings_parsers(component):
+            parse(env)  # raises SettingsError naming the variable
+
+
+def test_chart_defaults_are_the_code_defaults(default_docs):
+    """The chart renders AWS and timeout settings explicitly: they must equal what the code would pick."""
+    from safegen.core.settings import AwsSettings, CoreSettings
+
+    (c,) = by_kind(default_docs, "Deployment")["safegen-gateway"]["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e["value"] for e in c["env"] if "value" in e}
+    assert AwsSettings.from_env(env) == AwsSettings.from_env({})
+    core, default = CoreSettings.from_env(env), CoreSettings()
+    assert (core.moderation_timeout_s, core.generation_timeout_s, core.grace_seconds, core.log_level) == \
+           (default.moderation_timeout_s, default.generation_timeout_s, default.grace_seconds, default.log_level)

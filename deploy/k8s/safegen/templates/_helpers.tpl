@@ -246,7 +246,7 @@ spec:
               protocol: TCP
             {{- end }}
           env:
-            {{- include "safegen.env" (dict "root" $root "name" $name "c" $c) | nindent 12 }}
+            {{- include "safegen.env" (dict "root" $root "name" $name "c" $c) | trim | nindent 12 }}
           # Model loading: the service reports SERVING only once its models are loaded.
           startupProbe:
             grpc:
