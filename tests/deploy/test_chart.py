@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import CHART, SCENARIOS, documents, render, run
+from deploy_helpers import CHART, SCENARIOS, documents, render, run
 
 pytestmark = pytest.mark.tools
 

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import REPO
+from deploy_helpers import REPO
 
 pytestmark = [pytest.mark.tools, pytest.mark.slow]
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import CHART, REPO
+from deploy_helpers import CHART, REPO
 
 GENERATOR = REPO / "deploy" / "dashboards" / "generate.py"
 DASHBOARD = CHART / "dashboards" / "safegen.json"
@@ -79,7 +79,7 @@ def test_shows_what_operators_need(dashboard):
 
 @pytest.mark.tools
 def test_dashboard_and_alert_use_the_same_overhead_and_error_definitions(dashboard, helm):
-    from conftest import documents, render
+    from deploy_helpers import documents, render
 
     (rule,) = documents(render(helm, sets=("metrics.prometheusRule.enabled=true",),
                                show_only="templates/prometheusrule.yaml"))

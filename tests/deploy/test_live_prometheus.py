@@ -26,7 +26,7 @@ import grpc
 import pytest
 import yaml
 
-from conftest import CHART, REPO, rules_file
+from deploy_helpers import CHART, REPO, rules_file
 
 pytestmark = [pytest.mark.tools, pytest.mark.slow]
 

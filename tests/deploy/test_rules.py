@@ -7,7 +7,7 @@ import shutil
 import pytest
 import yaml
 
-from conftest import REPO, rules_file, run
+from deploy_helpers import REPO, rules_file, run
 
 pytestmark = pytest.mark.tools
 
