@@ -343,3 +343,11 @@ def test_chart_defaults_are_the_code_defaults(default_docs):
     core, default = CoreSettings.from_env(env), CoreSettings()
     assert (core.moderation_timeout_s, core.generation_timeout_s, core.grace_seconds, core.log_level) == \
            (default.moderation_timeout_s, default.generation_timeout_s, default.grace_seconds, default.log_level)
+
+
+def test_chart_requires_kubernetes_with_native_grpc_probes(helm):
+    """Chart.yaml's kubeVersion: 1.27 (gRPC probes GA) renders, 1.26 is refused with helm's message."""
+    ok = run([helm, "template", "x", str(CHART), "--kube-version", "1.27.0"])
+    assert ok.returncode == 0, ok.stderr
+    old = run([helm, "template", "x", str(CHART), "--kube-version", "1.26.9"])
+    assert old.returncode != 0 and "kubeVersion" in old.stderr, old.stderr
