@@ -18,8 +18,9 @@ eval "$(deploy/setup-tools.sh)"
 "$SAFEGEN_PROMTOOL" --version | head -1
 python -m kubernetes_validate --version 2>/dev/null || kubernetes-validate --version
 
-step "dashboard JSON is generated from deploy/dashboards/generate.py"
+step "dashboard JSON is generated from deploy/dashboards/generate.py; the schema knows every setting"
 python deploy/dashboards/generate.py --check
+python deploy/sync-settings-schema.py --check
 
 step "helm lint --strict, helm template, kubernetes-validate --strict (default values and $CHART/ci/*-values.yaml)"
 out=$(mktemp -d)

@@ -164,12 +164,14 @@ def settings_the_chart_can_set(helm) -> set[str]:
 
 def test_values_reach_every_setting_the_code_reads(helm, repo_root):
     missing = sorted(settings_read_by_the_code(repo_root) - settings_the_chart_can_set(helm))
-    assert not missing, f"settings read by the code but not settable from values.yaml (add them to the schema's settings enum or a typed key): {missing}"
+    assert not missing, (f"settings read by the code but not settable from values.yaml: {missing}; run "
+                         "python deploy/sync-settings-schema.py and mention them in values.yaml")
 
 
 def test_values_set_only_settings_the_code_reads(helm, repo_root):
     unknown = sorted(settings_the_chart_can_set(helm) - settings_read_by_the_code(repo_root))
-    assert not unknown, f"the chart sets variables no code reads (renamed or misspelt?): {unknown}"
+    assert not unknown, (f"the chart sets variables no code reads (renamed or misspelt?): {unknown}; "
+                         "python deploy/sync-settings-schema.py drops stale settings names")
 
 
 def test_aws_scenario_uses_irsa_and_no_credentials(helm):
