@@ -32,7 +32,7 @@ PROMPTS = [
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--runtime", choices=("onnx", "torch"), default="onnx")
+    p.add_argument("--runtime", choices=("onnx-int8", "onnx", "torch"), default="onnx-int8")
     p.add_argument("--iterations", type=int, default=300)
     p.add_argument("--warmup", type=int, default=20)
     a = p.parse_args(argv)

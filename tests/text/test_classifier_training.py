@@ -25,7 +25,7 @@ def data_dir() -> Path:
 
 
 def test_training_is_deterministic_on_a_tiny_subset(tmp_path, data_dir):
-    kw = dict(seed=3, hidden=8, epochs=2, limit_per_source=12, cache_dir=tmp_path / "emb", log=lambda m: None)
+    kw = dict(seed=3, hidden=8, members=2, epochs=2, limit_per_source=12, cache_dir=tmp_path / "emb", log=lambda m: None)
     a = train(data_dir, tmp_path / "a", **kw)
     b = train(data_dir, tmp_path / "b", **kw)
     assert (tmp_path / "a" / "heads.npz").exists()
@@ -35,7 +35,7 @@ def test_training_is_deterministic_on_a_tiny_subset(tmp_path, data_dir):
     assert a.thresholds == b.thresholds
     assert (tmp_path / "a" / "calibration.json").read_text() == (tmp_path / "b" / "calibration.json").read_text()
     loaded = Heads.load(tmp_path / "a")
-    assert loaded.layers[0][0].shape == (384 + 4, 8)
+    assert loaded.layers[0][0].shape == (384 + 4, 16)  # two members of 8 side by side
     c = train(data_dir, tmp_path / "c", **(kw | {"seed": 4}))
     assert not np.array_equal(c.layers[0][0], a.layers[0][0])  # the seed is really used
 

