@@ -72,6 +72,8 @@ fi
 tb=$(date +%s)
 "${PODMAN[@]}" build "${BUILD_FLAGS[@]}" "${volumes[@]}" "${build_args[@]}" -t "$IMAGE" .
 build_seconds=$(( $(date +%s) - tb ))
+# The previous build of the tag is left dangling: drop dangling images so repeated checks do not fill the disk.
+podman image prune -f >/dev/null
 
 # --- static checks ------------------------------------------------------------------------------------
 log "image checks"
