@@ -5,6 +5,7 @@
 # when a tool is missing.
 #   deploy/check.sh            everything (about 2 minutes once the tools are installed)
 #   deploy/check.sh --fast     without the live Prometheus test
+#   deploy/check.sh --no-pytest  only the shell-level tool checks (.ci/run: scripts/test already ran tests/deploy)
 #   SAFEGEN_PODMAN_CHECK=1     also build and run the container image (deploy/podman-check.sh, slow)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,6 +53,10 @@ step "promtool check rules / test rules"
 cp deploy/prometheus/rules_test.yaml "$out/"
 "$SAFEGEN_PROMTOOL" check rules "$out/safegen-rules.yaml"
 (cd "$out" && "$SAFEGEN_PROMTOOL" test rules rules_test.yaml)
+
+if [ "${1:-}" = --no-pytest ]; then
+  exit 0
+fi
 
 step "pytest tests/deploy (chart, rules, dashboard$([ "${1:-}" = --fast ] || echo ', live Prometheus'))"
 export SAFEGEN_REQUIRE_TOOLS=1

@@ -206,3 +206,17 @@ def test_a_detected_category_without_regions_forces_full_blur():
     r = run(SafeGenerationFlow(TwoCategories(unsafe_seeds={1}), registry_with(maxRegenerations=0), fake_blur),
             prompt="p", seed=1, guardrail_id="t")
     assert r.images[0].data == b"blurred-full" and "whole image" in r.warnings[-1]
+
+
+def test_overhead_ratio_is_recorded_only_for_requests_that_generated():
+    from prometheus_client import REGISTRY
+
+    def count():
+        return REGISTRY.get_sample_value("safegen_moderation_overhead_ratio_count") or 0.0
+
+    flow = SafeGenerationFlow(FakeBackends(), GuardrailRegistry.load(), fake_blur)
+    n0 = count()
+    run(flow, prompt="UNSAFE")  # blocked: no generation
+    assert count() == n0
+    run(flow, prompt="a cat")
+    assert count() == n0 + 1

@@ -262,5 +262,8 @@ class SafeGenerationFlow:
         for stage, seconds in clock.stages.items():
             if stage == "total" or seconds > 0:
                 metrics.STAGE_SECONDS.labels(stage).observe(seconds)
-        metrics.OVERHEAD_RATIO.observe(ratio)
+        if clock.stages["generation"] > 0:
+            # A prompt blocked before generation is 100% "overhead" by construction; counting it would
+            # make the ratio track the block rate instead of what moderation adds to a generation.
+            metrics.OVERHEAD_RATIO.observe(ratio)
         return resp

@@ -29,7 +29,8 @@ STAGE_SECONDS = Histogram(
     "safegen_stage_duration_seconds", "Wall-clock seconds of each gateway stage per request.",
     ["stage"], buckets=LATENCY_BUCKETS)
 OVERHEAD_RATIO = Histogram(
-    "safegen_moderation_overhead_ratio", "Per request: (prompt + image moderation seconds) / total seconds.",
+    "safegen_moderation_overhead_ratio",
+    "Per request that generated: (prompt + image moderation seconds) / total seconds.",
     buckets=(0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0))
 DECISIONS = Counter(
     "safegen_decisions_total", "Gateway moderation decisions by source (input/output), category and action.",
