@@ -100,3 +100,27 @@ def test_calibration_meets_budgets_and_is_monotonic():
         lo, me, hi = cal["thresholds"][c]
         assert 0 < lo <= me <= hi <= 1
     assert Counter(len(t) for t in cal["thresholds"].values()) == {3: 6}
+
+
+def test_medium_and_high_raise_precision_above_low():
+    from safegen.text.train_heads import _precision_levels
+
+    rng = np.random.default_rng(1)
+    pos = np.r_[np.ones(300, bool), np.zeros(3000, bool)]
+    scores = np.r_[rng.beta(5, 2, 300), rng.beta(1, 6, 3000)]
+    low = 0.4
+    med, high = _precision_levels(scores, pos, low)
+    assert low <= med <= high <= 1.0
+
+    def precision(t):
+        return pos[scores >= t].mean()
+
+    fdr_low = 1 - precision(low)
+    assert 1 - precision(med) <= fdr_low * 0.5 + 1e-9
+    assert 1 - precision(high) <= fdr_low * 0.25 + 1e-9
+
+
+def test_precision_levels_when_nothing_passes_low():
+    from safegen.text.train_heads import _precision_levels
+
+    assert _precision_levels(np.array([0.1, 0.2]), np.array([True, False]), 0.5) == (0.5, 0.5)

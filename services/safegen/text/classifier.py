@@ -368,3 +368,21 @@ class LocalClassifier:
             out.append({c: CategoryScore(c, float(s), confidence_of(float(s), self.heads.thresholds[c]))
                         for c, s in zip(CATEGORIES, row)})
         return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m safegen.text.classifier [--cache-dir DIR]`: export (and quantize) the backbone ahead of time,
+    e.g. while building a container image, so the service never exports at its first start."""
+    import argparse  # noqa: PLC0415
+
+    p = argparse.ArgumentParser(prog="python -m safegen.text.classifier", description=main.__doc__)
+    p.add_argument("--cache-dir", default="", help="default: SAFEGEN_TEXT_CLASSIFIER_CACHE_DIR or ~/.cache/safegen")
+    p.add_argument("--runtime", choices=_RUNTIMES, default=None)
+    a = p.parse_args(argv)
+    clf = LocalClassifier.load(cache_dir=a.cache_dir or None, runtime=a.runtime)
+    print(getattr(clf.backbone, "onnx_path", clf.backbone.name))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

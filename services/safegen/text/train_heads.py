@@ -23,8 +23,10 @@ from safegen.text.classifier import HEADS_DIR, Heads, features, load_backbone
 #: synthetic and real ones are more varied: the margin is for the distribution shift.
 STYLED_BUDGET = 0.025
 SIMPLE_BUDGET = 0.006
-#: MEDIUM and HIGH are fitted to a quarter and a sixteenth of the LOW false-flag rate on all benign val texts.
-MEDIUM_FACTOR, HIGH_FACTOR = 0.25, 0.0625
+#: MEDIUM keeps this share of LOW's false discoveries on validation (precision closer to 1), HIGH this share.
+MEDIUM_FDR, HIGH_FDR = 0.5, 0.25
+#: A precision is only trusted over at least this many flagged validation texts.
+MIN_FLAGGED = 8
 
 #: Relative weight of each source in the loss (sum of its example weights), so big corpora don't drown small ones.
 SOURCE_WEIGHT = {
@@ -127,6 +129,33 @@ def _union_rate(scores: np.ndarray, th: np.ndarray) -> float:
     return float((scores >= th[None, :]).any(1).mean()) if len(scores) else 0.0
 
 
+def _precision_levels(scores: np.ndarray, pos: np.ndarray, low: float) -> tuple[float, float]:
+    """MEDIUM and HIGH cut-offs above ``low``: the lowest scores whose validation precision (this category's
+    positives against every other text) cuts LOW's false-discovery rate to MEDIUM_FDR and HIGH_FDR of it."""
+    order = np.argsort(-scores, kind="mergesort")
+    s, p = scores[order], pos[order]
+    tp = np.cumsum(p)
+    n = np.arange(1, len(s) + 1)
+    prec = tp / n
+    above_low = s >= low
+    if not above_low.any():
+        return low, low
+    fdr_low = 1.0 - prec[above_low][-1]
+    out = []
+    floor = low
+    for share in (MEDIUM_FDR, HIGH_FDR):
+        target = 1.0 - fdr_low * share
+        ok = above_low & (n >= MIN_FLAGGED) & (prec >= target) & (s >= floor)
+        if ok.any():
+            t = float(s[np.nonzero(ok)[0][-1]])  # the lowest score that still meets the precision target
+        else:  # unreachable: the best-precision point with enough support, never below the previous level
+            cand = np.nonzero(above_low & (n >= MIN_FLAGGED) & (s >= floor))[0]
+            t = float(s[cand[np.argmax(prec[cand])]]) if len(cand) else floor
+        floor = max(floor, t)
+        out.append(floor)
+    return out[0], out[1]
+
+
 def calibrate(val_scores: np.ndarray, val_examples: Sequence[ds.Example]) -> dict:
     """LOW from the false-flag budgets on style-matched and plain benign prompts; MEDIUM/HIGH at smaller budgets.
 
@@ -172,10 +201,10 @@ def calibrate(val_scores: np.ndarray, val_examples: Sequence[ds.Example]) -> dic
         q = best_q
         th = thresholds_for(q, calib_pool)
     low = np.clip(th, 0.0, 1.0)
-    all_benign = val_scores[benign]
-    medium = np.maximum(low, thresholds_for(q * MEDIUM_FACTOR, all_benign))
-    high = np.maximum(medium, thresholds_for(q * HIGH_FACTOR, all_benign))
-    medium, high = np.clip(medium, 0, 1), np.clip(high, 0, 1)
+    y = np.array([e.target() for e in val_examples], dtype=bool)
+    medium, high = np.zeros_like(low), np.zeros_like(low)
+    for j in range(len(low)):
+        medium[j], high[j] = _precision_levels(val_scores[:, j], y[:, j], low[j])
     return {
         "per_category_q": {c.value: float(q[i]) for i, c in enumerate(CATEGORIES)},
         "thresholds": {c: (float(low[i]), float(medium[i]), float(high[i])) for i, c in enumerate(CATEGORIES)},
@@ -217,8 +246,8 @@ def train(data_dir: Path | None, out_dir: Path, seed: int = 0, hidden: int = 512
         "train_examples": len(train_ex),
         "val_examples": len(val_ex),
         "sources": dict(sorted(Counter(e.source for e in corpus.examples).items())),
-        "budgets": {"styled": STYLED_BUDGET, "simple": SIMPLE_BUDGET, "medium_factor": MEDIUM_FACTOR,
-                    "high_factor": HIGH_FACTOR},
+        "budgets": {"styled": STYLED_BUDGET, "simple": SIMPLE_BUDGET, "medium_fdr": MEDIUM_FDR,
+                    "high_fdr": HIGH_FDR},
         "calibration": cal,
     }
     heads.save(out_dir)
