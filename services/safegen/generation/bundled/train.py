@@ -46,6 +46,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--checkpoint", type=Path, default=None, help="raw EMA state saved here every 250 steps")
     p.add_argument("--export-only", action="store_true", help="only export --checkpoint to --out")
+    p.add_argument("--init-from", type=Path, default=None,
+                   help="continue from a --checkpoint file (its EMA weights; the optimizer starts afresh)")
     return p.parse_args(argv)
 
 
@@ -74,6 +76,12 @@ def main(argv=None) -> None:
     rng = random.Random(args.seed)
     unet = UNet2DConditionModel(**unet_config())
     text_encoder = ShapesTextEncoder()
+    prior = {"steps": 0, "train_minutes": 0.0}
+    if args.init_from:
+        init = torch.load(args.init_from, map_location="cpu")
+        unet.load_state_dict(init["unet"])
+        text_encoder.load_state_dict(init["text_encoder"])
+        prior = init["meta"]
     models = [unet, text_encoder]
     params = [p for m in models for p in m.parameters()]
     ema = [p.detach().clone() for p in params]
@@ -98,8 +106,8 @@ def main(argv=None) -> None:
             for p, b in zip(params, backup):
                 p.copy_(b)
         meta = {
-            "steps": step,
-            "train_minutes": round(elapsed / 60, 1),
+            "steps": prior["steps"] + step,
+            "train_minutes": round(prior["train_minutes"] + elapsed / 60, 1),
             "batch_size": args.batch_size,
             "seed": args.seed,
             "threads": args.threads,
@@ -154,7 +162,7 @@ def main(argv=None) -> None:
             save_checkpoint(step, time.monotonic() - start)
 
     final = save_checkpoint(step, time.monotonic() - start)
-    print(f"done: {step} steps in {final['meta']['train_minutes']} min", flush=True)
+    print(f"done: {final['meta']['steps']} steps in {final['meta']['train_minutes']} min", flush=True)
     export(final["unet"], final["text_encoder"], args.out, final["meta"])
     print(f"wrote {args.out}", flush=True)
 
