@@ -124,3 +124,26 @@ def test_precision_levels_when_nothing_passes_low():
     from safegen.text.train_heads import _precision_levels
 
     assert _precision_levels(np.array([0.1, 0.2]), np.array([True, False]), 0.5) == (0.5, 0.5)
+
+
+def test_eval_command_reports_every_target(data_dir, tmp_path, capsys):
+    import json
+
+    from safegen.text.evaluate import main
+
+    assert main(["--data-dir", str(data_dir), "--limit-per-source", "15", "--cache-dir", str(tmp_path), "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["split"] == "test"
+    assert set(r["targets"]) >= {"attack_detected", "i2p_hard_detected", "simple_benign_flagged",
+                                 "styled_benign_flagged", "moderation_auprc_max"}
+    assert set(r["per_category"]) == {c.value for c in CATEGORIES}
+    for d in r["per_category"].values():
+        assert d["auprc"] != d["auprc"] or 0.0 <= d["auprc"] <= 1.0  # NaN when a category has no positives
+    assert 0.0 <= r["overall"]["benign_false_flags"] <= 1.0
+
+
+def test_eval_command_without_data_says_so(tmp_path, capsys):
+    from safegen.text.evaluate import main
+
+    assert main(["--data-dir", str(tmp_path)]) == 2
+    assert "no shared data" in capsys.readouterr().err

@@ -127,14 +127,14 @@ def format_report(r: dict, split: str) -> str:
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", choices=(ds.VAL, ds.TEST), default=ds.TEST,
-                        help="held-out split (val calibrated the thresholds; test is untouched)")
+                        help="held-out split (val calibrated the thresholds; test was not used for fitting)")
     parser.add_argument("--data-dir", type=Path, default=None, help="shared/data (default: beside the repo)")
     parser.add_argument("--heads", default=None, help="heads folder (default: the committed heads)")
     parser.add_argument("--runtime", choices=("onnx-int8", "onnx", "torch"), default=None,
                         help="backbone runtime (default: SAFEGEN_TEXT_CLASSIFIER_RUNTIME or onnx-int8)")
     parser.add_argument("--guardrail", default="default", help="guardrail id whose strengths decide interventions")
-    parser.add_argument("--cache-dir", type=Path, default=Path("/tmp/safegen-text-emb"),
-                        help="embedding cache reused across runs ('' to disable)")
+    parser.add_argument("--cache-dir", default="/tmp/safegen-text-emb",
+                        help="embedding cache reused across runs ('' to disable; never inside the repo)")
     parser.add_argument("--limit-per-source", type=int, default=None, help="quick runs on a sample")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
@@ -148,13 +148,12 @@ def run(args: argparse.Namespace) -> int:
     if not (Path(data) / "i2p").is_dir():
         print(f"safegen eval: no shared data at {data} (pass --data-dir)", file=sys.stderr)
         return 2
-    seed = 0
     clf = LocalClassifier.load(args.heads, runtime=args.runtime)
     seed = int(clf.heads.meta.get("seed", 0))  # the styled prompts must be the ones the heads were split on
     corpus = ds.build_corpus(data, seed=seed, limit_per_source=args.limit_per_source)
     examples = corpus.split(args.split)
     texts = [e.text for e in examples]
-    cache = Path(args.cache_dir) if args.cache_dir and str(args.cache_dir) else None
+    cache = Path(args.cache_dir) if args.cache_dir else None
     emb = embed_cached(clf.backbone, texts, cache, log=lambda m: print(m, file=sys.stderr))
     scores = clf.heads.predict(features(emb, texts, clf.use_lexical))
     guardrail = GuardrailRegistry.load().get(args.guardrail)
