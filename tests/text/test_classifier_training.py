@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
-
 from safegen.core.types import CATEGORIES, Category
 from safegen.text import datasets as ds
 from safegen.text.classifier import Heads
@@ -25,7 +25,8 @@ def data_dir() -> Path:
 
 
 def test_training_is_deterministic_on_a_tiny_subset(tmp_path, data_dir):
-    kw = dict(seed=3, hidden=8, members=2, epochs=2, limit_per_source=12, cache_dir=tmp_path / "emb", log=lambda m: None)
+    kw = {"seed": 3, "hidden": 8, "members": 2, "epochs": 2, "limit_per_source": 12, "cache_dir": tmp_path / "emb",
+          "log": lambda m: None}
     a = train(data_dir, tmp_path / "a", **kw)
     b = train(data_dir, tmp_path / "b", **kw)
     assert (tmp_path / "a" / "heads.npz").exists()
@@ -61,7 +62,8 @@ def test_style_is_on_both_sides(data_dir):
 def test_jailbreak_communities_do_not_straddle_splits(data_dir):
     import csv
 
-    rows = list(csv.DictReader(open(data_dir / "jailbreak_llms" / "jailbreak_prompts_2023_05_07.csv", newline="")))
+    with open(data_dir / "jailbreak_llms" / "jailbreak_prompts_2023_05_07.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
     by_comm = {}
     for r in rows:
         if r["community_id"]:
@@ -138,7 +140,7 @@ def test_eval_command_reports_every_target(data_dir, tmp_path, capsys):
                                  "styled_benign_flagged", "moderation_auprc_max"}
     assert set(r["per_category"]) == {c.value for c in CATEGORIES}
     for d in r["per_category"].values():
-        assert d["auprc"] != d["auprc"] or 0.0 <= d["auprc"] <= 1.0  # NaN when a category has no positives
+        assert math.isnan(d["auprc"]) or 0.0 <= d["auprc"] <= 1.0  # NaN when a category has no positives
     assert 0.0 <= r["overall"]["benign_false_flags"] <= 1.0
 
 

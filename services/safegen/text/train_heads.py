@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-
 from safegen.core.types import CATEGORIES
 from safegen.text import datasets as ds
 from safegen.text.classifier import HEADS_DIR, Heads, features, load_backbone
@@ -75,7 +74,7 @@ def example_weights(examples: Sequence[ds.Example]) -> np.ndarray:
 def fit_heads(x: np.ndarray, y: np.ndarray, w: np.ndarray, hidden: int, seed: int, epochs: int = 40,
               weight_decay: float = 1e-4, lr: float = 2e-3) -> list[tuple[np.ndarray, np.ndarray]]:
     """Full-batch-free minibatch AdamW on BCE; deterministic for a seed on one CPU thread."""
-    import torch  # noqa: PLC0415
+    import torch
 
     torch.manual_seed(seed)
     torch.set_num_threads(1)
