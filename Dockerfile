@@ -44,6 +44,9 @@ COPY gateway/ gateway/
 # read-only at run time.
 RUN pip install --no-deps . \
  && safegen --help >/dev/null
+# Export the text classifier's backbone to ONNX once, at build time, into the venv: otherwise every
+# pod would write ~150 MB and spend ~10 s exporting at start (the root filesystem is read-only).
+RUN HF_HUB_OFFLINE=1 python3 -m safegen.text.classifier --cache-dir /opt/venv/share/safegen/text-classifier
 
 # ---------------------------------------------------------------------------------------------- final
 FROM ${BASE_IMAGE}
@@ -59,6 +62,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     HOME=/tmp \
     XDG_CACHE_HOME=/tmp/.cache \
+    SAFEGEN_TEXT_CLASSIFIER_CACHE_DIR=/opt/venv/share/safegen/text-classifier \
     HF_HUB_OFFLINE=1
 USER 10001:10001
 WORKDIR /tmp

@@ -3,7 +3,7 @@
 Settings (prefix SAFEGEN_TEXT_), validated at start:
   SAFEGEN_TEXT_BACKEND                  local | comprehend | bedrock                       (default local)
   SAFEGEN_TEXT_REQUIRE_CLASSIFIER       true: refuse to start when the local classifier cannot load;
-                                        false: run words-only, backend "local-words-only" (default false)
+                                        false: run words-only, backend "local-words-only" (default true)
   SAFEGEN_TEXT_COMPREHEND_ENDPOINT_ARN  ClassifyDocument endpoint (custom or prompt-safety classifier)
   SAFEGEN_TEXT_COMPREHEND_CLASS_MAP     extra endpoint class names, e.g. "nsfw=SEXUAL,jailbreak=PROMPT_ATTACK"
   SAFEGEN_TEXT_COMPREHEND_THRESHOLDS    score thresholds for LOW,MEDIUM,HIGH confidence   (default 0.5,0.7,0.9)
@@ -48,7 +48,7 @@ def _thresholds(raw: str, name: str) -> tuple[float, float, float]:
 @dataclass(frozen=True)
 class TextSettings:
     backend: Backend = Backend.LOCAL
-    require_classifier: bool = False
+    require_classifier: bool = True
     comprehend_endpoint_arn: str = ""
     comprehend_class_map: dict[str, Category] = field(default_factory=dict)
     comprehend_thresholds: tuple[float, float, float] = (0.5, 0.7, 0.9)
@@ -68,7 +68,7 @@ class TextSettings:
             raise SettingsError(f"SAFEGEN_TEXT_COMPREHEND_CLASS_MAP: {err}") from None
         s = cls(
             backend=e.enum("SAFEGEN_TEXT_BACKEND", Backend, Backend.LOCAL),
-            require_classifier=e.bool("SAFEGEN_TEXT_REQUIRE_CLASSIFIER", False),
+            require_classifier=e.bool("SAFEGEN_TEXT_REQUIRE_CLASSIFIER", True),
             comprehend_endpoint_arn=e.str("SAFEGEN_TEXT_COMPREHEND_ENDPOINT_ARN"),
             comprehend_class_map=class_map,
             comprehend_thresholds=_thresholds(e.str("SAFEGEN_TEXT_COMPREHEND_THRESHOLDS", "0.5,0.7,0.9"),
