@@ -69,7 +69,8 @@ async def _serve(args) -> int:
     if "gateway" in names and args.http_port >= 0:
         from safegen.gateway.http import start_http_server
 
-        http = await start_http_server(args.host, args.http_port, f"127.0.0.1:{port}")
+        http = await start_http_server(args.host, args.http_port, f"127.0.0.1:{port}",
+                                       grace_seconds=core.grace_seconds)
     ready = {"port": port, "metrics_port": metrics_port, "http_port": http.port if http else None,
              "services": service_names(servicers)}
     if args.ready_file:
@@ -81,9 +82,11 @@ async def _serve(args) -> int:
     print(json.dumps({"event": "serving", **ready}), flush=True)
     sig = await wait_for_signal()
     log.info("signal %d: draining (health NOT_SERVING, grace %.0fs)", sig, core.grace_seconds)
-    if http:
-        await http.stop()
-    await drain(server, health_servicer, core.grace_seconds, core.drain_delay_seconds, servicers)
+    # HTTP and gRPC drain together: HTTP requests in flight are gateway calls the gRPC drain waits for,
+    # and running the two graces one after the other would exceed the pod's termination grace.
+    await asyncio.gather(
+        http.stop() if http else asyncio.sleep(0),
+        drain(server, health_servicer, core.grace_seconds, core.drain_delay_seconds, servicers))
     for s in servicers:
         close = getattr(s, "aclose", None)
         if close:
