@@ -63,6 +63,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     HOME=/tmp \
     XDG_CACHE_HOME=/tmp/.cache \
     SAFEGEN_TEXT_CLASSIFIER_CACHE_DIR=/opt/venv/share/safegen/text-classifier \
+    OMP_WAIT_POLICY=PASSIVE \
     HF_HUB_OFFLINE=1
 USER 10001:10001
 WORKDIR /tmp

@@ -297,6 +297,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Before torch loads: OpenMP threads that spin while waiting made a 2-thread step 9x slower on a
+    # contended CPU (a shared node, or CPU limits); passive waiting costs nothing when the CPU is free.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     args = build_parser().parse_args(argv)
     return args.func(args)
 

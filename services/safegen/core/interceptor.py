@@ -78,13 +78,13 @@ class StatusInterceptor(grpc.aio.ServerInterceptor):
                 response = await fn(request, context)
                 m.sent.inc()
                 return response
-            except asyncio.CancelledError:
-                code = "CANCELLED"
+            except (asyncio.CancelledError, GeneratorExit):
+                code = "CANCELLED"  # the caller went away or the server is stopping: not an error of ours
                 raise
             except grpc.aio.AbortError:
                 code = self._code_name(context, "UNKNOWN")
                 raise
-            except BaseException as exc:  # noqa: BLE001 - every failure must get a status
+            except Exception as exc:  # every failure must get a status
                 code = getattr(exc, "code", "INTERNAL") if isinstance(exc, SafegenError) else "INTERNAL"
                 await self._fail(context, exc)
             finally:
@@ -110,7 +110,7 @@ class StatusInterceptor(grpc.aio.ServerInterceptor):
             except grpc.aio.AbortError:
                 code = self._code_name(context, "UNKNOWN")
                 raise
-            except BaseException as exc:  # noqa: BLE001
+            except Exception as exc:  # every failure must get a status
                 code = getattr(exc, "code", "INTERNAL") if isinstance(exc, SafegenError) else "INTERNAL"
                 await self._fail(context, exc)
             finally:
