@@ -56,16 +56,30 @@ class InFlight:
             self._idle.set()
 
 
-class SafeGenerationServicer(safe_generation_pb2_grpc.SafeGenerationServiceServicer):
-    def __init__(self, flow: SafeGenerationFlow, backends: Backends):
-        self.flow = flow
+class _GatewayPart:
+    """What both gateway servicers share: the backend channels, drain support, the all-in-one port."""
+
+    def __init__(self, backends: Backends):
         self.backends = backends
         self.in_flight = InFlight()
-        self.begin_drain = self.in_flight.begin_drain
-        self.wait_idle = self.in_flight.wait_idle
+
+    def begin_drain(self) -> None:
+        self.in_flight.begin_drain()
+
+    async def wait_idle(self) -> None:
+        await self.in_flight.wait_idle()
 
     def on_server_port(self, port: int) -> None:
         self.backends.set_default_addr(f"127.0.0.1:{port}")
+
+    async def aclose(self) -> None:
+        await self.backends.aclose()
+
+
+class SafeGenerationServicer(_GatewayPart, safe_generation_pb2_grpc.SafeGenerationServiceServicer):
+    def __init__(self, flow: SafeGenerationFlow, backends: Backends):
+        super().__init__(backends)
+        self.flow = flow
 
     async def Generate(self, request, context):
         with self.in_flight:
@@ -96,22 +110,13 @@ class SafeGenerationServicer(safe_generation_pb2_grpc.SafeGenerationServiceServi
         finally:
             task.cancel()  # the caller went away: stop generating
 
-    async def aclose(self) -> None:
-        await self.backends.aclose()
 
-
-class GuardrailServicer(guardrail_pb2_grpc.GuardrailServiceServicer):
+class GuardrailServicer(_GatewayPart, guardrail_pb2_grpc.GuardrailServiceServicer):
     """ApplyGuardrail over safegen's own moderation services, in Bedrock's request/response shape."""
 
     def __init__(self, registry: GuardrailRegistry, backends: Backends):
+        super().__init__(backends)
         self.registry = registry
-        self.backends = backends
-        self.in_flight = InFlight()
-        self.begin_drain = self.in_flight.begin_drain
-        self.wait_idle = self.in_flight.wait_idle
-
-    def on_server_port(self, port: int) -> None:
-        self.backends.set_default_addr(f"127.0.0.1:{port}")
 
     async def ListGuardrails(self, request, context):
         return guardrail_pb2.ListGuardrailsResponse(guardrails=[
@@ -171,9 +176,6 @@ class GuardrailServicer(guardrail_pb2_grpc.GuardrailServiceServicer):
             message = guardrail.blocked_input_message if source == common_pb2.SOURCE_INPUT else guardrail.blocked_output_message
             resp.outputs.append(guardrail_pb2.GuardrailOutput(text=message))
         return resp
-
-    async def aclose(self) -> None:
-        await self.backends.aclose()
 
 
 def create_servicers(registry: GuardrailRegistry, env: Mapping[str, str] | None = None, *, blur=None):

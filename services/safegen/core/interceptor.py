@@ -69,6 +69,20 @@ class StatusInterceptor(grpc.aio.ServerInterceptor):
             return default
         return code.name if isinstance(code, grpc.StatusCode) else str(code)
 
+    def _record(self, m: RpcMetrics, context, start: float, code: str) -> None:
+        if code == "OK":
+            code = self._code_name(context, "OK")  # the servicer may have set a status itself
+        m.seconds.observe(time.perf_counter() - start)
+        m.handled(code).inc()
+
+    def _code_for(self, exc: BaseException, context) -> str:
+        """The status name for exc; aborts the RPC (raising) unless exc is already a status or a cancel."""
+        if isinstance(exc, (asyncio.CancelledError, GeneratorExit)):
+            return "CANCELLED"  # the caller went away or the server is stopping: not an error of ours
+        if isinstance(exc, grpc.aio.AbortError):
+            return self._code_name(context, "UNKNOWN")
+        return exc.code if isinstance(exc, SafegenError) else "INTERNAL"
+
     def _wrap_unary(self, fn, m: RpcMetrics):
         async def handler(request, context):
             m.started.inc()
@@ -78,20 +92,13 @@ class StatusInterceptor(grpc.aio.ServerInterceptor):
                 response = await fn(request, context)
                 m.sent.inc()
                 return response
-            except (asyncio.CancelledError, GeneratorExit):
-                code = "CANCELLED"  # the caller went away or the server is stopping: not an error of ours
+            except BaseException as exc:
+                code = self._code_for(exc, context)
+                if isinstance(exc, Exception) and not isinstance(exc, grpc.aio.AbortError):
+                    await self._fail(context, exc)  # every failure gets a status
                 raise
-            except grpc.aio.AbortError:
-                code = self._code_name(context, "UNKNOWN")
-                raise
-            except Exception as exc:  # every failure must get a status
-                code = getattr(exc, "code", "INTERNAL") if isinstance(exc, SafegenError) else "INTERNAL"
-                await self._fail(context, exc)
             finally:
-                if code == "OK":
-                    code = self._code_name(context, "OK")
-                m.seconds.observe(time.perf_counter() - start)
-                m.handled(code).inc()
+                self._record(m, context, start, code)
 
         return handler
 
@@ -104,19 +111,12 @@ class StatusInterceptor(grpc.aio.ServerInterceptor):
                 async for message in fn(request, context):
                     m.sent.inc()
                     yield message
-            except (asyncio.CancelledError, GeneratorExit):
-                code = "CANCELLED"
+            except BaseException as exc:
+                code = self._code_for(exc, context)
+                if isinstance(exc, Exception) and not isinstance(exc, grpc.aio.AbortError):
+                    await self._fail(context, exc)
                 raise
-            except grpc.aio.AbortError:
-                code = self._code_name(context, "UNKNOWN")
-                raise
-            except Exception as exc:  # every failure must get a status
-                code = getattr(exc, "code", "INTERNAL") if isinstance(exc, SafegenError) else "INTERNAL"
-                await self._fail(context, exc)
             finally:
-                if code == "OK":
-                    code = self._code_name(context, "OK")
-                m.seconds.observe(time.perf_counter() - start)
-                m.handled(code).inc()
+                self._record(m, context, start, code)
 
         return handler
