@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import http.client
 import json
-import threading
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from safegen.core.server import create_server
 from safegen.gateway.http import DEFAULT_MAX_BODY_BYTES, start_http_server
+from safegen.testing import running_server
 
 
 @dataclass
@@ -48,34 +46,9 @@ class Stack:
 @contextlib.contextmanager
 def run_stack(*servicers, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, timeout_seconds: float = 60,
               **http_options) -> Iterator[Stack]:
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="safegen-web-test", daemon=True)
-    thread.start()
+    async def start_http(port: int):
+        return await start_http_server("127.0.0.1", 0, f"127.0.0.1:{port}", max_body_bytes=max_body_bytes,
+                                       timeout_seconds=timeout_seconds, **http_options)
 
-    def run(coro, timeout=120):
-        return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout=timeout)
-
-    async def start():
-        server, port = await create_server(list(servicers), "127.0.0.1:0")
-        await server.start()
-        try:
-            handle = await start_http_server("127.0.0.1", 0, f"127.0.0.1:{port}", max_body_bytes=max_body_bytes,
-                                             timeout_seconds=timeout_seconds, **http_options)
-        except BaseException:
-            await server.stop(None)
-            raise
-        return server, port, handle
-
-    server, port, handle = run(start())
-    try:
+    with running_server(*servicers, start_extra=start_http) as (port, handle):
         yield Stack(grpc_port=port, http_port=handle.port)
-    finally:
-        run(handle.stop())
-        run(server.stop(None))
-        for s in servicers:
-            close = getattr(s, "aclose", None)
-            if close is not None:
-                run(close())
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
-        loop.close()
