@@ -11,13 +11,13 @@ import pytest
 from safegen.core.settings import SettingsError
 from safegen.core.types import CATEGORIES, Category, Level
 from safegen.text import datasets as ds
+from safegen.core.types import confidence_for
 from safegen.text.classifier import (
     CALIBRATION_FILE,
     HEADS_DIR,
     ClassifierSettings,
     Heads,
     LocalClassifier,
-    confidence_of,
     load_backbone,
 )
 
@@ -131,7 +131,7 @@ def test_scores_cover_every_category_in_range(clf):
         for c, s in row.items():
             assert s.category == c
             assert 0.0 <= s.score <= 1.0
-            assert s.confidence == confidence_of(s.score, clf.heads.thresholds[c])
+            assert s.confidence == confidence_for(s.score, clf.heads.thresholds[c])
     assert clf.score([]) == []
 
 
@@ -152,7 +152,7 @@ def test_committed_thresholds_are_monotonic():
 def test_confidence_is_monotonic_in_score(category):
     th = Heads.load(HEADS_DIR).thresholds[category]
     grid = np.linspace(0, 1, 201)
-    levels = [confidence_of(float(s), th) for s in grid]
+    levels = [confidence_for(float(s), th) for s in grid]
     assert levels == sorted(levels)
     assert levels[0] == Level.NONE and levels[-1] == Level.HIGH
 
@@ -163,7 +163,7 @@ def test_confidence_is_monotonic_in_score(category):
      (0.9, Level.HIGH), (1.0, Level.HIGH)],
 )
 def test_confidence_of_table(score, expected):
-    assert confidence_of(score, (0.3, 0.6, 0.9)) == expected
+    assert confidence_for(score, (0.3, 0.6, 0.9)) == expected
 
 
 @pytest.mark.parametrize(

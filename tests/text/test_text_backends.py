@@ -9,7 +9,7 @@ from botocore.stub import Stubber
 from safegen.core.settings import AwsSettings, SettingsError
 from safegen.core.types import Category, Level, Source, WordListKind
 from safegen.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
-from safegen.text.backends import level_of
+from safegen.core.types import confidence_for
 from safegen.text.backends.bedrock import BedrockBackend
 from safegen.text.backends.comprehend import ComprehendBackend, split_utf8
 from safegen.text.service import Backend, TextSettings, build_backend
@@ -42,7 +42,7 @@ def bedrock():
     (0.89, Level.MEDIUM), (0.9, Level.HIGH), (1.0, Level.HIGH),
 ])
 def test_score_to_confidence_thresholds(score, level):
-    assert level_of(score, (0.5, 0.7, 0.9)) == level
+    assert confidence_for(score, (0.5, 0.7, 0.9)) == level
 
 
 def test_detect_toxic_content_request_and_label_mapping():

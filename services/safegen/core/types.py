@@ -46,6 +46,18 @@ def intervenes(strength: Level, confidence: Level) -> bool:
     return int(confidence) + int(strength) >= 4
 
 
+def confidence_for(score: float, thresholds: tuple[float, float, float] | list[float]) -> Level:
+    """A score mapped to a confidence by calibrated (low, medium, high) thresholds; below low is NONE."""
+    low, medium, high = thresholds
+    if score >= high:
+        return Level.HIGH
+    if score >= medium:
+        return Level.MEDIUM
+    if score >= low:
+        return Level.LOW
+    return Level.NONE
+
+
 class Source(str, enum.Enum):
     """Where content comes from: a user's input or a model's output."""
 

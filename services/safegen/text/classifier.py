@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 from safegen.core.settings import Env, SettingsError
-from safegen.core.types import CATEGORIES, Category, CategoryScore, Level
+from safegen.core.types import CATEGORIES, Category, CategoryScore, confidence_for
 
 #: The committed heads and thresholds (small files, see train_heads.py).
 HEADS_DIR = Path(__file__).resolve().parent / "heads"
@@ -319,15 +319,7 @@ def features(emb: np.ndarray, texts: Sequence[str], use_lexical: bool) -> np.nda
     return np.hstack([emb, lexical_features(texts)]) if use_lexical else emb
 
 
-def confidence_of(score: float, thresholds: tuple[float, float, float]) -> Level:
-    lo, me, hi = thresholds
-    if score >= hi:
-        return Level.HIGH
-    if score >= me:
-        return Level.MEDIUM
-    if score >= lo:
-        return Level.LOW
-    return Level.NONE
+
 
 
 class LocalClassifier:
@@ -364,7 +356,7 @@ class LocalClassifier:
     def score(self, texts: list[str]) -> list[dict[Category, CategoryScore]]:
         out = []
         for row in self.raw_scores(texts):
-            out.append({c: CategoryScore(c, float(s), confidence_of(float(s), self.heads.thresholds[c]))
+            out.append({c: CategoryScore(c, float(s), confidence_for(float(s), self.heads.thresholds[c]))
                         for c, s in zip(CATEGORIES, row)})
         return out
 

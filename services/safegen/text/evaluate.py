@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from safegen.core.types import CATEGORIES, Category, CategoryScore, Modality, Source
+from safegen.core.types import CATEGORIES, Category, CategoryScore, Modality, Source, confidence_for
 from safegen.text import datasets as ds
 
 #: Sources whose benign and unsafe texts make the general moderation mix (OpenAI-moderation-like labels).
@@ -36,25 +36,23 @@ def average_precision(y: np.ndarray, s: np.ndarray) -> float:
 
 def intervened(scores: np.ndarray, thresholds: dict[Category, tuple[float, float, float]], guardrail) -> np.ndarray:
     """Whether the guardrail (default: every category HIGH) intervenes on each input prompt."""
-    from safegen.text.classifier import confidence_of
 
     out = np.zeros(len(scores), dtype=bool)
     for i, row in enumerate(scores):
-        sc = {c: CategoryScore(c, float(v), confidence_of(float(v), thresholds[c])) for c, v in zip(CATEGORIES, row)}
+        sc = {c: CategoryScore(c, float(v), confidence_for(float(v), thresholds[c])) for c, v in zip(CATEGORIES, row)}
         out[i] = any(v.detected for v in guardrail.evaluate(sc, Source.INPUT, Modality.TEXT))
     return out
 
 
 def flagged_in(scores: np.ndarray, thresholds, guardrail) -> np.ndarray:
     """[n, 6]: per-category intervention (for per-category false-flag and detection rates)."""
-    from safegen.text.classifier import confidence_of
 
     out = np.zeros(scores.shape, dtype=bool)
     for j, c in enumerate(CATEGORIES):
         from safegen.core.types import intervenes
 
         strength = guardrail.strength(c, Source.INPUT, Modality.TEXT)
-        out[:, j] = [intervenes(strength, confidence_of(float(v), thresholds[c])) for v in scores[:, j]]
+        out[:, j] = [intervenes(strength, confidence_for(float(v), thresholds[c])) for v in scores[:, j]]
     return out
 
 

@@ -23,7 +23,7 @@ from typing import Callable, Sequence
 
 from PIL import Image
 
-from safegen.core.types import BoundingBox, Category, CategoryScore, ImageAssessment, Label, Level, Source
+from safegen.core.types import BoundingBox, Category, CategoryScore, ImageAssessment, Label, Level, Source, confidence_for
 from safegen.image.detectors.taxonomy import PARENT, level_of
 from safegen.image.limits import ValidImage, decode_working
 
@@ -41,13 +41,7 @@ class Thresholds:
     high: float
 
     def level(self, p: float) -> Level:
-        if p >= self.high:
-            return Level.HIGH
-        if p >= self.medium:
-            return Level.MEDIUM
-        if p >= self.low:
-            return Level.LOW
-        return Level.NONE
+        return confidence_for(p, (self.low, self.medium, self.high))
 
 
 #: Per-signal thresholds. How they were chosen (benign synthetic set, model authors' guidance) is in

@@ -7,9 +7,9 @@ guardrail; backends never decide.
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from typing import Protocol
 
-from safegen.core.types import Level, Source, TextAssessment
+from safegen.core.types import Source, TextAssessment
 
 
 class CategoryBackend(Protocol):
@@ -18,15 +18,3 @@ class CategoryBackend(Protocol):
     name: str
 
     def assess(self, text: str, source: Source) -> TextAssessment: ...
-
-
-def level_of(score: float, thresholds: Sequence[float]) -> Level:
-    """Score -> confidence with (low, medium, high) thresholds: below `low` is NONE."""
-    low, medium, high = thresholds
-    if score >= high:
-        return Level.HIGH
-    if score >= medium:
-        return Level.MEDIUM
-    if score >= low:
-        return Level.LOW
-    return Level.NONE

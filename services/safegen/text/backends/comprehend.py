@@ -18,8 +18,7 @@ from __future__ import annotations
 
 from typing import Iterator, Mapping, Sequence
 
-from safegen.core.types import Category, CategoryScore, Source, TextAssessment
-from safegen.text.backends import level_of
+from safegen.core.types import Category, CategoryScore, Source, TextAssessment, confidence_for
 
 TOXIC_LABELS: dict[str, Category] = {
     "SEXUAL": Category.SEXUAL,
@@ -107,7 +106,7 @@ class ComprehendBackend:
                     cat = self.class_map.get(str(item.get("Name", "")).upper())
                     if cat is not None:
                         keep(cat, item.get("Score", 0.0))
-        scores = {c: CategoryScore(c, s, level_of(s, self.thresholds)) for c, s in best.items()}
+        scores = {c: CategoryScore(c, s, confidence_for(s, self.thresholds)) for c, s in best.items()}
         return TextAssessment(scores=scores, backend=self.name)
 
     def _detect_toxic(self, text: str) -> Iterator[dict]:
