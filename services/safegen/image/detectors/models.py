@@ -30,6 +30,26 @@ def package_file(package: str, relative: str, install_hint: str) -> Path:
     return path
 
 
+class _GraphIndex:
+    """What both graph rewrites look up: initializers by name and each value's consumers."""
+
+    def __init__(self, graph):
+        self.inits = {i.name: i for i in graph.initializer}
+        self.consumers: dict[str, list] = {}
+        for n in graph.node:
+            for i in n.input:
+                self.consumers.setdefault(i, []).append(n)
+        self.outputs = {o.name for o in graph.output}
+
+    def sole_consumer(self, name: str, op: str | None = None):
+        """The one node reading `name` (of type `op` if given), or None when a rewrite would change
+        what another node or a graph output sees."""
+        c = self.consumers.get(name, [])
+        if len(c) != 1 or name in self.outputs or (op is not None and c[0].op_type != op):
+            return None
+        return c[0]
+
+
 def fold_conv_affine(model) -> int:
     """Folds the per-channel Add/Sub/Mul chains that follow a Conv (through an NCHW->NHWC Transpose and
     no-op float Casts) into the Conv's weights and bias; returns how many Convs were folded.
@@ -41,16 +61,10 @@ def fold_conv_affine(model) -> int:
     from onnx import numpy_helper
 
     g = model.graph
-    inits = {i.name: i for i in g.initializer}
-    consumers: dict[str, list] = {}
-    for n in g.node:
-        for i in n.input:
-            consumers.setdefault(i, []).append(n)
-    outputs = {o.name for o in g.output}
+    index = _GraphIndex(g)
+    inits = index.inits
 
-    def sole_consumer(name: str):
-        c = consumers.get(name, [])
-        return c[0] if len(c) == 1 and name not in outputs else None
+    sole_consumer = index.sole_consumer
 
     def attr(node, name):
         return next((a for a in node.attribute if a.name == name), None)
@@ -123,12 +137,8 @@ def fuse_gelu(model) -> int:
     from onnx import helper, numpy_helper
 
     g = model.graph
-    inits = {i.name: i for i in g.initializer}
-    consumers: dict[str, list] = {}
-    for n in g.node:
-        for i in n.input:
-            consumers.setdefault(i, []).append(n)
-    outputs = {o.name for o in g.output}
+    index = _GraphIndex(g)
+    inits = index.inits
 
     def scalar(name: str):
         if name not in inits:
@@ -136,9 +146,7 @@ def fuse_gelu(model) -> int:
         a = numpy_helper.to_array(inits[name])
         return float(a.ravel()[0]) if a.size == 1 else None
 
-    def sole(name: str, op: str):
-        c = consumers.get(name, [])
-        return c[0] if len(c) == 1 and c[0].op_type == op and name not in outputs else None
+    sole = index.sole_consumer
 
     def other_input(node, known: str):
         rest = [i for i in node.input if i != known]
