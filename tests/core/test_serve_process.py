@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -15,25 +14,18 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from safegen.testing import ServeProcess, stop_processes
 from safegen.v1 import safe_generation_pb2 as pb, safe_generation_pb2_grpc as pb_grpc
 
 pytestmark = pytest.mark.slow
 
 
 def start(tmp_path: Path, *args: str, env: dict | None = None, name: str = "serve"):
-    ready = tmp_path / f"{name}.json"
-    log = open(tmp_path / f"{name}.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "safegen.cli", "serve", *args, "--host", "127.0.0.1", "--port", "0",
-         "--metrics-port", "0", "--ready-file", str(ready)],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
-    deadline = time.monotonic() + 180
-    while not ready.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"{name} did not start:\n{(tmp_path / f'{name}.log').read_text()[-3000:]}")
-        time.sleep(0.2)
-    return proc, json.loads(ready.read_text())
+    sp = ServeProcess(tmp_path, *args, env=env, name=name)
+    try:
+        return sp.proc, sp.wait_ready(180)
+    except RuntimeError as e:
+        pytest.fail(str(e))
 
 
 def stop(proc, timeout=60):
@@ -110,14 +102,7 @@ def test_services_as_separate_processes(tmp_path):
             pb_grpc.SafeGenerationServiceStub(channel(r["port"])).Generate(pb.GenerateRequest(prompt="a cat"), timeout=60)
         assert e.value.code() == grpc.StatusCode.UNAVAILABLE and "text moderation" in e.value.details()
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_processes(procs)
 
 
 def test_bad_setting_stops_with_a_clear_message(tmp_path):

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.parse
@@ -26,7 +24,8 @@ import grpc
 import pytest
 import yaml
 
-from deploy_helpers import CHART, REPO, rules_file
+from deploy_helpers import CHART, rules_file
+from safegen.testing import ServeProcess, stop_processes
 
 pytestmark = [pytest.mark.tools, pytest.mark.slow]
 
@@ -46,50 +45,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_serve(tmp: Path, service: str, env: dict[str, str]) -> tuple[subprocess.Popen, dict]:
-    ready = tmp / f"{service}.ready.json"
-    log = open(tmp / f"{service}.log", "w")
-    args = [sys.executable, "-m", "safegen.cli", "serve", service, "--host", "127.0.0.1", "--port", "0",
-            "--metrics-port", "0", "--ready-file", str(ready)]
-    if service == "gateway":
-        args.append("--http-port=-1")
-    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env})
-    return proc, {"ready": ready, "log": tmp / f"{service}.log"}
-
-
-def wait_ready(proc: subprocess.Popen, info: dict, timeout: float = 240) -> dict:
-    deadline = time.monotonic() + timeout
-    while not info["ready"].exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            pytest.fail(f"safegen serve did not start:\n{info['log'].read_text()[-3000:]}")
-        time.sleep(0.2)
-    return json.loads(info["ready"].read_text())
-
-
-def stop_all(procs: list[subprocess.Popen]) -> None:
-    for p in procs:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-    for p in procs:
-        try:
-            p.wait(30)
-        except subprocess.TimeoutExpired:
-            p.kill()
-
-
-def generation_model(tmp: Path) -> dict[str, str]:
-    """The bundled model when its weights are in the tree; else a tiny random pipeline built like the
-    generation tests build theirs, loaded through the same SAFEGEN_GEN_MODEL path users take."""
-    import safegen.generation.bundled as bundled
-
-    if (Path(bundled.__file__).parent / "weights").exists():
-        return {}
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("generation_conftest", REPO / "tests" / "generation" / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return {"SAFEGEN_GEN_MODEL": str(module.build_tiny_sd(tmp))}
+def start_serve(tmp: Path, service: str, env: dict[str, str]) -> ServeProcess:
+    extra = ("--http-port=-1",) if service == "gateway" else ()
+    return ServeProcess(tmp, service, *extra, env=env, name=service)
 
 
 @pytest.fixture(scope="module")
@@ -98,24 +56,24 @@ def stack(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("stack")
     # Keep the shared machine responsive: one thread per model runtime.
     env = {"SAFEGEN_DRAIN_DELAY_SECONDS": "0", "SAFEGEN_GRACE_SECONDS": "5", "OMP_NUM_THREADS": "1",
-           "SAFEGEN_GEN_TORCH_THREADS": "1", "SAFEGEN_TEXT_CLASSIFIER_THREADS": "1", **generation_model(tmp)}
+           "SAFEGEN_GEN_TORCH_THREADS": "1", "SAFEGEN_TEXT_CLASSIFIER_THREADS": "1"}
     procs, infos = [], {}
     try:
         started = {s: start_serve(tmp, s, env) for s in SERVICES[:3]}  # backends load their models in parallel
-        procs += [p for p, _ in started.values()]
-        for s, (p, info) in started.items():
-            infos[s] = wait_ready(p, info)
+        procs += [sp.proc for sp in started.values()]
+        for s, sp in started.items():
+            infos[s] = sp.wait_ready()
         # The chart's address form: the dns resolver and round_robin over what the name resolves to.
         gw_env = {**env,
                   "SAFEGEN_TEXT_MODERATION_ADDR": f"dns:///localhost:{infos['text-moderation']['port']}",
                   "SAFEGEN_IMAGE_MODERATION_ADDR": f"dns:///localhost:{infos['image-moderation']['port']}",
                   "SAFEGEN_IMAGE_GENERATION_ADDR": f"dns:///localhost:{infos['image-generation']['port']}"}
-        p, info = start_serve(tmp, "gateway", gw_env)
-        procs.append(p)
-        infos["gateway"] = wait_ready(p, info)
+        gateway = start_serve(tmp, "gateway", gw_env)
+        procs.append(gateway.proc)
+        infos["gateway"] = gateway.wait_ready()
         yield infos
     finally:
-        stop_all(procs)
+        stop_processes(procs)
 
 
 @pytest.fixture(scope="module")

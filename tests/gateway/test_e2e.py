@@ -6,44 +6,17 @@ from __future__ import annotations
 import io
 
 import grpc
-import numpy as np
 import pytest
 from PIL import Image
 
 from safegen.cli import build_servicers
-from safegen.core.types import BoundingBox, Category, CategoryScore, ImageAssessment, Label, Level
 from safegen.policy import GuardrailRegistry
-from safegen.testing import serve
+from safegen.testing import RedIsUnsafe, serve
 from safegen.v1 import common_pb2 as c, guardrail_pb2 as gr, guardrail_pb2_grpc as gr_grpc
 from safegen.v1 import image_generation_pb2_grpc as gen_grpc
 from safegen.v1 import safe_generation_pb2 as pb, safe_generation_pb2_grpc as pb_grpc
 
 RED_PROMPT = "a red circle on a white background"
-
-
-class RedIsUnsafe:
-    """Detector double: an image whose pixels are mostly red is "SEXUAL" with a box on the red area.
-    (No real unsafe imagery can ship in a test; the real detectors are tested in tests/image.)"""
-
-    name = "red-double"
-    needs_decoded = True
-
-    def assess(self, images, source=None):
-        out = []
-        for img in images:
-            a = np.asarray(img.working.convert("RGB")).astype(int)
-            red = (a[..., 0] > 150) & (a[..., 1] < 110) & (a[..., 2] < 110)
-            frac = float(red.mean())
-            scores, labels = {}, []
-            if frac > 0.05:
-                ys, xs = np.nonzero(red)
-                h, w = red.shape
-                box = BoundingBox(xs.min() / w, ys.min() / h, (xs.max() - xs.min() + 1) / w, (ys.max() - ys.min() + 1) / h)
-                scores[Category.SEXUAL] = CategoryScore(Category.SEXUAL, 0.97, Level.HIGH)
-                labels.append(Label("Explicit", "", 97.0, 1, Category.SEXUAL, box))
-            out.append(ImageAssessment(scores=scores, labels=labels, format=img.format, width=img.width,
-                                       height=img.height, backend=self.name))
-        return out
 
 
 class CountingGeneration:

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from safegen.core.types import BoundingBox, Category, CategoryScore, ImageAssessment, Label, Level
+from safegen.testing import RedIsUnsafe
 
 from .stack import run_stack
 
@@ -52,29 +52,6 @@ if _missing():
     pytest.skip(_missing(), allow_module_level=True)
 
 
-class MostlyRedIsUnsafe:
-    """Detector double: an image with a large red area is SEXUAL at HIGH confidence, boxed on the red."""
-
-    name = "red-double"
-    needs_decoded = True
-
-    def assess(self, images, source=None):
-        out = []
-        for img in images:
-            a = np.asarray(img.working.convert("RGB")).astype(int)
-            red = (a[..., 0] > 150) & (a[..., 1] < 110) & (a[..., 2] < 110)
-            scores, labels = {}, []
-            if red.mean() > 0.05:
-                ys, xs = np.nonzero(red)
-                h, w = red.shape
-                box = BoundingBox(xs.min() / w, ys.min() / h, (xs.max() - xs.min() + 1) / w, (ys.max() - ys.min() + 1) / h)
-                scores[Category.SEXUAL] = CategoryScore(Category.SEXUAL, 0.97, Level.HIGH)
-                labels.append(Label("Explicit", "", 97.0, 1, Category.SEXUAL, box))
-            out.append(ImageAssessment(scores=scores, labels=labels, format=img.format, width=img.width,
-                                       height=img.height, backend=self.name))
-        return out
-
-
 def _real_servicers(detector=None) -> list:
     from safegen.cli import build_servicers
     from safegen.image.service import create_servicer as image_servicer
@@ -101,7 +78,7 @@ def seen() -> dict[str, dict]:
 
     Then asks the stack without the detector double, over plain HTTP, for the same prompt and seed
     as each image the page showed: the reference, unblurred, image (generation is seeded)."""
-    with run_stack(*_real_servicers()) as real, run_stack(*_real_servicers(MostlyRedIsUnsafe())) as red:
+    with run_stack(*_real_servicers()) as real, run_stack(*_real_servicers(RedIsUnsafe())) as red:
         seen = _drive([
             {"name": "safe-prompt", "baseUrl": real.base_url, "prompt": SAFE_PROMPT, "seed": 2},
             {"name": "banned-word-refused", "baseUrl": real.base_url, "prompt": BANNED_PROMPT},
