@@ -8,7 +8,7 @@
 #   deploy/podman-check.sh               build (cached base) and check
 #   SAFEGEN_BASE_IMAGE=python:3.11-slim  use a pullable base instead of debootstrap
 #   SAFEGEN_CHECK_GEN_MODEL=DIR          serve generation from a pipeline directory mounted into the
-#                                        container instead of the bundled model (while none is bundled)
+#                                        container instead of the bundled model (e.g. a real SD pipeline)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -135,6 +135,11 @@ class SafeGenerationFlow:
         base_seed = req.seed if req.HasField("seed") else None
         attempt = 0
         regenerated = 0
+        progress = None  # only a streaming caller wants denoising progress
+        if emit is not None:
+            async def progress(p):
+                await emit(pb.StreamGenerateResponse(progress=p))
+
         while pending and attempt < max_attempts:
             attempt += 1
             gen_req = image_generation_pb2.GenerateImagesRequest(
@@ -143,14 +148,9 @@ class SafeGenerationFlow:
                 guardrail_id=guardrail.id)
             if base_seed is not None:
                 gen_req.seed = base_seed + (attempt - 1) * n  # distinct, reproducible seeds per attempt
-
-            async def progress(p, _attempt=attempt):
-                if emit is not None:
-                    await emit(pb.StreamGenerateResponse(progress=p))
-
             await stage_event(pb.STAGE_GENERATION, False, attempt)
             t0 = time.perf_counter()
-            gen = await self.backends.generate(gen_req, progress if emit is not None else None)
+            gen = await self.backends.generate(gen_req, progress)
             dt = time.perf_counter() - t0
             clock.add("generation", dt)
             await stage_event(pb.STAGE_GENERATION, True, attempt, dt, f"{len(gen.images)} image(s) from {gen.model_id}")
