@@ -73,23 +73,21 @@ def test_one_image_upscaled_in_under_two_seconds(backend):
     assert sorted(times)[1] < 2.0, times
 
 
-@pytest.mark.xfail(strict=True, reason="the committed weights (67 min on a shared CPU) draw red-on-white in "
-                   "9 of 24 seeds; the issue asks for most seeds: retrain longer (docs/image-generation.md)")
 def test_follows_the_prompt_across_seeds(backend):
-    # The issue's requirement. Strict: when a retrain meets it, this XPASS fails and the marker must go.
+    # The issue's requirement, with the guardrail's safety negatives merged as the gateway does.
     images = evaluate.generate(backend, "a red circle on a white background", SEEDS,
                                negative=", ".join(["nsfw", "nudity", "gore"]))
     hits = [evaluate.matches(im, "red", "white") for im in images]
     assert sum(hits) >= 6, hits
 
 
-def test_follows_prompts_far_above_chance(backend):
-    # What the committed weights do reliably. Chance for one (foreground, background) pair is 1 in 30.
-    red = evaluate.generate(backend, "a red circle on a white background", SEEDS,
-                            negative=", ".join(["nsfw", "nudity", "gore"]))
-    assert sum(evaluate.matches(im, "red", "white") for im in red) >= 2
-    yellow = evaluate.generate(backend, "a yellow circle on a blue background", SEEDS)
-    assert sum(evaluate.matches(im, "yellow", "blue") for im in yellow) >= 6
+@pytest.mark.parametrize("fg,shape,bg", evaluate.PROMPTS)
+def test_follows_every_colour_pair(backend, fg, shape, bg):
+    # Chance for one (foreground, background) pair is 1 in 30; the committed weights get 5 to 8 of 8.
+    images = evaluate.generate(backend, f"a {fg} {shape} on a {bg} background", SEEDS,
+                               negative=", ".join(["nsfw", "nudity", "gore"]))
+    hits = [evaluate.matches(im, fg, bg) for im in images]
+    assert sum(hits) >= 4, hits
 
 
 def test_roles_are_not_swapped(backend):
@@ -97,7 +95,7 @@ def test_roles_are_not_swapped(backend):
     images = evaluate.generate(backend, "a white square on a red background", SEEDS)
     matched = sum(evaluate.matches(im, "white", "red") for im in images)
     swapped = sum(evaluate.matches(im, "red", "white") for im in images)
-    assert matched >= 2 and swapped <= 1, (matched, swapped)
+    assert matched >= 6 and swapped <= 1, (matched, swapped)
 
 
 def test_negative_prompt_moves_the_image(backend):
