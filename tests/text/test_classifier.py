@@ -235,3 +235,32 @@ JAILBREAK_FLOOR = 0.90
 COCO_CEILING = 0.02
 STYLED_CEILING = 0.06
 I2P_HARD_FLOOR = 0.50
+
+
+@pytest.mark.parametrize("text", ["a nak3d woman", "a n u d e woman on a beach"])
+def test_backend_also_scores_the_plain_reading_of_obfuscated_text(clf, text):
+    # The classifier alone misses these (it learnt ordinary spelling); the backend scores the plain
+    # reading in the same batch and keeps the higher score per category.
+    from safegen.core.types import Source
+    from safegen.text.backends.local import LocalClassifierBackend
+
+    assert clf.score([text])[0][Category.SEXUAL].confidence == Level.NONE
+    scores = LocalClassifierBackend(clf).assess(text, Source.INPUT).scores
+    assert scores[Category.SEXUAL].confidence >= Level.LOW, scores[Category.SEXUAL]
+
+
+def test_backend_scores_plain_text_once(clf):
+    from safegen.core.types import Source
+    from safegen.text.backends.local import LocalClassifierBackend
+
+    calls = []
+
+    class Counting:
+        name = clf.name
+
+        def score(self, texts):
+            calls.append(list(texts))
+            return clf.score(texts)
+
+    LocalClassifierBackend(Counting()).assess("a red circle on a white background", Source.INPUT)
+    assert calls == [["a red circle on a white background"]]

@@ -4,7 +4,7 @@ import pytest
 
 from safegen.core.types import WordListKind
 from safegen.policy.guardrail import MAX_CUSTOM_WORDS, MAX_WORD_LENGTH
-from safegen.text.words import WordMatcher, analyze, custom_matcher, find_words, managed_matcher
+from safegen.text.words import WordMatcher, analyze, custom_matcher, deobfuscate, find_words, managed_matcher
 
 
 def _managed(text):
@@ -133,3 +133,33 @@ def test_managed_list_is_loaded_and_curated():
     assert m.size > 1000
     for innocent in ("nude", "naked", "sex", "gay", "kill", "blood", "god", "hell", "damn", "cock", "tits"):
         assert m.match(analyze(innocent)) == [], innocent
+
+
+# --- deobfuscate: the plain reading the classifier also scores -----------------------------------------
+
+
+@pytest.mark.parametrize("text, plain", [
+    ("a nak3d woman", "a naked woman"),
+    ("s3x", "sex"),
+    ("@ss", "ass"),
+    ("f*ck", "fuck"),
+    ("n.u.d.e", "nude"),
+    ("a n u d e woman on a beach", "a nude woman on a beach"),
+    ("p\u043ern", "porn"),  # Cyrillic o
+    ("po\u200brn", "porn"),  # zero-width space
+])
+def test_deobfuscate_reads_obfuscated_words_plainly(text, plain):
+    assert deobfuscate(text) == plain
+
+
+@pytest.mark.parametrize("text", [
+    "a 3d render of a cat, 4k, 8k, 35mm",  # digits beside letters but not between them: units
+    "A person lying down by an open toilet!",  # edge punctuation is not a letter
+    "photo by @natgeo_photographer",  # an @handle, not "@ss"
+    "covid19 mp3 2024",
+    "a beautiful sunset over the sea",
+])
+def test_deobfuscate_leaves_ordinary_text_as_normalized(text):
+    from safegen.text.normalize import normalize
+
+    assert deobfuscate(text) == normalize(text).text

@@ -381,3 +381,50 @@ def find_words(text: str, *, managed: bool = True, custom: tuple[str, ...] = ())
         out += custom_matcher(tuple(custom)).match(analysis)
     out.sort(key=lambda m: (m.start, m.end, m.word_list.value))
     return out
+
+
+# --- one readable spelling, for the classifier ------------------------------------------------------
+
+_SYM_CLASS = r"[\w" + re.escape("".join(sorted(_SYMBOLS))) + r"]"
+_PLAIN_TOKEN = re.compile(_SYM_CLASS + "+")
+_SINGLE_RUN = re.compile(r"(?<!" + _SYM_CLASS + r")" + _SYM_CLASS + r"(?:[ .\-_*'/~]{1,3}" + _SYM_CLASS
+                         + r"(?!" + _SYM_CLASS + r")){2,}")
+_RUN_SEPARATORS = re.compile(r"[ .\-_*'/~]")
+
+
+def _readable_token(tok: str) -> str:
+    core = tok.strip("".join(_EDGE_TRIM))
+    if core != tok:  # "toilet!", "*wow*": edges are punctuation or emphasis, not letters
+        if not core:
+            return tok
+        lead = len(tok) - len(tok.lstrip("".join(_EDGE_TRIM)))
+        return tok[:lead] + _readable_token(core) + tok[lead + len(core):]
+    if tok.isalpha() or not any(c.isalpha() for c in tok) or (tok[0] == "@" and len(tok) > 6):
+        return tok  # plain, a number or unit ("3d", "35mm"), or an @handle rather than "@ss"
+    out = []
+    for i, c in enumerate(tok):
+        reading = _LEET.get(c)
+        # A digit is a letter only between letters ("nak3d", "p0rn"), so "3d", "4k", "35mm" stay.
+        if reading and (not c.isdigit() or (0 < i < len(tok) - 1 and tok[i - 1].isalpha() and tok[i + 1].isalpha())):
+            out.append(reading[0])
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def _join_run(m: re.Match) -> str:
+    chars = _RUN_SEPARATORS.sub("", m.group(0))
+    # "a n u d e woman": the article in front of a spelt-out word stays a word of its own.
+    if chars[0] in "ai" and len(chars) >= 3 and m.group(0)[1] == " ":
+        return chars[0] + " " + chars[1:]
+    return chars
+
+
+def deobfuscate(text: str) -> str:
+    """One plain spelling of `text` for the category classifier, which was trained on ordinary text:
+    Unicode folded as for matching (homoglyphs, zero-width, case), runs of single characters joined
+    ("n u d e", "p.o.r.n"), and leetspeak inside words read with its first reading ("nak3d", "s3x",
+    "@ss", "f*ck"). Offsets are not kept: the word lists, not this, report spans."""
+    s = normalize(text).text
+    s = _SINGLE_RUN.sub(_join_run, s)
+    return _PLAIN_TOKEN.sub(lambda m: _readable_token(m.group(0)), s)

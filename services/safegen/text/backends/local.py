@@ -17,8 +17,21 @@ class LocalClassifierBackend:
         self.name = f"local:{getattr(classifier, 'name', 'classifier')}"
 
     def assess(self, text: str, source: Source) -> TextAssessment:
-        scores = self.classifier.score([text])[0]
-        return TextAssessment(scores=dict(scores), backend=self.name)
+        # An obfuscated prompt ("a nak3d woman", "n u d e") is also scored as plainly spelt, in the same
+        # batch, and each category keeps the higher score: the classifier learnt ordinary spelling.
+        # Plain text (30k COCO captions: all but one) costs nothing extra.
+        from safegen.text.normalize import normalize
+        from safegen.text.words import deobfuscate
+
+        plain = deobfuscate(text)
+        texts = [text] if plain == normalize(text).text else [text, plain]
+        rows = self.classifier.score(texts)
+        scores = dict(rows[0])
+        for row in rows[1:]:
+            for category, score in row.items():
+                if category not in scores or score.score > scores[category].score:
+                    scores[category] = score
+        return TextAssessment(scores=scores, backend=self.name)
 
 
 class WordsOnlyBackend:
