@@ -49,6 +49,7 @@ async def _serve(args) -> int:
     from grpc_health.v1 import health
     from prometheus_client import start_http_server as start_metrics
 
+    from safegen.core.files import atomic_write
     from safegen.core.server import create_server, drain, service_names, wait_for_signal
     from safegen.core.settings import CoreSettings
     from safegen.policy import GuardrailRegistry
@@ -74,9 +75,7 @@ async def _serve(args) -> int:
     ready = {"port": port, "metrics_port": metrics_port, "http_port": http.port if http else None,
              "services": service_names(servicers)}
     if args.ready_file:
-        tmp = Path(args.ready_file + ".tmp")
-        tmp.write_text(json.dumps(ready))
-        os.replace(tmp, args.ready_file)  # readers never see a half-written file
+        atomic_write(args.ready_file, json.dumps(ready).encode())  # readers never see a half-written file
     log.info("serving %s on %s:%d (metrics :%d%s) after %.1fs", ", ".join(ready["services"]), args.host, port,
              metrics_port, f", http :{http.port}" if http else "", time.perf_counter() - t0)
     print(json.dumps({"event": "serving", **ready}), flush=True)

@@ -17,11 +17,12 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
+
+from safegen.core.files import atomic_write, fsync_dir
 
 INFO_FILE = "dataset_info.json"
 REPORT_FILE = "safegen_scan_report.json"
@@ -37,38 +38,6 @@ ModerateText = Callable[[str], "dict | None"]
 
 
 # -------------------------------------------------------------------------------------- atomic files
-def atomic_write(path: Path, data: bytes) -> None:
-    """Writes `data` to `path` so a reader (or a kill) sees either the old file or the whole new one."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(d: Path) -> None:
-    try:
-        fd = os.open(d, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def atomic_write_json(path: Path, obj) -> None:
     atomic_write(path, (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
 
@@ -470,8 +439,8 @@ def _move(src: Path, dst: Path) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, dst)
         src.unlink()
-    _fsync_dir(dst.parent)
-    _fsync_dir(src.parent)
+    fsync_dir(dst.parent)
+    fsync_dir(src.parent)
 
 
 class _NoBar:

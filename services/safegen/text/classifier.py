@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from safegen.core.files import atomic_path
 from safegen.core.settings import Env, SettingsError
 from safegen.core.types import CATEGORIES, Category, CategoryScore, confidence_for
 
@@ -128,20 +128,12 @@ def export_onnx(model: str, target: Path) -> Path:
 
     target.parent.mkdir(parents=True, exist_ok=True)
     # Write to a temp file and rename, so concurrent workers never read a half-written model.
-    fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=target.parent)
-    os.close(fd)
-    try:
-        with torch.no_grad():
-            torch.onnx.export(
-                _Wrap(hf), args, tmp, input_names=names, output_names=["last_hidden_state"],
-                dynamic_axes={n: {0: "batch", 1: "seq"} for n in names} | {"last_hidden_state": {0: "batch", 1: "seq"}},
-                opset_version=17, dynamo=False,
-            )
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(target, suffix=".onnx", mode=0o644) as tmp, torch.no_grad():
+        torch.onnx.export(
+            _Wrap(hf), args, str(tmp), input_names=names, output_names=["last_hidden_state"],
+            dynamic_axes={n: {0: "batch", 1: "seq"} for n in names} | {"last_hidden_state": {0: "batch", 1: "seq"}},
+            opset_version=17, dynamo=False,
+        )
     return target
 
 
@@ -153,16 +145,9 @@ def quantize_int8(source: Path, target: Path) -> Path:
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=target.parent)
-    os.close(fd)
-    try:
-        quantize_dynamic(str(source), tmp, weight_type=QuantType.QInt8, per_channel=True,
+    with atomic_path(target, suffix=".onnx", mode=0o644) as tmp:
+        quantize_dynamic(str(source), str(tmp), weight_type=QuantType.QInt8, per_channel=True,
                          op_types_to_quantize=["MatMul"])
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return target
 
 
