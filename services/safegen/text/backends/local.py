@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from safegen.core.types import Source, TextAssessment
+from safegen.text.words import plain_reading
 
 log = logging.getLogger(__name__)
 
@@ -20,11 +21,8 @@ class LocalClassifierBackend:
         # An obfuscated prompt ("a nak3d woman", "n u d e") is also scored as plainly spelt, in the same
         # batch, and each category keeps the higher score: the classifier learnt ordinary spelling.
         # Plain text (30k COCO captions: all but one) costs nothing extra.
-        from safegen.text.normalize import normalize
-        from safegen.text.words import deobfuscate
-
-        plain = deobfuscate(text)
-        texts = [text] if plain == normalize(text).text else [text, plain]
+        plain = plain_reading(text)
+        texts = [text] if plain is None else [text, plain]
         rows = self.classifier.score(texts)
         scores = dict(rows[0])
         for row in rows[1:]:
