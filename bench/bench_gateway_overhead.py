@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+import sys
+from pathlib import Path
 
 
 def pct(xs, q):
@@ -30,7 +32,8 @@ def main() -> None:
 
     from safegen.cli import SERVICES, build_servicers
     from safegen.policy import GuardrailRegistry
-    from safegen.testing import serve
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test suite's server helper
+    from support import serve
     from safegen.v1 import safe_generation_pb2 as pb, safe_generation_pb2_grpc as pb_grpc
 
     servicers = build_servicers(SERVICES, GuardrailRegistry.load())

@@ -26,8 +26,8 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    from safegen.generation.contract import CancelToken, GenerationRequest, validate
-    from safegen.generation.service import build_backend
+    from safegen.generation.request import CancelToken, GenerationRequest, validate
+    from safegen.generation.backends import build_backend
     from safegen.generation.settings import GenerationSettings
 
     t0 = time.perf_counter()

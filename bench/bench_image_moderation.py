@@ -49,10 +49,10 @@ def main() -> int:
     args = ap.parse_args()
 
     from safegen.core.types import Source
-    from safegen.image import synthetic
-    from safegen.image.detectors.local import LocalDetector
+    from safegen.training import synthetic_images as synthetic
+    from safegen.image.backends.local import LocalDetector
     from safegen.image.limits import ImageLimits, decode_working, validate_images
-    from safegen.image.service import ImageModerator
+    from safegen.image.moderator import ImageModerator
     from safegen.policy import GuardrailRegistry
 
     dets = tuple(d.strip() for d in args.detectors.split(",") if d.strip())
@@ -76,7 +76,7 @@ def main() -> int:
     if detector.nudenet:
         results["nudenet"] = timed(lambda i: detector.nudenet.detect([working[i % 32]]), args.n, name="nudenet")
     if detector.open_nsfw:
-        from safegen.image.detectors.local import grid_tiles
+        from safegen.image.backends.local import grid_tiles
 
         def grid(i):
             img = working[i % 32]

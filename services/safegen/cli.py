@@ -18,8 +18,8 @@ SERVICES = ("text-moderation", "image-moderation", "image-generation", "gateway"
 # Service name -> "module:function" building its servicer(s) from (registry, env). Imported lazily so
 # `safegen serve text-moderation` never loads torch's diffusion stack, and client commands load nothing.
 _FACTORIES = {
-    "text-moderation": "safegen.text.service:create_servicer",
-    "image-moderation": "safegen.image.service:create_servicer",
+    "text-moderation": "safegen.text.servicer:create_servicer",
+    "image-moderation": "safegen.image.servicer:create_servicer",
     "image-generation": "safegen.generation.servicer:create_servicer",
     "gateway": "safegen.gateway.servicer:create_servicers",
 }
@@ -27,7 +27,7 @@ _FACTORIES = {
 # Subcommands implemented next to their domain: module exposing configure_parser(parser) and run(args).
 _PLUGINS = {
     "scan-dataset": ("safegen.image.scan", "Moderate a fine-tuning dataset folder and flag or quarantine unsafe images."),
-    "eval": ("safegen.text.evaluate", "Evaluate the text classifier on held-out splits of the shared data."),
+    "eval": ("safegen.training.text.evaluate", "Evaluate the text classifier on held-out splits of the shared data."),
 }
 
 

@@ -14,7 +14,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from safegen.testing import ServeProcess, stop_processes
+from support import ServeProcess, stop_processes
 from safegen.v1 import safe_generation_pb2 as pb, safe_generation_pb2_grpc as pb_grpc
 
 pytestmark = pytest.mark.slow

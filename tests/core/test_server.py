@@ -13,7 +13,7 @@ from prometheus_client import REGISTRY
 
 from safegen import errors
 from safegen.core.server import create_server
-from safegen.testing import serve
+from support import serve
 from safegen.v1 import image_generation_pb2 as gen_pb, image_generation_pb2_grpc as gen_grpc
 from safegen.v1 import text_moderation_pb2 as pb, text_moderation_pb2_grpc as pb_grpc
 

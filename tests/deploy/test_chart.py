@@ -308,12 +308,12 @@ def settings_parsers(component: str) -> list:
     parsers = [CoreSettings.from_env, AwsSettings.from_env]
     if component == "text-moderation":
         from safegen.text.classifier import ClassifierSettings
-        from safegen.text.service import TextSettings
+        from safegen.text.settings import TextSettings
 
         parsers += [TextSettings.from_env, ClassifierSettings.from_env]
     elif component == "image-moderation":
         from safegen.image.limits import ImageLimits
-        from safegen.image.service import ImageSettings
+        from safegen.image.settings import ImageSettings
 
         parsers += [ImageSettings.from_env, ImageLimits.from_env]
     elif component == "image-generation":

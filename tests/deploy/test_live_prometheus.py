@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from deploy_helpers import CHART, rules_file
-from safegen.testing import ServeProcess, stop_processes
+from support import ServeProcess, stop_processes
 
 pytestmark = [pytest.mark.tools, pytest.mark.slow]
 

@@ -11,7 +11,7 @@ from PIL import Image
 
 from safegen.cli import build_servicers
 from safegen.policy import GuardrailRegistry
-from safegen.testing import RedIsUnsafe, serve
+from support import RedIsUnsafe, serve
 from safegen.v1 import common_pb2 as c, guardrail_pb2 as gr, guardrail_pb2_grpc as gr_grpc
 from safegen.v1 import image_generation_pb2_grpc as gen_grpc
 from safegen.v1 import safe_generation_pb2 as pb, safe_generation_pb2_grpc as pb_grpc
@@ -43,7 +43,7 @@ class CountingGeneration:
 
 @pytest.fixture(scope="module")
 def stack():
-    from safegen.image.service import create_servicer as image_servicer
+    from safegen.image.servicer import create_servicer as image_servicer
 
     registry = GuardrailRegistry.load()
     text, generation = build_servicers(["text-moderation", "image-generation"], registry)

@@ -14,8 +14,8 @@ from PIL import Image
 
 from safegen.core.settings import SettingsError
 from safegen.errors import FailedPrecondition, Unavailable
-from safegen.generation.bedrock_backend import BedrockBackend, nearest_aspect_ratio
-from safegen.generation.contract import CancelToken, GenerationRequest, validate
+from safegen.generation.backends.bedrock import BedrockBackend, nearest_aspect_ratio
+from safegen.generation.request import CancelToken, GenerationRequest, validate
 
 SAFETY = ("nsfw, nudity", "gore")
 

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from safegen.generation.bundled import evaluate
+from safegen.training.bundled import evaluate
 from safegen.generation.bundled.model import UNK_ID, encode
-from safegen.generation.contract import CancelToken, GenerationRequest, validate
+from safegen.generation.request import CancelToken, GenerationRequest, validate
 from safegen.generation.settings import BUNDLED_MODEL_DIR
 
 SEEDS = range(8)

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from safegen.errors import Cancelled, DeadlineExceeded, InvalidArgument
-from safegen.generation.contract import CancelToken, GenerationRequest, Limits, merge_negative_prompts, validate
+from safegen.generation.request import CancelToken, GenerationRequest, Limits, merge_negative_prompts, validate
 
 LIMITS = Limits(min_size=64, max_size=1024, default_width=512, default_height=256, default_steps=20, max_steps=50,
                 max_images=4, max_prompt_chars=100, max_negative_prompt_chars=50, min_guidance=1.0,

@@ -12,9 +12,10 @@ import pytest
 from PIL import Image
 
 from safegen.errors import Cancelled, DeadlineExceeded, FailedPrecondition, ResourceExhausted
-from safegen.generation.contract import CancelToken, GenerationRequest, validate
-from safegen.generation.diffusers_backend import DiffusersBackend, load_pipeline
-from safegen.generation.service import ImageGenerator, build_backend
+from safegen.generation.request import CancelToken, GenerationRequest, validate
+from safegen.generation.backends.diffusers import DiffusersBackend, load_pipeline
+from safegen.generation.backends import build_backend
+from safegen.generation.generator import ImageGenerator
 from safegen.generation.settings import GenerationSettings
 
 SAFETY = ("nsfw", "gore")

@@ -12,9 +12,9 @@ from PIL import Image
 
 from safegen.core.settings import AwsSettings
 from safegen.errors import Unavailable
-from safegen.generation.contract import CancelToken, GenerationRequest, validate
-from safegen.generation.remote import aws_client
-from safegen.generation.sagemaker_backend import SageMakerBackend
+from safegen.generation.request import CancelToken, GenerationRequest, validate
+from safegen.generation.backends.aws import aws_client
+from safegen.generation.backends.sagemaker import SageMakerBackend
 from safegen.generation.settings import SageMakerFormat
 
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from safegen.generation.servicer import create_servicer
-from safegen.testing import serve
+from support import serve
 from safegen.v1 import common_pb2, image_generation_pb2 as pb, image_generation_pb2_grpc as pb_grpc
 
 

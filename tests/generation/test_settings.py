@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from safegen.core.settings import SettingsError
-from safegen.generation.bedrock_backend import BedrockBackend
-from safegen.generation.sagemaker_backend import SageMakerBackend
-from safegen.generation.service import build_backend
+from safegen.generation.backends.bedrock import BedrockBackend
+from safegen.generation.backends.sagemaker import SageMakerBackend
+from safegen.generation.backends import build_backend
 from safegen.generation.settings import BUNDLED_MODEL_DIR, BackendKind, GenerationSettings, SageMakerFormat
 
 

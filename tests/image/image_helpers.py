@@ -6,7 +6,7 @@ import numpy as np
 from PIL import Image
 
 from safegen.core.types import BoundingBox, Category, CategoryScore, ImageAssessment, Label, Level
-from safegen.image import synthetic
+from safegen.training import synthetic_images as synthetic
 
 
 def png(img: Image.Image | None = None, size=(64, 48)) -> bytes:
@@ -18,7 +18,7 @@ def jpeg(img: Image.Image | None = None, size=(64, 48)) -> bytes:
 
 
 class RedIsSexual:
-    """Detector double: an image whose working copy is mostly red is SEXUAL at HIGH with a box on the
+    """ImageDetector double: an image whose working copy is mostly red is SEXUAL at HIGH with a box on the
     red area; everything else is clean. Records every call so tests can prove nothing ran."""
 
     name = "fake"

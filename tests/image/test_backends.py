@@ -10,9 +10,9 @@ from image_helpers import jpeg, png
 from safegen.core.settings import AwsSettings
 from safegen.core.types import Category, Level, Source
 from safegen.errors import FailedPrecondition, InvalidArgument, Unavailable
-from safegen.image.detectors.aws import BedrockDetector, RekognitionDetector
+from safegen.image.backends.aws import BedrockDetector, RekognitionDetector
 from safegen.image.limits import ImageLimits, validate_images
-from safegen.image.service import ImageModerator
+from safegen.image.moderator import ImageModerator
 
 USAGE = {"topicPolicyUnits": 0, "contentPolicyUnits": 0, "wordPolicyUnits": 0, "sensitiveInformationPolicyUnits": 0,
          "sensitiveInformationPolicyFreeUnits": 0, "contextualGroundingPolicyUnits": 0, "contentPolicyImageUnits": 1}

@@ -11,7 +11,7 @@ from PIL import Image
 
 from safegen.core.types import BoundingBox
 from safegen.errors import InvalidArgument
-from safegen.image import synthetic
+from safegen.training import synthetic_images as synthetic
 from safegen.image.blur import blur_image
 from safegen.v1 import common_pb2
 

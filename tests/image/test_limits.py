@@ -12,9 +12,9 @@ from PIL import Image
 
 from safegen.core.types import Source
 from safegen.errors import InvalidArgument, ResourceExhausted
-from safegen.image import synthetic
+from safegen.training import synthetic_images as synthetic
 from safegen.image.limits import MB, ImageLimits, RateLimiter, check_header, sniff_format, validate_images
-from safegen.image.service import ImageModerator
+from safegen.image.moderator import ImageModerator
 
 from image_helpers import jpeg, png
 

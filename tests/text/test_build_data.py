@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from safegen.text import build_data
+from safegen.training.text import build_data
 
 
 def test_committed_confusables_match_a_rebuild(shared_data):

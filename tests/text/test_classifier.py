@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from safegen.core.settings import SettingsError
 from safegen.core.types import CATEGORIES, Category, Level
-from safegen.text import datasets as ds
+from safegen.training.text import datasets as ds
 from safegen.core.types import confidence_for
 from safegen.text.classifier import (
     CALIBRATION_FILE,

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from safegen.core.types import CATEGORIES, Category
-from safegen.text import datasets as ds
+from safegen.training.text import datasets as ds
 from safegen.text.classifier import Heads
-from safegen.text.evaluate import average_precision
-from safegen.text.train_heads import SIMPLE_BUDGET, STYLED_BUDGET, calibrate, train
+from safegen.training.text.evaluate import average_precision
+from safegen.training.text.train_heads import SIMPLE_BUDGET, STYLED_BUDGET, calibrate, train
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 
@@ -105,7 +105,7 @@ def test_calibration_meets_budgets_and_is_monotonic():
 
 
 def test_medium_and_high_raise_precision_above_low():
-    from safegen.text.train_heads import _precision_levels
+    from safegen.training.text.train_heads import _precision_levels
 
     rng = np.random.default_rng(1)
     pos = np.r_[np.ones(300, bool), np.zeros(3000, bool)]
@@ -123,7 +123,7 @@ def test_medium_and_high_raise_precision_above_low():
 
 
 def test_precision_levels_when_nothing_passes_low():
-    from safegen.text.train_heads import _precision_levels
+    from safegen.training.text.train_heads import _precision_levels
 
     assert _precision_levels(np.array([0.1, 0.2]), np.array([True, False]), 0.5) == (0.5, 0.5)
 
@@ -131,7 +131,7 @@ def test_precision_levels_when_nothing_passes_low():
 def test_eval_command_reports_every_target(data_dir, tmp_path, capsys):
     import json
 
-    from safegen.text.evaluate import main
+    from safegen.training.text.evaluate import main
 
     assert main(["--data-dir", str(data_dir), "--limit-per-source", "15", "--cache-dir", str(tmp_path), "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
@@ -145,7 +145,7 @@ def test_eval_command_reports_every_target(data_dir, tmp_path, capsys):
 
 
 def test_eval_command_without_data_says_so(tmp_path, capsys):
-    from safegen.text.evaluate import main
+    from safegen.training.text.evaluate import main
 
     assert main(["--data-dir", str(tmp_path)]) == 2
     assert "no shared data" in capsys.readouterr().err

@@ -12,7 +12,8 @@ from safegen.errors import FailedPrecondition, InvalidArgument, NotFound, Unavai
 from safegen.core.types import confidence_for
 from safegen.text.backends.bedrock import BedrockBackend
 from safegen.text.backends.comprehend import ComprehendBackend, split_utf8
-from safegen.text.service import Backend, TextSettings, build_backend
+from safegen.text.backends import build_backend
+from safegen.text.settings import TextBackendKind, TextSettings
 
 AWS = AwsSettings(region="us-east-1", max_attempts=2, connect_timeout_s=0.5, read_timeout_s=1.0)
 ARN = "arn:aws:comprehend:us-east-1:123456789012:document-classifier-endpoint/prompt-safety"
@@ -197,11 +198,11 @@ def test_bedrock_errors_map_to_domain_errors(code, error, pattern):
 
 
 def test_settings_choose_and_validate_the_backend():
-    assert TextSettings.from_env({}).backend == Backend.LOCAL
+    assert TextSettings.from_env({}).backend == TextBackendKind.LOCAL
     s = TextSettings.from_env({"SAFEGEN_TEXT_BACKEND": "Comprehend", "SAFEGEN_TEXT_COMPREHEND_ENDPOINT_ARN": ARN,
                                "SAFEGEN_TEXT_COMPREHEND_CLASS_MAP": "nsfw=sexual, jailbreak=PROMPT_ATTACK",
                                "SAFEGEN_TEXT_COMPREHEND_THRESHOLDS": "0.4,0.6,0.8"})
-    assert s.backend == Backend.COMPREHEND and s.comprehend_thresholds == (0.4, 0.6, 0.8)
+    assert s.backend == TextBackendKind.COMPREHEND and s.comprehend_thresholds == (0.4, 0.6, 0.8)
     assert s.comprehend_class_map == {"NSFW": Category.SEXUAL, "JAILBREAK": Category.PROMPT_ATTACK}
     backend = build_backend(s, {"SAFEGEN_AWS_REGION": "us-east-1"})
     assert backend.name == "comprehend+classifier" and backend.client.meta.service_model.service_name == "comprehend"

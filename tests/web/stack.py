@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 from safegen.gateway.http import DEFAULT_MAX_BODY_BYTES, start_http_server
-from safegen.testing import running_server
+from support import running_server
 
 
 @dataclass

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from safegen.testing import RedIsUnsafe
+from support import RedIsUnsafe
 
 from .stack import run_stack
 
@@ -55,7 +55,7 @@ if _missing():
 
 def _real_servicers(detector=None) -> list:
     from safegen.cli import build_servicers
-    from safegen.image.service import create_servicer as image_servicer
+    from safegen.image.servicer import create_servicer as image_servicer
     from safegen.policy import GuardrailRegistry
 
     registry = GuardrailRegistry.load()

@@ -6,8 +6,9 @@ import asyncio
 import contextlib
 from typing import Mapping
 
-from safegen.generation.contract import GenerationRequest, GenerationResult
-from safegen.generation.service import ImageGenerator, build_backend
+from safegen.generation.request import GenerationRequest, GenerationResult
+from safegen.generation.backends import build_backend
+from safegen.generation.generator import ImageGenerator
 from safegen.generation.settings import GenerationSettings
 from safegen.policy import GuardrailRegistry
 from safegen.v1 import common_pb2, image_generation_pb2 as pb, image_generation_pb2_grpc as pb_grpc

@@ -9,7 +9,7 @@ from typing import Mapping
 
 from safegen.core.settings import Env, SettingsError
 
-#: The bundled shapes model, trained by `python -m safegen.generation.bundled.train`.
+#: The bundled shapes model, trained by `python -m safegen.training.bundled.train`.
 BUNDLED_MODEL_DIR = Path(__file__).resolve().parent / "bundled" / "weights"
 
 

@@ -510,7 +510,9 @@ def in_process_images(guardrail_id: str, source, env=None) -> tuple[ModerateImag
     from dataclasses import replace
 
     from safegen.image.limits import RateLimiter
-    from safegen.image.service import ImageModerator, ImageSettings, build_detector
+    from safegen.image.backends import build_detector
+    from safegen.image.moderator import ImageModerator
+    from safegen.image.settings import ImageSettings
     from safegen.policy import GuardrailRegistry
 
     settings = ImageSettings.from_env(env)
@@ -568,7 +570,7 @@ def remote_images(target: str, guardrail_id: str, source, timeout: float) -> tup
 
 
 def text_checker(target: str | None, guardrail_id: str, timeout: float) -> ModerateText | None:
-    """ModerateText through a running service, or an in-process text servicer when safegen.text has one."""
+    """ModerateText through a running service, or the text moderator in-process."""
     import grpc
 
     from safegen.v1 import common_pb2, text_moderation_pb2, text_moderation_pb2_grpc
@@ -592,19 +594,25 @@ def text_checker(target: str | None, guardrail_id: str, timeout: float) -> Moder
                         "reason": f"text moderation at {target} failed: {e.code().name}: {e.details()}"}
 
         return remote
-    try:
-        from safegen.text.service import create_servicer as create_text  # noqa: F401
-    except ImportError:
-        return None
+    moderator = None
 
-    def in_process(prompt: str) -> dict | None:
-        from safegen.policy import GuardrailRegistry
-        from safegen.testing import serve
+    def in_process(prompt: str) -> dict:
+        # The text moderator itself, built once on first use (loading the classifier takes a second or two).
+        nonlocal moderator
+        if moderator is None:
+            from safegen.policy import GuardrailRegistry
+            from safegen.text.backends import build_backend
+            from safegen.text.moderator import TextModerator
+            from safegen.text.settings import TextSettings
 
-        servicer = create_text(GuardrailRegistry.load(os.environ.get("SAFEGEN_GUARDRAILS_DIR") or None))
-        with serve(servicer) as port:
-            with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
-                return check(text_moderation_pb2_grpc.TextModerationServiceStub(ch), prompt)
+            registry = GuardrailRegistry.load(os.environ.get("SAFEGEN_GUARDRAILS_DIR") or None)
+            moderator = TextModerator(registry, build_backend(TextSettings.from_env()))
+        from safegen.core.types import Source
+
+        v = moderator.moderate(prompt, Source.INPUT, guardrail_id)
+        return {"verdict": "UNSAFE" if v.intervened else "SAFE",
+                "detected": [f.category.value for f in v.filters if f.detected],
+                "words": [w.match for w in v.words]}
 
     return in_process
 

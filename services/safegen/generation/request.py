@@ -1,8 +1,7 @@
-"""The one contract every generation backend implements: request, result, limits, validation (no grpc here)."""
+"""Generation requests and results: the values every backend takes and returns, limits and validation (no grpc)."""
 
 from __future__ import annotations
 
-import abc
 import secrets
 import threading
 import time
@@ -93,30 +92,6 @@ class CancelToken:
 
     def remaining(self) -> float | None:
         return None if self.deadline is None else self.deadline - time.monotonic()
-
-
-class Backend(abc.ABC):
-    """A place images come from. `generate` is blocking; the service runs it in a worker thread."""
-
-    #: "diffusers", "sagemaker" or "bedrock".
-    name: str = ""
-    #: Generations a backend runs at once: 1 per device for local pipelines, more for remote endpoints.
-    max_concurrency: int = 1
-
-    @property
-    @abc.abstractmethod
-    def model_id(self) -> str: ...
-
-    @property
-    @abc.abstractmethod
-    def limits(self) -> Limits: ...
-
-    @abc.abstractmethod
-    def generate(self, request: GenerationRequest, progress: ProgressFn | None, cancel: CancelToken) -> GenerationResult:
-        """Generates `request` (already validated, defaults filled in, negative prompts merged)."""
-
-    def close(self) -> None:
-        """Releases clients or models; optional."""
 
 
 def merge_negative_prompts(user: str, safety: tuple[str, ...] | list[str]) -> str:

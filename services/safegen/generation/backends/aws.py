@@ -12,7 +12,7 @@ from typing import Callable, TypeVar
 
 from safegen.core.aws import map_aws_error
 from safegen.errors import Unavailable
-from safegen.generation.contract import CancelToken
+from safegen.generation.request import CancelToken
 
 T = TypeVar("T")
 

@@ -16,7 +16,8 @@ import threading
 from pathlib import Path
 
 from safegen.errors import Cancelled, DeadlineExceeded, FailedPrecondition, InvalidArgument
-from safegen.generation.contract import Backend, CancelToken, GenerationRequest, GenerationResult, Limits, ProgressFn
+from safegen.generation.backends.base import GenerationBackend
+from safegen.generation.request import CancelToken, GenerationRequest, GenerationResult, Limits, ProgressFn
 
 log = logging.getLogger("safegen.generation.diffusers")
 
@@ -112,7 +113,7 @@ def _default_size(pipe) -> int:
     return int(sample * factor) if sample else 512
 
 
-class DiffusersBackend(Backend):
+class DiffusersBackend(GenerationBackend):
     """One pipeline on one device. The service admits one generation at a time (`max_concurrency = 1`):
     diffusers pipelines are not safe to call concurrently, and a GPU gains nothing from interleaving."""
 

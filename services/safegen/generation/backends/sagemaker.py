@@ -16,8 +16,9 @@ from __future__ import annotations
 import json
 
 from safegen.errors import Unavailable
-from safegen.generation.contract import Backend, CancelToken, GenerationRequest, GenerationResult, Limits, ProgressFn
-from safegen.generation.remote import aws_client, call_with_retries, decode_image
+from safegen.generation.backends.base import GenerationBackend
+from safegen.generation.request import CancelToken, GenerationRequest, GenerationResult, Limits, ProgressFn
+from safegen.generation.backends.aws import aws_client, call_with_retries, decode_image
 from safegen.generation.settings import SageMakerFormat
 
 _LIMITS = {
@@ -32,7 +33,7 @@ _LIMITS = {
 }
 
 
-class SageMakerBackend(Backend):
+class SageMakerBackend(GenerationBackend):
     name = "sagemaker"
 
     def __init__(self, client, endpoint: str, fmt: SageMakerFormat = SageMakerFormat.JUMPSTART, *,

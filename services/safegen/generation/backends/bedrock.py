@@ -19,8 +19,9 @@ import json
 
 from safegen.core.settings import SettingsError
 from safegen.errors import InvalidArgument, Unavailable
-from safegen.generation.contract import Backend, CancelToken, GenerationRequest, GenerationResult, Limits, ProgressFn
-from safegen.generation.remote import aws_client, call_with_retries, decode_image
+from safegen.generation.backends.base import GenerationBackend
+from safegen.generation.request import CancelToken, GenerationRequest, GenerationResult, Limits, ProgressFn
+from safegen.generation.backends.aws import aws_client, call_with_retries, decode_image
 
 #: Stability's accepted aspect ratios on Bedrock.
 ASPECT_RATIOS = {"16:9": 16 / 9, "1:1": 1.0, "21:9": 21 / 9, "2:3": 2 / 3, "3:2": 3 / 2, "4:5": 4 / 5,
@@ -91,7 +92,7 @@ def _guardrail_reason(body: dict) -> str:
     return "Bedrock guardrail intervened" + (f" ({what})" if what else "")
 
 
-class BedrockBackend(Backend):
+class BedrockBackend(GenerationBackend):
     name = "bedrock"
 
     def __init__(self, client, model_id: str, *, guardrail_id: str = "", guardrail_version: str = "",

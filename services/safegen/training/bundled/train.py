@@ -1,6 +1,6 @@
 """Trains the bundled shapes model from scratch on CPU and writes it as a diffusers pipeline.
 
-    PYTHONPATH=services python -m safegen.generation.bundled.train \
+    PYTHONPATH=services python -m safegen.training.bundled.train \
         --out services/safegen/generation/bundled/weights
 
 Recipe (see docs/image-generation.md): pixel-space 32x32 epsilon-prediction diffusion, DDPM
@@ -30,7 +30,7 @@ import torch  # noqa: E402
 from diffusers import DDPMScheduler, UNet2DConditionModel  # noqa: E402
 
 from . import data  # noqa: E402
-from .model import ShapesTextEncoder, encode_batch, unet_config  # noqa: E402
+from safegen.generation.bundled.model import ShapesTextEncoder, encode_batch, unet_config  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -57,7 +57,7 @@ def new_noise_scheduler() -> DDPMScheduler:
 
 
 def export(unet_state: dict, text_state: dict, out: Path, meta: dict) -> None:
-    from .pipeline import build_pipeline  # imported late so a pipeline bug cannot cost a training run
+    from safegen.generation.bundled.pipeline import build_pipeline  # imported late so a pipeline bug cannot cost a training run
 
     pipe = build_pipeline()
     pipe.unet.load_state_dict(unet_state)

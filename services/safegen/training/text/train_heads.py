@@ -1,4 +1,4 @@
-"""Trains and calibrates the classifier heads: `python -m safegen.text.train_heads` (fixed seed, reproducible)."""
+"""Trains and calibrates the classifier heads: `python -m safegen.training.text.train_heads` (fixed seed, reproducible)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 from safegen.core.types import CATEGORIES
-from safegen.text import datasets as ds
+from safegen.training.text import datasets as ds
 from safegen.text.classifier import HEADS_DIR, Heads, features, load_backbone
 
 #: Union false-flag budgets the LOW thresholds are fitted to on the VALIDATION split. They sit below the
@@ -255,7 +255,7 @@ def train(data_dir: Path | None, out_dir: Path, seed: int = 0, hidden: int = 512
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m safegen.text.train_heads", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m safegen.training.text.train_heads", description=__doc__)
     p.add_argument("--data-dir", type=Path, default=None, help="shared/data folder (default: beside the repo)")
     p.add_argument("--out", type=Path, default=HEADS_DIR, help="where heads.npz and calibration.json go")
     p.add_argument("--seed", type=int, default=0)

@@ -1,0 +1,75 @@
+"""The thin grpc.aio servicer for ImageModerationService/ModerateImages: proto <-> domain, and its wiring."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from typing import Mapping
+
+from safegen.core.types import Category, Source
+from safegen.image.backends import build_detector
+from safegen.image.backends.base import ImageDetector
+from safegen.image.moderator import ImageModerator, ImageVerdict
+from safegen.image.settings import ImageSettings
+from safegen.policy import GuardrailRegistry
+from safegen.v1 import common_pb2, image_moderation_pb2, image_moderation_pb2_grpc
+
+
+_SOURCE = {common_pb2.SOURCE_INPUT: Source.INPUT, common_pb2.SOURCE_OUTPUT: Source.OUTPUT,
+           common_pb2.SOURCE_UNSPECIFIED: Source.OUTPUT}  # images default to generated output
+_LEVEL_CONF = {0: common_pb2.CONFIDENCE_NONE, 1: common_pb2.CONFIDENCE_LOW, 2: common_pb2.CONFIDENCE_MEDIUM,
+               3: common_pb2.CONFIDENCE_HIGH}
+_LEVEL_STRENGTH = {0: common_pb2.FILTER_STRENGTH_NONE, 1: common_pb2.FILTER_STRENGTH_LOW,
+                   2: common_pb2.FILTER_STRENGTH_MEDIUM, 3: common_pb2.FILTER_STRENGTH_HIGH}
+
+
+def _category_pb(c: Category) -> int:
+    return common_pb2.Category.Value(f"CATEGORY_{c.value}")
+
+
+def verdict_to_pb(v: ImageVerdict) -> image_moderation_pb2.ImageModerationResult:
+    out = image_moderation_pb2.ImageModerationResult(
+        index=v.index,
+        action=common_pb2.ACTION_GUARDRAIL_INTERVENED if v.intervened else common_pb2.ACTION_NONE,
+        format=v.format, width=v.width, height=v.height)
+    for f in v.filters:
+        out.filters.add(category=_category_pb(f.category), score=f.score, confidence=_LEVEL_CONF[int(f.confidence)],
+                        filter_strength=_LEVEL_STRENGTH[int(f.strength)], detected=f.detected)
+    for lb in v.labels:
+        m = out.labels.add(name=lb.name, parent_name=lb.parent_name, confidence=lb.confidence,
+                           taxonomy_level=lb.taxonomy_level, category=_category_pb(lb.category))
+        if lb.box is not None:
+            m.bounding_box.left, m.bounding_box.top = lb.box.left, lb.box.top
+            m.bounding_box.width, m.bounding_box.height = lb.box.width, lb.box.height
+    return out
+
+
+class ImageModerationServicer(image_moderation_pb2_grpc.ImageModerationServiceServicer):
+    """safegen.v1.ImageModerationService: converts messages and runs the moderator off the event loop."""
+
+    def __init__(self, moderator: ImageModerator, workers: int = 1):
+        self.moderator = moderator
+        # A bounded pool: at most `workers` images are being scored at once, whatever the RPC concurrency.
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="safegen-image")
+
+    async def ModerateImages(self, request, context):
+        source = _SOURCE.get(request.source, Source.OUTPUT)
+        loop = asyncio.get_running_loop()
+        verdicts = await loop.run_in_executor(
+            self._pool, self.moderator.moderate, list(request.images), source, request.guardrail_id)
+        return image_moderation_pb2.ModerateImagesResponse(
+            results=[verdict_to_pb(v) for v in verdicts],
+            guardrail_id=self.moderator.registry.get(request.guardrail_id).id,
+            backend=self.moderator.backend)
+
+    async def aclose(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def create_servicer(registry: GuardrailRegistry, env: Mapping[str, str] | None = None,
+                    detector: ImageDetector | None = None) -> ImageModerationServicer:
+    """Reads SAFEGEN_IMAGE_* settings, loads the detector (unless one is injected) and builds the servicer."""
+    settings = ImageSettings.from_env(env)
+    det = detector if detector is not None else build_detector(settings, env)
+    moderator = ImageModerator(det, registry, settings.limits, min_confidence=settings.min_confidence)
+    return ImageModerationServicer(moderator, settings.workers)

@@ -1,0 +1,1 @@
+"""Bundled shapes model tooling: its training data renderer, trainer and prompt-following evaluation."""

@@ -1,0 +1,1 @@
+"""Text classifier tooling: data preparation, head training and calibration, and `safegen eval`."""
