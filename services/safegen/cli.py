@@ -26,7 +26,7 @@ _FACTORIES = {
 
 # Subcommands implemented next to their domain: module exposing configure_parser(parser) and run(args).
 _PLUGINS = {
-    "scan-dataset": ("safegen.image.scan", "Moderate a fine-tuning dataset folder and flag or quarantine unsafe images."),
+    "scan-dataset": ("safegen.scan.cli", "Moderate a fine-tuning dataset folder and flag or quarantine unsafe images."),
     "eval": ("safegen.training.text.evaluate", "Evaluate the text classifier on held-out splits of the shared data."),
 }
 

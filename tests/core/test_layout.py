@@ -48,7 +48,7 @@ def test_runtime_never_imports_training_or_test_helpers():
     code = (
         "import sys\n"
         "import safegen.cli, safegen.text.servicer, safegen.image.servicer, safegen.generation.servicer\n"
-        "import safegen.gateway.servicer, safegen.gateway.http, safegen.image.scan\n"
+        "import safegen.gateway.servicer, safegen.gateway.http, safegen.scan.cli\n"
         "bad = sorted(m for m in sys.modules if m.startswith('safegen.training') or m == 'support')\n"
         "print(','.join(bad))\n")
     env = {"PYTHONPATH": f"{REPO / 'services'}:{REPO / 'gateway'}", "PATH": "/usr/bin:/bin"}

@@ -7,15 +7,15 @@ import json
 
 import boto3
 import pytest
-from image_helpers import RedIsSexual
 from PIL import ImageDraw
 
 from safegen.core.types import Source
-from safegen.image import scan
+from safegen.scan import cli, moderation, scanner, stores
 from safegen.training import synthetic_images as synthetic
 from safegen.image.limits import ImageLimits
 from safegen.image.moderator import ImageModerator
 from safegen.policy import GuardrailRegistry
+from support import RedIsUnsafe
 
 moto = pytest.importorskip("moto")
 
@@ -46,20 +46,20 @@ def put_dataset(client):
 
 class Moderate:
     def __init__(self):
-        self.mod = ImageModerator(RedIsSexual(), GuardrailRegistry.load(), ImageLimits(rate_per_s=0))
+        self.mod = ImageModerator(RedIsUnsafe(), GuardrailRegistry.load(), ImageLimits(rate_per_s=0))
         self.seen = 0
 
     def __call__(self, batch):
         self.seen += len(batch)
-        return scan.per_image(lambda d: scan._result_from_verdict(self.mod.moderate([d], Source.INPUT)[0]), batch)
+        return moderation.per_image(lambda d: moderation.result_from_verdict(self.mod.moderate([d], Source.INPUT)[0]), batch)
 
 
 def test_s3_scan_quarantines_and_resumes_by_etag(s3, tmp_path):
     put_dataset(s3)
-    store = scan.S3Store("s3://datasets/dogs", client=s3, quarantine="s3://datasets/quarantine/dogs",
+    store = stores.S3Store("s3://datasets/dogs", client=s3, quarantine="s3://datasets/quarantine/dogs",
                          state_dir=tmp_path / "state")
     first = Moderate()
-    report = scan.scan_dataset(store, first, None, scan.ScanOptions(quarantine="s3://datasets/quarantine/dogs",
+    report = scanner.scan_dataset(store, first, None, scanner.ScanOptions(quarantine="s3://datasets/quarantine/dogs",
                                                                     progress=False))
     assert first.seen == 4
     assert sorted(e["file"] for e in report["images"]) == ["more/unsafe.jpg", "safe_0.png", "safe_1.png", "safe_2.png"]
@@ -69,13 +69,13 @@ def test_s3_scan_quarantines_and_resumes_by_etag(s3, tmp_path):
     assert "quarantine/dogs/dataset_info.json.orig" in keys
     info = json.loads(s3.get_object(Bucket="datasets", Key="dogs/dataset_info.json")["Body"].read())
     assert info["images"] == ["safe_0.png"] and info["safegen_scan"]["quarantined"] == ["more/unsafe.jpg"]
-    assert json.loads((tmp_path / "state" / scan.REPORT_FILE).read_text()) == report
+    assert json.loads((tmp_path / "state" / stores.REPORT_FILE).read_text()) == report
 
     # Resume: journaled objects are matched by key and ETag and not downloaded again.
     gets = []
     s3.meta.events.register("provide-client-params.s3.GetObject", lambda params, **_: gets.append(params["Key"]))
     again = Moderate()
-    report = scan.scan_dataset(store, again, None, scan.ScanOptions(quarantine="s3://datasets/quarantine/dogs",
+    report = scanner.scan_dataset(store, again, None, scanner.ScanOptions(quarantine="s3://datasets/quarantine/dogs",
                                                                     progress=False))
     assert again.seen == 0 and report["summary"]["resumed_from_journal"] == 3
     assert gets == ["dogs/dataset_info.json"]
@@ -84,7 +84,7 @@ def test_s3_scan_quarantines_and_resumes_by_etag(s3, tmp_path):
     # A changed object (new ETag) is downloaded and scanned again.
     s3.put_object(Bucket="datasets", Key="dogs/safe_1.png", Body=synthetic.encode(synthetic.landscape(9)))
     third = Moderate()
-    scan.scan_dataset(store, third, None, scan.ScanOptions(progress=False))
+    scanner.scan_dataset(store, third, None, scanner.ScanOptions(progress=False))
     assert third.seen == 1
 
 
@@ -92,10 +92,10 @@ def test_s3_cli_errors_are_clear(s3, tmp_path, capsys):
     import argparse
 
     parser = argparse.ArgumentParser()
-    scan.configure_parser(parser)
+    cli.configure_parser(parser)
     args = parser.parse_args(["s3://datasets/dogs", "--quarantine", str(tmp_path / "q"), "--no-progress"])
-    assert scan.run(args) == 2
+    assert cli.run(args) == 2
     assert "an s3:// dataset needs an s3:// --quarantine" in capsys.readouterr().err
     with pytest.raises(ValueError, match="has no bucket"):
-        scan.parse_s3_url("s3:///x")
-    assert scan.parse_s3_url("s3://b/p/q/") == ("b", "p/q/") and scan.parse_s3_url("s3://b") == ("b", "")
+        stores.parse_s3_url("s3:///x")
+    assert stores.parse_s3_url("s3://b/p/q/") == ("b", "p/q/") and stores.parse_s3_url("s3://b") == ("b", "")
