@@ -110,6 +110,15 @@ def _cmd_serve(args) -> int:
 
 
 # --------------------------------------------------------------------------------------------- clients
+#: Exit codes of every moderating command (README, "The CLI"): scripts branch on them.
+EXIT_ALLOWED = 0  # nothing was intervened
+EXIT_ERROR = 1  # the server answered with an error status, or could not be reached
+EXIT_USAGE = 2  # bad arguments or unreadable input files (argparse uses 2 as well)
+EXIT_INTERVENED = 3  # the guardrail intervened: blocked, blurred, withheld, or a flagged text or image
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it)
+EXIT_CLOSED_PIPE = 141  # the reader of stdout went away (128 + SIGPIPE, as for any Unix tool)
+
+
 def _channel(target: str):
     import grpc
 
@@ -119,7 +128,7 @@ def _channel(target: str):
 
 def _rpc_error(e) -> int:
     print(f"safegen: {e.code().name}: {e.details()}", file=sys.stderr)
-    return 1
+    return EXIT_ERROR
 
 
 def _source(value: str) -> int:
@@ -128,10 +137,49 @@ def _source(value: str) -> int:
     return common_pb2.SOURCE_OUTPUT if value == "output" else common_pb2.SOURCE_INPUT
 
 
+def _to_json(message) -> str:
+    """The proto JSON mapping with the proto's own field names (snake_case), as grpcurl prints it."""
+    from google.protobuf import json_format
+
+    return json_format.MessageToJson(message, preserving_proto_field_name=True)
+
+
+def _exit_for(action: int) -> int:
+    from safegen.v1 import common_pb2
+
+    return EXIT_INTERVENED if action == common_pb2.ACTION_GUARDRAIL_INTERVENED else EXIT_ALLOWED
+
+
+def _enum(enum_type, value: int, prefix: str) -> str:
+    return enum_type.Name(value).removeprefix(prefix)
+
+
+def _filter_lines(filters) -> list[str]:
+    """One line per category the backend found something in (`--json` has them all):
+    `  SEXUAL  0.970  confidence HIGH   strength HIGH  detected`."""
+    from safegen.v1 import common_pb2
+
+    lines = []
+    for f in filters:
+        if not f.detected and f.confidence in (common_pb2.CONFIDENCE_NONE, common_pb2.CONFIDENCE_UNSPECIFIED):
+            continue
+        flag = "  detected" if f.detected else ""
+        lines.append(f"  {_enum(common_pb2.Category, f.category, 'CATEGORY_'):<14} {f.score:.3f}  "
+                     f"confidence {_enum(common_pb2.Confidence, f.confidence, 'CONFIDENCE_'):<6} "
+                     f"strength {_enum(common_pb2.FilterStrength, f.filter_strength, 'FILTER_STRENGTH_')}{flag}")
+    return lines or ["  no category above confidence NONE"]
+
+
+def _verdict(action: int) -> str:
+    from safegen.v1 import common_pb2
+
+    return "INTERVENED" if action == common_pb2.ACTION_GUARDRAIL_INTERVENED else "ALLOWED"
+
+
 def _cmd_generate(args) -> int:
     import grpc
 
-    from safegen.v1 import common_pb2, safe_generation_pb2 as pb, safe_generation_pb2_grpc
+    from safegen.v1 import safe_generation_pb2 as pb, safe_generation_pb2_grpc
 
     req = pb.StreamGenerateRequest(
         prompt=args.prompt, negative_prompt=args.negative_prompt, width=args.width, height=args.height,
@@ -154,37 +202,44 @@ def _cmd_generate(args) -> int:
                 result = event.result
     except grpc.RpcError as e:
         return _rpc_error(e)
-    if args.json:
-        from google.protobuf import json_format
-
-        print(json_format.MessageToJson(result))
-    for w in result.warnings:
-        print(f"warning: {w}")
+    if result is None:
+        print("safegen: the stream ended without a result", file=sys.stderr)
+        return EXIT_ERROR
     out = Path(args.output)
     written = []
     images = [img for img in result.images if img.data]
-    for i, img in enumerate(images):
-        path = out if len(images) == 1 else out.with_name(f"{out.stem}-{i + 1}{out.suffix}")
-        path.write_bytes(img.data)
-        written.append(path)
+    try:
+        for i, img in enumerate(images):
+            path = out if len(images) == 1 else out.with_name(f"{out.stem}-{i + 1}{out.suffix}")
+            path.write_bytes(img.data)
+            written.append((path, img))
+    except OSError as e:
+        print(f"safegen: cannot write {e.filename}: {e.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.json:
+        print(_to_json(result))
+        return _exit_for(result.action)
+    for w in result.warnings:
+        print(f"warning: {w}")
+    for path, img in written:
         tag = " (blurred)" if img.blurred else ""
         print(f"wrote {path}{tag} seed={img.seed}")
+    withheld = sum(1 for img in result.images if img.withheld)
+    if withheld:
+        print(f"withheld {withheld} unsafe image(s)")
     t = result.timings
     print(f"timings: prompt {t.prompt_moderation_seconds * 1000:.0f} ms, generation {t.generation_seconds * 1000:.0f} ms, "
           f"images {t.image_moderation_seconds * 1000:.0f} ms, total {t.total_seconds * 1000:.0f} ms "
           f"(moderation overhead {t.moderation_overhead_ratio:.1%})")
     if result.blocked_message:
         print(f"blocked: {result.blocked_message}")
-    if not written:
-        return 3  # nothing to show: the guardrail blocked the prompt or withheld every image
-    return 0 if result.action == common_pb2.ACTION_NONE or not args.strict else 4
+    return _exit_for(result.action)
 
 
 def _cmd_moderate_text(args) -> int:
     import grpc
-    from google.protobuf import json_format
 
-    from safegen.v1 import text_moderation_pb2, text_moderation_pb2_grpc
+    from safegen.v1 import common_pb2, text_moderation_pb2, text_moderation_pb2_grpc
 
     stub = text_moderation_pb2_grpc.TextModerationServiceStub(_channel(args.target))
     try:
@@ -192,29 +247,47 @@ def _cmd_moderate_text(args) -> int:
             text=args.text, source=_source(args.source), guardrail_id=args.guardrail), timeout=args.timeout)
     except grpc.RpcError as e:
         return _rpc_error(e)
-    print(json_format.MessageToJson(resp))
-    return 0
+    if args.json:
+        print(_to_json(resp))
+        return _exit_for(resp.action)
+    print(f"{_verdict(resp.action)} (guardrail {resp.guardrail_id or 'default'}, backend {resp.backend})")
+    print("\n".join(_filter_lines(resp.filters)))
+    for w in resp.words:
+        kind = _enum(common_pb2.WordList, w.word_list, "WORD_LIST_").lower().replace("_", " ")
+        print(f"  word {w.match!r} at {w.start}-{w.end}: {kind} list entry {w.word!r}")
+    return _exit_for(resp.action)
 
 
 def _cmd_moderate_image(args) -> int:
     import grpc
-    from google.protobuf import json_format
 
-    from safegen.v1 import image_moderation_pb2, image_moderation_pb2_grpc
+    from safegen.v1 import common_pb2, image_moderation_pb2, image_moderation_pb2_grpc
 
     try:
         images = [Path(f).read_bytes() for f in args.files]
     except OSError as e:
-        print(f"safegen: {e}", file=sys.stderr)
-        return 2
+        print(f"safegen: cannot read {e.filename}: {e.strerror}", file=sys.stderr)
+        return EXIT_USAGE
     stub = image_moderation_pb2_grpc.ImageModerationServiceStub(_channel(args.target))
     try:
         resp = stub.ModerateImages(image_moderation_pb2.ModerateImagesRequest(
             images=images, source=_source(args.source), guardrail_id=args.guardrail), timeout=args.timeout)
     except grpc.RpcError as e:
         return _rpc_error(e)
-    print(json_format.MessageToJson(resp))
-    return 0
+    intervened = any(r.action == common_pb2.ACTION_GUARDRAIL_INTERVENED for r in resp.results)
+    if args.json:
+        print(_to_json(resp))
+        return EXIT_INTERVENED if intervened else EXIT_ALLOWED
+    for r in resp.results:
+        print(f"{args.files[r.index]}: {_verdict(r.action)} ({r.format} {r.width}x{r.height})")
+        print("\n".join(_filter_lines(r.filters)))
+        for lb in r.labels:
+            box = lb.bounding_box if lb.HasField("bounding_box") else None
+            where = (f" at left {box.left:.2f} top {box.top:.2f} width {box.width:.2f} height {box.height:.2f}"
+                     if box else "")
+            print(f"  label {lb.name!r} {lb.confidence:.1f}%{where}")
+    print(f"(guardrail {resp.guardrail_id or 'default'}, backend {resp.backend})")
+    return EXIT_INTERVENED if intervened else EXIT_ALLOWED
 
 
 def _cmd_health(args) -> int:
@@ -231,9 +304,25 @@ def _cmd_health(args) -> int:
     return 0 if resp.status == health_pb2.HealthCheckResponse.SERVING else 1
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("safegen")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 # ------------------------------------------------------------------------------------------------ main
+_EPILOG = """exit codes of generate, moderate-text, moderate-image and scan-dataset:
+  0 allowed   3 the guardrail intervened   1 error (server status or unreachable)   2 usage
+  130 interrupted (Ctrl-C)   141 stdout closed by its reader (e.g. | head)"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="safegen", description=__doc__)
+    p = argparse.ArgumentParser(prog="safegen", description=__doc__, epilog=_EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"safegen {_version()}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     s = sub.add_parser("serve", help="Run all four services in one process, or one service.")
@@ -265,19 +354,23 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--steps", type=int, default=0)
     g.add_argument("--guidance-scale", type=float, default=0.0)
     g.add_argument("--seed", type=int, default=None)
-    g.add_argument("--json", action="store_true", help="also print the whole response as JSON")
+    g.add_argument("--json", action="store_true",
+                   help="print the result as proto JSON (snake_case field names, as grpcurl) instead of text")
     g.add_argument("--quiet", action="store_true", help="no progress output")
-    g.add_argument("--strict", action="store_true", help="exit 4 when the guardrail intervened")
+    g.add_argument("--strict", action="store_true",
+                   help="kept for old scripts: exit 3 whenever the guardrail intervened is now the default")
     g.set_defaults(func=_cmd_generate)
 
     t = client("moderate-text", "Moderate a text through a running text moderation service.")
     t.add_argument("text")
     t.add_argument("--source", choices=("input", "output"), default="input")
+    t.add_argument("--json", action="store_true", help="print the response as proto JSON (snake_case, as grpcurl)")
     t.set_defaults(func=_cmd_moderate_text)
 
     m = client("moderate-image", "Moderate PNG/JPEG files through a running image moderation service.")
     m.add_argument("files", nargs="+")
     m.add_argument("--source", choices=("input", "output"), default="output")
+    m.add_argument("--json", action="store_true", help="print the response as proto JSON (snake_case, as grpcurl)")
     m.set_defaults(func=_cmd_moderate_image)
 
     h = client("health", "Check a running server's gRPC health (exit 0 when SERVING).")
@@ -300,7 +393,19 @@ def main(argv: list[str] | None = None) -> int:
     # contended CPU (a shared node, or CPU limits); passive waiting costs nothing when the CPU is free.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe surfaces here, not as a traceback at interpreter exit
+        return code
+    except KeyboardInterrupt:
+        print("safegen: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # `safegen ... | head`: the reader is gone. Point stdout at /dev/null so the final flush at exit
+        # cannot raise again, and end quietly like a Unix tool stopped by SIGPIPE.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_CLOSED_PIPE
 
 
 if __name__ == "__main__":

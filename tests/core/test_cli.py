@@ -1,0 +1,176 @@
+"""The client commands as scripts use them: exit codes, human and proto-JSON output, closed pipes, Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from PIL import Image
+
+from safegen import cli
+from safegen.core.types import Category, CategoryScore, Level, TextAssessment
+from safegen.image.servicer import create_servicer as image_servicer
+from safegen.policy import GuardrailRegistry
+from safegen.text.servicer import create_servicer as text_servicer
+from safegen.v1 import common_pb2, safe_generation_pb2 as pb, safe_generation_pb2_grpc as pb_grpc
+from support import RedIsUnsafe, serve
+
+
+class CleanClassifier:
+    """The category classifier says NONE for every text: only the (real) banned-word lists intervene."""
+
+    name = "clean-double"
+
+    def assess(self, text, source):
+        return TextAssessment({c: CategoryScore(c, 0.01, Level.NONE) for c in (Category.SEXUAL, Category.VIOLENCE)},
+                              backend=self.name)
+
+
+class CannedGateway(pb_grpc.SafeGenerationServiceServicer):
+    """StreamGenerate answers a fixed result: `blocked` prompts get no image, others one PNG; "hang" never ends."""
+
+    def __init__(self):
+        buf = io.BytesIO()
+        Image.new("RGB", (8, 8), (0, 0, 255)).save(buf, format="PNG")
+        self.png = buf.getvalue()
+
+    async def StreamGenerate(self, request, context):  # noqa: N802 - generated name
+        if request.prompt == "hang":
+            await asyncio.sleep(60)
+        yield pb.StreamGenerateResponse(stage=pb.StageEvent(stage=pb.STAGE_PROMPT_MODERATION, finished=True,
+                                                            detail="ok", seconds=0.001))
+        if request.prompt == "blocked":
+            result = pb.GenerateResponse(action=common_pb2.ACTION_GUARDRAIL_INTERVENED, blocked_message="no")
+        elif request.prompt == "blurred":
+            result = pb.GenerateResponse(action=common_pb2.ACTION_GUARDRAIL_INTERVENED, images=[
+                pb.GeneratedImage(data=self.png, blurred=True, seed=7, action=common_pb2.ACTION_GUARDRAIL_INTERVENED)])
+        else:
+            result = pb.GenerateResponse(action=common_pb2.ACTION_NONE, images=[
+                pb.GeneratedImage(data=self.png, seed=7, action=common_pb2.ACTION_NONE)])
+        yield pb.StreamGenerateResponse(result=result)
+
+
+@pytest.fixture(scope="module")
+def target():
+    registry = GuardrailRegistry.load()
+    with serve(text_servicer(registry, {}, backend=CleanClassifier()),
+               image_servicer(registry, {}, detector=RedIsUnsafe()), CannedGateway()) as port:
+        yield f"127.0.0.1:{port}"
+
+
+def _png(color) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64), color).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def run(capsys, *argv):
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("text, code, verdict", [
+    ("a watercolor of a lighthouse", 0, "ALLOWED"),
+    ("a p0rn star", 3, "INTERVENED"),
+])
+def test_moderate_text_exit_code_and_human_output(capsys, target, text, code, verdict):
+    got, out, _ = run(capsys, "moderate-text", "--target", target, text)
+    assert got == code
+    assert out.startswith(verdict)
+    if code == 3:
+        assert "word 'p0rn' at 2-6: managed profanity list entry" in out
+    assert "{" not in out  # human-readable by default, not JSON
+
+
+def test_moderate_text_json_uses_proto_field_names(capsys, target):
+    code, out, _ = run(capsys, "moderate-text", "--target", target, "--json", "a p0rn star")
+    assert code == 3
+    body = json.loads(out)
+    assert body["action"] == "ACTION_GUARDRAIL_INTERVENED" and body["guardrail_id"] == "default"
+    assert body["words"][0]["word_list"] == "WORD_LIST_MANAGED_PROFANITY"
+    assert "filter_strength" in body["filters"][0] and "filterStrength" not in out
+
+
+def test_moderate_image_exit_code_is_3_when_any_image_is_unsafe(capsys, target, tmp_path):
+    safe, red = tmp_path / "blue.png", tmp_path / "red.png"
+    safe.write_bytes(_png((0, 0, 255)))
+    red.write_bytes(_png((255, 0, 0)))
+    code, out, _ = run(capsys, "moderate-image", "--target", target, str(safe))
+    assert code == 0 and out.startswith(f"{safe}: ALLOWED (PNG 64x64)")
+    code, out, _ = run(capsys, "moderate-image", "--target", target, str(safe), str(red))
+    assert code == 3 and f"{red}: INTERVENED" in out and "label 'Explicit'" in out
+    code, out, _ = run(capsys, "moderate-image", "--target", target, "--json", str(red))
+    assert code == 3 and json.loads(out)["results"][0]["labels"][0]["bounding_box"]["width"] > 0
+
+
+def test_unreadable_file_is_a_usage_error(capsys, target, tmp_path):
+    code, _, err = run(capsys, "moderate-image", "--target", target, str(tmp_path / "missing.png"))
+    assert code == 2 and "cannot read" in err and "missing.png" in err
+
+
+def test_server_errors_exit_1_with_the_status(capsys, target):
+    code, _, err = run(capsys, "moderate-text", "--target", target, "--guardrail", "nope", "hello")
+    assert code == 1 and err.startswith("safegen: NOT_FOUND:")
+
+
+def test_unreachable_server_exits_1(capsys):
+    code, _, err = run(capsys, "moderate-text", "--target", "127.0.0.1:1", "--timeout", "2", "hello")
+    assert code == 1 and "UNAVAILABLE" in err
+
+
+@pytest.mark.parametrize("prompt, code, line", [
+    ("a blue square", 0, "wrote"),
+    ("blurred", 3, "(blurred) seed=7"),
+    ("blocked", 3, "blocked: no"),
+])
+def test_generate_exit_codes(capsys, target, tmp_path, prompt, code, line):
+    out_file = tmp_path / "out.png"
+    got, out, _ = run(capsys, "generate", "--target", target, "-o", str(out_file), prompt)
+    assert got == code and line in out
+    assert out_file.exists() == (prompt != "blocked")
+
+
+def test_generate_json_is_the_result_message(capsys, target, tmp_path):
+    code, out, _ = run(capsys, "generate", "--target", target, "-o", str(tmp_path / "o.png"), "--json", "blocked")
+    assert code == 3 and json.loads(out) == {"action": "ACTION_GUARDRAIL_INTERVENED", "blocked_message": "no"}
+
+
+def test_usage_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["moderate-text"])
+    assert e.value.code == 2
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.startswith("safegen ")
+
+
+def _client(*argv, **kw):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    return subprocess.Popen([sys.executable, "-m", "safegen.cli", *argv], env=env, stderr=subprocess.PIPE,
+                            text=True, **kw)
+
+
+def test_closed_pipe_ends_quietly(target):
+    proc = _client("moderate-text", "--target", target, "--json", "a p0rn star", stdout=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before the first line, as with `| head -0`
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 141 and "Traceback" not in err, err
+
+
+def test_ctrl_c_ends_quietly(target, tmp_path):
+    proc = _client("generate", "--target", target, "-o", str(tmp_path / "x.png"), "hang", stdout=subprocess.DEVNULL)
+    time.sleep(3)  # importing grpc and opening the stream
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in err and "interrupted" in err, err
