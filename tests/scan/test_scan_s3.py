@@ -99,3 +99,47 @@ def test_s3_cli_errors_are_clear(s3, tmp_path, capsys):
     with pytest.raises(ValueError, match="has no bucket"):
         stores.parse_s3_url("s3:///x")
     assert stores.parse_s3_url("s3://b/p/q/") == ("b", "p/q/") and stores.parse_s3_url("s3://b") == ("b", "")
+
+
+def test_sharded_s3_scan_keeps_its_state_in_s3_and_merges(s3, tmp_path, monkeypatch, capsys):
+    """As in a Kubernetes Job: two shards with --state-dir s3://..., no local state at all; each shard's
+    journal is segment objects, a resumed shard reads them back (no image downloaded or moderated again),
+    and the merge rewrites dataset_info.json in the bucket once."""
+    import argparse
+
+    from red_scan import moderators
+
+    seen = []
+
+    def counting(args):
+        images, backend, text = moderators(args)
+        return (lambda batch: (seen.extend(n for n, _ in batch), images(batch))[1]), backend, text
+
+    monkeypatch.setattr(cli, "_moderators", counting)
+    monkeypatch.chdir(tmp_path)  # a local default state would show up here
+    put_dataset(s3)
+    parser = argparse.ArgumentParser()
+    cli.configure_parser(parser)
+    base = ["s3://datasets/dogs", "--no-progress", "--state-dir", "s3://datasets/state/dogs",
+            "--quarantine", "s3://datasets/quarantine/dogs"]
+    for k in range(2):
+        assert cli.run(parser.parse_args([*base, "--shard", f"{k}/2"])) in (0, 3)
+    assert sorted(seen) == ["more/unsafe.jpg", "safe_0.png", "safe_1.png", "safe_2.png"]
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket="datasets")["Contents"]}
+    assert {"state/dogs/safegen_scan_report.shard-0-of-2.json", "state/dogs/safegen_scan_report.shard-1-of-2.json"} <= keys
+    assert any(k.startswith("state/dogs/.safegen_scan_journal.shard-0-of-2.jsonl/") for k in keys)
+    assert list(tmp_path.iterdir()) == []
+    info = json.loads(s3.get_object(Bucket="datasets", Key="dogs/dataset_info.json")["Body"].read())
+    assert "safegen_scan" not in info  # not before the merge
+
+    assert cli.run(parser.parse_args([*base, "--merge"])) == 3
+    report = json.loads(s3.get_object(Bucket="datasets", Key="state/dogs/safegen_scan_report.json")["Body"].read())
+    assert report["summary"]["images"] == 4 and report["summary"]["unsafe"] == 1
+    info = json.loads(s3.get_object(Bucket="datasets", Key="dogs/dataset_info.json")["Body"].read())
+    assert info["images"] == ["safe_0.png"] and info["safegen_scan"]["quarantined"] == ["more/unsafe.jpg"]
+
+    seen.clear()
+    for k in range(2):  # a shard run again (a retried pod) finds its journal in S3 and redoes nothing
+        cli.run(parser.parse_args([*base, "--shard", f"{k}/2"]))
+    assert seen == []
+    capsys.readouterr()

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from safegen.core.files import atomic_write
+from safegen.scan.stores import quarantine_label
 
 
 def atomic_write_json(path: Path, obj) -> None:
@@ -50,8 +51,7 @@ def rewrite_info(store, info: dict, raw_info: bytes, moved: list[dict]) -> None:
     new_info = without_files(info, gone)
     scan_meta = dict(new_info.get("safegen_scan") or {})
     scan_meta["quarantined"] = sorted(set(scan_meta.get("quarantined", [])) | {a["file"] for a in moved})
-    scan_meta["quarantine_dir"] = str(store.quarantine if not isinstance(store.quarantine, tuple)
-                                      else f"s3://{store.quarantine[0]}/{store.quarantine[1]}")
+    scan_meta["quarantine_dir"] = quarantine_label(store)
     new_info["safegen_scan"] = scan_meta
     store.write_info(json_bytes(new_info))
 

@@ -5,6 +5,10 @@ where it stopped: files whose sha256 (or, on S3, whose key and ETag) is already 
 The report and any rewritten dataset_info.json are written atomically. By default the scan only
 reports; a quarantine moves unsafe images out and rewrites dataset_info.json; nothing is deleted unless
 delete_unsafe is set.
+
+A shard (opts.shard) scans only the images it owns (safegen.scan.shard), keeps its own journal, writes
+its own report and leaves dataset_info.json alone: shards run at the same time, so the one rewrite is
+done by the merge (safegen.scan.merge) from every shard's report.
 """
 
 from __future__ import annotations
@@ -16,10 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from safegen.scan.journal import JOURNAL_FILE, Journal
+from safegen.scan.journal import Journal, journal_name
 from safegen.scan.moderation import ModerateImages, ModerateText, invalid
-from safegen.scan.report import atomic_write_json, build_report, rewrite_info
-from safegen.scan.stores import INFO_FILE, MAX_READ_BYTES, REPORT_FILE, LocalStore
+from safegen.scan.report import atomic_write_json, build_report, json_bytes, rewrite_info
+from safegen.scan.shard import Shard
+from safegen.scan.state import LocalState, S3State
+from safegen.scan.stores import INFO_FILE, MAX_READ_BYTES, REPORT_FILE, REPORT_PREFIX, LocalStore, quarantine_label
 
 
 @dataclass
@@ -29,6 +35,22 @@ class ScanOptions:
     batch_size: int = 8
     report: Path | None = None
     progress: bool = True
+    #: Scan only this shard's images (None: all of them).
+    shard: Shard | None = None
+    #: Where the journal and report go (None: a LocalState in the store's state_dir).
+    state: "LocalState | S3State | None" = None
+
+
+def shard_report_name(shard: Shard) -> str:
+    return f"{REPORT_PREFIX}.{shard.tag}.json"
+
+
+def report_location(store, opts: ScanOptions) -> str:
+    """Where scan_dataset writes (or wrote) its report, for messages."""
+    if opts.report and not opts.shard:
+        return str(opts.report)
+    state = opts.state or LocalState(store.state_dir)
+    return state.where(shard_report_name(opts.shard) if opts.shard else REPORT_FILE)
 
 
 def scan_dataset(source, moderate_images: ModerateImages, moderate_text: ModerateText | None,
@@ -36,6 +58,9 @@ def scan_dataset(source, moderate_images: ModerateImages, moderate_text: Moderat
     """Scans a dataset (a folder path, or a LocalStore/S3Store), acts per `opts`, writes the report."""
     if opts.quarantine and opts.delete_unsafe:
         raise ValueError("choose either --quarantine DIR or --delete-unsafe, not both")
+    if opts.shard and opts.report:
+        raise ValueError("a shard writes its report to the state folder, where --merge finds it: "
+                         "give --report to the --merge run instead")
     store = source if hasattr(source, "files") else LocalStore(Path(source), opts.quarantine)
     raw = store.info_bytes()
     info = None
@@ -44,15 +69,18 @@ def scan_dataset(source, moderate_images: ModerateImages, moderate_text: Moderat
             info = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             raise ValueError(f"{store.label}/{INFO_FILE}: not valid JSON: {e}") from None
-    journal = Journal(store.state_dir / JOURNAL_FILE)
+    state = opts.state or LocalState(store.state_dir)
+    journal = state.journal(journal_name(opts.shard.tag if opts.shard else ""))
     try:
-        return _scan(store, raw, info, moderate_images, moderate_text, opts, journal, backend, guardrail_id)
+        return _scan(store, raw, info, moderate_images, moderate_text, opts, journal, backend, guardrail_id, state)
     finally:
         journal.close()
 
 
-def _scan(store, raw_info, info, moderate_images, moderate_text, opts, journal, backend, guardrail_id) -> dict:
+def _scan(store, raw_info, info, moderate_images, moderate_text, opts, journal, backend, guardrail_id, state) -> dict:
     files = store.files()
+    if opts.shard:
+        files = [f for f in files if opts.shard.owns(f[0])]
     by_version = {(e["file"], e["version"]): e for e in journal.entries
                   if e.get("kind") == "image" and e.get("version")}
     sha_of: dict[str, str] = {}
@@ -89,7 +117,7 @@ def _scan(store, raw_info, info, moderate_images, moderate_text, opts, journal, 
         entries = reused + [{"kind": "image", "file": name, "version": version, "sha256": digest, **res}
                             for (name, version, digest, _), res in zip(batch, results, strict=True)]
         if entries:
-            journal.append(entries)  # durable before the bar moves: a kill after this loses nothing
+            journal.append(entries)  # journaled before the bar moves (fsynced locally; on S3 within seconds)
         bar.update(len(todo[start:start + opts.batch_size]))
     bar.close()
 
@@ -113,12 +141,12 @@ def _scan(store, raw_info, info, moderate_images, moderate_text, opts, journal, 
 
     actions: list[dict] = []
     if opts.quarantine and (unsafe or any(e["kind"] == "moved" for e in earlier.values())):
-        actions = _quarantine(store, unsafe, info, raw_info, journal)
+        actions = _quarantine(store, unsafe, info if not opts.shard else None, raw_info, journal)
     elif opts.delete_unsafe and unsafe:
         for e in unsafe:
             store.delete(e["file"])
             entry = {"kind": "deleted", "file": e["file"], "sha256": e["sha256"]}
-            journal.append([entry])
+            journal.append([entry], durable=True)
             actions.append(entry)
     # Images moved or deleted by an earlier, interrupted run are still reported.
     for f, e in earlier.items():
@@ -130,8 +158,17 @@ def _scan(store, raw_info, info, moderate_images, moderate_text, opts, journal, 
 
     report = build_report(store.label, backend() if callable(backend) else backend, guardrail_id, prompt,
                           prompt_result, images, actions, skipped)
-    atomic_write_json(Path(opts.report) if opts.report else store.state_dir / REPORT_FILE, report)
+    journal.close()  # every journal segment is written before a report says the scan is done
+    if opts.shard:
+        report["shard"] = {"index": opts.shard.index, "count": opts.shard.count}
+        report["quarantine"] = quarantine_label(store) if opts.quarantine else None
+        state.write(shard_report_name(opts.shard), json_bytes(report))
+    elif opts.report:
+        atomic_write_json(Path(opts.report), report)
+    else:
+        state.write(REPORT_FILE, json_bytes(report))
     return report
+
 
 
 def _quarantine(store, unsafe: list[dict], info, raw_info: bytes | None, journal: Journal) -> list[dict]:
@@ -140,7 +177,7 @@ def _quarantine(store, unsafe: list[dict], info, raw_info: bytes | None, journal
     for e in unsafe:
         dest = store.move_to_quarantine(e["file"])
         entry = {"kind": "moved", "file": e["file"], "sha256": e["sha256"], "to": dest}
-        journal.append([entry])  # per file: a kill between two moves leaves a consistent journal
+        journal.append([entry], durable=True)  # per file: a kill between two moves leaves a consistent journal
         actions.append(entry)
     if isinstance(info, dict) and raw_info is not None:
         every = [e for e in journal.entries if e.get("kind") == "moved"]  # this run's and any earlier run's

@@ -10,6 +10,9 @@ from safegen.core.files import atomic_write, fsync_dir
 
 INFO_FILE = "dataset_info.json"
 REPORT_FILE = "safegen_scan_report.json"
+#: The unsharded report, shard reports (safegen_scan_report.shard-K-of-N.json) and the merged report
+#: start with this; none of them is ever scanned as part of the dataset.
+REPORT_PREFIX = "safegen_scan_report"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".jpe", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".avif"}
 #: Files bigger than this are reported INVALID without being read (the service's limit is 4 MB).
 MAX_READ_BYTES = 64 * 1024 * 1024
@@ -31,7 +34,7 @@ class LocalStore:
         excl = [self.quarantine.resolve()] if self.quarantine else []
         out = []
         for p in sorted(self.root.rglob("*")):
-            if not p.is_file() or p.name.startswith(".") or p.name in (INFO_FILE, REPORT_FILE):
+            if not p.is_file() or p.name.startswith((".", REPORT_PREFIX)) or p.name == INFO_FILE:
                 continue
             rp = p.resolve()
             if any(rp == e or e in rp.parents for e in excl):
@@ -90,7 +93,8 @@ def parse_s3_url(url: str) -> tuple[str, str]:
 class S3Store:
     """A dataset under an s3:// prefix. Objects are versioned by ETag, so a resumed scan skips journaled
     objects without downloading them again; dataset_info.json is rewritten with one PutObject (atomic on
-    S3); quarantine is a server-side copy then a delete. The journal and the report stay local."""
+    S3); quarantine is a server-side copy then a delete. The journal and the report are kept in a state
+    folder (local by default, or an s3:// prefix: see safegen.scan.state)."""
 
     def __init__(self, url: str, client=None, quarantine: str | None = None, state_dir: Path | None = None):
         self.bucket, self.prefix = parse_s3_url(url)
@@ -102,8 +106,9 @@ class S3Store:
         self.client = client
         self.quarantine = parse_s3_url(quarantine) if quarantine else None
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{self.bucket}_{self.prefix}".strip("_/"))
+        # The default place for the journal and report (a local folder); --state-dir may pick another,
+        # including an s3:// prefix, which is what shards of a Kubernetes Job share.
         self.state_dir = Path(state_dir) if state_dir else Path(".safegen-scan") / safe
-        self.state_dir.mkdir(parents=True, exist_ok=True)
 
     def _call(self, what: str, fn, **kw):
         from safegen.core.aws import map_aws_error
@@ -123,7 +128,7 @@ class S3Store:
                     key = obj["Key"]
                     name = key[len(self.prefix):]
                     base = name.rsplit("/", 1)[-1]
-                    if not name or base.startswith(".") or name in (INFO_FILE, REPORT_FILE):
+                    if not name or base.startswith((".", REPORT_PREFIX)) or name == INFO_FILE:
                         continue
                     if q is not None and key.startswith(q):
                         continue
@@ -187,14 +192,27 @@ class S3Store:
 
 
 def open_store(directory: str, quarantine: str = "", state_dir: str = ""):
-    """A LocalStore for a folder, an S3Store for s3://bucket/prefix (whose quarantine must be s3:// too)."""
+    """A LocalStore for a folder, an S3Store for s3://bucket/prefix (whose quarantine must be s3:// too).
+    `state_dir` sets the store's default local state folder; an s3:// state is opened by safegen.scan.state."""
+    local_state = Path(state_dir) if state_dir and not state_dir.startswith("s3://") else None
     if directory.startswith("s3://"):
         if quarantine and not quarantine.startswith("s3://"):
             raise ValueError("an s3:// dataset needs an s3:// --quarantine (a server-side move)")
-        return S3Store(directory, quarantine=quarantine or None, state_dir=Path(state_dir) if state_dir else None)
+        return S3Store(directory, quarantine=quarantine or None, state_dir=local_state)
     if quarantine.startswith("s3://"):
         raise ValueError("a local dataset needs a local --quarantine folder")
-    return LocalStore(Path(directory), Path(quarantine) if quarantine else None)
+    store = LocalStore(Path(directory), Path(quarantine) if quarantine else None)
+    if local_state is not None:
+        store.state_dir = local_state
+    return store
+
+
+def quarantine_label(store) -> str | None:
+    """The store's quarantine as the user wrote it (a folder, or s3://bucket/prefix/); None without one."""
+    q = getattr(store, "quarantine", None)
+    if q is None:
+        return None
+    return f"s3://{q[0]}/{q[1]}" if isinstance(q, tuple) else str(q)
 
 
 def _move(src: Path, dst: Path) -> None:
