@@ -24,6 +24,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import Counter, Histogram
 
 from safegen.core.server import MAX_MESSAGE_BYTES
+from safegen.gateway.http import compat
 from safegen.gateway.http.openapi import build_spec
 from safegen.gateway.http.status import error_body, http_status
 from safegen.v1 import guardrail_pb2, guardrail_pb2_grpc, safe_generation_pb2, safe_generation_pb2_grpc
@@ -374,6 +375,9 @@ def create_app(channel: grpc.aio.Channel, *, max_body_bytes: int = DEFAULT_MAX_B
     app.router.add_get("/openapi.json", front.openapi)
     app.router.add_get("/", front.static)
     app.router.add_get("/static/{name}", front.static)
+    # Drop-in OpenAI / Bedrock / Azure routes (compat.py), all moderating through this one call.
+    compat.add_routes(app, lambda req: front.guardrails.ApplyGuardrail(req, timeout=front.timeout),
+                      front.read_body, expect)
     return app
 
 

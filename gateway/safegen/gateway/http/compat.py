@@ -1,0 +1,161 @@
+"""What the drop-in APIs (OpenAI, Bedrock, Azure) share: the one moderation call, JSON bodies, errors.
+
+Each API lives in its own module (openai_compat, bedrock_compat, azure_compat) as pure mapping
+functions between its JSON and safegen's ApplyGuardrail messages, plus a handler. They all moderate
+through one `Moderate` callable that `create_app` hands over, so where that call goes (today the
+gateway's gRPC port, later the in-process data plane) is one line in server.py. Failures arrive here
+as (gRPC status name, message) pairs and each API renders them in its own error shape.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import re
+from typing import Any, Awaitable, Callable
+
+import grpc
+from aiohttp import web
+
+from safegen.errors import SafegenError
+from safegen.v1 import guardrail_pb2
+
+log = logging.getLogger(__name__)
+
+#: The call every drop-in API moderates through: safegen's ApplyGuardrail, wherever it runs.
+Moderate = Callable[[guardrail_pb2.ApplyGuardrailRequest], Awaitable[guardrail_pb2.ApplyGuardrailResponse]]
+#: Reads a request body within the server's size limit (the front's `read_body`).
+ReadBody = Callable[[web.Request], Awaitable[bytes]]
+#: Renders (HTTP status, gRPC status name, message) as one API's error response.
+Render = Callable[[int, str, str], web.Response]
+
+#: ApplyGuardrail's own limit on content blocks per call (safegen.gateway.servicer.MAX_BLOCKS);
+#: checked here too so that each API refuses in its own words before any call.
+MAX_BLOCKS = 20
+#: Non-empty, strict, padded base64 without whitespace: the one regex the code checks and the OpenAPI
+#: publishes (as "^...$"), so the two accept exactly the same strings.
+BASE64 = r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{4}|[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)"
+
+# google/rpc/code.proto's HTTP mapping, by status name (status.py has it by grpc.StatusCode).
+_HTTP = {"INVALID_ARGUMENT": 400, "OUT_OF_RANGE": 400, "FAILED_PRECONDITION": 400, "UNAUTHENTICATED": 401,
+         "PERMISSION_DENIED": 403, "NOT_FOUND": 404, "ALREADY_EXISTS": 409, "ABORTED": 409,
+         "RESOURCE_EXHAUSTED": 429, "CANCELLED": 499, "UNIMPLEMENTED": 501, "UNAVAILABLE": 503,
+         "DEADLINE_EXCEEDED": 504}
+
+
+class CompatError(Exception):
+    """A request one of the drop-in APIs refuses itself: a gRPC status name, a message, an HTTP status."""
+
+    def __init__(self, status: str, message: str, http: int | None = None):
+        super().__init__(message)
+        self.status, self.message = status, message
+        self.http = http if http is not None else _HTTP.get(status, 500)
+
+
+def invalid(message: str) -> CompatError:
+    """A malformed request: INVALID_ARGUMENT, HTTP 400."""
+    return CompatError("INVALID_ARGUMENT", message)
+
+
+def failure(exc: BaseException) -> tuple[int, str, str] | None:
+    """(HTTP status, gRPC status name, message) for a failure any layer below may raise: our own
+    refusals, the front's body limit, a gRPC status from the gateway, or a domain error from the
+    in-process plane. None for anything else, which is a bug."""
+    if isinstance(exc, CompatError):
+        return exc.http, exc.status, exc.message
+    if isinstance(exc, grpc.aio.AioRpcError):
+        name = exc.code().name
+        return _HTTP.get(name, 500), name, exc.details() or name
+    if isinstance(exc, SafegenError):
+        return _HTTP.get(exc.code, 500), exc.code, exc.message
+    http, code, message = getattr(exc, "http", None), getattr(exc, "code", None), getattr(exc, "message", None)
+    if isinstance(http, int) and isinstance(code, grpc.StatusCode) and isinstance(message, str):
+        return http, code.name, message  # the front's HttpError (413 over the body limit, 415)
+    return None
+
+
+def handler(render: Render, fn: Callable[[web.Request], Awaitable[web.StreamResponse]]):
+    """An aiohttp handler running `fn`, with every failure rendered in the API's own error shape.
+
+    INTERNAL never carries internals: the traceback goes to the log, the caller gets "internal error"."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        try:
+            return await fn(request)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes the API's error body
+            found = failure(exc)
+            if found is None:
+                log.exception("unhandled error in %s %s", request.method, request.path)
+                found = (500, "INTERNAL", "internal error")
+            http, status, message = found
+            resp = render(http, status, message)
+            if http in (413, 415):
+                resp.force_close()  # the rest of a refused body is not worth reading
+            return resp
+
+    return handle
+
+
+async def read_json(request: web.Request, read_body: ReadBody) -> Any:
+    """The request's JSON value: refused when not application/json, empty, not UTF-8 or malformed."""
+    if request.headers.get("Content-Type") is not None and request.content_type != "application/json":
+        # As on the proto-JSON routes: a cross-site form post cannot reach us without a preflight.
+        raise CompatError("INVALID_ARGUMENT", f"Content-Type must be application/json, not {request.content_type!r}", 415)
+    raw = await read_body(request)
+    if not raw.strip():
+        raise invalid("request body is empty: send a JSON object")
+    try:
+        return json.loads(raw)
+    except UnicodeDecodeError as exc:
+        raise invalid(f"request body is not UTF-8: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise invalid(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+
+
+def expect_object(value: Any, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise invalid(f"{where} must be a JSON object, not {json_type(value)}")
+    return value
+
+
+_BASE64 = re.compile(BASE64)
+
+
+def decode_base64(value: Any, where: str) -> bytes:
+    """Non-empty bytes from a base64 string, refused with the field named when it is anything else."""
+    if not isinstance(value, str):
+        raise invalid(f"{where} must be a base64 string, not {json_type(value)}")
+    if not value:
+        raise invalid(f"{where} holds no bytes")
+    if _BASE64.fullmatch(value) is None:
+        raise invalid(f"{where} is not padded base64 (A-Z, a-z, 0-9, + and /, no whitespace)")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:  # the regex already vouches for alphabet and padding
+        raise invalid(f"{where} is not valid base64: {exc}") from None
+
+
+def json_type(value: Any) -> str:
+    """The JSON name of a parsed value's type, for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+def add_routes(app: web.Application, moderate: Moderate, read_body: ReadBody, expect_handler=None) -> None:
+    """Registers the OpenAI, Bedrock and Azure routes on `app`, moderating through `moderate`."""
+    from safegen.gateway.http import azure_compat, bedrock_compat, openai_compat
+
+    for module in (openai_compat, bedrock_compat, azure_compat):
+        for path, fn in module.routes(moderate, read_body).items():
+            app.router.add_post(path, fn, expect_handler=expect_handler)
