@@ -147,6 +147,17 @@ def build() -> dict:
                              targets((error_ratio(svc_all, "grpc_service"), "{{grpc_service}}")), "percentunit",
                              thresholds=[{"color": "red", "value": 0.05}]))
 
+    panels.append(row(lay, "Load (the autoscaling signals)"))
+    panels.append(timeseries(
+        lay, "Queue depth by service",
+        "safegen_queue_depth summed over pods: calls waiting for the generation device or the image scoring pool. "
+        "The chart's queue-based autoscaler targets its per-pod average (docs/operations.md, Autoscaling).",
+        targets((f"sum by (service) (safegen_queue_depth{{{NS}}})", "{{service}}")), "short", w=12))
+    panels.append(timeseries(
+        lay, "In-flight requests by service",
+        "safegen_inflight_requests summed over pods: RPCs being handled (running + waiting), per service.",
+        targets((f"sum by (service) (safegen_inflight_requests{{{NS}}})", "{{service}}")), "short", w=12))
+
     panels.append(row(lay, "Moderation overhead"))
     panels.append(timeseries(
         lay, "Moderation overhead (% of request time)",

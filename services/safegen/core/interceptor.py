@@ -86,6 +86,8 @@ class StatusInterceptor(grpc.aio.ServerInterceptor):
     def _wrap_unary(self, fn, m: RpcMetrics):
         async def handler(request, context):
             m.started.inc()
+            if m.inflight is not None:
+                m.inflight.inc()
             start = time.perf_counter()
             code = "OK"
             try:
@@ -98,6 +100,8 @@ class StatusInterceptor(grpc.aio.ServerInterceptor):
                     await self._fail(context, exc)  # every failure gets a status
                 raise
             finally:
+                if m.inflight is not None:
+                    m.inflight.dec()
                 self._record(m, context, start, code)
 
         return handler
@@ -105,6 +109,8 @@ class StatusInterceptor(grpc.aio.ServerInterceptor):
     def _wrap_stream(self, fn, m: RpcMetrics):
         async def handler(request, context):
             m.started.inc()
+            if m.inflight is not None:
+                m.inflight.inc()
             start = time.perf_counter()
             code = "OK"
             try:
@@ -117,6 +123,8 @@ class StatusInterceptor(grpc.aio.ServerInterceptor):
                     await self._fail(context, exc)
                 raise
             finally:
+                if m.inflight is not None:
+                    m.inflight.dec()
                 self._record(m, context, start, code)
 
         return handler

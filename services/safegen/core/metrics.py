@@ -6,7 +6,7 @@ including its CamelCase grpc_code values, so existing gRPC dashboards work uncha
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 # Generation takes seconds to minutes, moderation milliseconds: one bucket set spans both.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300)
@@ -38,6 +38,31 @@ DECISIONS = Counter(
 REGENERATIONS = Counter("safegen_regenerations_total", "Images regenerated because the prompt was safe but the image was not.")
 BLOCKED = Counter("safegen_blocked_requests_total", "Requests answered without images, by reason (prompt, image).", ["reason"])
 
+# The autoscaling signals (docs/operations.md "Autoscaling"): work waiting for a worker or the device, and
+# RPCs being handled (running + waiting), per service as `safegen serve` names it. Sampled at scrape time,
+# so they read the same whatever the scrape interval, unlike a rate.
+QUEUE_DEPTH = Gauge(
+    "safegen_queue_depth", "Requests admitted but waiting for a worker or the device (generation: for the backend; "
+    "image moderation: for the scoring pool).", ["service"])
+INFLIGHT = Gauge("safegen_inflight_requests", "RPCs being handled by this process (running + waiting).", ["service"])
+#: gRPC service -> the `service` label (the `safegen serve` name, the chart's component). Health and reflection
+#: are left out: a health Watch stream would count as in flight for as long as the prober stays connected.
+SERVICE_LABELS = {
+    "safegen.v1.TextModerationService": "text-moderation",
+    "safegen.v1.ImageModerationService": "image-moderation",
+    "safegen.v1.ImageGenerationService": "image-generation",
+    "safegen.v1.SafeGenerationService": "gateway",
+    "safegen.v1.GuardrailService": "gateway",
+}
+
+
+def service_label(grpc_service: str) -> str | None:
+    """The `service` label of an RPC's gRPC service, or None for infrastructure (grpc.health, reflection)."""
+    if grpc_service.startswith("grpc."):
+        return None
+    return SERVICE_LABELS.get(grpc_service, grpc_service)
+
+
 # Pre-create children so dashboards and rules see zeros before the first request.
 for _stage in STAGES:
     STAGE_SECONDS.labels(_stage)
@@ -58,10 +83,13 @@ GO_CODE_NAMES = {
 class RpcMetrics:
     """Cached labelled children for one method (labels() costs ~1.4 us; this runs on every RPC)."""
 
-    __slots__ = ("started", "seconds", "sent", "_handled", "_labels")
+    __slots__ = ("started", "seconds", "sent", "inflight", "_handled", "_labels")
 
     def __init__(self, grpc_type: str, service: str, method: str):
         self._labels = (grpc_type, service, method)
+        label = service_label(service)
+        #: safegen_inflight_requests of this RPC's service; None for health and reflection.
+        self.inflight = INFLIGHT.labels(label) if label else None
         self.started = GRPC_STARTED.labels(*self._labels)
         self.seconds = GRPC_HANDLING_SECONDS.labels(*self._labels)
         self.sent = GRPC_MSG_SENT.labels(*self._labels)

@@ -11,9 +11,14 @@ import asyncio
 import time
 from typing import Callable
 
+from safegen.core.metrics import INFLIGHT, QUEUE_DEPTH
 from safegen.errors import DeadlineExceeded, ResourceExhausted
 from safegen.generation.backends.base import GenerationBackend
 from safegen.generation.request import CancelToken, GenerationRequest, GenerationResult, validate
+
+#: safegen_queue_depth{service="image-generation"}: admitted calls waiting for a device slot.
+_WAITING = QUEUE_DEPTH.labels("image-generation")
+INFLIGHT.labels("image-generation")  # exported as 0 from the start: an autoscaler needs a value per pod
 
 #: Called (on the event loop) with (step, total_steps).
 AsyncProgressFn = Callable[[int, int], None]
@@ -49,10 +54,13 @@ class ImageGenerator:
         deadline = None if timeout is None else time.monotonic() + timeout
         self._admitted += 1
         try:
+            _WAITING.inc()
             try:
                 await asyncio.wait_for(self._slots.acquire(), timeout)
             except asyncio.TimeoutError:
                 raise DeadlineExceeded("the deadline passed while waiting for the generation backend") from None
+            finally:
+                _WAITING.dec()  # running now, or given up: either way no longer waiting
             try:
                 return await self._run(req, deadline, on_progress)
             finally:

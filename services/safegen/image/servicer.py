@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Mapping
 
+from safegen.core.metrics import INFLIGHT, QUEUE_DEPTH
 from safegen.core.types import Category, Source
 from safegen.image.backends import build_detector
 from safegen.image.backends.base import ImageDetector
@@ -14,6 +16,10 @@ from safegen.image.settings import ImageSettings
 from safegen.policy import GuardrailRegistry
 from safegen.v1 import common_pb2, image_moderation_pb2, image_moderation_pb2_grpc
 
+
+#: safegen_queue_depth{service="image-moderation"}: calls waiting for a thread of the scoring pool.
+_WAITING = QUEUE_DEPTH.labels("image-moderation")
+INFLIGHT.labels("image-moderation")  # exported as 0 from the start: an autoscaler needs a value per pod
 
 _SOURCE = {common_pb2.SOURCE_INPUT: Source.INPUT, common_pb2.SOURCE_OUTPUT: Source.OUTPUT,
            common_pb2.SOURCE_UNSPECIFIED: Source.OUTPUT}  # images default to generated output
@@ -55,8 +61,20 @@ class ImageModerationServicer(image_moderation_pb2_grpc.ImageModerationServiceSe
     async def ModerateImages(self, request, context):
         source = _SOURCE.get(request.source, Source.OUTPUT)
         loop = asyncio.get_running_loop()
-        verdicts = await loop.run_in_executor(
-            self._pool, self.moderator.moderate, list(request.images), source, request.guardrail_id)
+        # Whoever takes this first (the pool thread starting, or a cancellation before it did) ends the wait.
+        waiting = threading.Lock()
+
+        def score():
+            if waiting.acquire(blocking=False):
+                _WAITING.dec()
+            return self.moderator.moderate(list(request.images), source, request.guardrail_id)
+
+        _WAITING.inc()
+        try:
+            verdicts = await loop.run_in_executor(self._pool, score)
+        finally:
+            if waiting.acquire(blocking=False):  # cancelled before a thread took it: the pool drops the call
+                _WAITING.dec()
         return image_moderation_pb2.ModerateImagesResponse(
             results=[verdict_to_pb(v) for v in verdicts],
             guardrail_id=self.moderator.registry.get(request.guardrail_id).id,
