@@ -126,6 +126,7 @@ class CoreSettings:
     moderation_timeout_s: float = 30.0
     generation_timeout_s: float = 600.0
     log_level: str = "INFO"
+    log_format: str = ""  # json or text; empty: text on a terminal, JSON otherwise (safegen.core.logging)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "CoreSettings":
@@ -144,4 +145,11 @@ class CoreSettings:
             moderation_timeout_s=e.float("SAFEGEN_MODERATION_TIMEOUT_SECONDS", 30.0, 0.1, 3600),
             generation_timeout_s=e.float("SAFEGEN_GENERATION_TIMEOUT_SECONDS", 600.0, 1, 7200),
             log_level=level,
+            log_format=_log_format(e.str("SAFEGEN_LOG_FORMAT").lower()),
         )
+
+
+def _log_format(value: str) -> str:
+    if value not in ("", "json", "text"):
+        raise SettingsError(f"SAFEGEN_LOG_FORMAT={value!r}: expected json or text")
+    return value
