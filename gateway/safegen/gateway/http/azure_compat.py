@@ -54,9 +54,9 @@ def _text(value: Any, where: str) -> str:
 
 
 def _categories(body: dict) -> list[str]:
-    value = body.get("categories")
-    if value is None:
+    if "categories" not in body:
         return list(CATEGORY_MAP)
+    value = body["categories"]
     if not isinstance(value, list) or not value:
         raise invalid("categories must be a non-empty list of Hate, SelfHarm, Sexual, Violence")
     for i, c in enumerate(value):

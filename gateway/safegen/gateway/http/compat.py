@@ -107,11 +107,19 @@ async def read_json(request: web.Request, read_body: ReadBody) -> Any:
     if not raw.strip():
         raise invalid("request body is empty: send a JSON object")
     try:
-        return json.loads(raw)
+        data = json.loads(raw)
     except UnicodeDecodeError as exc:
         raise invalid(f"request body is not UTF-8: {exc}") from None
     except json.JSONDecodeError as exc:
         raise invalid(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    if _SURROGATE_ESCAPE.search(raw):
+        # JSON may escape a lone UTF-16 surrogate ("\ud800"), which is no Unicode text: protobuf
+        # strings refuse it, so it is the caller's mistake, said here rather than as a crash later.
+        try:
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise invalid("request body holds a lone UTF-16 surrogate escape (\\ud800-\\udfff): not Unicode text") from None
+    return data
 
 
 def expect_object(value: Any, where: str) -> dict:
@@ -121,6 +129,7 @@ def expect_object(value: Any, where: str) -> dict:
 
 
 _BASE64 = re.compile(BASE64)
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 def decode_base64(value: Any, where: str) -> bytes:

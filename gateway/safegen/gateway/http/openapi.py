@@ -15,6 +15,7 @@ from typing import Any
 from google.protobuf import descriptor as _d
 
 from safegen.gateway.http import comments as _comments
+from safegen.gateway.http import compat_openapi as _compat
 from safegen.v1 import guardrail_pb2, safe_generation_pb2
 
 FD = _d.FieldDescriptor
@@ -265,7 +266,9 @@ def build_spec(version: str = "v1") -> dict[str, Any]:
             "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}},
         }},
     }
+    paths.update(_compat.paths())  # the drop-in OpenAI, Bedrock and Azure routes, in their own shapes
     schemas = dict(sorted(b.schemas.items()))
+    schemas.update(_compat.schemas())
     schemas[ERROR_SCHEMA] = {
         "type": "object",
         "description": "An error, in google.rpc.Status's shape: the gRPC status code number, its name and a message a caller can act on.",
@@ -290,12 +293,13 @@ def build_spec(version: str = "v1") -> dict[str, Any]:
             "version": version,
             "description": "The JSON front of safegen's gateway. Every request and response body is the "
             "proto3 JSON mapping of a safegen.v1 message, so HTTP and gRPC callers see the same messages, "
-            "limits and errors. gRPC status codes map to HTTP statuses as in google/rpc/code.proto.",
+            "limits and errors. gRPC status codes map to HTTP statuses as in google/rpc/code.proto. The drop-in "
+            "OpenAI, Bedrock and Azure routes (their tags) speak those APIs' own JSON and error shapes instead.",
             "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
         },
         "tags": [{"name": "SafeGenerationService", "description": doc("safegen.v1.SafeGenerationService")},
                  {"name": "GuardrailService", "description": doc("safegen.v1.GuardrailService")},
-                 {"name": "Operations"}],
+                 {"name": "Operations"}, *_compat.TAGS],
         "paths": paths,
         "components": {"schemas": schemas},
     }
