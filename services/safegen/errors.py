@@ -28,9 +28,27 @@ class NotFound(SafegenError):
 
 
 class ResourceExhausted(SafegenError):
-    """A quota, rate limit, queue or size limit was hit; retry later or send less."""
+    """A quota, rate limit, queue or size limit was hit; retry later or send less.
+
+    `retry_after_s`, when known, is sent as `retry-after` trailing metadata (HTTP: Retry-After)."""
 
     code = "RESOURCE_EXHAUSTED"
+
+    def __init__(self, message: str, retry_after_s: float | None = None):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class Unauthenticated(SafegenError):
+    """No API key, or one that is not in the keys file."""
+
+    code = "UNAUTHENTICATED"
+
+
+class PermissionDenied(SafegenError):
+    """The API key is valid but not allowed to call this service."""
+
+    code = "PERMISSION_DENIED"
 
 
 class FailedPrecondition(SafegenError):

@@ -163,3 +163,15 @@ def test_deobfuscate_leaves_ordinary_text_as_normalized(text):
     from safegen.text.normalize import normalize
 
     assert deobfuscate(text) == normalize(text).text
+
+
+@pytest.mark.parametrize("text", ["* * *", "* * * hello", "*  *  *", "- * - * -", "~ ~ ~ ~ then text"])
+def test_plain_reading_of_separator_only_runs_does_not_crash(text):
+    # "* * *" is a markdown rule: "*" is both a mask symbol and a run separator, so the joined run
+    # was empty and indexing it raised IndexError (INTERNAL for any text starting with it).
+    from safegen.text.words import plain_reading
+
+    result = plain_reading(text)
+    assert result is None or isinstance(result, str)
+    if not any(c.isalnum() for c in text):
+        assert result is None  # nothing but separators: nothing for the classifier to read differently

@@ -12,6 +12,8 @@ from typing import Awaitable, Callable
 import grpc
 
 from safegen import errors
+from safegen.core.auth import process_guard
+from safegen.core.clientauth import metadata_interceptors, static_metadata
 from safegen.v1 import (
     image_generation_pb2,
     image_generation_pb2_grpc,
@@ -81,6 +83,7 @@ class Backends:
 
     def set_default_addr(self, addr: str) -> None:
         """All-in-one mode: backends with no configured address are this process's own server."""
+        self._own_addr = addr  # calls to it carry this process's internal token (not charged to callers)
         for k, v in self.addrs.items():
             if not v:
                 self.addrs[k] = addr
@@ -93,7 +96,11 @@ class Backends:
                 raise errors.FailedPrecondition(f"no address configured for the {kind} backend")
             channel = self._channels.get(addr)
             if channel is None:
-                channel = self._channels[addr] = grpc.aio.insecure_channel(_target(addr), options=CHANNEL_OPTIONS)
+                guard = process_guard()
+                auth = guard.internal_authorization if addr == getattr(self, "_own_addr", None) \
+                    else guard.backend_authorization
+                channel = self._channels[addr] = grpc.aio.insecure_channel(
+                    _target(addr), options=CHANNEL_OPTIONS, interceptors=metadata_interceptors(static_metadata(auth)))
             stub = self._stubs[kind] = factory(channel)
         return stub
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Mapping
 
+from safegen.core.enums import check_enum
 from safegen.core.settings import CoreSettings
 from safegen.errors import InvalidArgument, Unavailable
 from safegen.gateway.clients import Backends
@@ -134,13 +135,15 @@ class GuardrailServicer(_GatewayPart, guardrail_pb2_grpc.GuardrailServiceService
             raise InvalidArgument("content must hold at least one text or image block")
         if len(request.content) > MAX_BLOCKS:
             raise InvalidArgument(f"content has {len(request.content)} blocks; at most {MAX_BLOCKS} are allowed")
-        source = request.source or common_pb2.SOURCE_INPUT
+        source = check_enum(request.source, common_pb2.Source.DESCRIPTOR, "source") or common_pb2.SOURCE_INPUT
         texts, images = [], []
         for i, block in enumerate(request.content):
             kind = block.WhichOneof("block")
             if kind == "text":
                 texts.append((i, block.text.text))
             elif kind == "image":
+                # Checked before any moderation runs (an unknown number used to fail after it, as INTERNAL).
+                check_enum(block.image.format, guardrail_pb2.ImageFormat.DESCRIPTOR, f"content[{i}].image.format")
                 images.append((i, block.image))
             else:
                 raise InvalidArgument(f"content[{i}] has neither text nor image")

@@ -1,16 +1,18 @@
-"""The one server interceptor: maps domain exceptions to gRPC status codes and records per-RPC metrics."""
+"""The one server interceptor: admits callers (API key, scope, caps, rate), maps domain exceptions to gRPC status codes, records per-RPC metrics."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 import uuid
 
 import grpc
 
-from safegen.core.metrics import RpcMetrics
-from safegen.errors import SafegenError
+from safegen.core.auth import OPEN_SERVICES, Guard, Principal, current_principal, process_guard
+from safegen.core.metrics import KEY_REQUESTS, RpcMetrics
+from safegen.errors import ResourceExhausted, SafegenError
 
 log = logging.getLogger("safegen.rpc")
 
@@ -21,12 +23,50 @@ def _split(method: str) -> tuple[str, str]:
     return service, name
 
 
-class StatusInterceptor(grpc.aio.ServerInterceptor):
-    """Wraps unary-unary and unary-stream handlers: domain errors become their status, anything else
-    becomes INTERNAL with an error id (the traceback is logged, never sent), and every RPC is counted."""
+#: Metadata the process's own HTTP front adds (with its internal token) to say which key it forwards.
+ON_BEHALF_OF_METADATA = "x-safegen-key-id"
 
-    def __init__(self):
+
+class StatusInterceptor(grpc.aio.ServerInterceptor):
+    """Wraps unary-unary and unary-stream handlers: the caller is admitted first (authorization metadata,
+    scope, concurrency caps, rate: all before any queued work), domain errors become their status,
+    anything else becomes INTERNAL with an error id (the traceback is logged, never sent), and every
+    RPC is counted. Health and reflection are open to every caller."""
+
+    def __init__(self, guard: Guard | None = None):
         self._metrics: dict[tuple[str, str], RpcMetrics] = {}
+        self.guard = guard if guard is not None else process_guard()
+
+    def _admit(self, service: str, context):
+        """(admission, contextvar token) for a call to `service`; raises Unauthenticated & co."""
+        authorization = on_behalf_of = None
+        for k, v in context.invocation_metadata() or ():
+            if k == "authorization":
+                authorization = v if isinstance(v, str) else None
+            elif k == ON_BEHALF_OF_METADATA:
+                on_behalf_of = v if isinstance(v, str) else None
+        principal = Principal("")  # for metrics when authentication fails
+        try:
+            principal = self.guard.authenticate(authorization, on_behalf_of or "")
+            admission = self.guard.admit(principal, service)
+        except SafegenError as e:
+            if self.guard.enabled:
+                KEY_REQUESTS.labels(principal.label, service, e.code).inc()
+            if e.code != "RESOURCE_EXHAUSTED":
+                log.warning("refused %s for key %r: %s", service, principal.label or "(none)", e.message)
+            raise
+        return admission, current_principal.set(principal)
+
+    def _release(self, admission, token, service: str, code: str) -> None:
+        if admission is None:
+            return
+        if self.guard.enabled and not admission.principal.internal:
+            KEY_REQUESTS.labels(admission.principal.label, service, code).inc()
+        admission.release()
+        try:
+            current_principal.reset(token)
+        except ValueError:  # a stream closed from another context (the caller went away): nothing to restore
+            pass
 
     def _rpc_metrics(self, method: str, grpc_type: str) -> RpcMetrics:
         key = (method, grpc_type)
@@ -41,24 +81,29 @@ class StatusInterceptor(grpc.aio.ServerInterceptor):
         if handler is None:
             return None
         method = handler_call_details.method
+        service = _split(method)[0]
+        guarded = service if service not in OPEN_SERVICES else None
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
-                self._wrap_unary(handler.unary_unary, self._rpc_metrics(method, "unary")),
+                self._wrap_unary(handler.unary_unary, self._rpc_metrics(method, "unary"), guarded),
                 request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer)
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
-                self._wrap_stream(handler.unary_stream, self._rpc_metrics(method, "server_stream")),
+                self._wrap_stream(handler.unary_stream, self._rpc_metrics(method, "server_stream"), guarded),
                 request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer)
-        return handler  # client- and bidi-streaming RPCs (reflection) pass through untouched
+        return handler  # client- and bidi-streaming RPCs (reflection only: open) pass through untouched
 
     @staticmethod
     async def _fail(context, exc: BaseException) -> str:
         """Aborts the RPC with the status for exc; returns the status name for metrics."""
         if isinstance(exc, SafegenError):
             code = getattr(grpc.StatusCode, exc.code, grpc.StatusCode.INTERNAL)
+            if isinstance(exc, ResourceExhausted) and exc.retry_after_s is not None:
+                # Whole seconds, as HTTP's Retry-After; never 0, which would invite a busy loop.
+                context.set_trailing_metadata((("retry-after", str(max(1, math.ceil(exc.retry_after_s)))),))
             await context.abort(code, exc.message)
         error_id = uuid.uuid4().hex[:12]
-        log.exception("internal error %s", error_id, exc_info=exc)
+        log.exception("internal error %s (key %s)", error_id, current_principal.get().label, exc_info=exc)
         await context.abort(grpc.StatusCode.INTERNAL, f"internal error (id {error_id}); see the server log")
         return "INTERNAL"  # not reached: abort raises
 
@@ -83,14 +128,17 @@ class StatusInterceptor(grpc.aio.ServerInterceptor):
             return self._code_name(context, "UNKNOWN")
         return exc.code if isinstance(exc, SafegenError) else "INTERNAL"
 
-    def _wrap_unary(self, fn, m: RpcMetrics):
+    def _wrap_unary(self, fn, m: RpcMetrics, service: str | None):
         async def handler(request, context):
             m.started.inc()
             if m.inflight is not None:
                 m.inflight.inc()
             start = time.perf_counter()
             code = "OK"
+            admission = token = None
             try:
+                if service is not None:
+                    admission, token = self._admit(service, context)
                 response = await fn(request, context)
                 m.sent.inc()
                 return response
@@ -102,18 +150,22 @@ class StatusInterceptor(grpc.aio.ServerInterceptor):
             finally:
                 if m.inflight is not None:
                     m.inflight.dec()
+                self._release(admission, token, service, code)
                 self._record(m, context, start, code)
 
         return handler
 
-    def _wrap_stream(self, fn, m: RpcMetrics):
+    def _wrap_stream(self, fn, m: RpcMetrics, service: str | None):
         async def handler(request, context):
             m.started.inc()
             if m.inflight is not None:
                 m.inflight.inc()
             start = time.perf_counter()
             code = "OK"
+            admission = token = None
             try:
+                if service is not None:
+                    admission, token = self._admit(service, context)
                 async for message in fn(request, context):
                     m.sent.inc()
                     yield message
@@ -125,6 +177,7 @@ class StatusInterceptor(grpc.aio.ServerInterceptor):
             finally:
                 if m.inflight is not None:
                     m.inflight.dec()
+                self._release(admission, token, service, code)
                 self._record(m, context, start, code)
 
         return handler

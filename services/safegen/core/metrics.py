@@ -24,6 +24,11 @@ GRPC_MSG_SENT = Counter(
     "grpc_server_msg_sent_total", "Total number of gRPC stream messages sent by the server.",
     ["grpc_type", "grpc_service", "grpc_method"])
 
+KEY_REQUESTS = Counter(
+    "safegen_api_key_requests_total", "RPCs by API key id (never the key), service and status code; only when "
+    "SAFEGEN_API_KEYS_FILE is set. key_id is empty when no valid key was sent.",
+    ["key_id", "grpc_service", "grpc_code"])
+
 STAGES = ("prompt_moderation", "generation", "image_moderation", "total")
 STAGE_SECONDS = Histogram(
     "safegen_stage_duration_seconds", "Wall-clock seconds of each gateway stage per request.",

@@ -11,6 +11,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from safegen.core.auth import Guard
 from safegen.core.interceptor import StatusInterceptor
 from safegen.v1 import (
     guardrail_pb2,
@@ -77,13 +78,14 @@ async def create_server(
     *,
     health_servicer: health.aio.HealthServicer | None = None,
     max_message_bytes: int = MAX_MESSAGE_BYTES,
+    guard: Guard | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """Builds (not starts) a server hosting `servicers`, with health and reflection, bound to `address`.
 
     Returns (server, port); port is the bound port, so "host:0" picks a free one. Servicers that define
     `on_server_port(port)` are told the port (the all-in-one gateway calls its siblings through it).
     """
-    server = grpc.aio.server(interceptors=[StatusInterceptor()], options=server_options(max_message_bytes))
+    server = grpc.aio.server(interceptors=[StatusInterceptor(guard)], options=server_options(max_message_bytes))
     names = []
     for s in servicers:
         matched = False

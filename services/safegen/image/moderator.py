@@ -10,7 +10,9 @@ from prometheus_client import Counter, Histogram
 
 from safegen.core.types import CATEGORIES, Category, FilterVerdict, Label, Modality, Source
 from safegen.image.backends.base import ImageDetector
-from safegen.image.limits import ImageLimits, RateLimiter, check_count, validate_images
+from safegen.image.limits import MB
+from safegen.image.limits import (DecodeBudget, ImageLimits, RateLimiter, ValidImage, check_count, check_header,
+                                  decode_within)
 from safegen.policy import GuardrailRegistry
 
 #: Categories that apply to images, in Category order (prompt attacks are text-only).
@@ -45,23 +47,59 @@ class ImageModerator:
         self.registry = registry
         self.limits = limits or ImageLimits()
         self.min_confidence = min_confidence
-        self.rate = rate_limiter or RateLimiter(self.limits.rate_per_s,
-                                                capacity=max(self.limits.rate_per_s, self.limits.max_images))
+        self.rate = rate_limiter or self._new_rate("per process")
+        self._rates: dict[str, RateLimiter] = {}  # caller id -> its own image budget
+        self.decode_budget = DecodeBudget(self.limits.decode_budget_mb * MB, self.limits.decode_wait_s)
+
+    def _new_rate(self, scope: str) -> RateLimiter:
+        return RateLimiter(self.limits.rate_per_s, capacity=max(self.limits.rate_per_s, self.limits.max_images),
+                           scope=scope)
+
+    def _rate_for(self, caller: str | None) -> RateLimiter | None:
+        if caller is None:
+            return None  # this process's own gateway: its images were paid for by the request that made them
+        if caller == "":
+            return self.rate
+        rate = self._rates.get(caller)
+        if rate is None:
+            rate = self._rates.setdefault(caller, self._new_rate(f"for API key {caller!r}"))
+        return rate
 
     @property
     def backend(self) -> str:
         return self.detector.name
 
-    def moderate(self, images: Sequence[bytes], source: Source = Source.OUTPUT,
-                 guardrail_id: str = "") -> list[ImageVerdict]:
-        guardrail = self.registry.get(guardrail_id)  # NOT_FOUND before any work
+    def admit(self, images: Sequence[bytes], guardrail_id: str = "", caller: str | None = "") -> list[ValidImage]:
+        """The cheap checks, before the request waits for a worker: guardrail, count, the caller's image
+        rate, and every header (format, bytes, dimensions) without decoding a pixel.
+
+        `caller`: "" the shared budget (no API keys), a key id its own budget, None not charged (internal)."""
+        self.registry.get(guardrail_id)  # NOT_FOUND before any work
         try:
             check_count(images, self.limits)
-            self.rate.acquire(len(images))  # before any decoding: the limit protects the CPU
-            valid = validate_images(images, self.limits, decode=getattr(self.detector, "needs_decoded", True))
+            rate = self._rate_for(caller)
+            if rate is not None:
+                rate.acquire(len(images))
+            return [check_header(i, data, self.limits) for i, data in enumerate(images)]
         except Exception as e:
             REJECTED.labels(type(e).__name__).inc()
             raise
+
+    def moderate(self, images: Sequence[bytes], source: Source = Source.OUTPUT,
+                 guardrail_id: str = "", caller: str | None = "") -> list[ImageVerdict]:
+        return self.judge(self.admit(images, guardrail_id, caller), source, guardrail_id)
+
+    def judge(self, valid: list[ValidImage], source: Source = Source.OUTPUT,
+              guardrail_id: str = "") -> list[ImageVerdict]:
+        """Decodes (within the process's decode budget), runs the detector and applies the guardrail."""
+        guardrail = self.registry.get(guardrail_id)
+        if getattr(self.detector, "needs_decoded", True):
+            try:
+                for v in valid:  # every image decodes before any detector runs: corrupt data fails the whole request
+                    v.working = decode_within(v, self.decode_budget)
+            except Exception as e:
+                REJECTED.labels(type(e).__name__).inc()
+                raise
         t0 = time.perf_counter()
         assessments = self.detector.assess(valid, source)
         DETECT_SECONDS.labels(self.backend).observe((time.perf_counter() - t0) / max(1, len(valid)))

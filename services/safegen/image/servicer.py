@@ -7,6 +7,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Mapping
 
+from safegen.core.auth import current_principal
+from safegen.core.enums import check_enum
 from safegen.core.metrics import INFLIGHT, QUEUE_DEPTH
 from safegen.core.types import Category, Source
 from safegen.image.backends import build_detector
@@ -59,7 +61,11 @@ class ImageModerationServicer(image_moderation_pb2_grpc.ImageModerationServiceSe
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="safegen-image")
 
     async def ModerateImages(self, request, context):
-        source = _SOURCE.get(request.source, Source.OUTPUT)
+        source = _SOURCE[check_enum(request.source, common_pb2.Source.DESCRIPTOR, "source")]
+        principal = current_principal.get()
+        caller = None if principal.internal else (principal.key.id if principal.key else "")
+        # Cheap checks here, on the event loop, so a request over its rate or limits never waits in the pool.
+        valid = self.moderator.admit(list(request.images), request.guardrail_id, caller)
         loop = asyncio.get_running_loop()
         # Whoever takes this first (the pool thread starting, or a cancellation before it did) ends the wait.
         waiting = threading.Lock()
@@ -67,7 +73,7 @@ class ImageModerationServicer(image_moderation_pb2_grpc.ImageModerationServiceSe
         def score():
             if waiting.acquire(blocking=False):
                 _WAITING.dec()
-            return self.moderator.moderate(list(request.images), source, request.guardrail_id)
+            return self.moderator.judge(valid, source, request.guardrail_id)
 
         _WAITING.inc()
         try:

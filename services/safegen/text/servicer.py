@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Mapping
 
+from safegen.core.enums import check_enum
 from safegen.core.types import Level, Source, WordMatch
 from safegen.policy import GuardrailRegistry
 from safegen.text.backends import CategoryBackend, build_backend
@@ -14,6 +15,7 @@ from safegen.v1 import common_pb2, text_moderation_pb2, text_moderation_pb2_grpc
 
 
 def _source(value: int) -> Source:
+    check_enum(value, common_pb2.Source.DESCRIPTOR, "source")
     return Source.OUTPUT if value == common_pb2.SOURCE_OUTPUT else Source.INPUT  # unspecified = input
 
 

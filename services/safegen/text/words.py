@@ -414,6 +414,8 @@ def _readable_token(tok: str) -> str:
 
 def _join_run(m: re.Match) -> str:
     chars = _RUN_SEPARATORS.sub("", m.group(0))
+    if not chars:  # "* * *" (a markdown rule): "*" is both a mask symbol and a separator; nothing to join
+        return m.group(0)
     # "a n u d e woman": the article in front of a spelt-out word stays a word of its own.
     if chars[0] in "ai" and len(chars) >= 3 and m.group(0)[1] == " ":
         return chars[0] + " " + chars[1:]

@@ -23,8 +23,10 @@ from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import Counter, Histogram
 
+from safegen.core.auth import Guard
 from safegen.core.server import MAX_MESSAGE_BYTES
 from safegen.gateway.http import compat
+from safegen.gateway.http.auth import auth_middleware, forwarding_interceptors
 from safegen.gateway.http.openapi import build_spec
 from safegen.gateway.http.status import error_body, http_status
 from safegen.v1 import guardrail_pb2, guardrail_pb2_grpc, safe_generation_pb2, safe_generation_pb2_grpc
@@ -81,7 +83,11 @@ def _error_response(http: int, code: grpc.StatusCode, message: str) -> web.Respo
 
 def _rpc_error_response(exc: grpc.aio.AioRpcError) -> web.Response:
     code = exc.code()
-    return _error_response(http_status(code), code, exc.details() or code.name)
+    resp = _error_response(http_status(code), code, exc.details() or code.name)
+    for key, value in exc.trailing_metadata() or ():
+        if key == "retry-after":  # the gateway's rate limits and caps say when to come back
+            resp.headers["Retry-After"] = str(value)
+    return resp
 
 
 def _to_json(message: Message) -> dict[str, Any]:
@@ -188,16 +194,22 @@ class _Front:
         except json.JSONDecodeError as exc:
             raise HttpError(400, grpc.StatusCode.INVALID_ARGUMENT,
                             f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        except RecursionError:  # "[[[[..." 100,000 deep: the parser's recursion, not ours, ran out
+            raise HttpError(400, grpc.StatusCode.INVALID_ARGUMENT,
+                            "request body is nested too deeply (arrays or objects inside each other)") from None
         if not isinstance(data, dict):
             raise HttpError(400, grpc.StatusCode.INVALID_ARGUMENT,
                             f"request body must be a JSON object ({message.DESCRIPTOR.full_name}), "
                             f"not {type(data).__name__}")
-        _reject_lenient_values(data, message.DESCRIPTOR)
         try:
+            _reject_lenient_values(data, message.DESCRIPTOR)
             json_format.ParseDict(data, message, ignore_unknown_fields=False)
         except json_format.ParseError as exc:
             # The first line names the field and the message; the rest lists every field name.
             raise HttpError(400, grpc.StatusCode.INVALID_ARGUMENT, str(exc).split("\n")[0].strip()) from None
+        except RecursionError:
+            raise HttpError(400, grpc.StatusCode.INVALID_ARGUMENT,
+                            f"request body is nested too deeply for {message.DESCRIPTOR.full_name}") from None
         return message
 
     # -- endpoints ------------------------------------------------------------------------
@@ -360,11 +372,11 @@ async def _server_header(request: web.Request, response: web.StreamResponse) -> 
 
 def create_app(channel: grpc.aio.Channel, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
                timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
-               heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS) -> web.Application:
+               heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS, guard: Guard | None = None) -> web.Application:
     """The aiohttp application over a gRPC channel to the gateway (exposed for tests)."""
     front = _Front(channel, max_body_bytes, timeout_seconds, heartbeat_seconds)
     # client_max_size is a second fence: our own reader refuses first, with the JSON body.
-    app = web.Application(middlewares=[_errors_and_metrics], client_max_size=max_body_bytes)
+    app = web.Application(middlewares=[_errors_and_metrics, auth_middleware(guard)], client_max_size=max_body_bytes)
     app.on_response_prepare.append(_server_header)
     expect = front.expect_continue
     app.router.add_post("/v1/generate", front.generate, expect_handler=expect)
@@ -403,6 +415,7 @@ async def start_http_server(host: str, port: int, grpc_target: str, *,
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ],
+        interceptors=forwarding_interceptors(),  # the internal token and the HTTP caller's key id
     )
     app = create_app(channel, max_body_bytes=max_body_bytes, timeout_seconds=timeout_seconds,
                      heartbeat_seconds=heartbeat_seconds)
