@@ -249,6 +249,9 @@ def test_http_statuses_and_forwarded_identity(keyed):
         assert s.request("GET", "/healthz")[0] == 200
         assert s.request("GET", "/openapi.json")[0] == 200
         assert s.request("GET", "/")[0] == 200
+        # The drop-in APIs are behind the same keys, scoped as ApplyGuardrail.
+        assert s.request("POST", "/v1/moderations", {"input": "hi"})[0] == 401
+        assert s.request("POST", "/v1/moderations", {"input": "hi"}, headers={"Authorization": "Bearer sk-guard"})[0] == 200
         # A route nobody declared is still behind the key (new routes are covered automatically).
         assert s.request("POST", "/v1/not-a-route", body)[0] == 401
         assert s.request("POST", "/v1/not-a-route", body, headers={"Authorization": "Bearer sk-full"})[0] == 404
