@@ -189,7 +189,7 @@ def test_gpu_scenario_schedules_generation_on_gpu_nodes(helm):
     docs = documents(render(helm, CHART / "ci" / "gpu-values.yaml"))
     pod = by_kind(docs, "Deployment")["safegen-image-generation"]["spec"]["template"]["spec"]
     (c,) = pod["containers"]
-    assert c["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert c["resources"]["limits"]["nvidia.com/gpu"] == "1"  # a quantity is a string
     assert pod["nodeSelector"] == {"node.kubernetes.io/instance-type": "g5.xlarge"}
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
     env = {e["name"]: e.get("value") for e in c["env"]}

@@ -4,15 +4,24 @@
 {{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
+{{/*
+The prefix of every resource name, truncated like `helm create` does (trunc | trimSuffix "-"), but to
+37 characters rather than 63: the chart appends up to 26 more ("-image-moderation-headless") and every
+Service name and label value must stay within Kubernetes' 63. A new suffix longer than 26 characters
+must lower this; tests/deploy/test_chart_names.py renders a 53-character release name to check.
+*/}}
+{{- define "safegen.fullnameMax" -}}37{{- end }}
+
 {{- define "safegen.fullname" -}}
+{{- $max := int (include "safegen.fullnameMax" .) }}
 {{- if .Values.fullnameOverride }}
-{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- .Values.fullnameOverride | trunc $max | trimSuffix "-" }}
 {{- else }}
 {{- $name := default .Chart.Name .Values.nameOverride }}
 {{- if contains $name .Release.Name }}
-{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- .Release.Name | trunc $max | trimSuffix "-" }}
 {{- else }}
-{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- printf "%s-%s" .Release.Name $name | trunc $max | trimSuffix "-" }}
 {{- end }}
 {{- end }}
 {{- end }}
@@ -42,6 +51,27 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "safegen.componentSelectorLabels" -}}
 {{ include "safegen.selectorLabels" .root }}
 app.kubernetes.io/component: {{ .name }}
+{{- end }}
+
+{{/*
+Resource requests and limits with every quantity as a string ("1", "500m", "4Gi"): server-side apply
+rejects a bare number such as `nvidia.com/gpu: 1` where the API's schema says quantity (a string).
+*/}}
+{{- define "safegen.resources" -}}
+{{- if not . }}
+{}
+{{- else }}
+{{- range $kind, $quantities := . }}
+{{ $kind }}:
+{{- range $resource, $amount := $quantities }}
+{{- /* YAML numbers arrive as float64: 4294967296 would print as 4.294967296e+09 */}}
+{{- if and (kindIs "float64" $amount) (eq (float64 (int64 $amount)) $amount) }}
+{{- $amount = int64 $amount }}
+{{- end }}
+  {{ $resource }}: {{ toString $amount | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{- define "safegen.serviceAccountName" -}}
@@ -274,7 +304,7 @@ spec:
             {{- $limits := merge (dict $c.gpu.resourceName (int $c.gpu.count)) ($res.limits | default dict) }}
             {{- $_ := set $res "limits" $limits }}
             {{- end }}
-            {{- toYaml $res | nindent 12 }}
+            {{- include "safegen.resources" $res | trim | nindent 12 }}
           securityContext:
             {{- toYaml $root.Values.securityContext | nindent 12 }}
           volumeMounts:
