@@ -44,9 +44,12 @@ def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
 
 
 def render(helm: str, *values_files: Path, sets: tuple[str, ...] = (), namespace: str = "safegen",
-           release: str = "safegen", show_only: str | None = None) -> str:
-    """`helm template` of the chart; fails the test with helm's message on error."""
+           release: str = "safegen", show_only: str | None = None, kube_version: str | None = None) -> str:
+    """`helm template` of the chart (for `kube_version`'s API, as `helm install` renders for the cluster
+    it talks to); fails the test with helm's message on error."""
     cmd = [helm, "template", release, str(CHART), "--namespace", namespace]
+    if kube_version:
+        cmd += ["--kube-version", kube_version]
     for f in values_files:
         cmd += ["-f", str(f)]
     for s in sets:

@@ -20,7 +20,7 @@ ALL_IDS = ["default", *SCENARIO_IDS]
 # The oldest Kubernetes the chart supports (Chart.yaml kubeVersion) and kubernetes-validate's newest.
 KUBE_VERSIONS = ["1.27.0", None]
 # Custom resources kubernetes-validate has no schema for; checked separately below (and by promtool).
-CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule"}
+CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule", "ScaledObject"}
 
 
 def values_args(scenario: Path | None) -> tuple[Path, ...]:
@@ -42,7 +42,7 @@ def test_helm_lint_strict(helm, scenario):
 @pytest.mark.parametrize("scenario", ALL, ids=ALL_IDS)
 def test_rendered_manifests_pass_kubernetes_validate_strict(helm, kubernetes_validate, tmp_path, scenario, kube_version):
     manifest = tmp_path / "manifest.yaml"
-    manifest.write_text(render(helm, *values_args(scenario)))
+    manifest.write_text(render(helm, *values_args(scenario), kube_version=kube_version))
     cmd = [*kubernetes_validate, "--strict"] + (["-k", kube_version] if kube_version else []) + [str(manifest)]
     p = run(cmd)
     out = p.stdout + p.stderr
@@ -353,3 +353,110 @@ def test_chart_requires_kubernetes_with_native_grpc_probes(helm):
     assert ok.returncode == 0, ok.stderr
     old = run([helm, "template", "x", str(CHART), "--kube-version", "1.26.9"])
     assert old.returncode != 0 and "kubeVersion" in old.stderr, old.stderr
+
+
+# ------------------------------------------------------------------------ scan Job and queue autoscaling
+SCAN = CHART / "ci" / "scan-values.yaml"
+# The fields of KEDA's ScaledObject (keda.sh/v1alpha1) the chart may use: kubernetes-validate has no schema for it.
+SCALED_OBJECT_SPEC = {"scaleTargetRef", "minReplicaCount", "maxReplicaCount", "pollingInterval", "cooldownPeriod",
+                      "idleReplicaCount", "fallback", "advanced", "triggers"}
+
+
+@pytest.fixture(scope="module")
+def scan_docs(helm):
+    return documents(render(helm, SCAN))
+
+
+def test_scan_job_is_an_indexed_job_with_per_shard_retries_irsa_and_s3(scan_docs):
+    jobs = by_kind(scan_docs, "Job")
+    job, merge = jobs["safegen-scan"]["spec"], jobs["safegen-scan-merge"]["spec"]
+    assert job["completionMode"] == "Indexed" and job["completions"] == 4 and job["parallelism"] == 4
+    assert job["backoffLimitPerIndex"] == 2 and job["maxFailedIndexes"] == 1 and "backoffLimit" not in job
+    pod = job["template"]["spec"]
+    assert pod["restartPolicy"] == "Never" and pod["serviceAccountName"] == "safegen-scan"
+    sa = by_kind(scan_docs, "ServiceAccount")["safegen-scan"]
+    assert sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].endswith(":role/safegen-scan")
+    (c,) = pod["containers"]
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    assert env["JOB_COMPLETION_COUNT"] == "4"  # JOB_COMPLETION_INDEX comes from Kubernetes
+    args = c["args"]
+    assert args[:2] == ["scan-dataset", "s3://training-data/dogs"]
+    assert "--state-dir=s3://training-data/scan-state/dogs" in args
+    assert "--quarantine=s3://training-data/quarantine/dogs" in args and "--unsafe-exit-code=0" in args
+    assert "--target=dns:///safegen-image-moderation-headless.safegen.svc.cluster.local:50051" in args
+    assert c["resources"]["limits"]["memory"] == "512Mi"
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True
+    (m,) = merge["template"]["spec"]["containers"]
+    assert "--merge" in m["args"] and "--shards=4" in m["args"] and "completionMode" not in merge
+    text = yaml.safe_dump_all(scan_docs)
+    assert not re.search(r"AWS_(SECRET_ACCESS_KEY|ACCESS_KEY_ID|SESSION_TOKEN)", text)
+
+
+def test_scan_flags_parse_with_the_real_cli(scan_docs):
+    """Every argument the Job passes is one `safegen scan-dataset` accepts (a renamed flag would crash-loop the pods)."""
+    import argparse
+
+    from safegen.scan import cli
+
+    for job in by_kind(scan_docs, "Job").values():
+        (c,) = job["spec"]["template"]["spec"]["containers"]
+        parser = argparse.ArgumentParser(exit_on_error=False)
+        cli.configure_parser(parser)
+        args = parser.parse_args(c["args"][1:])
+        assert args.directory == "s3://training-data/dogs" and args.unsafe_exit_code == 0
+
+
+def test_old_clusters_get_a_total_backoff_limit(helm):
+    docs = documents(render(helm, SCAN, kube_version="1.27.0"))
+    job = by_kind(docs, "Job")["safegen-scan"]["spec"]
+    assert "backoffLimitPerIndex" not in job and job["backoffLimit"] == 4 * 2
+
+
+def test_scan_needs_a_source_and_a_shared_state(helm):
+    p = run([helm, "template", "x", str(CHART), "--set", "scan.enabled=true", "--set", "scan.source=s3://b/p"])
+    assert p.returncode != 0 and "scan.stateDir" in p.stderr, p.stderr
+    p = run([helm, "template", "x", str(CHART), "--set", "scan.enabled=true", "--set", "scan.source=/data"])
+    assert p.returncode != 0 and "schema" in p.stderr, p.stderr
+
+
+def test_network_policy_lets_the_scan_reach_the_moderation_services(scan_docs):
+    policies = by_kind(scan_docs, "NetworkPolicy")
+    for name, allowed in (("image-moderation", True), ("text-moderation", True), ("image-generation", False)):
+        spec = policies[f"safegen-{name}"]["spec"]
+        grpc_rule = next(r for r in spec["ingress"] if {"port": "grpc", "protocol": "TCP"} in r["ports"])
+        components = {p["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for p in grpc_rule["from"]}
+        assert ("scan" in components) == allowed, (name, components)
+
+
+def test_generation_scales_on_its_queue_through_prometheus_adapter(scan_docs):
+    hpas = by_kind(scan_docs, "HorizontalPodAutoscaler")
+    assert set(hpas) == {"safegen-image-generation"}  # image moderation is KEDA's in this scenario
+    spec = hpas["safegen-image-generation"]["spec"]
+    pods = {m["pods"]["metric"]["name"]: m["pods"] for m in spec["metrics"] if m["type"] == "Pods"}
+    assert pods["safegen_inflight_requests"]["metric"]["selector"]["matchLabels"] == {"service": "image-generation"}
+    assert pods["safegen_inflight_requests"]["target"] == {"type": "AverageValue", "averageValue": "2"}
+    assert pods["safegen_queue_depth"]["target"]["averageValue"] == "1"
+    assert spec["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 900
+
+
+def test_image_moderation_scales_on_its_queue_through_keda(scan_docs):
+    (so,) = by_kind(scan_docs, "ScaledObject").values()
+    assert set(so["spec"]) <= SCALED_OBJECT_SPEC
+    assert so["spec"]["scaleTargetRef"] == {"name": "safegen-image-moderation"}
+    queries = {t["metadata"]["query"]: t["metadata"]["threshold"] for t in so["spec"]["triggers"] if t["type"] == "prometheus"}
+    sel = 'namespace="safegen", job="safegen-image-moderation", service="image-moderation"'
+    assert queries == {f"sum(safegen_inflight_requests{{{sel}}})": "4", f"sum(safegen_queue_depth{{{sel}}})": "2"}
+    behavior = so["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]
+    assert behavior["scaleDown"]["stabilizationWindowSeconds"] == 300
+
+
+def test_generation_pods_drain_a_whole_generation(default_docs, scan_docs):
+    """terminationGracePeriodSeconds follows the generation timeout: a scale-down never kills a pod mid-generation."""
+    for docs, timeout in ((default_docs, 600), (scan_docs, 300)):
+        pod = by_kind(docs, "Deployment")["safegen-image-generation"]["spec"]["template"]["spec"]
+        env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+        assert float(env["SAFEGEN_GRACE_SECONDS"]) == timeout
+        assert pod["terminationGracePeriodSeconds"] > timeout + float(env["SAFEGEN_DRAIN_DELAY_SECONDS"])
+        other = by_kind(docs, "Deployment")["safegen-text-moderation"]["spec"]["template"]["spec"]
+        assert other["terminationGracePeriodSeconds"] == 30  # the others keep shutdown's values
+

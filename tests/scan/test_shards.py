@@ -195,6 +195,16 @@ def test_merge_usage_errors(tmp_path, red, capsys):
     assert "pass the same --quarantine to --merge" in capsys.readouterr().err
 
 
+def test_unsafe_exit_code_for_jobs(tmp_path, red):
+    """In a Kubernetes Job, findings must not look like a failed pod (it would be retried): --unsafe-exit-code 0."""
+    ds = tmp_path / "ds"
+    make_dataset(ds, n=6)
+    assert cli.run(args_for(ds, "--shard", "0/1", "--unsafe-exit-code", "0")) == 0
+    assert json.loads((ds / "safegen_scan_report.shard-0-of-1.json").read_text())["summary"]["unsafe"] == 2
+    assert cli.run(args_for(ds, "--merge", "--unsafe-exit-code", "0")) == 0
+    assert cli.run(args_for(ds, "--merge")) == 3
+
+
 # ---------------------------------------------------------------- 4 processes as an Indexed Job would
 def _env(**extra) -> dict:
     paths = [str(REPO / "services"), str(REPO / "gateway"), str(REPO / "tests"), str(HERE)]

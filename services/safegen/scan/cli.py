@@ -49,10 +49,14 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=8, help="images per request (1-20)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per request with --target")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--unsafe-exit-code", type=int, default=3, metavar="CODE",
+                        help="exit code when unsafe content was found (default 3; a Kubernetes Job sets 0, so "
+                             "findings are not retried as a failed pod)")
 
 
 def run(args, env: Mapping[str, str] | None = None) -> int:
-    """0: everything safe; 3: unsafe content found (reported, and quarantined/deleted if asked); 2: error
+    """0: everything safe; 3 (--unsafe-exit-code): unsafe content found (reported, and quarantined/deleted if
+    asked); 2: error
     (including a merge that found a shard missing: its report is written and names the shard)."""
     env = os.environ if env is None else env
     if not 1 <= args.batch_size <= 20:
@@ -79,7 +83,7 @@ def run(args, env: Mapping[str, str] | None = None) -> int:
           f"{(report['instance_prompt'] or {}).get('verdict', 'none')}; report: {report_location(store, opts)}")
     for a in report["actions"]:
         print(f"  {a['kind']}: {a['file']}" + (f" -> {a['to']}" if a.get("to") else ""))
-    return 3 if (s["unsafe"] or s["prompt_unsafe"]) else 0
+    return args.unsafe_exit_code if (s["unsafe"] or s["prompt_unsafe"]) else 0
 
 
 def _moderators(args):
@@ -116,7 +120,7 @@ def _merge(args, store, state) -> int:
         print(f"error: shard(s) {names} have no report yet: run them again (each resumes from its journal), "
               "then merge again; the merged report lists them under shards.missing", file=sys.stderr)
         return 2
-    return 3 if (s["unsafe"] or s["prompt_unsafe"]) else 0
+    return args.unsafe_exit_code if (s["unsafe"] or s["prompt_unsafe"]) else 0
 
 
 def _error(e: Exception) -> int:

@@ -86,8 +86,10 @@ def remote_images(target: str, guardrail_id: str, source, timeout: float) -> tup
 
     from safegen.v1 import image_moderation_pb2, image_moderation_pb2_grpc
 
+    # round_robin: a dns:/// name of a headless Service (as the chart passes) spreads calls over every pod.
     channel = grpc.insecure_channel(target, options=[("grpc.max_send_message_length", 100 * 1024 * 1024),
-                                                     ("grpc.max_receive_message_length", 100 * 1024 * 1024)])
+                                                     ("grpc.max_receive_message_length", 100 * 1024 * 1024),
+                                                     ("grpc.lb_policy_name", "round_robin")])
     stub = image_moderation_pb2_grpc.ImageModerationServiceStub(channel)
     backend = {"name": ""}
 
@@ -138,7 +140,8 @@ def text_checker(target: str | None, guardrail_id: str, timeout: float) -> Moder
                 "words": [w.match for w in r.words]}
 
     if target:
-        stub = text_moderation_pb2_grpc.TextModerationServiceStub(grpc.insecure_channel(target))
+        stub = text_moderation_pb2_grpc.TextModerationServiceStub(
+            grpc.insecure_channel(target, options=[("grpc.lb_policy_name", "round_robin")]))
 
         def remote(prompt: str) -> dict:
             try:

@@ -125,7 +125,7 @@ gateway: {key: gateway, grpcService: safegen.v1.SafeGenerationService}
 - name: SAFEGEN_LOG_LEVEL
   value: {{ $root.Values.logLevel | quote }}
 - name: SAFEGEN_GRACE_SECONDS
-  value: {{ $root.Values.shutdown.graceSeconds | quote }}
+  value: {{ include "safegen.graceSeconds" (dict "root" $root "name" .name) | quote }}
 - name: SAFEGEN_DRAIN_DELAY_SECONDS
   value: {{ $root.Values.shutdown.drainDelaySeconds | quote }}
 - name: SAFEGEN_GUARDRAILS_DIR
@@ -248,7 +248,7 @@ spec:
       {{- with $c.priorityClassName }}
       priorityClassName: {{ . }}
       {{- end }}
-      terminationGracePeriodSeconds: {{ $sd.terminationGracePeriodSeconds }}
+      terminationGracePeriodSeconds: {{ include "safegen.terminationGracePeriodSeconds" (dict "root" $root "name" $name) }}
       securityContext:
         {{- toYaml $root.Values.podSecurityContext | nindent 8 }}
       containers:
@@ -412,7 +412,7 @@ spec:
       targetPort: metrics
       protocol: TCP
       appProtocol: http
-{{- if $c.autoscaling.enabled }}
+{{- if and $c.autoscaling.enabled (ne (include "safegen.queueProvider" $c) "keda") }}
 ---
 apiVersion: autoscaling/v2
 kind: HorizontalPodAutoscaler
@@ -436,6 +436,8 @@ spec:
         target:
           type: Utilization
           averageUtilization: {{ $c.autoscaling.targetCPUUtilizationPercentage }}
+    {{- include "safegen.queueMetrics" (dict "root" $root "name" $name "c" $c) | nindent 4 }}
+  {{- include "safegen.hpaBehavior" $c | nindent 2 }}
 {{- end }}
 {{- if $c.podDisruptionBudget.enabled }}
 ---
