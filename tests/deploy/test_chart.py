@@ -460,3 +460,15 @@ def test_generation_pods_drain_a_whole_generation(default_docs, scan_docs):
         other = by_kind(docs, "Deployment")["safegen-text-moderation"]["spec"]["template"]["spec"]
         assert other["terminationGracePeriodSeconds"] == 30  # the others keep shutdown's values
 
+
+def test_service_monitor_keeps_the_gauges_service_label(scan_docs):
+    """The operator's `service` target label would rename the gauges' own to exported_service; the
+    ServiceMonitor puts it back, or the autoscalers' `service: image-generation` selectors match nothing."""
+    (sm,) = by_kind(scan_docs, "ServiceMonitor").values()
+    (ep,) = sm["spec"]["endpoints"]
+    copy, drop = ep["metricRelabelings"]
+    assert copy["sourceLabels"] == ["__name__", "exported_service"] and copy["targetLabel"] == "service"
+    assert re.fullmatch(copy["regex"], "safegen_queue_depth;image-generation")
+    assert not re.fullmatch(copy["regex"], "grpc_server_handled_total;x")
+    assert drop == {"action": "labeldrop", "regex": "exported_service"}
+
