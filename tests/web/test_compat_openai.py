@@ -151,7 +151,8 @@ def test_the_block_limit_is_the_gateways():
     ({"input": [{"type": "image_url", "image_url": {"url": "http://x/y.png"}}]}, "does not fetch"),
     ({"input": [{"type": "image_url", "image_url": {"url": "data:image/gif;base64,AAAA"}}]}, "PNG or JPEG"),
     ({"input": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,AAA"}}]}, "padded base64"),
-    ({"input": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,"}}]}, "data URL"),
+    ({"input": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,"}}]}, "holds no bytes"),
+    ({"input": [{"type": "image_url", "image_url": {"url": "data:image/png,AAAA"}}]}, "must be a data URL"),
     ({"input": "a", "model": ""}, "model must be a non-empty string"),
     ({"input": "a", "model": 3}, "model must be a non-empty string"),
 ])

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import base64
+import itertools
+import random
+import re
 
 import pytest
 from jsonschema import Draft202012Validator
 
+from safegen.gateway.http.compat import BASE64, CompatError, anchored, decode_base64
 from safegen.gateway.http.compat_openapi import EXAMPLES
+from safegen.gateway.http.openai_compat import DATA_URL, decode_data_url
 from safegen.gateway.http.openapi import build_spec
 
 from .compat_support import PROFANE, RED_PNG, SEXUAL, real_stack
@@ -68,3 +73,41 @@ def test_responses_match_their_schemas(spec, stack, path, body, status):
     got, payload = stack.json("POST", path, body)
     assert got == status, payload
     check(spec, path, got, payload)
+
+
+def _accepted(fn, value) -> bool:
+    try:
+        fn(value, "x")
+        return True
+    except CompatError:
+        return False
+
+
+def test_base64_check_accepts_exactly_what_the_published_pattern_matches():
+    # The schema's regex is what schemathesis and other clients check; the code decodes at C speed.
+    pattern = re.compile(anchored(BASE64))
+    rng = random.Random(7)
+    alphabet = "Ab+/=\n -_\u00e9"
+    samples = ["".join(t) for n in range(6) for t in itertools.product(alphabet, repeat=n)]
+    samples += ["".join(rng.choice(alphabet) for _ in range(rng.randint(6, 14))) for _ in range(20_000)]
+    for s in samples:
+        assert _accepted(decode_base64, s) == bool(pattern.search(s)), repr(s)  # search: as jsonschema does
+    url = re.compile(anchored(DATA_URL))
+    for s in ("data:image/png;base64,AAAA", "data:image/jpg;base64,AA==", "data:image/png;base64,",
+              "data:image/gif;base64,AAAA", "data:image/png;base64,AAA", "DATA:image/png;base64,AAAA",
+              "data:image/png;base64,AAAA\n"):
+        assert _accepted(decode_data_url, s) == bool(url.search(s)), s
+
+
+def test_version_pattern_matches_what_the_parser_accepts(spec):
+    from safegen.gateway.http import bedrock_compat as bc
+
+    params = spec["paths"][bc.PATH]["post"]["parameters"]
+    pattern = re.compile(next(p for p in params if p["name"] == "guardrailVersion")["schema"]["pattern"])
+    for v in ("DRAFT", "1", "12345678", "DRAFT\n", "0", "123456789", "draft", "1\n", " 1"):
+        try:
+            bc.parse_request("default", v, {"source": "INPUT", "content": [{"text": {"text": "a"}}]})
+            ok = True
+        except CompatError:
+            ok = False
+        assert ok == bool(pattern.search(v)), repr(v)

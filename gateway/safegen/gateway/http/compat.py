@@ -34,9 +34,16 @@ Render = Callable[[int, str, str], web.Response]
 #: ApplyGuardrail's own limit on content blocks per call (safegen.gateway.servicer.MAX_BLOCKS);
 #: checked here too so that each API refuses in its own words before any call.
 MAX_BLOCKS = 20
-#: Non-empty, strict, padded base64 without whitespace: the one regex the code checks and the OpenAPI
-#: publishes (as "^...$"), so the two accept exactly the same strings.
+#: Non-empty, strict, padded base64 without whitespace, as the OpenAPI publishes it (see `anchored`);
+#: decode_base64 accepts exactly these strings.
 BASE64 = r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{4}|[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)"
+
+
+def anchored(pattern: str) -> str:
+    """A JSON Schema pattern matching whole strings only. Not "^...$": in Python's regexes (jsonschema,
+    schemathesis) `$` also matches before a final newline, so "DRAFT\n" would pass the schema and fail
+    our fullmatch. An empty lookahead means the end in both Python and ECMA-262."""
+    return rf"^(?:{pattern})(?![\s\S])"
 
 # google/rpc/code.proto's HTTP mapping, by status name (status.py has it by grpc.StatusCode).
 _HTTP = {"INVALID_ARGUMENT": 400, "OUT_OF_RANGE": 400, "FAILED_PRECONDITION": 400, "UNAUTHENTICATED": 401,
@@ -128,7 +135,6 @@ def expect_object(value: Any, where: str) -> dict:
     return value
 
 
-_BASE64 = re.compile(BASE64)
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
@@ -138,12 +144,14 @@ def decode_base64(value: Any, where: str) -> bytes:
         raise invalid(f"{where} must be a base64 string, not {json_type(value)}")
     if not value:
         raise invalid(f"{where} holds no bytes")
-    if _BASE64.fullmatch(value) is None:
-        raise invalid(f"{where} is not padded base64 (A-Z, a-z, 0-9, + and /, no whitespace)")
+    # Exactly the strings BASE64 matches (tests/web/test_compat_openapi.py compares the two), at C
+    # speed: the regex itself takes ~0.1 s on a 1 MB image.
     try:
+        if len(value) % 4:
+            raise ValueError("length is not a multiple of 4")
         return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError) as exc:  # the regex already vouches for alphabet and padding
-        raise invalid(f"{where} is not valid base64: {exc}") from None
+    except (binascii.Error, ValueError):
+        raise invalid(f"{where} is not padded base64 (A-Z, a-z, 0-9, + and /, no whitespace)") from None
 
 
 def json_type(value: Any) -> str:

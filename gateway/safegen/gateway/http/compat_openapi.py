@@ -12,7 +12,7 @@ from typing import Any
 from safegen.gateway.http import azure_compat as az
 from safegen.gateway.http import bedrock_compat as bc
 from safegen.gateway.http import openai_compat as oc
-from safegen.gateway.http.compat import BASE64, MAX_BLOCKS
+from safegen.gateway.http.compat import BASE64, MAX_BLOCKS, anchored
 
 TAG_OPENAI, TAG_BEDROCK, TAG_AZURE = "OpenAI compatible", "Bedrock compatible", "Azure compatible"
 TAGS = [
@@ -22,7 +22,7 @@ TAGS = [
 ]
 
 _NOT_BLANK = {"type": "string", "pattern": r"\S"}  # at least one character that is not whitespace
-_BYTES = {"type": "string", "contentEncoding": "base64", "pattern": f"^{BASE64}$"}
+_BYTES = {"type": "string", "contentEncoding": "base64", "pattern": anchored(BASE64)}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -59,7 +59,7 @@ def _openai_schemas() -> dict[str, Any]:
     cats = list(oc.CATEGORY_MAP)
     text_part = _obj({"type": {"const": "text"}, "text": _NOT_BLANK}, ["type", "text"], True)
     image_part = _obj({"type": {"const": "image_url"},
-                       "image_url": _obj({"url": {"type": "string", "pattern": f"^{oc.DATA_URL}$",
+                       "image_url": _obj({"url": {"type": "string", "pattern": anchored(oc.DATA_URL),
                                                   "description": "A data URL of a PNG or JPEG; http(s) URLs are refused, never fetched."}},
                                          ["url"], True)},
                       ["type", "image_url"], True)
@@ -232,7 +232,7 @@ def paths() -> dict[str, Any]:
          "example": "default",
          "description": "A guardrail id, or a Bedrock guardrail ARN ending in /<id>."},
         {"name": "guardrailVersion", "in": "path", "required": True,
-         "schema": {"type": "string", "pattern": f"^{bc.VERSION}$"}, "example": "DRAFT",
+         "schema": {"type": "string", "pattern": anchored(bc.VERSION)}, "example": "DRAFT",
          "description": "DRAFT or a version number; safegen guardrails have one version."},
     ]
     error_type = {"x-amzn-ErrorType": {"description": "The AWS exception name, which botocore raises.",

@@ -48,9 +48,11 @@ CATEGORY_MAP: dict[str, tuple[int | None, tuple[str, ...]]] = {
     "violence/graphic": (None, ("text", "image")),
 }
 
-# One regex for the code and the OpenAPI pattern: PNG or JPEG, strict padded base64, no whitespace.
-DATA_URL = r"data:image/(png|jpeg|jpg);base64,(" + BASE64 + ")"
-_DATA_URL = re.compile(DATA_URL)
+# The OpenAPI pattern: PNG or JPEG, strict padded base64, no whitespace. The code checks the prefix
+# with _DATA_URL_PREFIX and the rest with decode_base64, which accepts exactly BASE64's strings.
+DATA_URL_PREFIX = r"data:image/(png|jpeg|jpg);base64,"
+DATA_URL = DATA_URL_PREFIX + BASE64
+_DATA_URL_PREFIX = re.compile(DATA_URL_PREFIX)
 _FORMATS = {"png": guardrail_pb2.IMAGE_FORMAT_PNG, "jpeg": guardrail_pb2.IMAGE_FORMAT_JPEG,
             "jpg": guardrail_pb2.IMAGE_FORMAT_JPEG}
 _REQUEST_KEYS = {"input", "model"}
@@ -88,11 +90,11 @@ def decode_data_url(url: Any, where: str) -> guardrail_pb2.GuardrailContentBlock
     if url[:8].lower().startswith(("http://", "https://")):
         raise invalid(f"{where}: safegen does not fetch images from URLs; send the image inline as a data URL "
                       "(data:image/png;base64,... or data:image/jpeg;base64,...)")
-    m = _DATA_URL.fullmatch(url)
+    m = _DATA_URL_PREFIX.match(url)
     if m is None:
         raise invalid(f"{where} must be a data URL of a PNG or JPEG image with padded base64 "
                       "(data:image/png;base64,... or data:image/jpeg;base64,...)")
-    data = decode_base64(m.group(2), where)
+    data = decode_base64(url[m.end():], where)
     return guardrail_pb2.GuardrailContentBlock(image=guardrail_pb2.GuardrailImageBlock(format=_FORMATS[m.group(1)], data=data))
 
 
