@@ -12,7 +12,7 @@ from google.protobuf import json_format
 from prometheus_client import REGISTRY
 
 from safegen.gateway.http.status import HTTP_STATUS, error_body, http_status
-from safegen.v1 import common_pb2, guardrail_pb2, safe_generation_pb2 as pb
+from safegen.v1 import guardrail_pb2, safe_generation_pb2 as pb
 
 from .fakes import PNG_1x1, FakeGuardrails, FakeSafeGeneration, result_for
 from .stack import run_stack

@@ -10,7 +10,7 @@ from typing import Iterator
 
 
 @contextmanager
-def atomic_path(path: str | os.PathLike, suffix: str = ".tmp", mode: int | None = None) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike[str], suffix: str = ".tmp", mode: int | None = None) -> Iterator[Path]:
     """Yields a temporary path beside `path` for the caller to write. When the block ends normally the
     file gets `mode` (if given: mkstemp creates 0600) and replaces `path`; when it raises, the temporary
     file is removed and `path` is untouched."""
@@ -31,7 +31,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp", mode: int | None 
     fsync_dir(path.parent)
 
 
-def atomic_write(path: str | os.PathLike, data: bytes) -> None:
+def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
     """Writes `data` to `path` durably (file and directory fsynced) and atomically."""
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         f.write(data)
@@ -39,7 +39,7 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> None:
         os.fsync(f.fileno())
 
 
-def fsync_dir(d: str | os.PathLike) -> None:
+def fsync_dir(d: str | os.PathLike[str]) -> None:
     """Makes a rename in `d` durable; a no-op where directories cannot be opened or synced."""
     try:
         fd = os.open(d, os.O_RDONLY)

@@ -6,10 +6,11 @@ built with the readers below, so every setting is parsed and checked in one plac
 
 from __future__ import annotations
 
+import builtins
 import enum
 import os
 from dataclasses import dataclass
-from typing import Mapping, TypeVar
+from typing import Any, Mapping, TypeVar
 
 E = TypeVar("E", bound=enum.Enum)
 
@@ -19,15 +20,17 @@ class SettingsError(ValueError):
 
 
 class Env:
-    """Reads typed values from an environment mapping (os.environ by default)."""
+    """Reads typed values from an environment mapping (os.environ by default). The readers are named after
+    the builtins they return, so their annotations spell those types `builtins.X`."""
 
     def __init__(self, env: Mapping[str, str] | None = None):
         self.env = os.environ if env is None else env
 
-    def str(self, name: str, default: str = "") -> str:
+    def str(self, name: builtins.str, default: builtins.str = "") -> builtins.str:
         return self.env.get(name, default).strip()
 
-    def int(self, name: str, default: int, lo: int | None = None, hi: int | None = None) -> int:
+    def int(self, name: builtins.str, default: builtins.int, lo: builtins.int | None = None,
+            hi: builtins.int | None = None) -> builtins.int:
         raw = self.env.get(name)
         if raw is None or raw.strip() == "":
             value = default
@@ -40,7 +43,8 @@ class Env:
             raise SettingsError(f"{name}={value}: must be between {lo} and {hi}")
         return value
 
-    def float(self, name: str, default: float, lo: float | None = None, hi: float | None = None) -> float:
+    def float(self, name: builtins.str, default: builtins.float, lo: builtins.float | None = None,
+              hi: builtins.float | None = None) -> builtins.float:
         raw = self.env.get(name)
         if raw is None or raw.strip() == "":
             value = default
@@ -53,7 +57,7 @@ class Env:
             raise SettingsError(f"{name}={value}: must be between {lo} and {hi}")
         return value
 
-    def bool(self, name: str, default: bool) -> bool:
+    def bool(self, name: builtins.str, default: builtins.bool) -> builtins.bool:
         raw = self.env.get(name)
         if raw is None or raw.strip() == "":
             return default
@@ -64,7 +68,7 @@ class Env:
             return False
         raise SettingsError(f"{name}={raw!r}: expected true or false")
 
-    def enum(self, name: str, kind: type[E], default: E) -> E:
+    def enum(self, name: builtins.str, kind: type[E], default: E) -> E:
         raw = self.env.get(name)
         if raw is None or raw.strip() == "":
             return default
@@ -96,7 +100,7 @@ class AwsSettings:
             read_timeout_s=e.float("SAFEGEN_AWS_READ_TIMEOUT_S", 30.0, 0.1, 600),
         )
 
-    def client(self, service: str, session=None):
+    def client(self, service: str, session: Any = None) -> Any:
         """A boto3 client with standard-mode retries (backoff on throttling) and bounded timeouts."""
         import boto3
         from botocore.config import Config
@@ -104,7 +108,7 @@ class AwsSettings:
         # total_max_attempts counts the first call too (botocore's max_attempts counts only retries).
         cfg = Config(retries={"total_max_attempts": max(1, self.max_attempts), "mode": "standard"},
                      connect_timeout=self.connect_timeout_s, read_timeout=self.read_timeout_s)
-        kwargs = {"config": cfg}
+        kwargs: dict[str, Any] = {"config": cfg}
         if self.region:
             kwargs["region_name"] = self.region
         if self.endpoint_url:

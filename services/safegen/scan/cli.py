@@ -126,7 +126,8 @@ def _merge(args, store, state) -> int:
 def _error(e: Exception) -> int:
     msg = getattr(e, "message", None) or (e.details() if hasattr(e, "details") else str(e))
     print(f"error: {msg}", file=sys.stderr)
-    return 2
+    # The CLI's exit codes (README, "The CLI"): a service's error status is 1, a bad dataset or option 2.
+    return 1 if hasattr(e, "code") and hasattr(e, "details") else 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
