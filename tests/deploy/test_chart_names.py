@@ -28,14 +28,14 @@ def _labels(obj, path=""):
             yield from _labels(value, f"{path}[{i}]")
 
 
-def _everything() -> list:
-    return [p for p in SCENARIOS if p.name == "everything-values.yaml"]
+CASES = [(LONG_RELEASE, p) for p in SCENARIOS] + [("safegen-" + "x" * 45, CHART / "ci" / "everything-values.yaml"),
+                                                  ("a", CHART / "ci" / "everything-values.yaml")]
 
 
-@pytest.mark.parametrize("release", [LONG_RELEASE, "safegen-" + "x" * 45, "a"])
-def test_every_name_and_label_value_fits_in_63_characters(helm, release):
+@pytest.mark.parametrize("release,scenario", CASES, ids=[f"{len(r)}-{p.name}" for r, p in CASES])
+def test_every_name_and_label_value_fits_in_63_characters(helm, release, scenario):
     assert len(LONG_RELEASE) == 53
-    docs = documents(render(helm, *_everything(), CHART / "ci" / "gpu-values.yaml", release=release))
+    docs = documents(render(helm, scenario, release=release))
     names = [(d["kind"], d["metadata"]["name"]) for d in docs]
     too_long = [(k, n, len(n)) for k, n in names if len(n) > 63]
     assert not too_long, too_long
