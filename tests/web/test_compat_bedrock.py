@@ -202,3 +202,9 @@ def test_errors_are_aws_shaped(status, name, http):
     resp = bc.error_response(400, status, "why")
     assert resp.status == http and resp.headers["x-amzn-ErrorType"] == name
     assert json.loads(resp.body) == {"__type": name, "message": "why"}
+
+
+def test_the_fronts_own_refusals_keep_their_status_as_validation_exceptions():
+    for http in (413, 415):
+        resp = bc.error_response(http, "RESOURCE_EXHAUSTED" if http == 413 else "INVALID_ARGUMENT", "why")
+        assert resp.status == http and resp.headers["x-amzn-ErrorType"] == "ValidationException"

@@ -111,3 +111,29 @@ def test_version_pattern_matches_what_the_parser_accepts(spec):
         except CompatError:
             ok = False
         assert ok == bool(pattern.search(v)), repr(v)
+
+
+@pytest.mark.parametrize("path,shape", [
+    ("/v1/moderations", lambda b: b["error"]["type"] == "invalid_request_error"),
+    ("/guardrail/default/version/DRAFT/apply", lambda b: b["__type"] == "ValidationException"),
+    ("/contentsafety/text:analyze", lambda b: b["error"]["code"] == "RequestTooLarge"),
+])
+def test_an_oversized_body_is_refused_before_it_is_sent_in_the_apis_shape(stack, path, shape):
+    import json
+    import socket
+
+    sock = socket.create_connection(("127.0.0.1", stack.http_port), timeout=10)
+    try:
+        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     f"Content-Length: {10**12}\r\nExpect: 100-continue\r\n\r\n".encode())
+        raw = b""
+        while b"\r\n\r\n" not in raw or not raw.rstrip().endswith(b"}"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            raw += chunk
+    finally:
+        sock.close()
+    head, body = raw.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 413"), head
+    assert shape(json.loads(body)) and b"larger than the limit" in body

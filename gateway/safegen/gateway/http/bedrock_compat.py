@@ -217,7 +217,7 @@ def error_response(http: int, status: str, message: str) -> web.Response:
     """AWS restJson1 error: botocore reads the name from x-amzn-ErrorType (or __type), the text from message."""
     name, code = _ERRORS.get(status, ("InternalServerException", 500))
     if http in (413, 415):  # the front's own refusals keep their status; botocore reads the name
-        code = http
+        name, code = "ValidationException", http
     return web.json_response({"__type": name, "message": message}, status=code, headers={"x-amzn-ErrorType": name})
 
 

@@ -169,10 +169,26 @@ def json_type(value: Any) -> str:
     return "an object"
 
 
+def _expect(expect_handler, render: Render):
+    """The front's `Expect: 100-continue` check (413 before the body is sent), answered in the API's shape."""
+
+    async def expect(request: web.Request) -> web.StreamResponse | None:
+        refused = await expect_handler(request)
+        if refused is None:
+            return None
+        body = json.loads(refused.body)  # the front's google.rpc.Status: re-said in this API's words
+        resp = render(refused.status, body.get("status", "RESOURCE_EXHAUSTED"), body.get("message", ""))
+        resp.force_close()
+        return resp
+
+    return expect
+
+
 def add_routes(app: web.Application, moderate: Moderate, read_body: ReadBody, expect_handler=None) -> None:
     """Registers the OpenAI, Bedrock and Azure routes on `app`, moderating through `moderate`."""
     from safegen.gateway.http import azure_compat, bedrock_compat, openai_compat
 
     for module in (openai_compat, bedrock_compat, azure_compat):
+        expect = _expect(expect_handler, module.error_response) if expect_handler is not None else None
         for path, fn in module.routes(moderate, read_body).items():
-            app.router.add_post(path, fn, expect_handler=expect_handler)
+            app.router.add_post(path, fn, expect_handler=expect)

@@ -215,7 +215,8 @@ def error_body(http: int, status: str, message: str) -> dict[str, Any]:
     return {"error": {"message": message, "type": _TYPES.get(http, "server_error"), "param": param, "code": code}}
 
 
-def _render(http: int, status: str, message: str) -> web.Response:
+def error_response(http: int, status: str, message: str) -> web.Response:
+    """An error in OpenAI's shape and status."""
     return web.json_response(error_body(http, status, message), status=http)
 
 
@@ -234,4 +235,4 @@ def routes(moderate: Moderate, read_body: ReadBody) -> dict[str, Any]:
             raise
         return web.json_response(response(m, list(responses)))
 
-    return {PATH: handler(_render, moderations)}
+    return {PATH: handler(error_response, moderations)}
