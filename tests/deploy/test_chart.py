@@ -472,3 +472,10 @@ def test_service_monitor_keeps_the_gauges_service_label(scan_docs):
     assert not re.fullmatch(copy["regex"], "grpc_server_handled_total;x")
     assert drop == {"action": "labeldrop", "regex": "exported_service"}
 
+
+def test_gateway_can_drain_its_open_generation_streams(helm):
+    docs = documents(render(helm, sets=("gateway.graceFollowsGenerationTimeout=true", "gateway.generationTimeoutSeconds=120")))
+    pod = by_kind(docs, "Deployment")["safegen-gateway"]["spec"]["template"]["spec"]
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert env["SAFEGEN_GRACE_SECONDS"] == "120" and pod["terminationGracePeriodSeconds"] == 5 + 120 + 5
+

@@ -5,10 +5,15 @@
 {{- ((.autoscaling.queue | default dict).provider | default "") -}}
 {{- end }}
 
-{{/* SAFEGEN_GRACE_SECONDS of a service, (dict "root" $ "name" ...): image-generation pods may finish a whole generation. */}}
+{{/* "true" when a service's pods drain as long as a generation may last: image-generation and, if asked, the gateway. */}}
+{{- define "safegen.drainsGenerations" -}}
+{{- if or (and (eq .name "image-generation") .root.Values.imageGeneration.graceFollowsGenerationTimeout) (and (eq .name "gateway") .root.Values.gateway.graceFollowsGenerationTimeout) }}true{{ end }}
+{{- end }}
+
+{{/* SAFEGEN_GRACE_SECONDS of a service, (dict "root" $ "name" ...): long enough to finish a whole generation where asked. */}}
 {{- define "safegen.graceSeconds" -}}
 {{- $sd := .root.Values.shutdown }}
-{{- if and (eq .name "image-generation") .root.Values.imageGeneration.graceFollowsGenerationTimeout }}
+{{- if include "safegen.drainsGenerations" . }}
 {{- max (int $sd.graceSeconds) (int .root.Values.gateway.generationTimeoutSeconds) }}
 {{- else }}
 {{- $sd.graceSeconds }}
@@ -18,7 +23,7 @@
 {{/* terminationGracePeriodSeconds of a service: always above drain delay + grace, so the kubelet never kills mid-drain. */}}
 {{- define "safegen.terminationGracePeriodSeconds" -}}
 {{- $sd := .root.Values.shutdown }}
-{{- if and (eq .name "image-generation") .root.Values.imageGeneration.graceFollowsGenerationTimeout }}
+{{- if include "safegen.drainsGenerations" . }}
 {{- max (int $sd.terminationGracePeriodSeconds) (add (int $sd.drainDelaySeconds) (include "safegen.graceSeconds" . | int) 5) }}
 {{- else }}
 {{- $sd.terminationGracePeriodSeconds }}
