@@ -208,3 +208,47 @@ def test_the_fronts_own_refusals_keep_their_status_as_validation_exceptions():
     for http in (413, 415):
         resp = bc.error_response(http, "RESOURCE_EXHAUSTED" if http == 413 else "INVALID_ARGUMENT", "why")
         assert resp.status == http and resp.headers["x-amzn-ErrorType"] == "ValidationException"
+
+
+# The guardrail engine's topics, PII and detect-only actions (#14) arrive as new fields of the same
+# messages; until the protos have them, duck-typed stand-ins exercise the mapping.
+def _ns(**kw):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(**kw)
+
+
+NONE_, BLOCKED, ANONYMIZED = 1, 2, 3  # safegen.v1.PolicyAction
+
+
+def test_topics_map_to_topic_policy():
+    a = [_ns(topics=[_ns(name="investment advice", type="DENY", detected=True, action=BLOCKED),
+                     _ns(name="politics", type="DENY", detected=False, action=NONE_)]),
+         _ns(topics=[_ns(name="politics", type="DENY", detected=True, action=NONE_)])]  # detect-only
+    assert bc.topic_policy(a, full=False) == {"topics": [
+        {"name": "investment advice", "type": "DENY", "action": "BLOCKED", "detected": True},
+        {"name": "politics", "type": "DENY", "action": "NONE", "detected": True}]}
+    assert bc.topic_policy([_ns(topics=[])], full=True) is None
+    assert bc.topic_policy([guardrail_pb2.GuardrailAssessment()], full=True) is None  # before the engine has topics
+
+
+def test_sensitive_information_maps_to_pii_entities_and_regexes():
+    a = [_ns(sensitive_information=[
+        _ns(type="EMAIL", regex=False, match="a@b.example", detected=True, action=ANONYMIZED),
+        _ns(type="order-id", regex=True, match="ORD-123", detected=True, action=BLOCKED)])]
+    assert bc.sensitive_information_policy(a, full=False) == {
+        "piiEntities": [{"match": "a@b.example", "type": "EMAIL", "action": "ANONYMIZED", "detected": True}],
+        "regexes": [{"name": "order-id", "match": "ORD-123", "action": "BLOCKED", "detected": True}]}
+    assert bc.sensitive_information_policy([guardrail_pb2.GuardrailAssessment()], full=False) is None
+
+
+def test_detect_only_filters_and_words_report_action_none():
+    f = _ns(category=C.CATEGORY_HATE, confidence=C.CONFIDENCE_HIGH, score=0.9, detected=True,
+            filter_strength=C.FILTER_STRENGTH_HIGH, action=NONE_)
+    assert bc.content_policy([_ns(filters=[f])], full=False)["filters"][0]["action"] == "NONE"
+    w = _ns(match="darn", word_list=C.WORD_LIST_CUSTOM, action=NONE_)
+    assert bc.word_policy([_ns(words=[w])]) == {"customWords": [{"match": "darn", "action": "NONE", "detected": True}],
+                                                 "managedWordLists": []}
+    # Without the engine's action, whatever was detected blocked (today's semantics).
+    assert bc.policy_action(C.FilterResult(detected=True), True) == "BLOCKED"
+    assert bc.policy_action(C.FilterResult(), False) == "NONE"

@@ -127,6 +127,16 @@ def _name(enum, value: int, prefix: str, unset: str = "NONE") -> str:
     return enum.Name(value).removeprefix(prefix) if value else unset
 
 
+# safegen.v1.PolicyAction by number (the guardrail engine's detect-only / anonymize actions, #14).
+_POLICY_ACTIONS = {1: "NONE", 2: "BLOCKED", 3: "ANONYMIZED"}
+
+
+def policy_action(item: Any, detected: bool) -> str:
+    """Bedrock's per-entry action: the entry's own PolicyAction when the engine reports one (a
+    detect-only policy detects with action NONE), else BLOCKED for whatever was detected."""
+    return _POLICY_ACTIONS.get(getattr(item, "action", 0)) or ("BLOCKED" if detected else "NONE")
+
+
 def content_policy(assessments, full: bool) -> dict | None:
     """One filter per category over all blocks: the one that intervened, else the most confident.
     INTERVENTIONS lists only the filters that intervened; FULL lists every category evaluated."""
@@ -140,37 +150,62 @@ def content_policy(assessments, full: bool) -> dict | None:
         "type": _name(C.Category, f.category, "CATEGORY_"),
         "confidence": _name(C.Confidence, f.confidence, "CONFIDENCE_"),
         "filterStrength": _name(C.FilterStrength, f.filter_strength, "FILTER_STRENGTH_"),
-        "action": "BLOCKED" if f.detected else "NONE",
+        "action": policy_action(f, f.detected),
         "detected": bool(f.detected),
     } for _, f in sorted(best.items()) if full or f.detected]
     return {"filters": filters} if filters else None
 
 
 def word_policy(assessments) -> dict | None:
-    """Banned-word matches: custom words and the managed profanity list; every match intervenes."""
+    """Banned-word matches: custom words and the managed profanity list, one entry per match."""
     custom, managed = [], []
     for a in assessments:
         for w in a.words:
+            entry = {"match": w.match, "action": policy_action(w, True), "detected": True}
             if w.word_list == C.WORD_LIST_MANAGED_PROFANITY:
-                managed.append({"match": w.match, "type": "PROFANITY", "action": "BLOCKED", "detected": True})
+                managed.append({"match": w.match, "type": "PROFANITY", "action": entry["action"], "detected": True})
             else:
-                custom.append({"match": w.match, "action": "BLOCKED", "detected": True})
+                custom.append(entry)
     return {"customWords": custom, "managedWordLists": managed} if custom or managed else None
 
 
 def topic_policy(assessments, full: bool) -> dict | None:
-    """Denied topics (Bedrock's topicPolicy): safegen's ApplyGuardrail reports none yet, so nothing to map."""
-    return None
+    """Denied topics (Bedrock's topicPolicy), from the assessments' `topics` once the guardrail engine
+    reports them (absent before): one entry per topic over all blocks; INTERVENTIONS lists the detected."""
+    best: dict[str, Any] = {}
+    for a in assessments:
+        for t in getattr(a, "topics", ()):
+            seen = best.get(t.name)
+            if seen is None or (t.detected, policy_action(t, t.detected) == "BLOCKED") > \
+                    (seen.detected, policy_action(seen, seen.detected) == "BLOCKED"):
+                best[t.name] = t
+    topics = [{"name": t.name, "type": getattr(t, "type", "") or "DENY", "action": policy_action(t, t.detected),
+               "detected": bool(t.detected)} for t in best.values() if full or t.detected]
+    return {"topics": topics} if topics else None
 
 
 def sensitive_information_policy(assessments, full: bool) -> dict | None:
-    """PII entities and regexes (Bedrock's sensitiveInformationPolicy): none reported by safegen yet."""
-    return None
+    """PII entities and custom regexes (Bedrock's sensitiveInformationPolicy), from the assessments'
+    `sensitive_information` once the guardrail engine reports it (absent before); every entry is a match."""
+    pii, regexes = [], []
+    for a in assessments:
+        for m in getattr(a, "sensitive_information", ()):
+            action = policy_action(m, m.detected)
+            if m.regex:
+                regexes.append({"name": m.type, "match": m.match, "action": action, "detected": bool(m.detected)})
+            else:
+                pii.append({"match": m.match, "type": m.type, "action": action, "detected": bool(m.detected)})
+    return {"piiEntities": pii, "regexes": regexes} if pii or regexes else None
 
 
-def usage_and_coverage(request: guardrail_pb2.ApplyGuardrailRequest) -> tuple[dict, dict]:
-    """Bedrock's usage units (text: 1 per 1,000 characters of each block; images: 1 each) and coverage:
-    every block is moderated, so everything sent is guarded."""
+def usage_and_coverage(request: guardrail_pb2.ApplyGuardrailRequest,
+                       resp: guardrail_pb2.ApplyGuardrailResponse | None = None) -> tuple[dict, dict]:
+    """Bedrock's usage units and coverage: the engine's own when it reports them (`usage`,
+    `guardrail_coverage`), else counted here: text 1 unit per 1,000 characters of each block, images 1
+    each, and everything sent guarded."""
+    usage, coverage = _reported(resp)
+    if usage is not None and coverage is not None:
+        return usage, coverage
     texts = [b.text.text for b in request.content if b.WhichOneof("block") == "text"]
     images = sum(1 for b in request.content if b.WhichOneof("block") == "image")
     units = sum(math.ceil(len(t) / TEXT_UNIT_CHARS) for t in texts)
@@ -186,11 +221,33 @@ def usage_and_coverage(request: guardrail_pb2.ApplyGuardrailRequest) -> tuple[di
     return usage, coverage
 
 
+_USAGE_FIELDS = {"topicPolicyUnits": "topic_policy_units", "contentPolicyUnits": "content_policy_units",
+                 "wordPolicyUnits": "word_policy_units",
+                 "sensitiveInformationPolicyUnits": "sensitive_information_policy_units",
+                 "sensitiveInformationPolicyFreeUnits": "sensitive_information_policy_free_units",
+                 "contextualGroundingPolicyUnits": "contextual_grounding_policy_units",
+                 "contentPolicyImageUnits": "content_policy_image_units"}
+
+
+def _reported(resp) -> tuple[dict | None, dict | None]:
+    """The usage and coverage the response carries, when its messages have them (#14's engine)."""
+    fields = resp.DESCRIPTOR.fields_by_name if resp is not None else {}
+    if "usage" not in fields or "guardrail_coverage" not in fields or not resp.HasField("usage"):
+        return None, None
+    u, c = resp.usage, resp.guardrail_coverage
+    coverage: dict[str, Any] = {}
+    if c.text_characters_total:
+        coverage["textCharacters"] = {"guarded": c.text_characters_guarded, "total": c.text_characters_total}
+    if c.images_total:
+        coverage["images"] = {"guarded": c.images_guarded, "total": c.images_total}
+    return {k: getattr(u, f) for k, f in _USAGE_FIELDS.items()}, coverage
+
+
 def response(apply: Apply, resp: guardrail_pb2.ApplyGuardrailResponse, latency_ms: int) -> dict[str, Any]:
     """Bedrock's ApplyGuardrailResponse: one assessment aggregating every block, as Bedrock returns."""
     full = apply.output_scope == "FULL"
     assessments = list(resp.assessments)
-    usage, coverage = usage_and_coverage(apply.request)
+    usage, coverage = usage_and_coverage(apply.request, resp)
     assessment: dict[str, Any] = {}
     for key, part in (("topicPolicy", topic_policy(assessments, full)),
                       ("contentPolicy", content_policy(assessments, full)),
@@ -200,8 +257,10 @@ def response(apply: Apply, resp: guardrail_pb2.ApplyGuardrailResponse, latency_m
             assessment[key] = part
     assessment["invocationMetrics"] = {"guardrailProcessingLatency": latency_ms, "usage": usage,
                                        "guardrailCoverage": coverage}
-    assessment["appliedGuardrailDetails"] = {"guardrailId": resp.guardrail_id or apply.request.guardrail_id,
-                                             "guardrailVersion": apply.request.guardrail_version}
+    assessment["appliedGuardrailDetails"] = {
+        "guardrailId": resp.guardrail_id or apply.request.guardrail_id,
+        # The version that decided, once the engine has versions; the one asked for before.
+        "guardrailVersion": getattr(resp, "guardrail_version", "") or apply.request.guardrail_version}
     intervened = resp.action == C.ACTION_GUARDRAIL_INTERVENED
     return {
         "usage": usage,
