@@ -14,6 +14,7 @@ import grpc
 from safegen import errors
 from safegen.core.auth import process_guard
 from safegen.core.clientauth import metadata_interceptors, static_metadata
+from safegen.core.tls import backend_channel_options, client_credentials, process_tls
 from safegen.v1 import (
     image_generation_pb2,
     image_generation_pb2_grpc,
@@ -96,11 +97,17 @@ class Backends:
                 raise errors.FailedPrecondition(f"no address configured for the {kind} backend")
             channel = self._channels.get(addr)
             if channel is None:
-                guard = process_guard()
-                auth = guard.internal_authorization if addr == getattr(self, "_own_addr", None) \
-                    else guard.backend_authorization
-                channel = self._channels[addr] = grpc.aio.insecure_channel(
-                    _target(addr), options=CHANNEL_OPTIONS, interceptors=metadata_interceptors(static_metadata(auth)))
+                guard, own = process_guard(), addr == getattr(self, "_own_addr", None)
+                auth = guard.internal_authorization if own else guard.backend_authorization
+                interceptors = metadata_interceptors(static_metadata(auth))
+                tls = process_tls()[0]
+                creds = None if own else client_credentials(tls)  # own: the loopback port, plaintext
+                if creds is None:
+                    channel = grpc.aio.insecure_channel(_target(addr), options=CHANNEL_OPTIONS, interceptors=interceptors)
+                else:
+                    channel = grpc.aio.secure_channel(_target(addr), creds, options=CHANNEL_OPTIONS
+                                                      + backend_channel_options(tls), interceptors=interceptors)
+                self._channels[addr] = channel
             stub = self._stubs[kind] = factory(channel)
         return stub
 

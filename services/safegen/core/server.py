@@ -13,6 +13,7 @@ from grpc_reflection.v1alpha import reflection
 
 from safegen.core.auth import Guard
 from safegen.core.interceptor import StatusInterceptor
+from safegen.core.tls import process_tls
 from safegen.v1 import (
     guardrail_pb2,
     guardrail_pb2_grpc,
@@ -101,14 +102,41 @@ async def create_server(
     for name in names + [""]:
         await hs.set(name, health_pb2.HealthCheckResponse.SERVING)
     reflection.enable_server_reflection(names + [health.SERVICE_NAME, reflection.SERVICE_NAME], server)
-    port = server.add_insecure_port(address)
+    tls_settings, server_tls = process_tls()
+    if server_tls is None:
+        port = own_port = server.add_insecure_port(address)
+    else:
+        port = server.add_secure_port(address, server_tls.grpc_credentials())
+        # This process's own calls (the HTTP front, the all-in-one gateway) and exec probes use a plaintext
+        # port on loopback: API keys still apply there, and nothing outside the pod can reach it.
+        own_port = server.add_insecure_port(f"127.0.0.1:{tls_settings.loopback_port}") if port else 0
+        if port and not own_port:
+            raise OSError(f"cannot bind the loopback port 127.0.0.1:{tls_settings.loopback_port} "
+                          f"(SAFEGEN_LOOPBACK_PORT): it is in use")
+        _LOOPBACK[port] = own_port
     if port == 0:
         raise OSError(f"cannot bind {address}: the port is in use or the address is invalid")
+    if server_tls is not None:
+        mtls = ", client certificates required" if tls_settings.client_ca_file else ""
+        log.info("gRPC on %s with TLS%s; loopback plaintext port %d for this process", address, mtls, own_port)
     for s in servicers:
         hook = getattr(s, "on_server_port", None)
         if hook is not None:
-            hook(port)
+            hook(own_port)
     return server, port
+
+
+#: TLS public port -> this process's plaintext loopback port.
+_LOOPBACK: dict[int, int] = {}
+
+
+def in_process_target(target: str) -> str:
+    """The address this process should use to call itself at `target` ("127.0.0.1:PORT"): the plaintext
+    loopback port when PORT is a TLS port of this process, else `target` unchanged."""
+    host, _, port = target.rpartition(":")
+    if host in ("127.0.0.1", "localhost", "[::1]") and port.isdigit() and int(port) in _LOOPBACK:
+        return f"127.0.0.1:{_LOOPBACK[int(port)]}"
+    return target
 
 
 async def drain(server: grpc.aio.Server, health_servicer: health.aio.HealthServicer,

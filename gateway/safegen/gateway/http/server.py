@@ -24,7 +24,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import Counter, Histogram
 
 from safegen.core.auth import Guard
-from safegen.core.server import MAX_MESSAGE_BYTES
+from safegen.core.server import MAX_MESSAGE_BYTES, in_process_target
+from safegen.core.tls import process_tls
 from safegen.gateway.http import compat
 from safegen.gateway.http.auth import auth_middleware, forwarding_interceptors
 from safegen.gateway.http.openapi import build_spec
@@ -408,6 +409,8 @@ async def start_http_server(host: str, port: int, grpc_target: str, *,
         raise ValueError(f"max_body_bytes must be positive, got {max_body_bytes}")
     if grace_seconds < 0 or timeout_seconds <= 0:
         raise ValueError(f"grace_seconds must be >= 0 and timeout_seconds > 0, got {grace_seconds}, {timeout_seconds}")
+    grpc_target = in_process_target(grpc_target)  # with TLS on: this process's loopback plaintext port
+    _, server_tls = process_tls()
     channel = grpc.aio.insecure_channel(
         grpc_target,
         options=[
@@ -426,7 +429,8 @@ async def start_http_server(host: str, port: int, grpc_target: str, *,
                            # aiohttp reads a timeout of 0 as "no limit": no grace means a tiny one.
                            lingering_time=2.0, shutdown_timeout=max(grace_seconds, 0.001))
     await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_port=False)
+    site = web.TCPSite(runner, host, port, reuse_port=False,
+                       ssl_context=server_tls.http_context() if server_tls else None)  # the gRPC port's certificate
     try:
         await site.start()
     except BaseException:
@@ -434,5 +438,5 @@ async def start_http_server(host: str, port: int, grpc_target: str, *,
         await channel.close()
         raise
     bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    log.info("HTTP front on %s:%d -> gRPC %s", host, bound, grpc_target)
+    log.info("HTTP front on %s:%d%s -> gRPC %s", host, bound, " (TLS)" if server_tls else "", grpc_target)
     return HttpServerHandle(port=bound, runner=runner, channel=channel)
