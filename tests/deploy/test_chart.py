@@ -478,4 +478,3 @@ def test_gateway_can_drain_its_open_generation_streams(helm):
     pod = by_kind(docs, "Deployment")["safegen-gateway"]["spec"]["template"]["spec"]
     env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
     assert env["SAFEGEN_GRACE_SECONDS"] == "120" and pod["terminationGracePeriodSeconds"] == 5 + 120 + 5
-

@@ -169,6 +169,7 @@ gateway: {key: gateway, grpcService: safegen.v1.SafeGenerationService}
 {{- include "safegen.envIfSet" (dict "name" "SAFEGEN_MODERATION_TIMEOUT_SECONDS" "value" $c.moderationTimeoutSeconds) }}
 {{- include "safegen.envIfSet" (dict "name" "SAFEGEN_GENERATION_TIMEOUT_SECONDS" "value" $c.generationTimeoutSeconds) }}
 {{- end }}
+{{- include "safegen.securityEnv" (dict "root" $root "name" .name) }}
 {{- range $k, $v := ($c.settings | default dict) }}
 - name: {{ $k }}
   value: {{ toString $v | quote }}
@@ -178,6 +179,70 @@ gateway: {key: gateway, grpcService: safegen.v1.SafeGenerationService}
 {{- end }}
 {{- with $c.env }}
 {{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* TLS and API-key settings of one service: (dict "root" $ "name" ...). Files come from the Secrets mounted
+under /etc/safegen/tls and /etc/safegen/keys (see safegen.component). */}}
+{{- define "safegen.securityEnv" -}}
+{{- $root := .root }}
+{{- $tls := $root.Values.tls }}
+{{- if $tls.enabled }}
+- name: SAFEGEN_TLS_CERT_FILE
+  value: /etc/safegen/tls/tls.crt
+- name: SAFEGEN_TLS_KEY_FILE
+  value: /etc/safegen/tls/tls.key
+- name: SAFEGEN_LOOPBACK_PORT
+  value: {{ $tls.loopbackPort | quote }}
+{{- if $tls.clientAuth }}
+- name: SAFEGEN_TLS_CLIENT_CA_FILE
+  value: /etc/safegen/tls/ca.crt
+{{- end }}
+{{- if eq .name "gateway" }}
+- name: SAFEGEN_BACKEND_TLS_CA_FILE
+  value: /etc/safegen/tls/ca.crt
+{{- if $tls.clientAuth }}
+- name: SAFEGEN_BACKEND_TLS_CERT_FILE
+  value: /etc/safegen/tls/tls.crt
+- name: SAFEGEN_BACKEND_TLS_KEY_FILE
+  value: /etc/safegen/tls/tls.key
+{{- end }}
+{{- include "safegen.envIfSet" (dict "name" "SAFEGEN_BACKEND_TLS_SERVER_NAME" "value" $tls.backendServerName) }}
+{{- end }}
+{{- end }}
+{{- if $root.Values.apiKeys.secretName }}
+- name: SAFEGEN_API_KEYS_FILE
+  value: /etc/safegen/keys/keys.yaml
+{{- include "safegen.envIfSet" (dict "name" "SAFEGEN_API_KEYS_CHECK_SECONDS" "value" $root.Values.apiKeys.checkSeconds) }}
+{{- include "safegen.envIfSet" (dict "name" "SAFEGEN_KEY_MAX_IN_FLIGHT" "value" $root.Values.apiKeys.keyMaxInFlight) }}
+{{- end }}
+{{- include "safegen.envIfSet" (dict "name" "SAFEGEN_MAX_CONCURRENT_RPCS" "value" $root.Values.maxConcurrentRpcs) }}
+{{- if and (eq .name "gateway") $root.Values.apiKeys.backendKey.secretName }}
+- name: SAFEGEN_BACKEND_API_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ $root.Values.apiKeys.backendKey.secretName }}
+      key: {{ $root.Values.apiKeys.backendKey.key }}
+{{- end }}
+{{- end }}
+
+{{/* A health probe: the kubelet's native gRPC probe, or with TLS on (which it cannot speak) `safegen health`
+in the container against the plaintext loopback port (3 s for the RPC; the kubelet allows at least 5). (dict "root" $ "service" name "timeout" seconds) */}}
+{{- define "safegen.probe" -}}
+{{- if .root.Values.tls.enabled }}
+exec:
+  command:
+    - safegen
+    - health
+    - --target=127.0.0.1:{{ .root.Values.tls.loopbackPort }}
+    - --service={{ .service }}
+    - --timeout=3
+{{- else }}
+grpc:
+  port: {{ .root.Values.ports.grpc }}
+  {{- if .service }}
+  service: {{ .service }}
+  {{- end }}
 {{- end }}
 {{- end }}
 
@@ -279,25 +344,22 @@ spec:
             {{- include "safegen.env" (dict "root" $root "name" $name "c" $c) | trim | nindent 12 }}
           # Model loading: the service reports SERVING only once its models are loaded.
           startupProbe:
-            grpc:
-              port: {{ $root.Values.ports.grpc }}
-              service: {{ $meta.grpcService }}
+            {{- include "safegen.probe" (dict "root" $root "service" $meta.grpcService "timeout" 5) | trim | nindent 12 }}
             periodSeconds: {{ $c.startupProbe.periodSeconds }}
             failureThreshold: {{ $c.startupProbe.failureThreshold }}
           readinessProbe:
-            grpc:
-              port: {{ $root.Values.ports.grpc }}
-              service: {{ $meta.grpcService }}
+            {{- include "safegen.probe" (dict "root" $root "service" $meta.grpcService "timeout" $c.readinessProbe.timeoutSeconds) | trim | nindent 12 }}
             periodSeconds: {{ $c.readinessProbe.periodSeconds }}
             failureThreshold: {{ $c.readinessProbe.failureThreshold }}
-            timeoutSeconds: {{ $c.readinessProbe.timeoutSeconds }}
+            {{- /* An exec probe starts a Python process: at least 5 s. */}}
+            timeoutSeconds: {{ if $root.Values.tls.enabled }}{{ max 5 (int $c.readinessProbe.timeoutSeconds) }}{{ else }}{{ $c.readinessProbe.timeoutSeconds }}{{ end }}
           # The whole server (service ""): a hung process restarts; a NOT_SERVING dependency does not.
           livenessProbe:
-            grpc:
-              port: {{ $root.Values.ports.grpc }}
+            {{- include "safegen.probe" (dict "root" $root "service" "" "timeout" $c.livenessProbe.timeoutSeconds) | trim | nindent 12 }}
             periodSeconds: {{ $c.livenessProbe.periodSeconds }}
             failureThreshold: {{ $c.livenessProbe.failureThreshold }}
-            timeoutSeconds: {{ $c.livenessProbe.timeoutSeconds }}
+            {{- /* An exec probe starts a Python process: at least 5 s. */}}
+            timeoutSeconds: {{ if $root.Values.tls.enabled }}{{ max 5 (int $c.livenessProbe.timeoutSeconds) }}{{ else }}{{ $c.livenessProbe.timeoutSeconds }}{{ end }}
           resources:
             {{- $res := deepCopy ($c.resources | default dict) }}
             {{- if and (eq $name "image-generation") $c.gpu.enabled }}
@@ -315,6 +377,16 @@ spec:
             - name: guardrails
               mountPath: /etc/safegen/guardrails
               readOnly: true
+            {{- if $root.Values.tls.enabled }}
+            - name: tls
+              mountPath: /etc/safegen/tls
+              readOnly: true
+            {{- end }}
+            {{- if $root.Values.apiKeys.secretName }}
+            - name: api-keys
+              mountPath: /etc/safegen/keys
+              readOnly: true
+            {{- end }}
             {{- with $c.extraVolumeMounts }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
@@ -326,6 +398,16 @@ spec:
         - name: guardrails
           configMap:
             name: {{ include "safegen.fullname" $root }}-guardrails
+        {{- if $root.Values.tls.enabled }}
+        - name: tls
+          secret:
+            secretName: {{ required "tls.secretName is required when tls.enabled" $root.Values.tls.secretName }}
+        {{- end }}
+        {{- if $root.Values.apiKeys.secretName }}
+        - name: api-keys
+          secret:
+            secretName: {{ $root.Values.apiKeys.secretName }}
+        {{- end }}
         {{- with $c.extraVolumes }}
         {{- toYaml . | nindent 8 }}
         {{- end }}

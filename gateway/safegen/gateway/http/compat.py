@@ -119,6 +119,8 @@ async def read_json(request: web.Request, read_body: ReadBody) -> Any:
         raise invalid(f"request body is not UTF-8: {exc}") from None
     except json.JSONDecodeError as exc:
         raise invalid(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except RecursionError:  # "[[[[..." thousands deep: found by tests/web/test_fuzz.py
+        raise invalid("request body is nested too deeply (arrays or objects inside each other)") from None
     if _SURROGATE_ESCAPE.search(raw):
         # JSON may escape a lone UTF-16 surrogate ("\ud800"), which is no Unicode text: protobuf
         # strings refuse it, so it is the caller's mistake, said here rather than as a crash later.
