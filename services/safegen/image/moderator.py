@@ -1,19 +1,23 @@
-"""ImageModerator: validates a request against the limits, runs the detector and applies the guardrail (no grpc)."""
+"""ImageModerator: validates a request against the limits, runs the detector, checks text read in images, applies the guardrail (no grpc)."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from typing import Sequence
+from typing import Protocol, Sequence
 
 from prometheus_client import Counter, Histogram
 
-from safegen.core.types import CATEGORIES, Category, FilterVerdict, Label, Modality, Source
+from safegen.core.types import (CATEGORIES, Category, CategoryScore, FilterVerdict, Label, Level, Modality, Source,
+                                TextLine, intervenes)
+from safegen.errors import FailedPrecondition
 from safegen.image.backends.base import ImageDetector
+from safegen.image.backends.coverage import Coverage, coverage_of
 from safegen.image.limits import MB
 from safegen.image.limits import (DecodeBudget, ImageLimits, RateLimiter, ValidImage, check_count, check_header,
                                   decode_within)
 from safegen.policy import GuardrailRegistry
+from safegen.policy.guardrail import Guardrail
 
 #: Categories that apply to images, in Category order (prompt attacks are text-only).
 IMAGE_CATEGORIES: tuple[Category, ...] = tuple(c for c in CATEGORIES if c != Category.PROMPT_ATTACK)
@@ -22,6 +26,17 @@ DETECT_SECONDS = Histogram(
     "safegen_image_detect_seconds", "Detector time per image (decode excluded)", ["backend"],
     buckets=(0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56))
 REJECTED = Counter("safegen_image_rejected_total", "Image requests refused by an input limit", ["reason"])
+TEXT_SECONDS = Histogram(
+    "safegen_image_text_check_seconds", "Text moderation of the text read in one image (images with text only)",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32))
+#: Bedrock reads up to 100 words of an image's text; so do we (a poster of small print stays bounded).
+MAX_IMAGE_WORDS = 100
+
+
+class TextChecker(Protocol):
+    """What the image moderator needs from text moderation (safegen.text.moderator.TextModerator)."""
+
+    def moderate(self, text: str, source: Source = Source.INPUT, guardrail_id: str = ""): ...
 
 
 
@@ -36,13 +51,22 @@ class ImageVerdict:
     format: str
     width: int
     height: int
+    backend: str = ""
+    #: Per image category, whether the backend that judged this image looks for it (same for a whole request).
+    coverage: tuple[Coverage, ...] = ()
 
 
 class ImageModerator:
-    """Validates a whole request against the limits, runs the detector, applies the guardrail."""
+    """Validates a whole request against the limits, runs the detector, checks image text, applies the guardrail.
+
+    `text` moderates the lines the detector read (local OCR) exactly as prompts are moderated (word lists
+    and categories), judged with the guardrail's IMAGE strengths. `managed` is the backend that takes the
+    images of guardrails requiring coverage the detector lacks (safegen.requireImageCoverage)."""
 
     def __init__(self, detector: ImageDetector, registry: GuardrailRegistry, limits: ImageLimits | None = None,
-                 min_confidence: float = 0.0, rate_limiter: RateLimiter | None = None):
+                 min_confidence: float = 0.0, rate_limiter: RateLimiter | None = None,
+                 text: TextChecker | None = None, managed: ImageDetector | None = None,
+                 text_min_confidence: Level = Level.LOW):
         self.detector = detector
         self.registry = registry
         self.limits = limits or ImageLimits()
@@ -50,6 +74,11 @@ class ImageModerator:
         self.rate = rate_limiter or self._new_rate("per process")
         self._rates: dict[str, RateLimiter] = {}  # caller id -> its own image budget
         self.decode_budget = DecodeBudget(self.limits.decode_budget_mb * MB, self.limits.decode_wait_s)
+        self.text = text
+        self.text_min_confidence = text_min_confidence
+        self.managed = managed
+        self.coverage = tuple(coverage_of(detector))
+        self.managed_coverage = tuple(coverage_of(managed)) if managed is not None else ()
 
     def _new_rate(self, scope: str) -> RateLimiter:
         return RateLimiter(self.limits.rate_per_s, capacity=max(self.limits.rate_per_s, self.limits.max_images),
@@ -69,12 +98,28 @@ class ImageModerator:
     def backend(self) -> str:
         return self.detector.name
 
+    def route(self, guardrail: Guardrail) -> tuple[ImageDetector, tuple[Coverage, ...]]:
+        """The detector for this guardrail's images: ours, or the managed one when the guardrail requires
+        coverage ours lacks; FAILED_PRECONDITION naming the categories when neither covers them."""
+        need = guardrail.require_image_coverage
+        missing = [c for c in self.coverage if c.category in need and not c.covered]
+        if not missing:
+            return self.detector, self.coverage
+        if self.managed is not None and all(c.covered for c in self.managed_coverage if c.category in need):
+            return self.managed, self.managed_coverage
+        what = "; ".join(f"{c.category.value} (not detected: {c.gaps})" for c in missing)
+        raise FailedPrecondition(
+            f"guardrail {guardrail.id!r} requires image coverage of {', '.join(c.category.value for c in missing)}, "
+            f"which the {self.detector.name} image backend does not cover: {what}. Configure "
+            f"SAFEGEN_IMAGE_COVERAGE_BACKEND=rekognition or bedrock, or remove the category from "
+            f"safegen.requireImageCoverage")
+
     def admit(self, images: Sequence[bytes], guardrail_id: str = "", caller: str | None = "") -> list[ValidImage]:
         """The cheap checks, before the request waits for a worker: guardrail, count, the caller's image
         rate, and every header (format, bytes, dimensions) without decoding a pixel.
 
         `caller`: "" the shared budget (no API keys), a key id its own budget, None not charged (internal)."""
-        self.registry.get(guardrail_id)  # NOT_FOUND before any work
+        self.route(self.registry.get(guardrail_id))  # NOT_FOUND, or FAILED_PRECONDITION (coverage), before any work
         try:
             check_count(images, self.limits)
             rate = self._rate_for(caller)
@@ -93,7 +138,8 @@ class ImageModerator:
               guardrail_id: str = "") -> list[ImageVerdict]:
         """Decodes (within the process's decode budget), runs the detector and applies the guardrail."""
         guardrail = self.registry.get(guardrail_id)
-        if getattr(self.detector, "needs_decoded", True):
+        detector, coverage = self.route(guardrail)
+        if getattr(detector, "needs_decoded", True):
             try:
                 for v in valid:  # every image decodes before any detector runs: corrupt data fails the whole request
                     v.working = decode_within(v, self.decode_budget)
@@ -101,17 +147,77 @@ class ImageModerator:
                 REJECTED.labels(type(e).__name__).inc()
                 raise
         t0 = time.perf_counter()
-        assessments = self.detector.assess(valid, source)
-        DETECT_SECONDS.labels(self.backend).observe((time.perf_counter() - t0) / max(1, len(valid)))
+        assessments = detector.assess(valid, source)
+        DETECT_SECONDS.labels(detector.name).observe((time.perf_counter() - t0) / max(1, len(valid)))
         verdicts = []
         for v, a in zip(valid, assessments, strict=True):
-            filters = guardrail.evaluate(a.scores, source, Modality.IMAGE, IMAGE_CATEGORIES)
+            scores, extra = dict(a.scores), []
+            words_hit = False
+            if a.text_lines and self.text is not None:
+                t1 = time.perf_counter()
+                text_scores, extra, words_hit = self._check_text(a.text_lines, source, guardrail)
+                TEXT_SECONDS.observe(time.perf_counter() - t1)
+                for cat, sc in text_scores.items():
+                    cur = scores.get(cat)
+                    if cur is None or (sc.confidence, sc.score) > (cur.confidence, cur.score):
+                        scores[cat] = sc
+            filters = guardrail.evaluate(scores, source, Modality.IMAGE, IMAGE_CATEGORIES)
             detected = {f.category for f in filters if f.detected}
-            labels = [lb for lb in a.labels if lb.confidence >= self.min_confidence or lb.category in detected]
+            labels = [lb for lb in list(a.labels) + extra
+                      if lb.confidence >= self.min_confidence or lb.category in detected or lb.name == "Text"]
             boxed = {lb.category for lb in labels if lb.box is not None}
-            if detected - boxed and boxed & detected:
-                # Regions are only useful if they cover every intervening category: a caller blurring the
-                # regions of SEXUAL would otherwise leave an unlocalized VIOLENCE verdict unblurred.
+            text_outside = any(lb.name == "Text" and lb.category not in detected for lb in extra)
+            if (detected - boxed and boxed & detected) or (text_outside and detected):
+                # Regions are only useful if they cover everything that intervened: a caller blurring the
+                # regions of SEXUAL would otherwise leave an unlocalized VIOLENCE verdict (or a line that
+                # intervened by a banned word alone) unblurred.
                 labels = [replace(lb, box=None) for lb in labels]
-            verdicts.append(ImageVerdict(v.index, bool(detected), filters, labels, v.format, v.width, v.height))
+            verdicts.append(ImageVerdict(v.index, bool(detected) or words_hit, filters, labels, v.format, v.width,
+                                         v.height, detector.name, coverage))
         return verdicts
+
+    def _check_text(self, lines: list[TextLine], source: Source, guardrail: Guardrail):
+        """Moderates the text read in one image: all of it (the verdict, with context across lines), then each
+        line when it intervened, so only the offending lines are labelled (and blurred). Text classifier
+        confidences below `text_min_confidence` count as NONE (banned words always count). Returns the
+        per-category scores, `Text` labels for the offending lines, and whether a banned word matched."""
+        kept, n = [], 0
+        for ln in lines:  # the first MAX_IMAGE_WORDS words, in reading order
+            words = ln.text.split()
+            if n >= MAX_IMAGE_WORDS or not words:
+                break
+            kept.append(replace(ln, text=" ".join(words[:MAX_IMAGE_WORDS - n])))
+            n += len(words)
+        if not kept:
+            return {}, [], False
+        whole = self.text.moderate("\n".join(ln.text for ln in kept), source, guardrail.id)
+        floor = self.text_min_confidence
+
+        def level(f: FilterVerdict) -> Level:
+            return f.confidence if f.confidence >= floor else Level.NONE
+
+        def hits(verdict) -> list[Category]:
+            """The image categories this text verdict makes intervene under the IMAGE strengths, strongest first."""
+            fs = [f for f in verdict.filters if f.category in IMAGE_CATEGORIES
+                  and intervenes(guardrail.strength(f.category, source, Modality.IMAGE), level(f))]
+            return [f.category for f in sorted(fs, key=lambda f: (f.confidence, f.score), reverse=True)]
+
+        # The verdict comes from the whole text, as a prompt's would; lines only localize it.
+        scores = {f.category: CategoryScore(f.category, round(float(f.score), 4), level(f))
+                  for f in whole.filters if f.category in IMAGE_CATEGORIES}
+        whole_hits = hits(whole)
+        if not whole_hits and not whole.words:
+            return scores, [], False
+        per_line = [whole] if len(kept) == 1 else [self.text.moderate(ln.text, source, guardrail.id) for ln in kept]
+        line_cats = [[c for c in hits(v) if c in whole_hits] for v in per_line]
+        found = {c for cs in line_cats for c in cs}
+        spread = [c for c in whole_hits if c not in found]  # only the lines together say it: label them all
+        labels: list[Label] = []
+        for ln, v, cats in zip(kept, per_line, line_cats, strict=True):
+            cats = cats + spread
+            if not cats and v.words:  # a banned word alone: the line's strongest category, even below thresholds
+                cats = [max((f for f in v.filters if f.category in IMAGE_CATEGORIES), key=lambda f: f.score).category]
+            # One label per line and intervening category, so every category's regions are complete.
+            labels.extend(Label("Text", "", round(100.0 * ln.score, 2), 1, cat, ln.box,
+                                ln.text if guardrail.reveal_image_text else "") for cat in cats)
+        return scores, labels, bool(whole.words)

@@ -11,7 +11,7 @@ from safegen.core.auth import current_principal
 from safegen.core.enums import check_enum
 from safegen.core.metrics import INFLIGHT, QUEUE_DEPTH
 from safegen.core.types import Category, Source
-from safegen.image.backends import build_detector
+from safegen.image.backends import build_coverage_backend, build_detector
 from safegen.image.backends.base import ImageDetector
 from safegen.image.moderator import ImageModerator, ImageVerdict
 from safegen.image.settings import ImageSettings
@@ -45,7 +45,7 @@ def verdict_to_pb(v: ImageVerdict) -> image_moderation_pb2.ImageModerationResult
                         filter_strength=_LEVEL_STRENGTH[int(f.strength)], detected=f.detected)
     for lb in v.labels:
         m = out.labels.add(name=lb.name, parent_name=lb.parent_name, confidence=lb.confidence,
-                           taxonomy_level=lb.taxonomy_level, category=_category_pb(lb.category))
+                           taxonomy_level=lb.taxonomy_level, category=_category_pb(lb.category), text=lb.text)
         if lb.box is not None:
             m.bounding_box.left, m.bounding_box.top = lb.box.left, lb.box.top
             m.bounding_box.width, m.bounding_box.height = lb.box.width, lb.box.height
@@ -81,19 +81,34 @@ class ImageModerationServicer(image_moderation_pb2_grpc.ImageModerationServiceSe
         finally:
             if waiting.acquire(blocking=False):  # cancelled before a thread took it: the pool drops the call
                 _WAITING.dec()
+        coverage = verdicts[0].coverage if verdicts else self.moderator.coverage
         return image_moderation_pb2.ModerateImagesResponse(
             results=[verdict_to_pb(v) for v in verdicts],
             guardrail_id=self.moderator.registry.get(request.guardrail_id).id,
-            backend=self.moderator.backend)
+            backend=verdicts[0].backend if verdicts else self.moderator.backend,
+            coverage=[image_moderation_pb2.CategoryCoverage(category=_category_pb(c.category), covered=c.covered,
+                                                            detectors=list(c.detectors), gaps=c.gaps)
+                      for c in coverage])
 
     async def aclose(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 def create_servicer(registry: GuardrailRegistry, env: Mapping[str, str] | None = None,
-                    detector: ImageDetector | None = None) -> ImageModerationServicer:
-    """Reads SAFEGEN_IMAGE_* settings, loads the detector (unless one is injected) and builds the servicer."""
+                    detector: ImageDetector | None = None, text_moderator=None) -> ImageModerationServicer:
+    """Reads SAFEGEN_IMAGE_* settings, loads the detector (unless one is injected) and builds the servicer.
+
+    When the detector reads text (local OCR), the text moderation of prompts (SAFEGEN_TEXT_* settings) is
+    built here too, unless one is injected."""
     settings = ImageSettings.from_env(env)
     det = detector if detector is not None else build_detector(settings, env)
-    moderator = ImageModerator(det, registry, settings.limits, min_confidence=settings.min_confidence)
+    if text_moderator is None and "ocr" in getattr(det, "detectors", ()):
+        from safegen.text.backends import build_backend
+        from safegen.text.moderator import TextModerator
+        from safegen.text.settings import TextSettings
+
+        text_moderator = TextModerator(registry, build_backend(TextSettings.from_env(env), env))
+    moderator = ImageModerator(det, registry, settings.limits, min_confidence=settings.min_confidence,
+                               text=text_moderator, managed=build_coverage_backend(settings, env),
+                               text_min_confidence=settings.text_min_confidence)
     return ImageModerationServicer(moderator, settings.workers)

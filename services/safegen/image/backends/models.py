@@ -356,8 +356,11 @@ class XyranSafety:
         """(N, 3) probabilities in CLASSES order."""
         if not images:
             return np.empty((0, 3), np.float32)
-        batch = np.stack([self.preprocess(i) for i in images]).astype(np.float32)
-        return self._s.run(None, {self._input: batch})[0]
+        return self.score_arrays(np.stack([self.preprocess(i) for i in images]))
+
+    def score_arrays(self, batch: np.ndarray) -> np.ndarray:
+        """score() on already preprocessed inputs, so the weapons classifier can share the same resize."""
+        return self._s.run(None, {self._input: np.ascontiguousarray(batch, dtype=np.float32)})[0]
 
 
 NUDENET_CLASSES = (
