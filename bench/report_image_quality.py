@@ -35,7 +35,7 @@ def main() -> int:
     from safegen.core.types import Level, Source
     from safegen.image.backends.local import DEFAULT_DETECTORS, LocalDetector
     from safegen.image.limits import ImageLimits
-    from safegen.image.moderator import IMAGE_CATEGORIES, ImageModerator
+    from safegen.image.moderator import ImageModerator
     from safegen.policy import GuardrailRegistry
     from safegen.text.backends import build_backend
     from safegen.text.moderator import TextModerator

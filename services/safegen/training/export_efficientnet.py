@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 from pathlib import Path
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "image" / "backends" / "weights"
