@@ -21,3 +21,22 @@ def shared_data() -> Path:
     if not data.is_dir():
         pytest.skip(f"shared data not found at {data}")
     return data
+
+
+#: Modules whose tests take seconds each (model quality on real data, training, multi-process scans):
+#: marked `slow`, so `scripts/test --fast` (-m "not slow and not tools") leaves them out. The full suite
+#: (`scripts/test`, CI) runs them as before.
+HEAVY_MODULES = {
+    "tests/text/test_classifier_training.py",
+    "tests/text/test_classifier.py",
+    "tests/text/test_word_datasets.py",
+    "tests/generation/test_bundled.py",
+    "tests/scan/test_shards.py",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        path = Path(item.path).resolve()
+        if path.is_relative_to(REPO) and path.relative_to(REPO).as_posix() in HEAVY_MODULES:
+            item.add_marker(pytest.mark.slow)
