@@ -174,3 +174,11 @@ def test_ctrl_c_ends_quietly(target, tmp_path):
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "Traceback" not in err and "interrupted" in err, err
+
+
+def test_a_command_imports_no_other_subcommands_plugin():
+    code = ("import sys\nfrom safegen import cli\ncli.build_parser('serve').parse_args(['serve'])\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('safegen.training', 'safegen.scan'))))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr
