@@ -13,6 +13,7 @@ import base64
 import binascii
 import json
 import logging
+import math
 import re
 from typing import Any, Awaitable, Callable
 
@@ -98,11 +99,25 @@ def handler(render: Render, fn: Callable[[web.Request], Awaitable[web.StreamResp
                 found = (500, "INTERNAL", "internal error")
             http, status, message = found
             resp = render(http, status, message)
+            retry = retry_after(exc)
+            if retry is not None:  # rate limits and caps say when to come back; the SDKs honour it
+                resp.headers["Retry-After"] = retry
             if http in (413, 415):
                 resp.force_close()  # the rest of a refused body is not worth reading
             return resp
 
     return handle
+
+
+def retry_after(exc: BaseException) -> str | None:
+    """The Retry-After seconds a refusal carries: gRPC trailing metadata, or a domain error's retry_after_s."""
+    if isinstance(exc, grpc.aio.AioRpcError):
+        for key, value in exc.trailing_metadata() or ():
+            if key == "retry-after":
+                return str(value)
+        return None
+    seconds = getattr(exc, "retry_after_s", None)
+    return str(max(1, math.ceil(seconds))) if isinstance(seconds, (int, float)) else None
 
 
 async def read_json(request: web.Request, read_body: ReadBody) -> Any:
