@@ -53,6 +53,7 @@ async def _serve(args) -> int:
     from safegen.core.server import create_server, drain, service_names, wait_for_signal
     from safegen.core.settings import CoreSettings
     from safegen.policy import GuardrailRegistry
+    from safegen.policy.settings import PolicySettings
 
     core = CoreSettings.from_env()
     logging.basicConfig(level=core.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -60,7 +61,9 @@ async def _serve(args) -> int:
     names = SERVICES if args.service == "all" else (args.service,)
     t0 = time.perf_counter()
     registry = GuardrailRegistry.load(core.guardrails_dir or None, core.default_guardrail)
+    policy = PolicySettings.from_env()
     servicers = build_servicers(names, registry)
+    registry.start_watching(policy.reload_seconds)  # after the servicers registered their preparers
     health_servicer = health.aio.HealthServicer()
     server, port = await create_server(servicers, f"{args.host}:{args.port}", health_servicer=health_servicer)
     metrics_httpd, _ = start_metrics(args.metrics_port, addr=args.host)
@@ -90,6 +93,7 @@ async def _serve(args) -> int:
         close = getattr(s, "aclose", None)
         if close:
             await close()
+    registry.stop_watching()
     metrics_httpd.shutdown()
     log.info("stopped")
     return 0

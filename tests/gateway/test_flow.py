@@ -30,7 +30,7 @@ class FakeBackends:
     generate_calls: list = field(default_factory=list)
     moderated: list = field(default_factory=list)
 
-    async def moderate_text(self, text, source, guardrail_id):
+    async def moderate_text(self, text, source, guardrail_id, **_pin):
         if "UNSAFE" in text:
             return tm.ModerateTextResponse(action=c.ACTION_GUARDRAIL_INTERVENED, filters=[UNSAFE_FILTER],
                                            words=[c.WordMatch(match="UNSAFE", start=0, end=6)])
@@ -47,7 +47,7 @@ class FakeBackends:
             images=[(b"bad" if s in self.unsafe_seeds else b"ok") + str(s).encode() for s in seeds],
             seeds=seeds, model_id="fake", negative_prompt="x", negative_prompt_applied=True)
 
-    async def moderate_images(self, images, source, guardrail_id):
+    async def moderate_images(self, images, source, guardrail_id, **_pin):
         self.moderated.append(list(images))
         results = []
         for i, data in enumerate(images):
@@ -196,7 +196,7 @@ def test_a_detected_category_without_regions_forces_full_blur():
                               filter_strength=c.FILTER_STRENGTH_HIGH, detected=True)
 
     class TwoCategories(FakeBackends):
-        async def moderate_images(self, images, source, guardrail_id):
+        async def moderate_images(self, images, source, guardrail_id, **_pin):
             resp = await super().moderate_images(images, source, guardrail_id)
             for r in resp.results:
                 if r.action == c.ACTION_GUARDRAIL_INTERVENED:

@@ -111,20 +111,26 @@ class Backends:
             stub = self._stubs[kind] = factory(channel)
         return stub
 
-    async def moderate_text(self, text: str, source, guardrail_id: str) -> text_moderation_pb2.ModerateTextResponse:
+    async def moderate_text(self, text: str, source, guardrail_id: str, guardrail_version: str = "",
+                            tighten_filters=()) -> text_moderation_pb2.ModerateTextResponse:
         stub = self._stub("text", text_moderation_pb2_grpc.TextModerationServiceStub)
         try:
             return await stub.ModerateText(
-                text_moderation_pb2.ModerateTextRequest(text=text, source=source, guardrail_id=guardrail_id),
+                text_moderation_pb2.ModerateTextRequest(text=text, source=source, guardrail_id=guardrail_id,
+                                                        guardrail_version=guardrail_version,
+                                                        tighten_filters=tighten_filters),
                 timeout=self.moderation_timeout_s)
         except grpc.aio.AioRpcError as e:
             raise backend_error(e, "text moderation") from None
 
-    async def moderate_images(self, images: list[bytes], source, guardrail_id: str) -> image_moderation_pb2.ModerateImagesResponse:
+    async def moderate_images(self, images: list[bytes], source, guardrail_id: str, guardrail_version: str = "",
+                              tighten_filters=()) -> image_moderation_pb2.ModerateImagesResponse:
         stub = self._stub("image", image_moderation_pb2_grpc.ImageModerationServiceStub)
         try:
             return await stub.ModerateImages(
-                image_moderation_pb2.ModerateImagesRequest(images=images, source=source, guardrail_id=guardrail_id),
+                image_moderation_pb2.ModerateImagesRequest(images=images, source=source, guardrail_id=guardrail_id,
+                                                           guardrail_version=guardrail_version,
+                                                           tighten_filters=tighten_filters),
                 timeout=self.moderation_timeout_s)
         except grpc.aio.AioRpcError as e:
             raise backend_error(e, "image moderation") from None

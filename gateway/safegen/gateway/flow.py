@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Protocol
 
-from safegen.core import metrics
+from safegen.core import metrics, policy_pb
 from safegen.errors import InvalidArgument
 from safegen.policy import BlurMode, Guardrail, GuardrailRegistry, ImageAction, PromptAction
 from safegen.v1 import common_pb2, image_generation_pb2, safe_generation_pb2 as pb
@@ -27,8 +27,10 @@ Emit = Callable[[pb.StreamGenerateResponse], Awaitable[None]]
 
 
 class BackendsPort(Protocol):
-    async def moderate_text(self, text: str, source: int, guardrail_id: str): ...
-    async def moderate_images(self, images: list[bytes], source: int, guardrail_id: str): ...
+    async def moderate_text(self, text: str, source: int, guardrail_id: str, guardrail_version: str = "",
+                            tighten_filters=()): ...
+    async def moderate_images(self, images: list[bytes], source: int, guardrail_id: str,
+                              guardrail_version: str = "", tighten_filters=()): ...
     async def generate(self, request: image_generation_pb2.GenerateImagesRequest, on_progress=None): ...
 
 
@@ -55,14 +57,19 @@ def validate(req: pb.GenerateRequest) -> None:
 
 
 def _detected(filters) -> list:
-    return [f for f in filters if f.detected]
+    """The filters that acted (detect-only ones and SHADOW mode report, never act)."""
+    return [f for f in filters if f.detected and f.action != common_pb2.POLICY_ACTION_NONE]
+
+
+def _blocking(words) -> list:
+    return [w for w in words if w.action != common_pb2.POLICY_ACTION_NONE]
 
 
 def _describe(filters, words=()) -> str:
     parts = [f"{common_pb2.Category.Name(f.category).removeprefix('CATEGORY_')} "
              f"(confidence {common_pb2.Confidence.Name(f.confidence).removeprefix('CONFIDENCE_')})"
              for f in _detected(filters)]
-    parts += [f'banned word "{w.match}"' for w in words]
+    parts += [f'banned word "{w.match}"' for w in _blocking(words)]
     return ", ".join(parts) or "unsafe content"
 
 
@@ -90,9 +97,15 @@ class SafeGenerationFlow:
 
     async def run(self, req: pb.GenerateRequest, emit: Emit | None = None) -> pb.GenerateResponse:
         validate(req)
-        guardrail = self.registry.get(req.guardrail_id)  # NotFound before any work
+        guardrail = self.registry.get(req.guardrail_id, req.guardrail_version)  # NotFound before any work
+        if req.tighten_filters:
+            guardrail = guardrail.tightened(policy_pb.tightening(req.tighten_filters))  # INVALID_ARGUMENT if looser
+        # Every stage gets this exact version, so a reload between stages cannot mix two versions.
+        pin = {"guardrail_version": guardrail.version_name if guardrail.version else "",
+               "tighten_filters": list(req.tighten_filters)}
         clock = _Clock()
-        resp = pb.GenerateResponse(guardrail_id=guardrail.id, action=common_pb2.ACTION_NONE)
+        resp = pb.GenerateResponse(guardrail_id=guardrail.id, action=common_pb2.ACTION_NONE,
+                                   guardrail_version=guardrail.version_name, detected_action=common_pb2.ACTION_NONE)
 
         async def stage_event(stage: int, finished: bool, attempt: int = 0, seconds: float = 0.0, detail: str = ""):
             if emit is not None:
@@ -102,15 +115,27 @@ class SafeGenerationFlow:
         # 1. The prompt.
         await stage_event(pb.STAGE_PROMPT_MODERATION, False)
         t0 = time.perf_counter()
-        verdict = await self.backends.moderate_text(req.prompt, common_pb2.SOURCE_INPUT, guardrail.id)
+        verdict = await self.backends.moderate_text(req.prompt, common_pb2.SOURCE_INPUT, guardrail.id, **pin)
         dt = time.perf_counter() - t0
         clock.add("prompt_moderation", dt)
         resp.prompt_assessment.CopyFrom(pb.PromptAssessment(
-            action=verdict.action, filters=verdict.filters, words=verdict.words))
-        prompt_unsafe = verdict.action == common_pb2.ACTION_GUARDRAIL_INTERVENED
+            action=verdict.action, filters=verdict.filters, words=verdict.words, topics=verdict.topics,
+            sensitive_information=verdict.sensitive_information, anonymized_prompt=verdict.anonymized_text,
+            detected_action=verdict.detected_action))
+        if verdict.detected_action == common_pb2.ACTION_GUARDRAIL_INTERVENED:
+            resp.detected_action = common_pb2.ACTION_GUARDRAIL_INTERVENED
+        # Anonymizing is an intervention that lets the (rewritten) prompt through; only BLOCK policies stop it.
+        prompt_unsafe = verdict.action == common_pb2.ACTION_GUARDRAIL_INTERVENED and (
+            verdict.blocked or not verdict.anonymized_text)
+        if verdict.anonymized_text:
+            resp.action = common_pb2.ACTION_GUARDRAIL_INTERVENED
+            resp.warnings.append("Sensitive information in the prompt was replaced before generation: "
+                                 + ", ".join(sorted({s.type for s in verdict.sensitive_information
+                                                     if s.action == common_pb2.POLICY_ACTION_ANONYMIZED})) + ".")
         await stage_event(pb.STAGE_PROMPT_MODERATION, True, 0, dt,
                           f"prompt flagged: {_describe(verdict.filters, verdict.words)}" if prompt_unsafe else "prompt passed")
         self._count_prompt(verdict, prompt_unsafe, guardrail)
+        prompt = verdict.anonymized_text or req.prompt
 
         if prompt_unsafe:
             resp.action = common_pb2.ACTION_GUARDRAIL_INTERVENED
@@ -124,10 +149,12 @@ class SafeGenerationFlow:
                 f"guardrail '{guardrail.id}' warns instead of blocking.")
 
         # 2 and 3. Generate, moderate, regenerate unsafe images while the prompt was safe.
-        await self._generate_and_moderate(req, guardrail, prompt_unsafe, resp, clock, stage_event, emit)
+        await self._generate_and_moderate(req, guardrail, prompt_unsafe, resp, clock, stage_event, emit, prompt, pin)
         return self._finish(resp, clock)
 
-    async def _generate_and_moderate(self, req, guardrail: Guardrail, prompt_unsafe: bool, resp, clock, stage_event, emit):
+    async def _generate_and_moderate(self, req, guardrail: Guardrail, prompt_unsafe: bool, resp, clock, stage_event,
+                                     emit, prompt: str = "", pin: dict | None = None):
+        pin = pin or {}
         n = req.num_images or 1
         max_attempts = 1 + (0 if prompt_unsafe else guardrail.max_regenerations)
         slots: list[pb.GeneratedImage | None] = [None] * n
@@ -143,9 +170,9 @@ class SafeGenerationFlow:
         while pending and attempt < max_attempts:
             attempt += 1
             gen_req = image_generation_pb2.GenerateImagesRequest(
-                prompt=req.prompt, negative_prompt=req.negative_prompt, width=req.width, height=req.height,
+                prompt=prompt or req.prompt, negative_prompt=req.negative_prompt, width=req.width, height=req.height,
                 num_images=len(pending), steps=req.steps, guidance_scale=req.guidance_scale,
-                guardrail_id=guardrail.id)
+                guardrail_id=guardrail.id, guardrail_version=pin.get("guardrail_version", ""))
             if base_seed is not None:
                 gen_req.seed = base_seed + (attempt - 1) * n  # distinct, reproducible seeds per attempt
             await stage_event(pb.STAGE_GENERATION, False, attempt)
@@ -170,7 +197,7 @@ class SafeGenerationFlow:
 
             await stage_event(pb.STAGE_IMAGE_MODERATION, False, attempt)
             t0 = time.perf_counter()
-            mod = await self.backends.moderate_images(list(gen.images), common_pb2.SOURCE_OUTPUT, guardrail.id)
+            mod = await self.backends.moderate_images(list(gen.images), common_pb2.SOURCE_OUTPUT, guardrail.id, **pin)
             dt = time.perf_counter() - t0
             clock.add("image_moderation", dt)
             unsafe_now = sum(r.action == common_pb2.ACTION_GUARDRAIL_INTERVENED for r in mod.results)
@@ -180,7 +207,8 @@ class SafeGenerationFlow:
             still = []
             for slot, data, seed, result in zip(pending, gen.images, gen.seeds, mod.results):
                 img = pb.GeneratedImage(data=data, mime_type="image/png", seed=seed, attempt=attempt,
-                                        action=result.action, filters=result.filters, labels=result.labels)
+                                        action=result.action, filters=result.filters, labels=result.labels,
+                                        detected_action=result.detected_action)
                 slots[slot] = img
                 if result.action == common_pb2.ACTION_GUARDRAIL_INTERVENED:
                     still.append(slot)
@@ -208,7 +236,7 @@ class SafeGenerationFlow:
                     withheld += 1
                     resp.warnings.append(f"Image {i + 1} was withheld: {what}.")
                 elif action == ImageAction.BLUR:
-                    detected = {f.category for f in img.filters if f.detected}
+                    detected = {f.category for f in _detected(img.filters)}
                     boxes = [lb.bounding_box for lb in img.labels
                              if lb.HasField("bounding_box") and lb.category in detected]
                     boxed = {lb.category for lb in img.labels if lb.HasField("bounding_box")}
@@ -223,24 +251,48 @@ class SafeGenerationFlow:
                 self._count_image(img, _PAST[action])
             else:
                 self._count_image(img, "ALLOWED")
+            if img.detected_action == common_pb2.ACTION_GUARDRAIL_INTERVENED:
+                resp.detected_action = common_pb2.ACTION_GUARDRAIL_INTERVENED
             resp.images.append(img)
         if withheld and withheld == len(resp.images):
             resp.blocked_message = guardrail.blocked_output_message
             metrics.BLOCKED.labels("image").inc()
 
     @staticmethod
-    def _count_prompt(verdict, unsafe: bool, guardrail: Guardrail) -> None:
+    def _count_detected(source: str, filters, words=(), topics=(), sensitive=()) -> None:
+        """What detect-only policies and SHADOW mode would have done: action DETECTED."""
+        for f in filters:
+            if f.detected and f.action == common_pb2.POLICY_ACTION_NONE:
+                metrics.DECISIONS.labels(source, _category_name(f.category), "DETECTED").inc()
+        if any(w.action == common_pb2.POLICY_ACTION_NONE for w in words):
+            metrics.DECISIONS.labels(source, "WORDS", "DETECTED").inc()
+        if any(t.detected and t.action == common_pb2.POLICY_ACTION_NONE for t in topics):
+            metrics.DECISIONS.labels(source, "TOPICS", "DETECTED").inc()
+        if any(s.action == common_pb2.POLICY_ACTION_NONE for s in sensitive):
+            metrics.DECISIONS.labels(source, "SENSITIVE_INFORMATION", "DETECTED").inc()
+
+    @classmethod
+    def _count_prompt(cls, verdict, unsafe: bool, guardrail: Guardrail) -> None:
+        cls._count_detected("input", verdict.filters, verdict.words, verdict.topics, verdict.sensitive_information)
+        if verdict.anonymized_text:
+            metrics.DECISIONS.labels("input", "SENSITIVE_INFORMATION", "ANONYMIZED").inc()
         if not unsafe:
             metrics.DECISIONS.labels("input", "NONE", "ALLOWED").inc()
             return
         action = "BLOCKED" if guardrail.unsafe_prompt_action == PromptAction.BLOCK else "WARNED"
         for f in _detected(verdict.filters):
             metrics.DECISIONS.labels("input", _category_name(f.category), action).inc()
-        if verdict.words:
+        if _blocking(verdict.words):
             metrics.DECISIONS.labels("input", "WORDS", action).inc()
+        if any(t.action == common_pb2.POLICY_ACTION_BLOCKED for t in verdict.topics):
+            metrics.DECISIONS.labels("input", "TOPICS", action).inc()
+        if any(s.action == common_pb2.POLICY_ACTION_BLOCKED for s in verdict.sensitive_information):
+            metrics.DECISIONS.labels("input", "SENSITIVE_INFORMATION", action).inc()
 
-    @staticmethod
-    def _count_image(img: pb.GeneratedImage, action: str) -> None:
+    @classmethod
+    def _count_image(cls, img: pb.GeneratedImage, action: str) -> None:
+        if action != "REGENERATED":
+            cls._count_detected("output", img.filters)
         detected = _detected(img.filters)
         if action == "ALLOWED" or not detected:
             metrics.DECISIONS.labels("output", "NONE", "ALLOWED").inc()

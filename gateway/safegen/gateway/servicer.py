@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 from typing import Mapping
 
+from safegen.core import policy_pb
 from safegen.core.enums import check_enum
 from safegen.core.settings import CoreSettings
+from safegen.core.types import Source
 from safegen.errors import InvalidArgument, Unavailable
 from safegen.gateway.clients import Backends
 from safegen.gateway.flow import SafeGenerationFlow
 from safegen.policy import GuardrailRegistry
+from safegen.policy.usage import usage
 from safegen.v1 import (
     common_pb2,
     guardrail_pb2,
@@ -120,22 +123,31 @@ class GuardrailServicer(_GatewayPart, guardrail_pb2_grpc.GuardrailServiceService
         self.registry = registry
 
     async def ListGuardrails(self, request, context):
-        return guardrail_pb2.ListGuardrailsResponse(guardrails=[
-            guardrail_pb2.GuardrailSummary(id=g.id, name=g.name, description=g.description,
-                                           is_default=g.id == self.registry.default_id)
-            for g in self.registry.all()])
+        out = guardrail_pb2.ListGuardrailsResponse()
+        for g in self.registry.all():
+            out.guardrails.add(id=g.id, name=g.name, description=g.description,
+                               is_default=g.id == self.registry.default_id,
+                               versions=[v.version_name for v in self.registry.versions(g.id)],
+                               latest_version=g.version_name, mode=g.mode.value)
+        return out
 
     async def ApplyGuardrail(self, request, context):
         with self.in_flight:
             return await self._apply(request)
 
     async def _apply(self, request):
-        guardrail = self.registry.get(request.guardrail_id)
+        guardrail = self.registry.get(request.guardrail_id, request.guardrail_version)
+        tighten = policy_pb.tightening(request.tighten_filters)
+        if tighten:
+            guardrail = guardrail.tightened(tighten)  # INVALID_ARGUMENT when looser
         if not request.content:
             raise InvalidArgument("content must hold at least one text or image block")
         if len(request.content) > MAX_BLOCKS:
             raise InvalidArgument(f"content has {len(request.content)} blocks; at most {MAX_BLOCKS} are allowed")
         source = check_enum(request.source, common_pb2.Source.DESCRIPTOR, "source") or common_pb2.SOURCE_INPUT
+        # The backends get this exact version, so a reload while the blocks are moderated cannot mix versions.
+        pin = {"guardrail_version": guardrail.version_name if guardrail.version else "",
+               "tighten_filters": list(request.tighten_filters)}
         texts, images = [], []
         for i, block in enumerate(request.content):
             kind = block.WhichOneof("block")
@@ -148,13 +160,20 @@ class GuardrailServicer(_GatewayPart, guardrail_pb2_grpc.GuardrailServiceService
             else:
                 raise InvalidArgument(f"content[{i}] has neither text nor image")
         assessments: dict[int, guardrail_pb2.GuardrailAssessment] = {}
-        text_calls = [self.backends.moderate_text(t, source, guardrail.id) for _, t in texts]
-        image_call = (self.backends.moderate_images([b.data for _, b in images], source, guardrail.id)
+        text_calls = [self.backends.moderate_text(t, source, guardrail.id, **pin) for _, t in texts]
+        image_call = (self.backends.moderate_images([b.data for _, b in images], source, guardrail.id, **pin)
                       if images else None)
         results = await asyncio.gather(*text_calls, *([image_call] if image_call else []))
-        for (i, _), r in zip(texts, results[: len(texts)]):
+        blocked = anonymized = False
+        outputs = []
+        for (i, text), r in zip(texts, results[: len(texts)]):
             assessments[i] = guardrail_pb2.GuardrailAssessment(
-                content_index=i, action=r.action, filters=r.filters, words=r.words)
+                content_index=i, action=r.action, filters=r.filters, words=r.words, topics=r.topics,
+                sensitive_information=r.sensitive_information, detected_action=r.detected_action)
+            if r.action == common_pb2.ACTION_GUARDRAIL_INTERVENED and (r.blocked or not r.anonymized_text):
+                blocked = True
+            anonymized = anonymized or bool(r.anonymized_text)
+            outputs.append(r.anonymized_text or text)
         if image_call:
             mod = results[-1]
             for (i, block), r in zip(images, mod.results):
@@ -162,23 +181,55 @@ class GuardrailServicer(_GatewayPart, guardrail_pb2_grpc.GuardrailServiceService
                 if block.format and claimed != r.format:
                     raise InvalidArgument(f"content[{i}].image.format is {claimed} but the bytes are {r.format or 'unknown'}")
                 assessments[i] = guardrail_pb2.GuardrailAssessment(
-                    content_index=i, action=r.action, filters=r.filters, labels=r.labels)
+                    content_index=i, action=r.action, filters=r.filters, labels=r.labels,
+                    detected_action=r.detected_action)
+                blocked = blocked or r.action == common_pb2.ACTION_GUARDRAIL_INTERVENED
         ordered = [assessments[i] for i in sorted(assessments)]
         resp = guardrail_pb2.ApplyGuardrailResponse(
-            action=common_pb2.ACTION_NONE, assessments=ordered, guardrail_id=guardrail.id)
+            action=common_pb2.ACTION_NONE, assessments=ordered, guardrail_id=guardrail.id,
+            guardrail_version=guardrail.version_name, detected_action=common_pb2.ACTION_NONE)
+        u = usage(guardrail, [len(t) for _, t in texts], len(images),
+                  Source.OUTPUT if source == common_pb2.SOURCE_OUTPUT else Source.INPUT)
+        resp.usage.CopyFrom(guardrail_pb2.GuardrailUsage(
+            topic_policy_units=u.topic_policy_units, content_policy_units=u.content_policy_units,
+            word_policy_units=u.word_policy_units,
+            sensitive_information_policy_units=u.sensitive_information_policy_units,
+            sensitive_information_policy_free_units=u.sensitive_information_policy_free_units,
+            contextual_grounding_policy_units=u.contextual_grounding_policy_units,
+            content_policy_image_units=u.content_policy_image_units))
+        resp.guardrail_coverage.CopyFrom(guardrail_pb2.GuardrailCoverage(
+            text_characters_guarded=u.text_characters_guarded, text_characters_total=u.text_characters_total,
+            images_guarded=u.images_guarded, images_total=u.images_total))
         reasons = []
         for a in ordered:
+            if a.detected_action == common_pb2.ACTION_GUARDRAIL_INTERVENED:
+                resp.detected_action = common_pb2.ACTION_GUARDRAIL_INTERVENED
             if a.action == common_pb2.ACTION_GUARDRAIL_INTERVENED:
                 resp.action = common_pb2.ACTION_GUARDRAIL_INTERVENED
-                cats = [common_pb2.Category.Name(f.category).removeprefix("CATEGORY_") for f in a.filters if f.detected]
-                if a.words:
-                    cats.append("banned words")
-                reasons.append(f"block {a.content_index}: {', '.join(cats) or 'unsafe'}")
+                reasons.append(f"block {a.content_index}: {', '.join(_reasons(a)) or 'unsafe'}")
         if resp.action == common_pb2.ACTION_GUARDRAIL_INTERVENED:
             resp.action_reason = "; ".join(reasons)
-            message = guardrail.blocked_input_message if source == common_pb2.SOURCE_INPUT else guardrail.blocked_output_message
-            resp.outputs.append(guardrail_pb2.GuardrailOutput(text=message))
+            if blocked:
+                message = (guardrail.blocked_input_message if source == common_pb2.SOURCE_INPUT
+                           else guardrail.blocked_output_message)
+                resp.outputs.append(guardrail_pb2.GuardrailOutput(text=message))
+            elif anonymized:  # Bedrock returns the masked text when the guardrail only anonymized
+                resp.outputs.extend(guardrail_pb2.GuardrailOutput(text=t) for t in outputs)
         return resp
+
+
+def _reasons(a: guardrail_pb2.GuardrailAssessment) -> list[str]:
+    acted = common_pb2.POLICY_ACTION_NONE
+    out = [common_pb2.Category.Name(f.category).removeprefix("CATEGORY_") for f in a.filters
+           if f.detected and f.action != acted]
+    if any(w.action != acted for w in a.words):
+        out.append("banned words")
+    out += [f"topic {t.name}" for t in a.topics if t.action == common_pb2.POLICY_ACTION_BLOCKED]
+    for kind, label in ((common_pb2.POLICY_ACTION_BLOCKED, "blocked"), (common_pb2.POLICY_ACTION_ANONYMIZED, "anonymized")):
+        types = sorted({s.type for s in a.sensitive_information if s.action == kind})
+        if types:
+            out.append(f"{label} {', '.join(types)}")
+    return out
 
 
 def create_servicers(registry: GuardrailRegistry, env: Mapping[str, str] | None = None, *, blur=None):

@@ -93,6 +93,7 @@ class WordMatch:
     end: int
     word_list: WordListKind
     word: str
+    enforced: bool = True  # False: the word's action is NONE (or the guardrail is in SHADOW mode), report only
 
 
 @dataclass(frozen=True)
@@ -159,3 +160,8 @@ class FilterVerdict:
     confidence: Level
     strength: Level
     detected: bool
+    enforced: bool = True  # False: the filter's action is NONE (or SHADOW mode): a detection is reported, not acted on
+
+    @property
+    def intervenes(self) -> bool:
+        return self.detected and self.enforced

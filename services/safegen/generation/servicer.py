@@ -17,7 +17,7 @@ from safegen.v1 import common_pb2, image_generation_pb2 as pb, image_generation_
 def to_domain(request, registry: GuardrailRegistry) -> GenerationRequest:
     """GenerateImagesRequest or StreamGenerateImagesRequest -> GenerationRequest with the guardrail's
     safety negative prompts attached (NotFound for an unknown guardrail_id)."""
-    guardrail = registry.get(request.guardrail_id)
+    guardrail = registry.get(request.guardrail_id, request.guardrail_version)
     return GenerationRequest(
         prompt=request.prompt,
         negative_prompt=request.negative_prompt,

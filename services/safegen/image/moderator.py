@@ -16,8 +16,7 @@ from safegen.image.backends.coverage import Coverage, coverage_of
 from safegen.image.limits import MB
 from safegen.image.limits import (DecodeBudget, ImageLimits, RateLimiter, ValidImage, check_count, check_header,
                                   decode_within)
-from safegen.policy import GuardrailRegistry
-from safegen.policy.guardrail import Guardrail
+from safegen.policy import Guardrail, GuardrailRegistry
 
 #: Categories that apply to images, in Category order (prompt attacks are text-only).
 IMAGE_CATEGORIES: tuple[Category, ...] = tuple(c for c in CATEGORIES if c != Category.PROMPT_ATTACK)
@@ -54,6 +53,9 @@ class ImageVerdict:
     backend: str = ""
     #: Per image category, whether the backend that judged this image looks for it (same for a whole request).
     coverage: tuple[Coverage, ...] = ()
+    guardrail_id: str = ""
+    guardrail_version: str = ""
+    detected: bool = False  # any filter detected, enforced or not: what the guardrail would have done
 
 
 class ImageModerator:
@@ -114,12 +116,18 @@ class ImageModerator:
             f"SAFEGEN_IMAGE_COVERAGE_BACKEND=rekognition or bedrock, or remove the category from "
             f"safegen.requireImageCoverage")
 
-    def admit(self, images: Sequence[bytes], guardrail_id: str = "", caller: str | None = "") -> list[ValidImage]:
+    def resolve(self, guardrail: str | Guardrail = "", version: str = "", tighten=None) -> Guardrail:
+        """The guardrail a request names (NOT_FOUND lists the known ones), tightened for this call if asked.
+        Callers resolve once and pass the object on, so a reload cannot change it between the stages."""
+        g = guardrail if isinstance(guardrail, Guardrail) else self.registry.get(guardrail, version)
+        return g.tightened(tighten) if tighten else g
+
+    def admit(self, images: Sequence[bytes], guardrail: str | Guardrail = "", caller: str | None = "") -> list[ValidImage]:
         """The cheap checks, before the request waits for a worker: guardrail, count, the caller's image
         rate, and every header (format, bytes, dimensions) without decoding a pixel.
 
         `caller`: "" the shared budget (no API keys), a key id its own budget, None not charged (internal)."""
-        self.route(self.registry.get(guardrail_id))  # NOT_FOUND, or FAILED_PRECONDITION (coverage), before any work
+        self.route(self.resolve(guardrail))  # NOT_FOUND, or FAILED_PRECONDITION (coverage), before any work
         try:
             check_count(images, self.limits)
             rate = self._rate_for(caller)
@@ -131,13 +139,15 @@ class ImageModerator:
             raise
 
     def moderate(self, images: Sequence[bytes], source: Source = Source.OUTPUT,
-                 guardrail_id: str = "", caller: str | None = "") -> list[ImageVerdict]:
-        return self.judge(self.admit(images, guardrail_id, caller), source, guardrail_id)
+                 guardrail_id: str = "", caller: str | None = "", guardrail_version: str = "",
+                 tighten=None) -> list[ImageVerdict]:
+        guardrail = self.resolve(guardrail_id, guardrail_version, tighten)
+        return self.judge(self.admit(images, guardrail, caller), source, guardrail)
 
     def judge(self, valid: list[ValidImage], source: Source = Source.OUTPUT,
-              guardrail_id: str = "") -> list[ImageVerdict]:
+              guardrail: str | Guardrail = "") -> list[ImageVerdict]:
         """Decodes (within the process's decode budget), runs the detector and applies the guardrail."""
-        guardrail = self.registry.get(guardrail_id)
+        guardrail = self.resolve(guardrail)
         detector, coverage = self.route(guardrail)
         if getattr(detector, "needs_decoded", True):
             try:
@@ -162,7 +172,7 @@ class ImageModerator:
                     if cur is None or (sc.confidence, sc.score) > (cur.confidence, cur.score):
                         scores[cat] = sc
             filters = guardrail.evaluate(scores, source, Modality.IMAGE, IMAGE_CATEGORIES)
-            detected = {f.category for f in filters if f.detected}
+            detected = {f.category for f in filters if f.intervenes}  # detect-only filters never act
             labels = [lb for lb in list(a.labels) + extra
                       if lb.confidence >= self.min_confidence or lb.category in detected or lb.name == "Text"]
             boxed = {lb.category for lb in labels if lb.box is not None}
@@ -173,7 +183,8 @@ class ImageModerator:
                 # intervened by a banned word alone) unblurred.
                 labels = [replace(lb, box=None) for lb in labels]
             verdicts.append(ImageVerdict(v.index, bool(detected) or words_hit, filters, labels, v.format, v.width,
-                                         v.height, detector.name, coverage))
+                                         v.height, detector.name, coverage, guardrail.id, guardrail.version_name,
+                                         any(f.detected for f in filters) or words_hit))
         return verdicts
 
     def _check_text(self, lines: list[TextLine], source: Source, guardrail: Guardrail):
@@ -190,7 +201,7 @@ class ImageModerator:
             n += len(words)
         if not kept:
             return {}, [], False
-        whole = self.text.moderate("\n".join(ln.text for ln in kept), source, guardrail.id)
+        whole = self._text_verdict("\n".join(ln.text for ln in kept), source, guardrail)
         floor = self.text_min_confidence
 
         def level(f: FilterVerdict) -> Level:
@@ -206,18 +217,30 @@ class ImageModerator:
         scores = {f.category: CategoryScore(f.category, round(float(f.score), 4), level(f))
                   for f in whole.filters if f.category in IMAGE_CATEGORIES}
         whole_hits = hits(whole)
-        if not whole_hits and not whole.words:
+        if not whole_hits and not _acting(whole.words):
             return scores, [], False
-        per_line = [whole] if len(kept) == 1 else [self.text.moderate(ln.text, source, guardrail.id) for ln in kept]
+        per_line = [whole] if len(kept) == 1 else [self._text_verdict(ln.text, source, guardrail) for ln in kept]
         line_cats = [[c for c in hits(v) if c in whole_hits] for v in per_line]
         found = {c for cs in line_cats for c in cs}
         spread = [c for c in whole_hits if c not in found]  # only the lines together say it: label them all
         labels: list[Label] = []
         for ln, v, cats in zip(kept, per_line, line_cats, strict=True):
             cats = cats + spread
-            if not cats and v.words:  # a banned word alone: the line's strongest category, even below thresholds
+            if not cats and _acting(v.words):  # a banned word alone: the line's strongest category, even below thresholds
                 cats = [max((f for f in v.filters if f.category in IMAGE_CATEGORIES), key=lambda f: f.score).category]
             # One label per line and intervening category, so every category's regions are complete.
             labels.extend(Label("Text", "", round(100.0 * ln.score, 2), 1, cat, ln.box,
                                 ln.text if guardrail.reveal_image_text else "") for cat in cats)
-        return scores, labels, bool(whole.words)
+        return scores, labels, bool(_acting(whole.words))
+
+    def _text_verdict(self, text: str, source: Source, guardrail: Guardrail):
+        """The text moderator's verdict under this exact (resolved, maybe tightened) guardrail."""
+        with_guardrail = getattr(self.text, "moderate_with", None)
+        if with_guardrail is not None:
+            return with_guardrail(guardrail, text, source)
+        return self.text.moderate(text, source, guardrail.id)
+
+
+def _acting(words) -> list:
+    """The banned-word matches that act (a detect-only word, or SHADOW mode, only reports)."""
+    return [w for w in words if getattr(w, "enforced", True)]

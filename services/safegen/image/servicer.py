@@ -7,6 +7,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Mapping
 
+from safegen.core import policy_pb
 from safegen.core.auth import current_principal
 from safegen.core.enums import check_enum
 from safegen.core.metrics import INFLIGHT, QUEUE_DEPTH
@@ -39,10 +40,12 @@ def verdict_to_pb(v: ImageVerdict) -> image_moderation_pb2.ImageModerationResult
     out = image_moderation_pb2.ImageModerationResult(
         index=v.index,
         action=common_pb2.ACTION_GUARDRAIL_INTERVENED if v.intervened else common_pb2.ACTION_NONE,
-        format=v.format, width=v.width, height=v.height)
+        format=v.format, width=v.width, height=v.height,
+        detected_action=common_pb2.ACTION_GUARDRAIL_INTERVENED if v.detected else common_pb2.ACTION_NONE)
     for f in v.filters:
         out.filters.add(category=_category_pb(f.category), score=f.score, confidence=_LEVEL_CONF[int(f.confidence)],
-                        filter_strength=_LEVEL_STRENGTH[int(f.strength)], detected=f.detected)
+                        filter_strength=_LEVEL_STRENGTH[int(f.strength)], detected=f.detected,
+                        action=policy_pb.filter_action(f))
     for lb in v.labels:
         m = out.labels.add(name=lb.name, parent_name=lb.parent_name, confidence=lb.confidence,
                            taxonomy_level=lb.taxonomy_level, category=_category_pb(lb.category), text=lb.text)
@@ -64,8 +67,11 @@ class ImageModerationServicer(image_moderation_pb2_grpc.ImageModerationServiceSe
         source = _SOURCE[check_enum(request.source, common_pb2.Source.DESCRIPTOR, "source")]
         principal = current_principal.get()
         caller = None if principal.internal else (principal.key.id if principal.key else "")
+        # Resolved once, here: the verdicts and the response name the same guardrail even if a reload lands.
+        guardrail = self.moderator.resolve(request.guardrail_id, request.guardrail_version,
+                                           policy_pb.tightening(request.tighten_filters))
         # Cheap checks here, on the event loop, so a request over its rate or limits never waits in the pool.
-        valid = self.moderator.admit(list(request.images), request.guardrail_id, caller)
+        valid = self.moderator.admit(list(request.images), guardrail, caller)
         loop = asyncio.get_running_loop()
         # Whoever takes this first (the pool thread starting, or a cancellation before it did) ends the wait.
         waiting = threading.Lock()
@@ -73,7 +79,7 @@ class ImageModerationServicer(image_moderation_pb2_grpc.ImageModerationServiceSe
         def score():
             if waiting.acquire(blocking=False):
                 _WAITING.dec()
-            return self.moderator.judge(valid, source, request.guardrail_id)
+            return self.moderator.judge(valid, source, guardrail)
 
         _WAITING.inc()
         try:
@@ -84,7 +90,7 @@ class ImageModerationServicer(image_moderation_pb2_grpc.ImageModerationServiceSe
         coverage = verdicts[0].coverage if verdicts else self.moderator.coverage
         return image_moderation_pb2.ModerateImagesResponse(
             results=[verdict_to_pb(v) for v in verdicts],
-            guardrail_id=self.moderator.registry.get(request.guardrail_id).id,
+            guardrail_id=guardrail.id, guardrail_version=guardrail.version_name,
             backend=verdicts[0].backend if verdicts else self.moderator.backend,
             coverage=[image_moderation_pb2.CategoryCoverage(category=_category_pb(c.category), covered=c.covered,
                                                             detectors=list(c.detectors), gaps=c.gaps)

@@ -1,11 +1,13 @@
-"""Guardrail policies: Bedrock CreateGuardrail-shaped YAML, loaded, validated and applied."""
+"""Guardrail policies: Bedrock CreateGuardrail-shaped YAML, loaded, validated, versioned, hot-reloaded and applied."""
 
+from safegen.policy.actions import FilterAction, GuardrailMode  # noqa: F401
 from safegen.policy.guardrail import (  # noqa: F401
+    DRAFT,
     BlurMode,
     ContentFilter,
     Guardrail,
     GuardrailConfigError,
-    GuardrailRegistry,
     ImageAction,
     PromptAction,
 )
+from safegen.policy.registry import GuardrailRegistry, parse_version  # noqa: F401

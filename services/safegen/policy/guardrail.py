@@ -1,19 +1,23 @@
 """Guardrail policies in the shape of Bedrock CreateGuardrail, loaded from YAML and applied to assessments.
 
 A guardrail says, per category, how strict the input and the output filters are and which modalities
-they cover; which word lists apply; which safety negative prompts every generation gets; and what the
+they cover; which word lists, denied topics and sensitive-information rules apply and what each does
+(BLOCK, or NONE to detect only); which safety negative prompts every generation gets; and what the
 gateway does with an unsafe prompt or image. Evaluation here is pure: assessments in, verdicts out.
+Files may carry `version: N`; the registry (policy/registry.py) serves every version and reloads them.
 """
 
 from __future__ import annotations
 
 import enum
+import hashlib
+import json
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import yaml
 
@@ -27,11 +31,17 @@ from safegen.core.types import (
     Source,
     intervenes,
 )
-from safegen.errors import NotFound
+from safegen.errors import InvalidArgument
+from safegen.policy.actions import FilterAction, GuardrailMode
+from safegen.policy.pii import SensitiveRule, parse_sensitive_policy
+from safegen.policy.topics import DEFAULT_TOPIC_THRESHOLD, MAX_TOPIC_THRESHOLD, Topic, parse_topic_policy
 
 #: Bedrock's limits on custom words.
 MAX_CUSTOM_WORDS = 10_000
 MAX_WORD_LENGTH = 100
+MAX_VERSION = 99_999_999
+#: How a version with no number (a draft) is named in requests and responses, as in Bedrock.
+DRAFT = "DRAFT"
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
@@ -62,6 +72,11 @@ class ContentFilter:
     output_strength: Level = Level.HIGH
     input_modalities: frozenset[Modality] = frozenset({Modality.TEXT, Modality.IMAGE})
     output_modalities: frozenset[Modality] = frozenset({Modality.TEXT, Modality.IMAGE})
+    input_action: FilterAction = FilterAction.BLOCK
+    output_action: FilterAction = FilterAction.BLOCK
+
+    def action(self, source: Source) -> FilterAction:
+        return self.input_action if source == Source.INPUT else self.output_action
 
     def strength(self, source: Source, modality: Modality) -> Level:
         if source == Source.INPUT:
@@ -88,10 +103,68 @@ class Guardrail:
     require_image_coverage: frozenset[Category] = frozenset()
     #: Whether image verdicts may carry the text read in the image (the `Text` labels' `text`).
     reveal_image_text: bool = False
+    version: int = 0  # 0: a draft (a file without `version`), named DRAFT
+    digest: str = ""  # SHA-256 of the file's content: a numbered version whose digest changes is refused
+    path: str = ""  # the file it came from
+    mode: GuardrailMode = GuardrailMode.ENFORCE
+    # (input, output) actions of the managed list and of each custom word (aligned with custom_words);
+    # None means disabled for that source (Bedrock's inputEnabled/outputEnabled: false).
+    managed_actions: tuple[FilterAction | None, FilterAction | None] = (FilterAction.BLOCK, FilterAction.BLOCK)
+    custom_word_actions: tuple[tuple[FilterAction | None, FilterAction | None], ...] = ()
+    topics: tuple[Topic, ...] = ()
+    topic_threshold: float = DEFAULT_TOPIC_THRESHOLD
+    sensitive: tuple[SensitiveRule, ...] = ()
+    # What services compute once per loaded guardrail (e.g. the embedded topics), filled by the
+    # registry's preparers before the guardrail serves. Not part of the guardrail's identity.
+    prepared: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def version_name(self) -> str:
+        return str(self.version) if self.version else DRAFT
+
+    @property
+    def shadow(self) -> bool:
+        return self.mode == GuardrailMode.SHADOW
+
+    def enforces(self, action: Any) -> bool:
+        """Whether a policy with this action intervenes when it detects something (never in SHADOW mode)."""
+        return action is not None and getattr(action, "value", action) != "NONE" and not self.shadow
 
     def strength(self, category: Category, source: Source, modality: Modality) -> Level:
         f = self.filters.get(category)
         return f.strength(source, modality) if f else Level.NONE
+
+    def managed_action(self, source: Source) -> FilterAction | None:
+        return self.managed_actions[0 if source == Source.INPUT else 1] if self.managed_profanity else None
+
+    def custom_words_by_action(self, source: Source) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(words that block, words that are detect-only) for this source; disabled words are in neither."""
+        k = 0 if source == Source.INPUT else 1
+        actions = self.custom_word_actions or ((FilterAction.BLOCK, FilterAction.BLOCK),) * len(self.custom_words)
+        block = tuple(w for w, a in zip(self.custom_words, actions) if a[k] == FilterAction.BLOCK)
+        detect = tuple(w for w, a in zip(self.custom_words, actions) if a[k] == FilterAction.NONE)
+        return block, detect
+
+    def tightened(self, overrides: Mapping[Category, tuple[Level | None, Level | None]]) -> "Guardrail":
+        """This guardrail with stricter strengths for one request; a looser strength is INVALID_ARGUMENT.
+
+        `overrides` maps a category to (input strength, output strength); None keeps the guardrail's.
+        """
+        if not overrides:
+            return self
+        filters = dict(self.filters)
+        for cat, (inp, out) in overrides.items():
+            f = filters.get(cat) or ContentFilter(cat, Level.NONE, Level.NONE)
+            for label, new, old in (("input", inp, f.input_strength), ("output", out, f.output_strength)):
+                if new is not None and new < old:
+                    raise InvalidArgument(
+                        f"tighten_filters: {cat.value} {label} strength {new.name} is looser than guardrail "
+                        f"'{self.id}' version {self.version_name}'s {old.name}; a request may only make a filter stricter")
+            if out is not None and out > Level.NONE and cat == Category.PROMPT_ATTACK:
+                raise InvalidArgument("tighten_filters: PROMPT_ATTACK applies to input only; leave its output strength unset")
+            filters[cat] = replace(f, input_strength=inp if inp is not None else f.input_strength,
+                                   output_strength=out if out is not None else f.output_strength)
+        return replace(self, filters=filters)
 
     def evaluate(
         self, scores: dict[Category, CategoryScore], source: Source, modality: Modality,
@@ -102,7 +175,10 @@ class Guardrail:
         for cat in categories:
             s = scores.get(cat) or CategoryScore(cat, 0.0, Level.NONE)
             strength = self.strength(cat, source, modality)
-            verdicts.append(FilterVerdict(cat, float(s.score), s.confidence, strength, intervenes(strength, s.confidence)))
+            f = self.filters.get(cat)
+            enforced = self.enforces(f.action(source)) if f else not self.shadow
+            verdicts.append(FilterVerdict(cat, float(s.score), s.confidence, strength,
+                                          intervenes(strength, s.confidence), enforced))
         return verdicts
 
     @property
@@ -141,10 +217,34 @@ def _modalities(value: Any, where: str) -> frozenset[Modality]:
 
 
 _TOP_KEYS = {"id", "name", "description", "contentPolicyConfig", "wordPolicyConfig",
-             "blockedInputMessaging", "blockedOutputsMessaging", "safegen"}
+             "blockedInputMessaging", "blockedOutputsMessaging", "safegen",
+             "version", "topicPolicyConfig", "sensitiveInformationPolicyConfig"}
 _SAFEGEN_KEYS = {"negativePrompts", "unsafePromptAction", "unsafeImageAction", "blurMode", "maxRegenerations",
-                 "requireImageCoverage", "revealImageText"}
-_FILTER_KEYS = {"type", "inputStrength", "outputStrength", "inputModalities", "outputModalities"}
+                 "requireImageCoverage", "revealImageText", "mode", "topicThreshold"}
+_FILTER_KEYS = {"type", "inputStrength", "outputStrength", "inputModalities", "outputModalities",
+                "inputAction", "outputAction"}
+_WORD_KEYS = {"text", "inputAction", "outputAction", "inputEnabled", "outputEnabled"}
+_MANAGED_KEYS = {"type", "inputAction", "outputAction", "inputEnabled", "outputEnabled"}
+
+
+def _actions(cfg: dict, where: str) -> tuple[FilterAction | None, FilterAction | None]:
+    """Bedrock's inputAction/outputAction (BLOCK or NONE, default BLOCK) and inputEnabled/outputEnabled."""
+    out = []
+    for side in ("input", "output"):
+        enabled = cfg.get(f"{side}Enabled", True)
+        if not isinstance(enabled, bool):
+            raise GuardrailConfigError(f"{where}.{side}Enabled: expected true or false")
+        action = _enum(FilterAction, cfg.get(f"{side}Action", "BLOCK"), f"{where}.{side}Action")
+        out.append(action if enabled else None)
+    return out[0], out[1]
+
+
+def _version(value: Any, where: str) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_VERSION:
+        raise GuardrailConfigError(f"{where}: version must be a positive integer (1-{MAX_VERSION}); got {value!r}")
+    return value
 
 
 def _check_keys(obj: dict, allowed: set[str], where: str) -> None:
@@ -171,6 +271,8 @@ def parse_guardrail(doc: dict, where: str, default_id: str) -> Guardrail:
         raise GuardrailConfigError(f"{where}: expected a mapping at the top level")
     doc = _interpolate(doc)
     _check_keys(doc, _TOP_KEYS, where)
+    digest = hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
+    version = _version(doc.get("version"), f"{where}: version")
     gid = str(doc.get("id") or default_id)
     if not _ID_RE.match(gid):
         raise GuardrailConfigError(f"{where}: id {gid!r} must match {_ID_RE.pattern}")
@@ -191,20 +293,29 @@ def parse_guardrail(doc: dict, where: str, default_id: str) -> Guardrail:
         filters[cat] = ContentFilter(
             cat, _level(f.get("inputStrength", "NONE"), f"{w}.inputStrength"), out,
             _modalities(f.get("inputModalities"), f"{w}.inputModalities"),
-            _modalities(f.get("outputModalities"), f"{w}.outputModalities"))
+            _modalities(f.get("outputModalities"), f"{w}.outputModalities"),
+            _enum(FilterAction, f.get("inputAction", "BLOCK"), f"{w}.inputAction"),
+            _enum(FilterAction, f.get("outputAction", "BLOCK"), f"{w}.outputAction"))
     wp = doc.get("wordPolicyConfig") or {}
     _check_keys(wp, {"managedWordListsConfig", "wordsConfig"}, f"{where}: wordPolicyConfig")
     managed = False
+    managed_actions: tuple = (FilterAction.BLOCK, FilterAction.BLOCK)
     for i, m in enumerate(wp.get("managedWordListsConfig") or []):
-        if _enum(_ManagedList, (m or {}).get("type"), f"{where}: wordPolicyConfig.managedWordListsConfig[{i}].type"):
+        w = f"{where}: wordPolicyConfig.managedWordListsConfig[{i}]"
+        _check_keys(m or {}, _MANAGED_KEYS, w)
+        if _enum(_ManagedList, (m or {}).get("type"), f"{w}.type"):
             managed = True
-    words = []
+            managed_actions = _actions(m, w)
+    words, word_actions = [], []
     for i, wcfg in enumerate(wp.get("wordsConfig") or []):
+        w = f"{where}: wordPolicyConfig.wordsConfig[{i}]"
+        _check_keys(wcfg or {}, _WORD_KEYS, w)
         text = str((wcfg or {}).get("text", "")).strip()
         if not text or len(text) > MAX_WORD_LENGTH:
             raise GuardrailConfigError(
                 f"{where}: wordPolicyConfig.wordsConfig[{i}].text must be 1-{MAX_WORD_LENGTH} characters")
         words.append(text)
+        word_actions.append(_actions(wcfg, w))
     if len(words) > MAX_CUSTOM_WORDS:
         raise GuardrailConfigError(f"{where}: {len(words)} custom words; at most {MAX_CUSTOM_WORDS}")
     sg = doc.get("safegen") or {}
@@ -224,6 +335,16 @@ def parse_guardrail(doc: dict, where: str, default_id: str) -> Guardrail:
     reveal = sg.get("revealImageText", False)
     if not isinstance(reveal, bool):
         raise GuardrailConfigError(f"{where}: safegen.revealImageText must be true or false")
+    threshold = sg.get("topicThreshold", DEFAULT_TOPIC_THRESHOLD)
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 < threshold <= MAX_TOPIC_THRESHOLD:
+        raise GuardrailConfigError(
+            f"{where}: safegen.topicThreshold must be a number in (0, {MAX_TOPIC_THRESHOLD:g}]; got {threshold!r}")
+    try:
+        topics = parse_topic_policy(doc.get("topicPolicyConfig"), "topicPolicyConfig")
+        sensitive = parse_sensitive_policy(doc.get("sensitiveInformationPolicyConfig"),
+                                           "sensitiveInformationPolicyConfig")
+    except ValueError as e:
+        raise GuardrailConfigError(f"{where}: {e}") from None
     return Guardrail(
         id=gid, name=str(doc.get("name") or gid), description=str(doc.get("description") or ""),
         filters=filters, managed_profanity=managed, custom_words=tuple(words),
@@ -235,6 +356,10 @@ def parse_guardrail(doc: dict, where: str, default_id: str) -> Guardrail:
         blocked_input_message=str(doc.get("blockedInputMessaging") or Guardrail.blocked_input_message),
         blocked_output_message=str(doc.get("blockedOutputsMessaging") or Guardrail.blocked_output_message),
         require_image_coverage=need_cats, reveal_image_text=reveal,
+        version=version, digest=digest, path=where,
+        mode=_enum(GuardrailMode, sg.get("mode", "ENFORCE"), f"{where}: safegen.mode"),
+        managed_actions=managed_actions, custom_word_actions=tuple(word_actions),
+        topics=topics, topic_threshold=float(threshold), sensitive=sensitive,
     )
 
 
@@ -253,38 +378,3 @@ def load_guardrail_file(path: Path) -> Guardrail:
 def builtin_guardrail_files() -> list[Path]:
     root = resources.files("safegen.policy") / "guardrails"
     return sorted(Path(str(p)) for p in root.iterdir() if p.name.endswith((".yaml", ".yml")))
-
-
-class GuardrailRegistry:
-    """The guardrails a process knows: the built-in ones plus any in a configured directory."""
-
-    def __init__(self, guardrails: Iterable[Guardrail], default_id: str = "default"):
-        self._by_id: dict[str, Guardrail] = {}
-        for g in guardrails:
-            self._by_id[g.id] = g  # later files override built-ins with the same id
-        if default_id not in self._by_id:
-            raise GuardrailConfigError(
-                f"default guardrail {default_id!r} is not loaded; known: {sorted(self._by_id)}")
-        self.default_id = default_id
-
-    @classmethod
-    def load(cls, directory: str | Path | None = None, default_id: str = "default") -> "GuardrailRegistry":
-        files = builtin_guardrail_files()
-        if directory:
-            d = Path(directory)
-            if not d.is_dir():
-                raise GuardrailConfigError(f"guardrail directory {d} does not exist")
-            files += sorted(p for p in d.iterdir() if p.suffix in (".yaml", ".yml"))
-        return cls((load_guardrail_file(p) for p in files), default_id)
-
-    def get(self, guardrail_id: str = "") -> Guardrail:
-        gid = guardrail_id or self.default_id
-        try:
-            return self._by_id[gid]
-        except KeyError:
-            raise NotFound(
-                f"guardrail {gid!r} not found; known guardrails: {', '.join(sorted(self._by_id))}") from None
-
-    def all(self) -> list[Guardrail]:
-        default = self._by_id[self.default_id]
-        return [default] + [g for k, g in sorted(self._by_id.items()) if k != self.default_id]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Mapping
 
+from safegen.core import policy_pb
 from safegen.core.enums import check_enum
 from safegen.core.types import Level, Source, WordMatch
 from safegen.policy import GuardrailRegistry
@@ -26,7 +27,8 @@ def _level(prefix: str, level: Level) -> int:
 
 def _word(m: WordMatch) -> common_pb2.WordMatch:
     return common_pb2.WordMatch(match=m.match, start=m.start, end=m.end,
-                                word_list=common_pb2.WordList.Value(f"WORD_LIST_{m.word_list.value}"), word=m.word)
+                                word_list=common_pb2.WordList.Value(f"WORD_LIST_{m.word_list.value}"), word=m.word,
+                                action=policy_pb.word_action(m))
 
 
 def to_response(v: TextVerdict) -> text_moderation_pb2.ModerateTextResponse:
@@ -34,11 +36,18 @@ def to_response(v: TextVerdict) -> text_moderation_pb2.ModerateTextResponse:
         action=common_pb2.ACTION_GUARDRAIL_INTERVENED if v.intervened else common_pb2.ACTION_NONE,
         filters=[common_pb2.FilterResult(
             category=common_pb2.Category.Value(f"CATEGORY_{f.category.value}"), score=f.score,
-            confidence=_level("c", f.confidence), filter_strength=_level("s", f.strength), detected=f.detected)
+            confidence=_level("c", f.confidence), filter_strength=_level("s", f.strength), detected=f.detected,
+            action=policy_pb.filter_action(f))
             for f in v.filters],
         words=[_word(m) for m in v.words],
         guardrail_id=v.guardrail_id,
         backend=v.backend,
+        guardrail_version=v.guardrail_version,
+        detected_action=common_pb2.ACTION_GUARDRAIL_INTERVENED if v.detected else common_pb2.ACTION_NONE,
+        blocked=v.blocked,
+        topics=policy_pb.topic_results(v.topics, v.shadow),
+        sensitive_information=policy_pb.sensitive_results(v.sensitive, v.shadow),
+        anonymized_text=v.anonymized_text,
     )
 
 
@@ -49,8 +58,10 @@ class TextModerationServicer(text_moderation_pb2_grpc.TextModerationServiceServi
         self.moderator = moderator
 
     async def ModerateText(self, request, context):  # noqa: N802 - generated name
+        source = _source(request.source)
+        tighten = policy_pb.tightening(request.tighten_filters)
         verdict = await asyncio.to_thread(
-            self.moderator.moderate, request.text, _source(request.source), request.guardrail_id)
+            self.moderator.moderate, request.text, source, request.guardrail_id, request.guardrail_version, tighten)
         return to_response(verdict)
 
 
@@ -60,11 +71,11 @@ def create_servicer(registry: GuardrailRegistry, env: Mapping[str, str] | None =
     settings = TextSettings.from_env(env)
     if backend is None:
         backend = build_backend(settings, env)
-    from safegen.text.words import custom_matcher, managed_matcher
+    from safegen.text.words import managed_matcher
 
-    # Compile every list at start, not on a first request (10,000 custom words take ~0.5 s).
+    # Compile every list and embed every denied topic at start, and for each reloaded guardrail before it
+    # serves, not on a first request (10,000 custom words take ~0.5 s).
     managed_matcher()
-    for g in registry.all():
-        if g.custom_words:
-            custom_matcher(tuple(g.custom_words))
-    return TextModerationServicer(TextModerator(registry, backend))
+    moderator = TextModerator(registry, backend)
+    registry.add_preparer(moderator.prepare)
+    return TextModerationServicer(moderator)

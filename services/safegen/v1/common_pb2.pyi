@@ -49,6 +49,13 @@ class WordList(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     WORD_LIST_UNSPECIFIED: _ClassVar[WordList]
     WORD_LIST_MANAGED_PROFANITY: _ClassVar[WordList]
     WORD_LIST_CUSTOM: _ClassVar[WordList]
+
+class PolicyAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    POLICY_ACTION_UNSPECIFIED: _ClassVar[PolicyAction]
+    POLICY_ACTION_NONE: _ClassVar[PolicyAction]
+    POLICY_ACTION_BLOCKED: _ClassVar[PolicyAction]
+    POLICY_ACTION_ANONYMIZED: _ClassVar[PolicyAction]
 CATEGORY_UNSPECIFIED: Category
 CATEGORY_SEXUAL: Category
 CATEGORY_VIOLENCE: Category
@@ -75,34 +82,86 @@ SOURCE_OUTPUT: Source
 WORD_LIST_UNSPECIFIED: WordList
 WORD_LIST_MANAGED_PROFANITY: WordList
 WORD_LIST_CUSTOM: WordList
+POLICY_ACTION_UNSPECIFIED: PolicyAction
+POLICY_ACTION_NONE: PolicyAction
+POLICY_ACTION_BLOCKED: PolicyAction
+POLICY_ACTION_ANONYMIZED: PolicyAction
 
 class FilterResult(_message.Message):
-    __slots__ = ("category", "score", "confidence", "filter_strength", "detected")
+    __slots__ = ("category", "score", "confidence", "filter_strength", "detected", "action")
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
     FILTER_STRENGTH_FIELD_NUMBER: _ClassVar[int]
     DETECTED_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
     category: Category
     score: float
     confidence: Confidence
     filter_strength: FilterStrength
     detected: bool
-    def __init__(self, category: _Optional[_Union[Category, str]] = ..., score: _Optional[float] = ..., confidence: _Optional[_Union[Confidence, str]] = ..., filter_strength: _Optional[_Union[FilterStrength, str]] = ..., detected: _Optional[bool] = ...) -> None: ...
+    action: PolicyAction
+    def __init__(self, category: _Optional[_Union[Category, str]] = ..., score: _Optional[float] = ..., confidence: _Optional[_Union[Confidence, str]] = ..., filter_strength: _Optional[_Union[FilterStrength, str]] = ..., detected: _Optional[bool] = ..., action: _Optional[_Union[PolicyAction, str]] = ...) -> None: ...
 
 class WordMatch(_message.Message):
-    __slots__ = ("match", "start", "end", "word_list", "word")
+    __slots__ = ("match", "start", "end", "word_list", "word", "action")
     MATCH_FIELD_NUMBER: _ClassVar[int]
     START_FIELD_NUMBER: _ClassVar[int]
     END_FIELD_NUMBER: _ClassVar[int]
     WORD_LIST_FIELD_NUMBER: _ClassVar[int]
     WORD_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
     match: str
     start: int
     end: int
     word_list: WordList
     word: str
-    def __init__(self, match: _Optional[str] = ..., start: _Optional[int] = ..., end: _Optional[int] = ..., word_list: _Optional[_Union[WordList, str]] = ..., word: _Optional[str] = ...) -> None: ...
+    action: PolicyAction
+    def __init__(self, match: _Optional[str] = ..., start: _Optional[int] = ..., end: _Optional[int] = ..., word_list: _Optional[_Union[WordList, str]] = ..., word: _Optional[str] = ..., action: _Optional[_Union[PolicyAction, str]] = ...) -> None: ...
+
+class TopicResult(_message.Message):
+    __slots__ = ("name", "type", "detected", "action", "score")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    DETECTED_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    type: str
+    detected: bool
+    action: PolicyAction
+    score: float
+    def __init__(self, name: _Optional[str] = ..., type: _Optional[str] = ..., detected: _Optional[bool] = ..., action: _Optional[_Union[PolicyAction, str]] = ..., score: _Optional[float] = ...) -> None: ...
+
+class SensitiveInformationResult(_message.Message):
+    __slots__ = ("type", "regex", "match", "start", "end", "detected", "action", "configured_action")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    REGEX_FIELD_NUMBER: _ClassVar[int]
+    MATCH_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    DETECTED_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    CONFIGURED_ACTION_FIELD_NUMBER: _ClassVar[int]
+    type: str
+    regex: bool
+    match: str
+    start: int
+    end: int
+    detected: bool
+    action: PolicyAction
+    configured_action: str
+    def __init__(self, type: _Optional[str] = ..., regex: _Optional[bool] = ..., match: _Optional[str] = ..., start: _Optional[int] = ..., end: _Optional[int] = ..., detected: _Optional[bool] = ..., action: _Optional[_Union[PolicyAction, str]] = ..., configured_action: _Optional[str] = ...) -> None: ...
+
+class FilterTightening(_message.Message):
+    __slots__ = ("category", "input_strength", "output_strength")
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    INPUT_STRENGTH_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_STRENGTH_FIELD_NUMBER: _ClassVar[int]
+    category: Category
+    input_strength: FilterStrength
+    output_strength: FilterStrength
+    def __init__(self, category: _Optional[_Union[Category, str]] = ..., input_strength: _Optional[_Union[FilterStrength, str]] = ..., output_strength: _Optional[_Union[FilterStrength, str]] = ...) -> None: ...
 
 class BoundingBox(_message.Message):
     __slots__ = ("left", "top", "width", "height")

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from safegen.v1 import common_pb2 as safegen_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!safegen/v1/image_generation.proto\x12\nsafegen.v1\x1a\x17safegen/v1/common.proto\"\xcc\x01\n\x15GenerateImagesRequest\x12\x0e\n\x06prompt\x18\x01 \x01(\t\x12\x17\n\x0fnegative_prompt\x18\x02 \x01(\t\x12\r\n\x05width\x18\x03 \x01(\r\x12\x0e\n\x06height\x18\x04 \x01(\r\x12\x12\n\nnum_images\x18\x05 \x01(\r\x12\r\n\x05steps\x18\x06 \x01(\r\x12\x16\n\x0eguidance_scale\x18\x07 \x01(\x02\x12\x11\n\x04seed\x18\x08 \x01(\x03H\x00\x88\x01\x01\x12\x14\n\x0cguardrail_id\x18\t \x01(\tB\x07\n\x05_seed\"\xde\x01\n\x16GenerateImagesResponse\x12\x0e\n\x06images\x18\x01 \x03(\x0c\x12\r\n\x05seeds\x18\x02 \x03(\x03\x12\x10\n\x08model_id\x18\x03 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x04 \x01(\t\x12\x17\n\x0fnegative_prompt\x18\x05 \x01(\t\x12\x1f\n\x17negative_prompt_applied\x18\x06 \x01(\x08\x12\r\n\x05notes\x18\x07 \x03(\t\x12\"\n\x06\x61\x63tion\x18\x08 \x01(\x0e\x32\x12.safegen.v1.Action\x12\x15\n\raction_reason\x18\t \x01(\t\"\xd2\x01\n\x1bStreamGenerateImagesRequest\x12\x0e\n\x06prompt\x18\x01 \x01(\t\x12\x17\n\x0fnegative_prompt\x18\x02 \x01(\t\x12\r\n\x05width\x18\x03 \x01(\r\x12\x0e\n\x06height\x18\x04 \x01(\r\x12\x12\n\nnum_images\x18\x05 \x01(\r\x12\r\n\x05steps\x18\x06 \x01(\r\x12\x16\n\x0eguidance_scale\x18\x07 \x01(\x02\x12\x11\n\x04seed\x18\x08 \x01(\x03H\x00\x88\x01\x01\x12\x14\n\x0cguardrail_id\x18\t \x01(\tB\x07\n\x05_seed\"7\n\x12GenerationProgress\x12\x0c\n\x04step\x18\x01 \x01(\r\x12\x13\n\x0btotal_steps\x18\x02 \x01(\r\"\x91\x01\n\x1cStreamGenerateImagesResponse\x12\x32\n\x08progress\x18\x01 \x01(\x0b\x32\x1e.safegen.v1.GenerationProgressH\x00\x12\x34\n\x06result\x18\x02 \x01(\x0b\x32\".safegen.v1.GenerateImagesResponseH\x00\x42\x07\n\x05\x65vent2\xde\x01\n\x16ImageGenerationService\x12W\n\x0eGenerateImages\x12!.safegen.v1.GenerateImagesRequest\x1a\".safegen.v1.GenerateImagesResponse\x12k\n\x14StreamGenerateImages\x12\'.safegen.v1.StreamGenerateImagesRequest\x1a(.safegen.v1.StreamGenerateImagesResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!safegen/v1/image_generation.proto\x12\nsafegen.v1\x1a\x17safegen/v1/common.proto\"\xe7\x01\n\x15GenerateImagesRequest\x12\x0e\n\x06prompt\x18\x01 \x01(\t\x12\x17\n\x0fnegative_prompt\x18\x02 \x01(\t\x12\r\n\x05width\x18\x03 \x01(\r\x12\x0e\n\x06height\x18\x04 \x01(\r\x12\x12\n\nnum_images\x18\x05 \x01(\r\x12\r\n\x05steps\x18\x06 \x01(\r\x12\x16\n\x0eguidance_scale\x18\x07 \x01(\x02\x12\x11\n\x04seed\x18\x08 \x01(\x03H\x00\x88\x01\x01\x12\x14\n\x0cguardrail_id\x18\t \x01(\t\x12\x19\n\x11guardrail_version\x18\n \x01(\tB\x07\n\x05_seed\"\xde\x01\n\x16GenerateImagesResponse\x12\x0e\n\x06images\x18\x01 \x03(\x0c\x12\r\n\x05seeds\x18\x02 \x03(\x03\x12\x10\n\x08model_id\x18\x03 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x04 \x01(\t\x12\x17\n\x0fnegative_prompt\x18\x05 \x01(\t\x12\x1f\n\x17negative_prompt_applied\x18\x06 \x01(\x08\x12\r\n\x05notes\x18\x07 \x03(\t\x12\"\n\x06\x61\x63tion\x18\x08 \x01(\x0e\x32\x12.safegen.v1.Action\x12\x15\n\raction_reason\x18\t \x01(\t\"\xed\x01\n\x1bStreamGenerateImagesRequest\x12\x0e\n\x06prompt\x18\x01 \x01(\t\x12\x17\n\x0fnegative_prompt\x18\x02 \x01(\t\x12\r\n\x05width\x18\x03 \x01(\r\x12\x0e\n\x06height\x18\x04 \x01(\r\x12\x12\n\nnum_images\x18\x05 \x01(\r\x12\r\n\x05steps\x18\x06 \x01(\r\x12\x16\n\x0eguidance_scale\x18\x07 \x01(\x02\x12\x11\n\x04seed\x18\x08 \x01(\x03H\x00\x88\x01\x01\x12\x14\n\x0cguardrail_id\x18\t \x01(\t\x12\x19\n\x11guardrail_version\x18\n \x01(\tB\x07\n\x05_seed\"7\n\x12GenerationProgress\x12\x0c\n\x04step\x18\x01 \x01(\r\x12\x13\n\x0btotal_steps\x18\x02 \x01(\r\"\x91\x01\n\x1cStreamGenerateImagesResponse\x12\x32\n\x08progress\x18\x01 \x01(\x0b\x32\x1e.safegen.v1.GenerationProgressH\x00\x12\x34\n\x06result\x18\x02 \x01(\x0b\x32\".safegen.v1.GenerateImagesResponseH\x00\x42\x07\n\x05\x65vent2\xde\x01\n\x16ImageGenerationService\x12W\n\x0eGenerateImages\x12!.safegen.v1.GenerateImagesRequest\x1a\".safegen.v1.GenerateImagesResponse\x12k\n\x14StreamGenerateImages\x12\'.safegen.v1.StreamGenerateImagesRequest\x1a(.safegen.v1.StreamGenerateImagesResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,15 +33,15 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'safegen.v1.image_generation
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_GENERATEIMAGESREQUEST']._serialized_start=75
-  _globals['_GENERATEIMAGESREQUEST']._serialized_end=279
-  _globals['_GENERATEIMAGESRESPONSE']._serialized_start=282
-  _globals['_GENERATEIMAGESRESPONSE']._serialized_end=504
-  _globals['_STREAMGENERATEIMAGESREQUEST']._serialized_start=507
-  _globals['_STREAMGENERATEIMAGESREQUEST']._serialized_end=717
-  _globals['_GENERATIONPROGRESS']._serialized_start=719
-  _globals['_GENERATIONPROGRESS']._serialized_end=774
-  _globals['_STREAMGENERATEIMAGESRESPONSE']._serialized_start=777
-  _globals['_STREAMGENERATEIMAGESRESPONSE']._serialized_end=922
-  _globals['_IMAGEGENERATIONSERVICE']._serialized_start=925
-  _globals['_IMAGEGENERATIONSERVICE']._serialized_end=1147
+  _globals['_GENERATEIMAGESREQUEST']._serialized_end=306
+  _globals['_GENERATEIMAGESRESPONSE']._serialized_start=309
+  _globals['_GENERATEIMAGESRESPONSE']._serialized_end=531
+  _globals['_STREAMGENERATEIMAGESREQUEST']._serialized_start=534
+  _globals['_STREAMGENERATEIMAGESREQUEST']._serialized_end=771
+  _globals['_GENERATIONPROGRESS']._serialized_start=773
+  _globals['_GENERATIONPROGRESS']._serialized_end=828
+  _globals['_STREAMGENERATEIMAGESRESPONSE']._serialized_start=831
+  _globals['_STREAMGENERATEIMAGESRESPONSE']._serialized_end=976
+  _globals['_IMAGEGENERATIONSERVICE']._serialized_start=979
+  _globals['_IMAGEGENERATIONSERVICE']._serialized_end=1201
 # @@protoc_insertion_point(module_scope)

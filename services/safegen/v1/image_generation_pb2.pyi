@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class GenerateImagesRequest(_message.Message):
-    __slots__ = ("prompt", "negative_prompt", "width", "height", "num_images", "steps", "guidance_scale", "seed", "guardrail_id")
+    __slots__ = ("prompt", "negative_prompt", "width", "height", "num_images", "steps", "guidance_scale", "seed", "guardrail_id", "guardrail_version")
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     NEGATIVE_PROMPT_FIELD_NUMBER: _ClassVar[int]
     WIDTH_FIELD_NUMBER: _ClassVar[int]
@@ -18,6 +18,7 @@ class GenerateImagesRequest(_message.Message):
     GUIDANCE_SCALE_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     GUARDRAIL_ID_FIELD_NUMBER: _ClassVar[int]
+    GUARDRAIL_VERSION_FIELD_NUMBER: _ClassVar[int]
     prompt: str
     negative_prompt: str
     width: int
@@ -27,7 +28,8 @@ class GenerateImagesRequest(_message.Message):
     guidance_scale: float
     seed: int
     guardrail_id: str
-    def __init__(self, prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., num_images: _Optional[int] = ..., steps: _Optional[int] = ..., guidance_scale: _Optional[float] = ..., seed: _Optional[int] = ..., guardrail_id: _Optional[str] = ...) -> None: ...
+    guardrail_version: str
+    def __init__(self, prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., num_images: _Optional[int] = ..., steps: _Optional[int] = ..., guidance_scale: _Optional[float] = ..., seed: _Optional[int] = ..., guardrail_id: _Optional[str] = ..., guardrail_version: _Optional[str] = ...) -> None: ...
 
 class GenerateImagesResponse(_message.Message):
     __slots__ = ("images", "seeds", "model_id", "backend", "negative_prompt", "negative_prompt_applied", "notes", "action", "action_reason")
@@ -52,7 +54,7 @@ class GenerateImagesResponse(_message.Message):
     def __init__(self, images: _Optional[_Iterable[bytes]] = ..., seeds: _Optional[_Iterable[int]] = ..., model_id: _Optional[str] = ..., backend: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., negative_prompt_applied: _Optional[bool] = ..., notes: _Optional[_Iterable[str]] = ..., action: _Optional[_Union[_common_pb2.Action, str]] = ..., action_reason: _Optional[str] = ...) -> None: ...
 
 class StreamGenerateImagesRequest(_message.Message):
-    __slots__ = ("prompt", "negative_prompt", "width", "height", "num_images", "steps", "guidance_scale", "seed", "guardrail_id")
+    __slots__ = ("prompt", "negative_prompt", "width", "height", "num_images", "steps", "guidance_scale", "seed", "guardrail_id", "guardrail_version")
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     NEGATIVE_PROMPT_FIELD_NUMBER: _ClassVar[int]
     WIDTH_FIELD_NUMBER: _ClassVar[int]
@@ -62,6 +64,7 @@ class StreamGenerateImagesRequest(_message.Message):
     GUIDANCE_SCALE_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     GUARDRAIL_ID_FIELD_NUMBER: _ClassVar[int]
+    GUARDRAIL_VERSION_FIELD_NUMBER: _ClassVar[int]
     prompt: str
     negative_prompt: str
     width: int
@@ -71,7 +74,8 @@ class StreamGenerateImagesRequest(_message.Message):
     guidance_scale: float
     seed: int
     guardrail_id: str
-    def __init__(self, prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., num_images: _Optional[int] = ..., steps: _Optional[int] = ..., guidance_scale: _Optional[float] = ..., seed: _Optional[int] = ..., guardrail_id: _Optional[str] = ...) -> None: ...
+    guardrail_version: str
+    def __init__(self, prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., num_images: _Optional[int] = ..., steps: _Optional[int] = ..., guidance_scale: _Optional[float] = ..., seed: _Optional[int] = ..., guardrail_id: _Optional[str] = ..., guardrail_version: _Optional[str] = ...) -> None: ...
 
 class GenerationProgress(_message.Message):
     __slots__ = ("step", "total_steps")

@@ -25,21 +25,21 @@ _sym_db = _symbol_database.Default()
 from safegen.v1 import common_pb2 as safegen_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!safegen/v1/image_moderation.proto\x12\nsafegen.v1\x1a\x17safegen/v1/common.proto\"a\n\x15ModerateImagesRequest\x12\x0e\n\x06images\x18\x01 \x03(\x0c\x12\"\n\x06source\x18\x02 \x01(\x0e\x32\x12.safegen.v1.Source\x12\x14\n\x0cguardrail_id\x18\x03 \x01(\t\"\xd1\x01\n\x15ImageModerationResult\x12\r\n\x05index\x18\x01 \x01(\r\x12\"\n\x06\x61\x63tion\x18\x02 \x01(\x0e\x32\x12.safegen.v1.Action\x12)\n\x07\x66ilters\x18\x03 \x03(\x0b\x32\x18.safegen.v1.FilterResult\x12+\n\x06labels\x18\x04 \x03(\x0b\x32\x1b.safegen.v1.ModerationLabel\x12\x0e\n\x06\x66ormat\x18\x05 \x01(\t\x12\r\n\x05width\x18\x06 \x01(\r\x12\x0e\n\x06height\x18\x07 \x01(\r\"\xa3\x01\n\x16ModerateImagesResponse\x12\x32\n\x07results\x18\x01 \x03(\x0b\x32!.safegen.v1.ImageModerationResult\x12\x14\n\x0cguardrail_id\x18\x02 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x03 \x01(\t\x12.\n\x08\x63overage\x18\x04 \x03(\x0b\x32\x1c.safegen.v1.CategoryCoverage\"l\n\x10\x43\x61tegoryCoverage\x12&\n\x08\x63\x61tegory\x18\x01 \x01(\x0e\x32\x14.safegen.v1.Category\x12\x0f\n\x07\x63overed\x18\x02 \x01(\x08\x12\x11\n\tdetectors\x18\x03 \x03(\t\x12\x0c\n\x04gaps\x18\x04 \x01(\t2q\n\x16ImageModerationService\x12W\n\x0eModerateImages\x12!.safegen.v1.ModerateImagesRequest\x1a\".safegen.v1.ModerateImagesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!safegen/v1/image_moderation.proto\x12\nsafegen.v1\x1a\x17safegen/v1/common.proto\"\xb3\x01\n\x15ModerateImagesRequest\x12\x0e\n\x06images\x18\x01 \x03(\x0c\x12\"\n\x06source\x18\x02 \x01(\x0e\x32\x12.safegen.v1.Source\x12\x14\n\x0cguardrail_id\x18\x03 \x01(\t\x12\x19\n\x11guardrail_version\x18\x04 \x01(\t\x12\x35\n\x0ftighten_filters\x18\x05 \x03(\x0b\x32\x1c.safegen.v1.FilterTightening\"\xfe\x01\n\x15ImageModerationResult\x12\r\n\x05index\x18\x01 \x01(\r\x12\"\n\x06\x61\x63tion\x18\x02 \x01(\x0e\x32\x12.safegen.v1.Action\x12)\n\x07\x66ilters\x18\x03 \x03(\x0b\x32\x18.safegen.v1.FilterResult\x12+\n\x06labels\x18\x04 \x03(\x0b\x32\x1b.safegen.v1.ModerationLabel\x12\x0e\n\x06\x66ormat\x18\x05 \x01(\t\x12\r\n\x05width\x18\x06 \x01(\r\x12\x0e\n\x06height\x18\x07 \x01(\r\x12+\n\x0f\x64\x65tected_action\x18\x14 \x01(\x0e\x32\x12.safegen.v1.Action\"\xbe\x01\n\x16ModerateImagesResponse\x12\x32\n\x07results\x18\x01 \x03(\x0b\x32!.safegen.v1.ImageModerationResult\x12\x14\n\x0cguardrail_id\x18\x02 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x03 \x01(\t\x12.\n\x08\x63overage\x18\x04 \x03(\x0b\x32\x1c.safegen.v1.CategoryCoverage\x12\x19\n\x11guardrail_version\x18\x05 \x01(\t\"l\n\x10\x43\x61tegoryCoverage\x12&\n\x08\x63\x61tegory\x18\x01 \x01(\x0e\x32\x14.safegen.v1.Category\x12\x0f\n\x07\x63overed\x18\x02 \x01(\x08\x12\x11\n\tdetectors\x18\x03 \x03(\t\x12\x0c\n\x04gaps\x18\x04 \x01(\t2q\n\x16ImageModerationService\x12W\n\x0eModerateImages\x12!.safegen.v1.ModerateImagesRequest\x1a\".safegen.v1.ModerateImagesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'safegen.v1.image_moderation_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MODERATEIMAGESREQUEST']._serialized_start=74
-  _globals['_MODERATEIMAGESREQUEST']._serialized_end=171
-  _globals['_IMAGEMODERATIONRESULT']._serialized_start=174
-  _globals['_IMAGEMODERATIONRESULT']._serialized_end=383
-  _globals['_MODERATEIMAGESRESPONSE']._serialized_start=386
-  _globals['_MODERATEIMAGESRESPONSE']._serialized_end=549
-  _globals['_CATEGORYCOVERAGE']._serialized_start=551
-  _globals['_CATEGORYCOVERAGE']._serialized_end=659
-  _globals['_IMAGEMODERATIONSERVICE']._serialized_start=661
-  _globals['_IMAGEMODERATIONSERVICE']._serialized_end=774
+  _globals['_MODERATEIMAGESREQUEST']._serialized_start=75
+  _globals['_MODERATEIMAGESREQUEST']._serialized_end=254
+  _globals['_IMAGEMODERATIONRESULT']._serialized_start=257
+  _globals['_IMAGEMODERATIONRESULT']._serialized_end=511
+  _globals['_MODERATEIMAGESRESPONSE']._serialized_start=514
+  _globals['_MODERATEIMAGESRESPONSE']._serialized_end=704
+  _globals['_CATEGORYCOVERAGE']._serialized_start=706
+  _globals['_CATEGORYCOVERAGE']._serialized_end=814
+  _globals['_IMAGEMODERATIONSERVICE']._serialized_start=816
+  _globals['_IMAGEMODERATIONSERVICE']._serialized_end=929
 # @@protoc_insertion_point(module_scope)

@@ -26,31 +26,31 @@ from safegen.v1 import common_pb2 as safegen_dot_v1_dot_common__pb2
 from safegen.v1 import image_generation_pb2 as safegen_dot_v1_dot_image__generation__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n safegen/v1/safe_generation.proto\x12\nsafegen.v1\x1a\x17safegen/v1/common.proto\x1a!safegen/v1/image_generation.proto\"\xc6\x01\n\x0fGenerateRequest\x12\x0e\n\x06prompt\x18\x01 \x01(\t\x12\x17\n\x0fnegative_prompt\x18\x02 \x01(\t\x12\r\n\x05width\x18\x03 \x01(\r\x12\x0e\n\x06height\x18\x04 \x01(\r\x12\x12\n\nnum_images\x18\x05 \x01(\r\x12\r\n\x05steps\x18\x06 \x01(\r\x12\x16\n\x0eguidance_scale\x18\x07 \x01(\x02\x12\x11\n\x04seed\x18\x08 \x01(\x03H\x00\x88\x01\x01\x12\x14\n\x0cguardrail_id\x18\t \x01(\tB\x07\n\x05_seed\"\x87\x01\n\x10PromptAssessment\x12\"\n\x06\x61\x63tion\x18\x01 \x01(\x0e\x32\x12.safegen.v1.Action\x12)\n\x07\x66ilters\x18\x02 \x03(\x0b\x32\x18.safegen.v1.FilterResult\x12$\n\x05words\x18\x03 \x03(\x0b\x32\x15.safegen.v1.WordMatch\"\xef\x01\n\x0eGeneratedImage\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x11\n\tmime_type\x18\x02 \x01(\t\x12\x0f\n\x07\x62lurred\x18\x03 \x01(\x08\x12\x10\n\x08withheld\x18\x04 \x01(\x08\x12\"\n\x06\x61\x63tion\x18\x05 \x01(\x0e\x32\x12.safegen.v1.Action\x12)\n\x07\x66ilters\x18\x06 \x03(\x0b\x32\x18.safegen.v1.FilterResult\x12+\n\x06labels\x18\x07 \x03(\x0b\x32\x1b.safegen.v1.ModerationLabel\x12\x0c\n\x04seed\x18\x08 \x01(\x03\x12\x0f\n\x07\x61ttempt\x18\t \x01(\r\"\xa9\x01\n\x0cStageTimings\x12!\n\x19prompt_moderation_seconds\x18\x01 \x01(\x01\x12\x1a\n\x12generation_seconds\x18\x02 \x01(\x01\x12 \n\x18image_moderation_seconds\x18\x03 \x01(\x01\x12\x15\n\rtotal_seconds\x18\x04 \x01(\x01\x12!\n\x19moderation_overhead_ratio\x18\x05 \x01(\x01\"\xc4\x02\n\x10GenerateResponse\x12\"\n\x06\x61\x63tion\x18\x01 \x01(\x0e\x32\x12.safegen.v1.Action\x12\x37\n\x11prompt_assessment\x18\x02 \x01(\x0b\x32\x1c.safegen.v1.PromptAssessment\x12*\n\x06images\x18\x03 \x03(\x0b\x32\x1a.safegen.v1.GeneratedImage\x12\x10\n\x08warnings\x18\x04 \x03(\t\x12\x10\n\x08\x61ttempts\x18\x05 \x01(\r\x12)\n\x07timings\x18\x06 \x01(\x0b\x32\x18.safegen.v1.StageTimings\x12\x14\n\x0cguardrail_id\x18\x07 \x01(\t\x12\x10\n\x08model_id\x18\x08 \x01(\t\x12\x17\n\x0f\x62locked_message\x18\t \x01(\t\x12\x17\n\x0fnegative_prompt\x18\n \x01(\t\"\xcc\x01\n\x15StreamGenerateRequest\x12\x0e\n\x06prompt\x18\x01 \x01(\t\x12\x17\n\x0fnegative_prompt\x18\x02 \x01(\t\x12\r\n\x05width\x18\x03 \x01(\r\x12\x0e\n\x06height\x18\x04 \x01(\r\x12\x12\n\nnum_images\x18\x05 \x01(\r\x12\r\n\x05steps\x18\x06 \x01(\r\x12\x16\n\x0eguidance_scale\x18\x07 \x01(\x02\x12\x11\n\x04seed\x18\x08 \x01(\x03H\x00\x88\x01\x01\x12\x14\n\x0cguardrail_id\x18\t \x01(\tB\x07\n\x05_seed\"r\n\nStageEvent\x12 \n\x05stage\x18\x01 \x01(\x0e\x32\x11.safegen.v1.Stage\x12\x10\n\x08\x66inished\x18\x02 \x01(\x08\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\r\x12\x0f\n\x07seconds\x18\x04 \x01(\x01\x12\x0e\n\x06\x64\x65tail\x18\x05 \x01(\t\"\xae\x01\n\x16StreamGenerateResponse\x12\'\n\x05stage\x18\x01 \x01(\x0b\x32\x16.safegen.v1.StageEventH\x00\x12\x32\n\x08progress\x18\x02 \x01(\x0b\x32\x1e.safegen.v1.GenerationProgressH\x00\x12.\n\x06result\x18\x03 \x01(\x0b\x32\x1c.safegen.v1.GenerateResponseH\x00\x42\x07\n\x05\x65vent*m\n\x05Stage\x12\x15\n\x11STAGE_UNSPECIFIED\x10\x00\x12\x1b\n\x17STAGE_PROMPT_MODERATION\x10\x01\x12\x14\n\x10STAGE_GENERATION\x10\x02\x12\x1a\n\x16STAGE_IMAGE_MODERATION\x10\x03\x32\xb9\x01\n\x15SafeGenerationService\x12\x45\n\x08Generate\x12\x1b.safegen.v1.GenerateRequest\x1a\x1c.safegen.v1.GenerateResponse\x12Y\n\x0eStreamGenerate\x12!.safegen.v1.StreamGenerateRequest\x1a\".safegen.v1.StreamGenerateResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n safegen/v1/safe_generation.proto\x12\nsafegen.v1\x1a\x17safegen/v1/common.proto\x1a!safegen/v1/image_generation.proto\"\x98\x02\n\x0fGenerateRequest\x12\x0e\n\x06prompt\x18\x01 \x01(\t\x12\x17\n\x0fnegative_prompt\x18\x02 \x01(\t\x12\r\n\x05width\x18\x03 \x01(\r\x12\x0e\n\x06height\x18\x04 \x01(\r\x12\x12\n\nnum_images\x18\x05 \x01(\r\x12\r\n\x05steps\x18\x06 \x01(\r\x12\x16\n\x0eguidance_scale\x18\x07 \x01(\x02\x12\x11\n\x04seed\x18\x08 \x01(\x03H\x00\x88\x01\x01\x12\x14\n\x0cguardrail_id\x18\t \x01(\t\x12\x19\n\x11guardrail_version\x18\n \x01(\t\x12\x35\n\x0ftighten_filters\x18\x0b \x03(\x0b\x32\x1c.safegen.v1.FilterTighteningB\x07\n\x05_seed\"\xbf\x02\n\x10PromptAssessment\x12\"\n\x06\x61\x63tion\x18\x01 \x01(\x0e\x32\x12.safegen.v1.Action\x12)\n\x07\x66ilters\x18\x02 \x03(\x0b\x32\x18.safegen.v1.FilterResult\x12$\n\x05words\x18\x03 \x03(\x0b\x32\x15.safegen.v1.WordMatch\x12\'\n\x06topics\x18\x04 \x03(\x0b\x32\x17.safegen.v1.TopicResult\x12\x45\n\x15sensitive_information\x18\x05 \x03(\x0b\x32&.safegen.v1.SensitiveInformationResult\x12\x19\n\x11\x61nonymized_prompt\x18\x06 \x01(\t\x12+\n\x0f\x64\x65tected_action\x18\x07 \x01(\x0e\x32\x12.safegen.v1.Action\"\x9c\x02\n\x0eGeneratedImage\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x11\n\tmime_type\x18\x02 \x01(\t\x12\x0f\n\x07\x62lurred\x18\x03 \x01(\x08\x12\x10\n\x08withheld\x18\x04 \x01(\x08\x12\"\n\x06\x61\x63tion\x18\x05 \x01(\x0e\x32\x12.safegen.v1.Action\x12)\n\x07\x66ilters\x18\x06 \x03(\x0b\x32\x18.safegen.v1.FilterResult\x12+\n\x06labels\x18\x07 \x03(\x0b\x32\x1b.safegen.v1.ModerationLabel\x12\x0c\n\x04seed\x18\x08 \x01(\x03\x12\x0f\n\x07\x61ttempt\x18\t \x01(\r\x12+\n\x0f\x64\x65tected_action\x18\n \x01(\x0e\x32\x12.safegen.v1.Action\"\xa9\x01\n\x0cStageTimings\x12!\n\x19prompt_moderation_seconds\x18\x01 \x01(\x01\x12\x1a\n\x12generation_seconds\x18\x02 \x01(\x01\x12 \n\x18image_moderation_seconds\x18\x03 \x01(\x01\x12\x15\n\rtotal_seconds\x18\x04 \x01(\x01\x12!\n\x19moderation_overhead_ratio\x18\x05 \x01(\x01\"\x8c\x03\n\x10GenerateResponse\x12\"\n\x06\x61\x63tion\x18\x01 \x01(\x0e\x32\x12.safegen.v1.Action\x12\x37\n\x11prompt_assessment\x18\x02 \x01(\x0b\x32\x1c.safegen.v1.PromptAssessment\x12*\n\x06images\x18\x03 \x03(\x0b\x32\x1a.safegen.v1.GeneratedImage\x12\x10\n\x08warnings\x18\x04 \x03(\t\x12\x10\n\x08\x61ttempts\x18\x05 \x01(\r\x12)\n\x07timings\x18\x06 \x01(\x0b\x32\x18.safegen.v1.StageTimings\x12\x14\n\x0cguardrail_id\x18\x07 \x01(\t\x12\x10\n\x08model_id\x18\x08 \x01(\t\x12\x17\n\x0f\x62locked_message\x18\t \x01(\t\x12\x17\n\x0fnegative_prompt\x18\n \x01(\t\x12\x19\n\x11guardrail_version\x18\x0b \x01(\t\x12+\n\x0f\x64\x65tected_action\x18\x0c \x01(\x0e\x32\x12.safegen.v1.Action\"\x9e\x02\n\x15StreamGenerateRequest\x12\x0e\n\x06prompt\x18\x01 \x01(\t\x12\x17\n\x0fnegative_prompt\x18\x02 \x01(\t\x12\r\n\x05width\x18\x03 \x01(\r\x12\x0e\n\x06height\x18\x04 \x01(\r\x12\x12\n\nnum_images\x18\x05 \x01(\r\x12\r\n\x05steps\x18\x06 \x01(\r\x12\x16\n\x0eguidance_scale\x18\x07 \x01(\x02\x12\x11\n\x04seed\x18\x08 \x01(\x03H\x00\x88\x01\x01\x12\x14\n\x0cguardrail_id\x18\t \x01(\t\x12\x19\n\x11guardrail_version\x18\n \x01(\t\x12\x35\n\x0ftighten_filters\x18\x0b \x03(\x0b\x32\x1c.safegen.v1.FilterTighteningB\x07\n\x05_seed\"r\n\nStageEvent\x12 \n\x05stage\x18\x01 \x01(\x0e\x32\x11.safegen.v1.Stage\x12\x10\n\x08\x66inished\x18\x02 \x01(\x08\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\r\x12\x0f\n\x07seconds\x18\x04 \x01(\x01\x12\x0e\n\x06\x64\x65tail\x18\x05 \x01(\t\"\xae\x01\n\x16StreamGenerateResponse\x12\'\n\x05stage\x18\x01 \x01(\x0b\x32\x16.safegen.v1.StageEventH\x00\x12\x32\n\x08progress\x18\x02 \x01(\x0b\x32\x1e.safegen.v1.GenerationProgressH\x00\x12.\n\x06result\x18\x03 \x01(\x0b\x32\x1c.safegen.v1.GenerateResponseH\x00\x42\x07\n\x05\x65vent*m\n\x05Stage\x12\x15\n\x11STAGE_UNSPECIFIED\x10\x00\x12\x1b\n\x17STAGE_PROMPT_MODERATION\x10\x01\x12\x14\n\x10STAGE_GENERATION\x10\x02\x12\x1a\n\x16STAGE_IMAGE_MODERATION\x10\x03\x32\xb9\x01\n\x15SafeGenerationService\x12\x45\n\x08Generate\x12\x1b.safegen.v1.GenerateRequest\x1a\x1c.safegen.v1.GenerateResponse\x12Y\n\x0eStreamGenerate\x12!.safegen.v1.StreamGenerateRequest\x1a\".safegen.v1.StreamGenerateResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'safegen.v1.safe_generation_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_STAGE']._serialized_start=1688
-  _globals['_STAGE']._serialized_end=1797
+  _globals['_STAGE']._serialized_start=2153
+  _globals['_STAGE']._serialized_end=2262
   _globals['_GENERATEREQUEST']._serialized_start=109
-  _globals['_GENERATEREQUEST']._serialized_end=307
-  _globals['_PROMPTASSESSMENT']._serialized_start=310
-  _globals['_PROMPTASSESSMENT']._serialized_end=445
-  _globals['_GENERATEDIMAGE']._serialized_start=448
-  _globals['_GENERATEDIMAGE']._serialized_end=687
-  _globals['_STAGETIMINGS']._serialized_start=690
-  _globals['_STAGETIMINGS']._serialized_end=859
-  _globals['_GENERATERESPONSE']._serialized_start=862
-  _globals['_GENERATERESPONSE']._serialized_end=1186
-  _globals['_STREAMGENERATEREQUEST']._serialized_start=1189
-  _globals['_STREAMGENERATEREQUEST']._serialized_end=1393
-  _globals['_STAGEEVENT']._serialized_start=1395
-  _globals['_STAGEEVENT']._serialized_end=1509
-  _globals['_STREAMGENERATERESPONSE']._serialized_start=1512
-  _globals['_STREAMGENERATERESPONSE']._serialized_end=1686
-  _globals['_SAFEGENERATIONSERVICE']._serialized_start=1800
-  _globals['_SAFEGENERATIONSERVICE']._serialized_end=1985
+  _globals['_GENERATEREQUEST']._serialized_end=389
+  _globals['_PROMPTASSESSMENT']._serialized_start=392
+  _globals['_PROMPTASSESSMENT']._serialized_end=711
+  _globals['_GENERATEDIMAGE']._serialized_start=714
+  _globals['_GENERATEDIMAGE']._serialized_end=998
+  _globals['_STAGETIMINGS']._serialized_start=1001
+  _globals['_STAGETIMINGS']._serialized_end=1170
+  _globals['_GENERATERESPONSE']._serialized_start=1173
+  _globals['_GENERATERESPONSE']._serialized_end=1569
+  _globals['_STREAMGENERATEREQUEST']._serialized_start=1572
+  _globals['_STREAMGENERATEREQUEST']._serialized_end=1858
+  _globals['_STAGEEVENT']._serialized_start=1860
+  _globals['_STAGEEVENT']._serialized_end=1974
+  _globals['_STREAMGENERATERESPONSE']._serialized_start=1977
+  _globals['_STREAMGENERATERESPONSE']._serialized_end=2151
+  _globals['_SAFEGENERATIONSERVICE']._serialized_start=2265
+  _globals['_SAFEGENERATIONSERVICE']._serialized_end=2450
 # @@protoc_insertion_point(module_scope)

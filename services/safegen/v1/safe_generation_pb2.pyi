@@ -21,7 +21,7 @@ STAGE_GENERATION: Stage
 STAGE_IMAGE_MODERATION: Stage
 
 class GenerateRequest(_message.Message):
-    __slots__ = ("prompt", "negative_prompt", "width", "height", "num_images", "steps", "guidance_scale", "seed", "guardrail_id")
+    __slots__ = ("prompt", "negative_prompt", "width", "height", "num_images", "steps", "guidance_scale", "seed", "guardrail_id", "guardrail_version", "tighten_filters")
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     NEGATIVE_PROMPT_FIELD_NUMBER: _ClassVar[int]
     WIDTH_FIELD_NUMBER: _ClassVar[int]
@@ -31,6 +31,8 @@ class GenerateRequest(_message.Message):
     GUIDANCE_SCALE_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     GUARDRAIL_ID_FIELD_NUMBER: _ClassVar[int]
+    GUARDRAIL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TIGHTEN_FILTERS_FIELD_NUMBER: _ClassVar[int]
     prompt: str
     negative_prompt: str
     width: int
@@ -40,20 +42,30 @@ class GenerateRequest(_message.Message):
     guidance_scale: float
     seed: int
     guardrail_id: str
-    def __init__(self, prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., num_images: _Optional[int] = ..., steps: _Optional[int] = ..., guidance_scale: _Optional[float] = ..., seed: _Optional[int] = ..., guardrail_id: _Optional[str] = ...) -> None: ...
+    guardrail_version: str
+    tighten_filters: _containers.RepeatedCompositeFieldContainer[_common_pb2.FilterTightening]
+    def __init__(self, prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., num_images: _Optional[int] = ..., steps: _Optional[int] = ..., guidance_scale: _Optional[float] = ..., seed: _Optional[int] = ..., guardrail_id: _Optional[str] = ..., guardrail_version: _Optional[str] = ..., tighten_filters: _Optional[_Iterable[_Union[_common_pb2.FilterTightening, _Mapping]]] = ...) -> None: ...
 
 class PromptAssessment(_message.Message):
-    __slots__ = ("action", "filters", "words")
+    __slots__ = ("action", "filters", "words", "topics", "sensitive_information", "anonymized_prompt", "detected_action")
     ACTION_FIELD_NUMBER: _ClassVar[int]
     FILTERS_FIELD_NUMBER: _ClassVar[int]
     WORDS_FIELD_NUMBER: _ClassVar[int]
+    TOPICS_FIELD_NUMBER: _ClassVar[int]
+    SENSITIVE_INFORMATION_FIELD_NUMBER: _ClassVar[int]
+    ANONYMIZED_PROMPT_FIELD_NUMBER: _ClassVar[int]
+    DETECTED_ACTION_FIELD_NUMBER: _ClassVar[int]
     action: _common_pb2.Action
     filters: _containers.RepeatedCompositeFieldContainer[_common_pb2.FilterResult]
     words: _containers.RepeatedCompositeFieldContainer[_common_pb2.WordMatch]
-    def __init__(self, action: _Optional[_Union[_common_pb2.Action, str]] = ..., filters: _Optional[_Iterable[_Union[_common_pb2.FilterResult, _Mapping]]] = ..., words: _Optional[_Iterable[_Union[_common_pb2.WordMatch, _Mapping]]] = ...) -> None: ...
+    topics: _containers.RepeatedCompositeFieldContainer[_common_pb2.TopicResult]
+    sensitive_information: _containers.RepeatedCompositeFieldContainer[_common_pb2.SensitiveInformationResult]
+    anonymized_prompt: str
+    detected_action: _common_pb2.Action
+    def __init__(self, action: _Optional[_Union[_common_pb2.Action, str]] = ..., filters: _Optional[_Iterable[_Union[_common_pb2.FilterResult, _Mapping]]] = ..., words: _Optional[_Iterable[_Union[_common_pb2.WordMatch, _Mapping]]] = ..., topics: _Optional[_Iterable[_Union[_common_pb2.TopicResult, _Mapping]]] = ..., sensitive_information: _Optional[_Iterable[_Union[_common_pb2.SensitiveInformationResult, _Mapping]]] = ..., anonymized_prompt: _Optional[str] = ..., detected_action: _Optional[_Union[_common_pb2.Action, str]] = ...) -> None: ...
 
 class GeneratedImage(_message.Message):
-    __slots__ = ("data", "mime_type", "blurred", "withheld", "action", "filters", "labels", "seed", "attempt")
+    __slots__ = ("data", "mime_type", "blurred", "withheld", "action", "filters", "labels", "seed", "attempt", "detected_action")
     DATA_FIELD_NUMBER: _ClassVar[int]
     MIME_TYPE_FIELD_NUMBER: _ClassVar[int]
     BLURRED_FIELD_NUMBER: _ClassVar[int]
@@ -63,6 +75,7 @@ class GeneratedImage(_message.Message):
     LABELS_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    DETECTED_ACTION_FIELD_NUMBER: _ClassVar[int]
     data: bytes
     mime_type: str
     blurred: bool
@@ -72,7 +85,8 @@ class GeneratedImage(_message.Message):
     labels: _containers.RepeatedCompositeFieldContainer[_common_pb2.ModerationLabel]
     seed: int
     attempt: int
-    def __init__(self, data: _Optional[bytes] = ..., mime_type: _Optional[str] = ..., blurred: _Optional[bool] = ..., withheld: _Optional[bool] = ..., action: _Optional[_Union[_common_pb2.Action, str]] = ..., filters: _Optional[_Iterable[_Union[_common_pb2.FilterResult, _Mapping]]] = ..., labels: _Optional[_Iterable[_Union[_common_pb2.ModerationLabel, _Mapping]]] = ..., seed: _Optional[int] = ..., attempt: _Optional[int] = ...) -> None: ...
+    detected_action: _common_pb2.Action
+    def __init__(self, data: _Optional[bytes] = ..., mime_type: _Optional[str] = ..., blurred: _Optional[bool] = ..., withheld: _Optional[bool] = ..., action: _Optional[_Union[_common_pb2.Action, str]] = ..., filters: _Optional[_Iterable[_Union[_common_pb2.FilterResult, _Mapping]]] = ..., labels: _Optional[_Iterable[_Union[_common_pb2.ModerationLabel, _Mapping]]] = ..., seed: _Optional[int] = ..., attempt: _Optional[int] = ..., detected_action: _Optional[_Union[_common_pb2.Action, str]] = ...) -> None: ...
 
 class StageTimings(_message.Message):
     __slots__ = ("prompt_moderation_seconds", "generation_seconds", "image_moderation_seconds", "total_seconds", "moderation_overhead_ratio")
@@ -89,7 +103,7 @@ class StageTimings(_message.Message):
     def __init__(self, prompt_moderation_seconds: _Optional[float] = ..., generation_seconds: _Optional[float] = ..., image_moderation_seconds: _Optional[float] = ..., total_seconds: _Optional[float] = ..., moderation_overhead_ratio: _Optional[float] = ...) -> None: ...
 
 class GenerateResponse(_message.Message):
-    __slots__ = ("action", "prompt_assessment", "images", "warnings", "attempts", "timings", "guardrail_id", "model_id", "blocked_message", "negative_prompt")
+    __slots__ = ("action", "prompt_assessment", "images", "warnings", "attempts", "timings", "guardrail_id", "model_id", "blocked_message", "negative_prompt", "guardrail_version", "detected_action")
     ACTION_FIELD_NUMBER: _ClassVar[int]
     PROMPT_ASSESSMENT_FIELD_NUMBER: _ClassVar[int]
     IMAGES_FIELD_NUMBER: _ClassVar[int]
@@ -100,6 +114,8 @@ class GenerateResponse(_message.Message):
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
     BLOCKED_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     NEGATIVE_PROMPT_FIELD_NUMBER: _ClassVar[int]
+    GUARDRAIL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    DETECTED_ACTION_FIELD_NUMBER: _ClassVar[int]
     action: _common_pb2.Action
     prompt_assessment: PromptAssessment
     images: _containers.RepeatedCompositeFieldContainer[GeneratedImage]
@@ -110,10 +126,12 @@ class GenerateResponse(_message.Message):
     model_id: str
     blocked_message: str
     negative_prompt: str
-    def __init__(self, action: _Optional[_Union[_common_pb2.Action, str]] = ..., prompt_assessment: _Optional[_Union[PromptAssessment, _Mapping]] = ..., images: _Optional[_Iterable[_Union[GeneratedImage, _Mapping]]] = ..., warnings: _Optional[_Iterable[str]] = ..., attempts: _Optional[int] = ..., timings: _Optional[_Union[StageTimings, _Mapping]] = ..., guardrail_id: _Optional[str] = ..., model_id: _Optional[str] = ..., blocked_message: _Optional[str] = ..., negative_prompt: _Optional[str] = ...) -> None: ...
+    guardrail_version: str
+    detected_action: _common_pb2.Action
+    def __init__(self, action: _Optional[_Union[_common_pb2.Action, str]] = ..., prompt_assessment: _Optional[_Union[PromptAssessment, _Mapping]] = ..., images: _Optional[_Iterable[_Union[GeneratedImage, _Mapping]]] = ..., warnings: _Optional[_Iterable[str]] = ..., attempts: _Optional[int] = ..., timings: _Optional[_Union[StageTimings, _Mapping]] = ..., guardrail_id: _Optional[str] = ..., model_id: _Optional[str] = ..., blocked_message: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., guardrail_version: _Optional[str] = ..., detected_action: _Optional[_Union[_common_pb2.Action, str]] = ...) -> None: ...
 
 class StreamGenerateRequest(_message.Message):
-    __slots__ = ("prompt", "negative_prompt", "width", "height", "num_images", "steps", "guidance_scale", "seed", "guardrail_id")
+    __slots__ = ("prompt", "negative_prompt", "width", "height", "num_images", "steps", "guidance_scale", "seed", "guardrail_id", "guardrail_version", "tighten_filters")
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     NEGATIVE_PROMPT_FIELD_NUMBER: _ClassVar[int]
     WIDTH_FIELD_NUMBER: _ClassVar[int]
@@ -123,6 +141,8 @@ class StreamGenerateRequest(_message.Message):
     GUIDANCE_SCALE_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     GUARDRAIL_ID_FIELD_NUMBER: _ClassVar[int]
+    GUARDRAIL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TIGHTEN_FILTERS_FIELD_NUMBER: _ClassVar[int]
     prompt: str
     negative_prompt: str
     width: int
@@ -132,7 +152,9 @@ class StreamGenerateRequest(_message.Message):
     guidance_scale: float
     seed: int
     guardrail_id: str
-    def __init__(self, prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., num_images: _Optional[int] = ..., steps: _Optional[int] = ..., guidance_scale: _Optional[float] = ..., seed: _Optional[int] = ..., guardrail_id: _Optional[str] = ...) -> None: ...
+    guardrail_version: str
+    tighten_filters: _containers.RepeatedCompositeFieldContainer[_common_pb2.FilterTightening]
+    def __init__(self, prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., num_images: _Optional[int] = ..., steps: _Optional[int] = ..., guidance_scale: _Optional[float] = ..., seed: _Optional[int] = ..., guardrail_id: _Optional[str] = ..., guardrail_version: _Optional[str] = ..., tighten_filters: _Optional[_Iterable[_Union[_common_pb2.FilterTightening, _Mapping]]] = ...) -> None: ...
 
 class StageEvent(_message.Message):
     __slots__ = ("stage", "finished", "attempt", "seconds", "detail")
