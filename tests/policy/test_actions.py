@@ -11,7 +11,7 @@ from safegen.policy import GuardrailConfigError, GuardrailRegistry
 from safegen.policy.guardrail import parse_guardrail
 from safegen.text.moderator import TextModerator
 
-from conftest import FixedBackend, HashEncoder
+from policy_helpers import FixedBackend, HashEncoder
 
 C, L = Category, Level
 

@@ -16,7 +16,7 @@ from safegen.errors import NotFound
 from safegen.policy import GuardrailRegistry
 from safegen.text.moderator import TextModerator
 
-from conftest import FixedBackend, HashEncoder, write
+from policy_helpers import FixedBackend, HashEncoder, write
 
 
 def _errors(reason: str) -> float:

@@ -25,7 +25,7 @@ from safegen.v1 import text_moderation_pb2 as tm, text_moderation_pb2_grpc as tm
 from support import RedIsUnsafe
 from web.stack import run_stack
 
-from conftest import FixedBackend, write
+from policy_helpers import FixedBackend, write
 
 
 def _png(color) -> bytes:

@@ -8,7 +8,7 @@ from safegen.errors import InvalidArgument, NotFound
 from safegen.policy import GuardrailConfigError, GuardrailRegistry, parse_version
 from safegen.policy.guardrail import parse_guardrail
 
-from conftest import write
+from policy_helpers import write
 
 
 def _doc(version=None, message="m", gid="brand"):
