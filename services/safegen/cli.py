@@ -124,10 +124,10 @@ EXIT_CLOSED_PIPE = 141  # the reader of stdout went away (128 + SIGPIPE, as for 
 
 
 def _channel(target: str):
-    import grpc
+    from safegen.core.clientauth import client_channel  # SAFEGEN_API_KEY, SAFEGEN_TARGET_CA_FILE (TLS)
 
-    return grpc.insecure_channel(target, options=[("grpc.max_receive_message_length", 96 * 1024 * 1024),
-                                                  ("grpc.max_send_message_length", 96 * 1024 * 1024)])
+    return client_channel(target, options=[("grpc.max_receive_message_length", 96 * 1024 * 1024),
+                                           ("grpc.max_send_message_length", 96 * 1024 * 1024)])
 
 
 def _rpc_error(e) -> int:

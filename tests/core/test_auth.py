@@ -271,3 +271,19 @@ def test_internal_token_cannot_widen_a_forwarded_keys_scope(keyed):
             with pytest.raises(grpc.RpcError) as e:
                 gen.Generate(pb.GenerateRequest(prompt="a cat"), metadata=md, timeout=10)
             assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_client_commands_send_safegen_api_key(keyed):
+    from safegen.core.clientauth import client_channel
+
+    with run_stack(FakeSafeGeneration(), FakeGuardrails()) as s:
+        target = f"127.0.0.1:{s.grpc_port}"
+        req = guardrail_pb2.ListGuardrailsRequest()
+        with client_channel(target, env={"SAFEGEN_API_KEY": "sk-full"}) as ch:
+            guardrail_pb2_grpc.GuardrailServiceStub(ch).ListGuardrails(req, timeout=10)
+            next(iter(safe_generation_pb2_grpc.SafeGenerationServiceStub(ch).StreamGenerate(
+                pb.StreamGenerateRequest(prompt="a cat"), timeout=10)))
+        with client_channel(target, env={}) as ch:
+            with pytest.raises(grpc.RpcError) as e:
+                guardrail_pb2_grpc.GuardrailServiceStub(ch).ListGuardrails(req, timeout=10)
+            assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED

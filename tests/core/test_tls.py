@@ -146,6 +146,10 @@ def test_grpc_and_http_share_the_certificate_and_reload_it(monkeypatch, secret, 
             r = safe_generation_pb2_grpc.SafeGenerationServiceStub(ch).Generate(pb.GenerateRequest(prompt="a cat"),
                                                                                  timeout=10)
             assert r.attempts == 1
+        from safegen.core.clientauth import client_channel  # what `safegen health` & co. use
+
+        with client_channel(f"localhost:{s.grpc_port}", env={"SAFEGEN_TARGET_CA_FILE": str(secret / "ca.crt")}) as ch:
+            assert _health(ch) == health_pb2.HealthCheckResponse.SERVING
         with grpc.insecure_channel(f"127.0.0.1:{s.grpc_port}") as ch:  # plaintext to a TLS port fails
             with pytest.raises(grpc.RpcError) as e:
                 _health(ch)

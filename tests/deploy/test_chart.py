@@ -146,7 +146,10 @@ def settings_read_by_the_code(repo_root: Path) -> set[str]:
         for path in (repo_root / folder).rglob("*.py"):
             names |= set(re.findall(r"[\"'](SAFEGEN_[A-Z0-9_]+)[\"']", path.read_text(encoding="utf-8")))
     # Not settings of a running pod: the CLI's client target, a training script's threads, a constant.
-    return names - {"SAFEGEN_TARGET", "SAFEGEN_TRAIN_THREADS", "SAFEGEN_PIPELINES"}
+    return names - {"SAFEGEN_TARGET", "SAFEGEN_TRAIN_THREADS", "SAFEGEN_PIPELINES",
+                    # the client commands' key and TLS (core/clientauth.py), not a pod's settings
+                    "SAFEGEN_API_KEY", "SAFEGEN_TARGET_CA_FILE", "SAFEGEN_TARGET_CERT_FILE", "SAFEGEN_TARGET_KEY_FILE",
+                    "SAFEGEN_TARGET_SERVER_NAME"}
 
 
 def settings_the_chart_can_set(helm) -> set[str]:

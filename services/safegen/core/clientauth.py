@@ -46,3 +46,52 @@ def static_metadata(authorization: str) -> Pairs:
     """`authorization` on every call (empty: nothing added)."""
     pairs = (("authorization", authorization),) if authorization else ()
     return lambda: pairs
+
+
+class _SyncDetails(grpc.ClientCallDetails):
+    def __init__(self, d, metadata):
+        self.method, self.timeout, self.credentials = d.method, d.timeout, d.credentials
+        self.wait_for_ready, self.compression, self.metadata = getattr(d, "wait_for_ready", None), \
+            getattr(d, "compression", None), metadata
+
+
+class _SyncAddMetadata(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
+    def __init__(self, pairs: Sequence[tuple[str, str]]):
+        self._pairs = tuple(pairs)
+
+    def _details(self, d):
+        return _SyncDetails(d, tuple(d.metadata or ()) + self._pairs)
+
+    def intercept_unary_unary(self, continuation, client_call_details, request):
+        return continuation(self._details(client_call_details), request)
+
+    def intercept_unary_stream(self, continuation, client_call_details, request):
+        return continuation(self._details(client_call_details), request)
+
+
+def client_channel(target: str, options: Sequence[tuple[str, object]] = (), env=None) -> grpc.Channel:
+    """A blocking channel for the `safegen` client commands, from the caller's environment:
+    SAFEGEN_API_KEY (sent as `authorization: Bearer ...`), SAFEGEN_TARGET_CA_FILE (TLS, verifying the
+    server against this CA), SAFEGEN_TARGET_CERT_FILE / SAFEGEN_TARGET_KEY_FILE (a client certificate
+    for mTLS) and SAFEGEN_TARGET_SERVER_NAME (the name to verify, when it differs from the target's host)."""
+    import os
+    from pathlib import Path
+
+    env = os.environ if env is None else env
+    options = list(options)
+    ca = env.get("SAFEGEN_TARGET_CA_FILE", "").strip()
+    if ca:
+        cert, key = env.get("SAFEGEN_TARGET_CERT_FILE", "").strip(), env.get("SAFEGEN_TARGET_KEY_FILE", "").strip()
+        creds = grpc.ssl_channel_credentials(
+            root_certificates=Path(ca).read_bytes(), private_key=Path(key).read_bytes() if key else None,
+            certificate_chain=Path(cert).read_bytes() if cert else None)
+        name = env.get("SAFEGEN_TARGET_SERVER_NAME", "").strip()
+        if name:
+            options.append(("grpc.ssl_target_name_override", name))
+        channel = grpc.secure_channel(target, creds, options=options)
+    else:
+        channel = grpc.insecure_channel(target, options=options)
+    api_key = env.get("SAFEGEN_API_KEY", "").strip()
+    if api_key:
+        channel = grpc.intercept_channel(channel, _SyncAddMetadata([("authorization", f"Bearer {api_key}")]))
+    return channel
