@@ -8,9 +8,12 @@ strings, PNG headers that lie, truncated images, NaN) while staying cheap to ser
 from __future__ import annotations
 
 import io
+import json
 import struct
+import urllib.parse
 import zlib
 
+from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from hypothesis import strategies as st
 
@@ -152,3 +155,40 @@ def json_values(max_leaves: int = 12) -> st.SearchStrategy:
     return st.recursive(leaf, lambda children: st.one_of(st.lists(children, max_size=4),
                                                         st.dictionaries(keys, children, max_size=5)),
                         max_leaves=max_leaves)
+
+
+def _proto_json(desc):
+    return messages(desc).map(lambda m: json_format.MessageToDict(m))
+
+
+def _routes():
+    from safegen.v1 import guardrail_pb2, safe_generation_pb2
+
+    return st.sampled_from([
+        ("POST", "/v1/generate", safe_generation_pb2.GenerateRequest.DESCRIPTOR),
+        ("POST", "/v1/generate:stream", safe_generation_pb2.StreamGenerateRequest.DESCRIPTOR),
+        ("POST", "/v1/apply-guardrail", guardrail_pb2.ApplyGuardrailRequest.DESCRIPTOR),
+        ("GET", "/v1/guardrails", None), ("GET", "/healthz", None), ("GET", "/openapi.json", None),
+        ("GET", "/static/{name}", None), ("POST", "/v1/moderations", None),
+        ("POST", "/guardrail/{guardrailIdentifier}/version/{guardrailVersion}/apply", None),
+        ("POST", "/contentsafety/text:analyze", None), ("POST", "/contentsafety/image:analyze", None),
+        ("POST", "/contentsafety/text:shieldPrompt", None),
+    ])
+
+
+@st.composite
+def http_requests(draw):
+    method, path, desc = draw(_routes())
+    for var in ("{name}", "{guardrailIdentifier}", "{guardrailVersion}"):
+        if var in path:
+            path = path.replace(var, urllib.parse.quote(draw(st.one_of(st.sampled_from(TEXTS[:12]), st.text(max_size=8)))
+                                                        or "x", safe=""))
+    method = draw(st.one_of(st.just(method), st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH"])))
+    kinds = [json_values().map(lambda v: json.dumps(v).encode()), st.binary(max_size=64),
+             st.sampled_from([b"", b"{", b"[" * 5000 + b"]" * 5000, b'{"prompt": "\\ud800"}', b"\xff\xfe{}"])]
+    if desc is not None:
+        kinds.append(_proto_json(desc).map(lambda v: json.dumps(v).encode()))
+    body = draw(st.one_of(*kinds))
+    ctype = draw(st.sampled_from(["application/json", "application/json", "text/plain", None,
+                                  "application/json; charset=latin-1"]))
+    return method, path, body, ({"Content-Type": ctype} if ctype else {})

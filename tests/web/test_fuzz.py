@@ -34,14 +34,9 @@ def test_api_conforms_to_its_openapi():
 
 # --- hypothesis: every route, any body, on the real servicers (cheap model doubles) --------------------
 
-import json as _json  # noqa: E402
-import urllib.parse  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
 
-from google.protobuf import json_format  # noqa: E402
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
-
-from safegen.v1 import guardrail_pb2, safe_generation_pb2  # noqa: E402
-from support.fuzz import TEXTS, json_values, messages  # noqa: E402
+from support.fuzz import http_requests  # noqa: E402
 
 HTTP_BUDGET = settings(max_examples=60, deadline=None, derandomize=True, database=None,
                        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
@@ -65,40 +60,6 @@ def real_stack():
                  generation_servicer(registry, {}, backend=Solid()), *create_servicers(registry, {})]
     with run_stack(*servicers, max_body_bytes=1 << 20, timeout_seconds=30) as s:
         yield s
-
-
-def _proto_json(desc):
-    return messages(desc).map(lambda m: json_format.MessageToDict(m))
-
-
-ROUTES = st.sampled_from([
-    ("POST", "/v1/generate", safe_generation_pb2.GenerateRequest.DESCRIPTOR),
-    ("POST", "/v1/generate:stream", safe_generation_pb2.StreamGenerateRequest.DESCRIPTOR),
-    ("POST", "/v1/apply-guardrail", guardrail_pb2.ApplyGuardrailRequest.DESCRIPTOR),
-    ("GET", "/v1/guardrails", None), ("GET", "/healthz", None), ("GET", "/openapi.json", None),
-    ("GET", "/static/{name}", None), ("POST", "/v1/moderations", None),
-    ("POST", "/guardrail/{guardrailIdentifier}/version/{guardrailVersion}/apply", None),
-    ("POST", "/contentsafety/text:analyze", None), ("POST", "/contentsafety/image:analyze", None),
-    ("POST", "/contentsafety/text:shieldPrompt", None),
-])
-
-
-@st.composite
-def http_requests(draw):
-    method, path, desc = draw(ROUTES)
-    for var in ("{name}", "{guardrailIdentifier}", "{guardrailVersion}"):
-        if var in path:
-            path = path.replace(var, urllib.parse.quote(draw(st.one_of(st.sampled_from(TEXTS[:12]), st.text(max_size=8)))
-                                                        or "x", safe=""))
-    method = draw(st.one_of(st.just(method), st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH"])))
-    kinds = [json_values().map(lambda v: _json.dumps(v).encode()), st.binary(max_size=64),
-             st.sampled_from([b"", b"{", b"[" * 5000 + b"]" * 5000, b'{"prompt": "\\ud800"}', b"\xff\xfe{}"])]
-    if desc is not None:
-        kinds.append(_proto_json(desc).map(lambda v: _json.dumps(v).encode()))
-    body = draw(st.one_of(*kinds))
-    ctype = draw(st.sampled_from(["application/json", "application/json", "text/plain", None,
-                                  "application/json; charset=latin-1"]))
-    return method, path, body, ({"Content-Type": ctype} if ctype else {})
 
 
 @HTTP_BUDGET
