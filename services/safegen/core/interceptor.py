@@ -53,7 +53,7 @@ class StatusInterceptor(grpc.aio.ServerInterceptor):
             if self.guard.enabled:
                 KEY_REQUESTS.labels(principal.label, service, e.code).inc()
             if e.code != "RESOURCE_EXHAUSTED":
-                log.warning("refused %s for key %r: %s", service, principal.label or "(none)", e.message)
+                log.info("refused %s for key %r: %s", service, principal.label or "(none)", e.message)
             raise
         return admission, current_principal.set(principal)
 
