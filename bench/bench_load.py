@@ -57,6 +57,7 @@ class Tally:
         self.codes: collections.Counter = collections.Counter()
         self.ok_seconds: list[float] = []
         self.images = collections.Counter()  # returned, blurred, withheld, corrupt, wrong_size, missing
+        self.details: collections.Counter = collections.Counter()
 
     def check_images(self, response, size: int, asked: int) -> None:
         from PIL import Image
@@ -101,8 +102,11 @@ async def caller(stub, pb, deadline: float, size: int, tally: Tally, timeout: fl
             tally.check_images(resp, size, 1)
         except grpc.aio.AioRpcError as e:
             tally.codes[e.code().name] += 1
+            tally.details[f"{e.code().name}: {(e.details() or '')[:90]}"] += 1
             if e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
-                await asyncio.sleep(0.2)  # a shed caller backs off a little, as a client honouring retry-after would
+                # A shed caller backs off: retry-after when the server sent one, else 0.2 s.
+                after = dict(e.trailing_metadata() or ()).get("retry-after")
+                await asyncio.sleep(min(float(after), 5.0) if after else 0.2)
 
 
 async def run(target: str, stages: list[int], stage_seconds: float, size: int, timeout: float) -> int:
@@ -130,11 +134,15 @@ async def run(target: str, stages: list[int], stage_seconds: float, size: int, t
         total.codes.update(tally.codes)
         total.ok_seconds += tally.ok_seconds
         total.images.update(tally.images)
+        total.details.update(tally.details)
     for c in channels:
         await c.close()
     print("\nall stages, status table:")
     for code, n in total.codes.most_common():
         print(f"  {code:24s} {n}")
+    print("refusals by message:")
+    for what, n in total.details.most_common(6):
+        print(f"  {n:6d}  {what}")
     print(f"images decoded and checked ({size}x{size} PNG): {dict(total.images)}")
     lost = total.images["corrupt"] + total.images["wrong_size_or_format"] + total.images["missing"] \
         + total.codes["STREAM_WITHOUT_RESULT"]
