@@ -277,3 +277,19 @@ def test_scan_survives_sigkill_and_resumes(tmp_path):
         except json.JSONDecodeError:
             pass  # at most the line the kill tore
     assert sorted(e["sha256"] for e in entries) == sorted(kept)  # each image scanned exactly once overall
+
+
+def test_journal_index_follows_appends_and_reloads(tmp_path):
+    """The sha256 index is kept up to date on append (it was rebuilt per batch: quadratic in a shard's size)."""
+    from safegen.scan.journal import Journal
+
+    j = Journal(tmp_path / "j.jsonl")
+    index = j.scanned()
+    j.append([{"kind": "image", "file": "a.png", "sha256": "s1", "verdict": "SAFE"},
+              {"kind": "moved", "file": "a.png", "sha256": "s1", "to": "q/a.png"}])
+    j.append([{"kind": "image", "file": "b.png", "sha256": "s1", "verdict": "UNSAFE"}])
+    assert index is j.scanned() and set(index) == {"s1"} and index["s1"]["file"] == "b.png"  # the latest wins
+    j.close()
+    again = Journal(tmp_path / "j.jsonl")
+    assert again.scanned() == index and len(again.entries) == 3
+    again.close()

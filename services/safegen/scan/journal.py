@@ -37,23 +37,36 @@ class Journal:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.entries: list[dict] = _parse_lines(self.path.read_bytes()) if self.path.exists() else []
+        self._load(_parse_lines(self.path.read_bytes()) if self.path.exists() else [])
         self._f = open(self.path, "ab")
+
+    def _load(self, entries: list[dict]) -> None:
+        self.entries: list[dict] = []
+        self._scanned: dict[str, dict] = {}
+        self._index(entries)
+
+    def _index(self, entries: Iterable[dict]) -> None:
+        # Kept up to date on every append: rebuilding it per batch made a shard of 250,000 images quadratic.
+        for e in entries:
+            self.entries.append(e)
+            if e.get("kind") == "image":
+                self._scanned[e["sha256"]] = e
 
     def append(self, entries: Iterable[dict], durable: bool = True) -> None:
         """Appends and fsyncs (a local fsync is cheap: every append is durable, whatever `durable` says)."""
+        entries = list(entries)
         for e in entries:
             self._f.write((json.dumps(e, ensure_ascii=False) + "\n").encode("utf-8"))
-            self.entries.append(e)
         self._f.flush()
         os.fsync(self._f.fileno())
+        self._index(entries)
 
     def close(self) -> None:
         self._f.close()
 
     def scanned(self) -> dict[str, dict]:
-        """sha256 -> latest scan result."""
-        return {e["sha256"]: e for e in self.entries if e.get("kind") == "image"}
+        """sha256 -> latest scan result (a live view: later appends show up in it)."""
+        return self._scanned
 
 
 class S3Journal(Journal):
@@ -73,7 +86,7 @@ class S3Journal(Journal):
         self.client, self.bucket, self.prefix = client, bucket, prefix
         self._call = call or (lambda what, fn, **kw: fn(**kw))
         self.path = Path(f"s3://{bucket}/{prefix}")
-        self.entries = []
+        self._load([])
         keys = []
         pages = self._call("ListObjectsV2", lambda **kw: list(client.get_paginator("list_objects_v2").paginate(**kw)),
                            Bucket=bucket, Prefix=prefix)
@@ -81,15 +94,15 @@ class S3Journal(Journal):
             keys += [o["Key"] for o in page.get("Contents", [])]
         for key in sorted(keys):
             body = self._call("GetObject", client.get_object, Bucket=bucket, Key=key)["Body"].read()
-            self.entries += _parse_lines(body)
+            self._index(_parse_lines(body))
         self._seq = len(keys)
         self._buf: list[dict] = []
         self._last = time.monotonic()
 
     def append(self, entries: Iterable[dict], durable: bool = False) -> None:
-        for e in entries:
-            self.entries.append(e)
-            self._buf.append(e)
+        entries = list(entries)
+        self._index(entries)
+        self._buf += entries
         if durable or len(self._buf) >= self.FLUSH_ENTRIES or time.monotonic() - self._last >= self.FLUSH_SECONDS:
             self.flush()
 

@@ -78,9 +78,7 @@ def scan_dataset(source, moderate_images: ModerateImages, moderate_text: Moderat
 
 
 def _scan(store, raw_info, info, moderate_images, moderate_text, opts, journal, backend, guardrail_id, state) -> dict:
-    files = store.files()
-    if opts.shard:
-        files = [f for f in files if opts.shard.owns(f[0])]
+    files = store.files(opts.shard.owns) if opts.shard else store.files()
     by_version = {(e["file"], e["version"]): e for e in journal.entries
                   if e.get("kind") == "image" and e.get("version")}
     sha_of: dict[str, str] = {}
@@ -148,11 +146,13 @@ def _scan(store, raw_info, info, moderate_images, moderate_text, opts, journal, 
             entry = {"kind": "deleted", "file": e["file"], "sha256": e["sha256"]}
             journal.append([entry], durable=True)
             actions.append(entry)
-    # Images moved or deleted by an earlier, interrupted run are still reported.
+    # Images moved or deleted by an earlier, interrupted run are still reported (sets: a 1%-unsafe shard
+    # of 250,000 images would otherwise compare 2,500 moves with every image).
+    acted, listed = {a.get("file") for a in actions}, {i["file"] for i in images}
     for f, e in earlier.items():
-        if not any(a.get("file") == f for a in actions):
+        if f not in acted:
             actions.append(e)
-        if not any(i["file"] == f for i in images):
+        if f not in listed:
             prior = {k: v for k, v in done.get(e["sha256"], {}).items() if k != "version"}
             images.append({**prior, "file": f, "sha256": e["sha256"], "verdict": "UNSAFE"})
 

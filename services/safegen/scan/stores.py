@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Callable
 
 from safegen.core.files import atomic_write, fsync_dir
 
@@ -16,6 +17,8 @@ REPORT_PREFIX = "safegen_scan_report"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".jpe", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".avif"}
 #: Files bigger than this are reported INVALID without being read (the service's limit is 4 MB).
 MAX_READ_BYTES = 64 * 1024 * 1024
+#: Which names of the dataset to list (a shard's partition); None lists them all.
+Keep = Callable[[str], bool]
 
 
 class LocalStore:
@@ -29,12 +32,15 @@ class LocalStore:
         self.label = str(self.root)
         self.state_dir = self.root
 
-    def files(self) -> list[tuple[str, str | None, int]]:
-        """(relative name, version or None, size) of every image file (by suffix or PNG/JPEG magic)."""
+    def files(self, keep: Keep | None = None) -> list[tuple[str, str | None, int]]:
+        """(relative name, version or None, size) of every image file (by suffix or PNG/JPEG magic) whose
+        name `keep` accepts (a shard's: the others are never opened)."""
         excl = [self.quarantine.resolve()] if self.quarantine else []
         out = []
         for p in sorted(self.root.rglob("*")):
             if not p.is_file() or p.name.startswith((".", REPORT_PREFIX)) or p.name == INFO_FILE:
+                continue
+            if keep is not None and not keep(p.relative_to(self.root).as_posix()):
                 continue
             rp = p.resolve()
             if any(rp == e or e in rp.parents for e in excl):
@@ -118,7 +124,10 @@ class S3Store:
         except Exception as e:  # noqa: BLE001 - one mapping for every botocore failure
             raise map_aws_error(e, f"S3 {what}") from None
 
-    def files(self) -> list[tuple[str, str | None, int]]:
+    def files(self, keep: Keep | None = None) -> list[tuple[str, str | None, int]]:
+        """(name under the prefix, ETag, size) of every object with an image suffix whose name `keep`
+        accepts. Every shard lists the whole prefix (1,000 keys per request) but keeps only its own
+        names: a shard of a 1M-image dataset holds its quarter, not a million tuples."""
         q = f"{self.quarantine[1]}" if self.quarantine and self.quarantine[0] == self.bucket else None
         out = []
         pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix)
@@ -131,6 +140,8 @@ class S3Store:
                     if not name or base.startswith((".", REPORT_PREFIX)) or name == INFO_FILE:
                         continue
                     if q is not None and key.startswith(q):
+                        continue
+                    if keep is not None and not keep(name):
                         continue
                     if Path(base).suffix.lower() in IMAGE_SUFFIXES:  # listing cannot sniff bytes
                         out.append((name, obj.get("ETag", ""), int(obj.get("Size", 0))))
