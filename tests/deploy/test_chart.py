@@ -481,3 +481,15 @@ def test_gateway_can_drain_its_open_generation_streams(helm):
     pod = by_kind(docs, "Deployment")["safegen-gateway"]["spec"]["template"]["spec"]
     env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
     assert env["SAFEGEN_GRACE_SECONDS"] == "120" and pod["terminationGracePeriodSeconds"] == 5 + 120 + 5
+
+
+def test_in_process_scan_moderates_in_the_pod_with_the_image_settings(helm):
+    docs = documents(render(helm, SCAN, sets=("scan.moderation=in-process", "imageModeration.detectors=open_nsfw")))
+    (c,) = by_kind(docs, "Job")["safegen-scan"]["spec"]["template"]["spec"]["containers"]
+    assert not any(a.startswith(("--target", "--text-target")) for a in c["args"])
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    assert env["SAFEGEN_IMAGE_DETECTORS"] == "open_nsfw" and env["SAFEGEN_GUARDRAILS_DIR"] == "/etc/safegen/guardrails"
+    # No Service is called, so the NetworkPolicy admits no scan pods.
+    spec = by_kind(docs, "NetworkPolicy")["safegen-image-moderation"]["spec"]
+    grpc_rule = next(r for r in spec["ingress"] if {"port": "grpc", "protocol": "TCP"} in r["ports"])
+    assert "scan" not in {p["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for p in grpc_rule["from"]}
