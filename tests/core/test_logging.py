@@ -87,11 +87,12 @@ def test_third_party_records_go_to_debug_once(capture):
 
 def test_third_party_errors_stay_errors_and_safegen_warnings_stay_warnings(capture):
     out = capture()
-    logging.getLogger("torch").error("CUDA error: out of memory")
+    # (not "torch": torch gives its logger its own handler once imported, as other tests in this process do)
+    logging.getLogger("somelib.cuda").error("CUDA error: out of memory")
     logging.getLogger("safegen.image").warning("NudeNet is enabled")
     logging.getLogger("safegen.image").warning("NudeNet is enabled")  # our own lines are never deduplicated
     assert [(x["logger"], x["level"]) for x in lines(out)] == [
-        ("torch", "ERROR"), ("safegen.image", "WARNING"), ("safegen.image", "WARNING")]
+        ("somelib.cuda", "ERROR"), ("safegen.image", "WARNING"), ("safegen.image", "WARNING")]
 
 
 def test_known_messages_are_reworded(capture):
@@ -144,3 +145,28 @@ def test_hugging_face_handlers_and_progress_bars_are_switched_off_at_import():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert [json.loads(x)["message"] for x in r.stderr.splitlines()] == ["ours"]
+
+
+@pytest.mark.slow
+def test_a_clean_start_prints_only_safegen_lines(tmp_path):
+    """`safegen serve` (all-in-one) from start to stop: every line is one of safegen's JSON lines, in
+    lifecycle order; no third-party warning, advice or progress bar reaches the log."""
+    from support import ServeProcess, stop_processes
+
+    sp = ServeProcess(tmp_path, "--http-port", "0", env={"SAFEGEN_LOG_FORMAT": "json", "SAFEGEN_LOG_LEVEL": "INFO"},
+                      name="quiet")
+    try:
+        sp.wait_ready(300)
+    finally:
+        stop_processes([sp.proc])
+    assert sp.proc.returncode == 0
+    text = sp.log_file.read_text()
+    assert "\r" not in text and "it/s]" not in text, "a progress bar reached the log"
+    lines = [json.loads(line) for line in text.splitlines()]  # raises on any raw third-party output
+    foreign = [x for x in lines if not x["logger"].startswith("safegen")]
+    assert not foreign, foreign
+    events = [x["event"] for x in lines if "event" in x]
+    assert events[0] == "starting" and events[-3:] == ["serving", "draining", "stopped"], events
+    loaded = {x["component"] for x in lines if x.get("event") == "loaded"}
+    assert loaded == {"text-moderation", "image-moderation", "image-generation"}
+    assert all(x["ms"] > 0 for x in lines if x.get("event") == "loaded")
