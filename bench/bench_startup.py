@@ -47,7 +47,7 @@ def one_start(service: str, timeout: float) -> dict[str, float]:
                                     stdout=out, stderr=subprocess.STDOUT, env=env)
         try:
             deadline = time.monotonic() + timeout
-            while not ready.exists():
+            while not (ready.exists() and '"event": "serving"' in log.read_text()):
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"serve {service} did not start:\n{log.read_text()[-3000:]}")
                 time.sleep(0.02)
