@@ -124,6 +124,8 @@ gateway: {key: gateway, grpcService: safegen.v1.SafeGenerationService}
 {{- $c := .c }}
 - name: SAFEGEN_LOG_LEVEL
   value: {{ $root.Values.logLevel | quote }}
+- name: SAFEGEN_LOG_FORMAT
+  value: {{ $root.Values.logFormat | quote }}
 - name: SAFEGEN_GRACE_SECONDS
   value: {{ include "safegen.graceSeconds" (dict "root" $root "name" .name) | quote }}
 - name: SAFEGEN_DRAIN_DELAY_SECONDS
@@ -345,7 +347,8 @@ spec:
           # Model loading: the service reports SERVING only once its models are loaded.
           startupProbe:
             {{- include "safegen.probe" (dict "root" $root "service" $meta.grpcService "timeout" 5) | trim | nindent 12 }}
-            periodSeconds: {{ $c.startupProbe.periodSeconds }}
+            {{- /* With TLS the probe is a Python process: not more often than every 5 s while models load. */}}
+            periodSeconds: {{ if $root.Values.tls.enabled }}{{ max 5 (int $c.startupProbe.periodSeconds) }}{{ else }}{{ $c.startupProbe.periodSeconds }}{{ end }}
             failureThreshold: {{ $c.startupProbe.failureThreshold }}
           readinessProbe:
             {{- include "safegen.probe" (dict "root" $root "service" $meta.grpcService "timeout" $c.readinessProbe.timeoutSeconds) | trim | nindent 12 }}
