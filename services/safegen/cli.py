@@ -50,19 +50,32 @@ async def _serve(args) -> int:
     from prometheus_client import start_http_server as start_metrics
 
     from safegen.core.files import atomic_write
+    from safegen.core.logging import LogFormat, configure as configure_logging, log_event
+    from safegen.core.startup import load_concurrently
     from safegen.core.server import create_server, drain, service_names, wait_for_signal
     from safegen.core.settings import CoreSettings
     from safegen.policy import GuardrailRegistry
     from safegen.policy.settings import PolicySettings
 
     core = CoreSettings.from_env()
-    logging.basicConfig(level=core.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Before any model library is imported, so their warnings and progress bars are caught from the start.
+    configure_logging(core.log_level, LogFormat(core.log_format) if core.log_format else None)
     log = logging.getLogger("safegen.serve")
     names = SERVICES if args.service == "all" else (args.service,)
     t0 = time.perf_counter()
+    log_event(log, "starting", "starting %s (pid %d)", args.service, os.getpid(), service=args.service,
+              pid=os.getpid())
     registry = GuardrailRegistry.load(core.guardrails_dir or None, core.default_guardrail)
     policy = PolicySettings.from_env()
-    servicers = build_servicers(names, registry)
+    # Independent services load at the same time (generation first, the longest), each logging
+    # `loading X` / `loaded X in N ms`; the gateway only opens channels.
+    order = sorted(names, key=lambda n: n != "image-generation")
+    made = load_concurrently({n: (lambda n=n: _factory(n)(registry, None)) for n in order if n != "gateway"})
+    if "gateway" in names:
+        made["gateway"] = _factory("gateway")(registry, None)
+    servicers = []
+    for name in names:
+        servicers.extend(made[name] if isinstance(made[name], (list, tuple)) else [made[name]])
     registry.start_watching(policy.reload_seconds)  # after the servicers registered their preparers
     health_servicer = health.aio.HealthServicer()
     server, port = await create_server(servicers, f"{args.host}:{args.port}", health_servicer=health_servicer)
@@ -77,13 +90,14 @@ async def _serve(args) -> int:
                                        grace_seconds=core.grace_seconds)
     ready = {"port": port, "metrics_port": metrics_port, "http_port": http.port if http else None,
              "services": service_names(servicers)}
-    if args.ready_file:
+    log_event(log, "serving", "serving %s on %s:%d (metrics :%d%s) after %.1f s", ", ".join(ready["services"]),
+              args.host, port, metrics_port, f", http :{http.port}" if http else "", time.perf_counter() - t0,
+              **ready, seconds=round(time.perf_counter() - t0, 3))
+    if args.ready_file:  # after the serving line: a reader of the file finds the line in the log
         atomic_write(args.ready_file, json.dumps(ready).encode())  # readers never see a half-written file
-    log.info("serving %s on %s:%d (metrics :%d%s) after %.1fs", ", ".join(ready["services"]), args.host, port,
-             metrics_port, f", http :{http.port}" if http else "", time.perf_counter() - t0)
-    print(json.dumps({"event": "serving", **ready}), flush=True)
     sig = await wait_for_signal()
-    log.info("signal %d: draining (health NOT_SERVING, grace %.0fs)", sig, core.grace_seconds)
+    log_event(log, "draining", "signal %d: draining (health NOT_SERVING, grace %.0f s)", sig, core.grace_seconds,
+              signal=sig, grace_seconds=core.grace_seconds)
     # HTTP and gRPC drain together: HTTP requests in flight are gateway calls the gRPC drain waits for,
     # and running the two graces one after the other would exceed the pod's termination grace.
     await asyncio.gather(
@@ -95,7 +109,8 @@ async def _serve(args) -> int:
             await close()
     registry.stop_watching()
     metrics_httpd.shutdown()
-    log.info("stopped")
+    metrics_httpd.server_close()
+    log_event(log, "stopped", "stopped")
     return 0
 
 
