@@ -108,6 +108,9 @@ async def _serve(args) -> int:
         if close:
             await close()
     registry.stop_watching()
+    from safegen.policy.audit import close_all
+
+    close_all()  # the audit lines of the last requests reach the log before the process exits
     metrics_httpd.shutdown()
     metrics_httpd.server_close()
     log_event(log, "stopped", "stopped")

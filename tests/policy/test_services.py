@@ -200,8 +200,9 @@ def test_http_front_maps_the_new_fields(stack):
     s = stack["stack"]
     status, body = s.json("POST", "/v1/apply-guardrail", {
         "guardrailId": "brand", "guardrailVersion": "1",
-        "content": [{"text": {"text": "order ORD-654321 for b@example.com"}}]})
+        "content": [{"text": {"text": "order ORD-654321 for b@example.com"}}]}, headers={"X-Request-Id": "http-7"})
     assert status == 200, body
+    assert body["requestId"] == "http-7"  # the audit log's id for this decision
     assert body["guardrailVersion"] == "1" and body["outputs"] == [{"text": "order {ORDER_ID} for {EMAIL}"}]
     assert body["usage"]["sensitiveInformationPolicyUnits"] == 1
     assert body["assessments"][0]["sensitiveInformation"][0]["type"] == "ORDER_ID"

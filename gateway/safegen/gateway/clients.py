@@ -25,6 +25,8 @@ from safegen.v1 import (
 )
 
 _MAX_MESSAGE = 96 * 1024 * 1024
+#: Marks the gateway's moderation calls: the gateway writes their audit line, the backends do not.
+_GATEWAY_CALL = (("x-safegen-caller", "gateway"),)
 _SERVICE_CONFIG = json.dumps({
     "loadBalancingConfig": [{"round_robin": {}}],
     "methodConfig": [{
@@ -119,7 +121,7 @@ class Backends:
                 text_moderation_pb2.ModerateTextRequest(text=text, source=source, guardrail_id=guardrail_id,
                                                         guardrail_version=guardrail_version,
                                                         tighten_filters=tighten_filters),
-                timeout=self.moderation_timeout_s)
+                timeout=self.moderation_timeout_s, metadata=_GATEWAY_CALL)
         except grpc.aio.AioRpcError as e:
             raise backend_error(e, "text moderation") from None
 
@@ -131,7 +133,7 @@ class Backends:
                 image_moderation_pb2.ModerateImagesRequest(images=images, source=source, guardrail_id=guardrail_id,
                                                            guardrail_version=guardrail_version,
                                                            tighten_filters=tighten_filters),
-                timeout=self.moderation_timeout_s)
+                timeout=self.moderation_timeout_s, metadata=_GATEWAY_CALL)
         except grpc.aio.AioRpcError as e:
             raise backend_error(e, "image moderation") from None
 

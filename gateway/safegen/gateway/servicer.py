@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Mapping
 
-from safegen.core import policy_pb
+from safegen.core import audit_pb, policy_pb
 from safegen.core.enums import check_enum
 from safegen.core.settings import CoreSettings
 from safegen.core.types import Source
@@ -13,6 +14,7 @@ from safegen.errors import InvalidArgument, Unavailable
 from safegen.gateway.clients import Backends
 from safegen.gateway.flow import SafeGenerationFlow
 from safegen.policy import GuardrailRegistry
+from safegen.policy.audit import AuditLog, process_audit_log
 from safegen.policy.usage import usage
 from safegen.v1 import (
     common_pb2,
@@ -63,9 +65,15 @@ class InFlight:
 class _GatewayPart:
     """What both gateway servicers share: the backend channels, drain support, the all-in-one port."""
 
-    def __init__(self, backends: Backends):
+    def __init__(self, backends: Backends, audit: AuditLog | None = None):
         self.backends = backends
         self.in_flight = InFlight()
+        self.audit = audit
+
+    def _audit(self, build, request, resp, request_id: str, t0: float) -> None:
+        """One audit line per decision (never blocks: the log only queues it)."""
+        if self.audit is not None:
+            self.audit.record(build(request, resp, request_id, time.perf_counter() - t0, self.audit.content))
 
     def begin_drain(self) -> None:
         self.in_flight.begin_drain()
@@ -81,21 +89,29 @@ class _GatewayPart:
 
 
 class SafeGenerationServicer(_GatewayPart, safe_generation_pb2_grpc.SafeGenerationServiceServicer):
-    def __init__(self, flow: SafeGenerationFlow, backends: Backends):
-        super().__init__(backends)
+    def __init__(self, flow: SafeGenerationFlow, backends: Backends, audit: AuditLog | None = None):
+        super().__init__(backends, audit)
         self.flow = flow
 
     async def Generate(self, request, context):
         with self.in_flight:
-            return await self.flow.run(request)
+            t0, rid = time.perf_counter(), audit_pb.request_id_of(context)
+            resp = await self.flow.run(request)
+            resp.request_id = rid
+            self._audit(audit_pb.generate_record, request, resp, rid, t0)
+            return resp
 
     async def StreamGenerate(self, request, context):
         queue: asyncio.Queue = asyncio.Queue()
         generate_request = pb.GenerateRequest.FromString(request.SerializeToString())
 
+        t0, rid = time.perf_counter(), audit_pb.request_id_of(context)
+
         async def run():
             try:
                 result = await self.flow.run(generate_request, queue.put)
+                result.request_id = rid
+                self._audit(audit_pb.generate_record, generate_request, result, rid, t0)
                 await queue.put(pb.StreamGenerateResponse(result=result))
             finally:
                 await queue.put(_STREAM_END)
@@ -118,8 +134,8 @@ class SafeGenerationServicer(_GatewayPart, safe_generation_pb2_grpc.SafeGenerati
 class GuardrailServicer(_GatewayPart, guardrail_pb2_grpc.GuardrailServiceServicer):
     """ApplyGuardrail over safegen's own moderation services, in Bedrock's request/response shape."""
 
-    def __init__(self, registry: GuardrailRegistry, backends: Backends):
-        super().__init__(backends)
+    def __init__(self, registry: GuardrailRegistry, backends: Backends, audit: AuditLog | None = None):
+        super().__init__(backends, audit)
         self.registry = registry
 
     async def ListGuardrails(self, request, context):
@@ -133,7 +149,11 @@ class GuardrailServicer(_GatewayPart, guardrail_pb2_grpc.GuardrailServiceService
 
     async def ApplyGuardrail(self, request, context):
         with self.in_flight:
-            return await self._apply(request)
+            t0, rid = time.perf_counter(), audit_pb.request_id_of(context)
+            resp = await self._apply(request)
+            resp.request_id = rid
+            self._audit(audit_pb.apply_record, request, resp, rid, t0)
+            return resp
 
     async def _apply(self, request):
         guardrail = self.registry.get(request.guardrail_id, request.guardrail_version)
@@ -232,10 +252,12 @@ def _reasons(a: guardrail_pb2.GuardrailAssessment) -> list[str]:
     return out
 
 
-def create_servicers(registry: GuardrailRegistry, env: Mapping[str, str] | None = None, *, blur=None):
-    """The gateway's two servicers, sharing one set of backend channels."""
+def create_servicers(registry: GuardrailRegistry, env: Mapping[str, str] | None = None, *, blur=None,
+                     audit: AuditLog | None = None):
+    """The gateway's two servicers, sharing one set of backend channels (and the SAFEGEN_AUDIT_LOG, if set)."""
     core = CoreSettings.from_env(env)
     backends = Backends(core.text_moderation_addr, core.image_moderation_addr, core.image_generation_addr,
                         core.moderation_timeout_s, core.generation_timeout_s)
     flow = SafeGenerationFlow(backends, registry, blur or _default_blur)
-    return [SafeGenerationServicer(flow, backends), GuardrailServicer(registry, backends)]
+    audit = audit if audit is not None else process_audit_log(env)
+    return [SafeGenerationServicer(flow, backends, audit), GuardrailServicer(registry, backends, audit)]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Mapping
 
-from safegen.core import policy_pb
+from safegen.core import audit_pb, policy_pb
 from safegen.core.auth import current_principal
 from safegen.core.enums import check_enum
 from safegen.core.metrics import INFLIGHT, QUEUE_DEPTH
@@ -17,6 +18,7 @@ from safegen.image.backends.base import ImageDetector
 from safegen.image.moderator import ImageModerator, ImageVerdict
 from safegen.image.settings import ImageSettings
 from safegen.policy import GuardrailRegistry
+from safegen.policy.audit import AuditLog, process_audit_log
 from safegen.v1 import common_pb2, image_moderation_pb2, image_moderation_pb2_grpc
 
 
@@ -58,12 +60,14 @@ def verdict_to_pb(v: ImageVerdict) -> image_moderation_pb2.ImageModerationResult
 class ImageModerationServicer(image_moderation_pb2_grpc.ImageModerationServiceServicer):
     """safegen.v1.ImageModerationService: converts messages and runs the moderator off the event loop."""
 
-    def __init__(self, moderator: ImageModerator, workers: int = 1):
+    def __init__(self, moderator: ImageModerator, workers: int = 1, audit: AuditLog | None = None):
         self.moderator = moderator
+        self.audit = audit
         # A bounded pool: at most `workers` images are being scored at once, whatever the RPC concurrency.
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="safegen-image")
 
     async def ModerateImages(self, request, context):
+        t0 = time.perf_counter()
         source = _SOURCE[check_enum(request.source, common_pb2.Source.DESCRIPTOR, "source")]
         principal = current_principal.get()
         caller = None if principal.internal else (principal.key.id if principal.key else "")
@@ -88,13 +92,17 @@ class ImageModerationServicer(image_moderation_pb2_grpc.ImageModerationServiceSe
             if waiting.acquire(blocking=False):  # cancelled before a thread took it: the pool drops the call
                 _WAITING.dec()
         coverage = verdicts[0].coverage if verdicts else self.moderator.coverage
-        return image_moderation_pb2.ModerateImagesResponse(
+        resp = image_moderation_pb2.ModerateImagesResponse(
             results=[verdict_to_pb(v) for v in verdicts],
             guardrail_id=guardrail.id, guardrail_version=guardrail.version_name,
             backend=verdicts[0].backend if verdicts else self.moderator.backend,
             coverage=[image_moderation_pb2.CategoryCoverage(category=_category_pb(c.category), covered=c.covered,
                                                             detectors=list(c.detectors), gaps=c.gaps)
                       for c in coverage])
+        if self.audit is not None and not audit_pb.is_gateway_call(context):  # the gateway logs its own calls
+            self.audit.record(audit_pb.images_record(request, resp, audit_pb.request_id_of(context),
+                                                     time.perf_counter() - t0))
+        return resp
 
     async def aclose(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -117,4 +125,4 @@ def create_servicer(registry: GuardrailRegistry, env: Mapping[str, str] | None =
     moderator = ImageModerator(det, registry, settings.limits, min_confidence=settings.min_confidence,
                                text=text_moderator, managed=build_coverage_backend(settings, env),
                                text_min_confidence=settings.text_min_confidence)
-    return ImageModerationServicer(moderator, settings.workers)
+    return ImageModerationServicer(moderator, settings.workers, process_audit_log(env))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Mapping
 
-from safegen.core import policy_pb
+from safegen.core import audit_pb, policy_pb
 from safegen.core.enums import check_enum
 from safegen.core.types import Level, Source, WordMatch
 from safegen.policy import GuardrailRegistry
+from safegen.policy.audit import AuditLog, process_audit_log
 from safegen.text.backends import CategoryBackend, build_backend
 from safegen.text.moderator import TextModerator, TextVerdict
 from safegen.text.settings import TextSettings
@@ -54,15 +56,21 @@ def to_response(v: TextVerdict) -> text_moderation_pb2.ModerateTextResponse:
 class TextModerationServicer(text_moderation_pb2_grpc.TextModerationServiceServicer):
     """safegen.v1.TextModerationService: converts and delegates; domain errors reach the interceptor."""
 
-    def __init__(self, moderator: TextModerator):
+    def __init__(self, moderator: TextModerator, audit: AuditLog | None = None):
         self.moderator = moderator
+        self.audit = audit
 
     async def ModerateText(self, request, context):  # noqa: N802 - generated name
+        t0 = time.perf_counter()
         source = _source(request.source)
         tighten = policy_pb.tightening(request.tighten_filters)
         verdict = await asyncio.to_thread(
             self.moderator.moderate, request.text, source, request.guardrail_id, request.guardrail_version, tighten)
-        return to_response(verdict)
+        resp = to_response(verdict)
+        if self.audit is not None and not audit_pb.is_gateway_call(context):  # the gateway logs its own calls
+            self.audit.record(audit_pb.text_record(request, resp, audit_pb.request_id_of(context),
+                                                   time.perf_counter() - t0, self.audit.content))
+        return resp
 
 
 def create_servicer(registry: GuardrailRegistry, env: Mapping[str, str] | None = None,
@@ -78,4 +86,4 @@ def create_servicer(registry: GuardrailRegistry, env: Mapping[str, str] | None =
     managed_matcher()
     moderator = TextModerator(registry, backend)
     registry.add_preparer(moderator.prepare)
-    return TextModerationServicer(moderator)
+    return TextModerationServicer(moderator, process_audit_log(env))

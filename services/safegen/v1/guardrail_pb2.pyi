@@ -110,7 +110,7 @@ class GuardrailOutput(_message.Message):
     def __init__(self, text: _Optional[str] = ...) -> None: ...
 
 class ApplyGuardrailResponse(_message.Message):
-    __slots__ = ("action", "action_reason", "assessments", "outputs", "guardrail_id", "guardrail_version", "detected_action", "usage", "guardrail_coverage")
+    __slots__ = ("action", "action_reason", "assessments", "outputs", "guardrail_id", "guardrail_version", "detected_action", "usage", "guardrail_coverage", "request_id")
     ACTION_FIELD_NUMBER: _ClassVar[int]
     ACTION_REASON_FIELD_NUMBER: _ClassVar[int]
     ASSESSMENTS_FIELD_NUMBER: _ClassVar[int]
@@ -120,6 +120,7 @@ class ApplyGuardrailResponse(_message.Message):
     DETECTED_ACTION_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
     GUARDRAIL_COVERAGE_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     action: _common_pb2.Action
     action_reason: str
     assessments: _containers.RepeatedCompositeFieldContainer[GuardrailAssessment]
@@ -129,7 +130,8 @@ class ApplyGuardrailResponse(_message.Message):
     detected_action: _common_pb2.Action
     usage: GuardrailUsage
     guardrail_coverage: GuardrailCoverage
-    def __init__(self, action: _Optional[_Union[_common_pb2.Action, str]] = ..., action_reason: _Optional[str] = ..., assessments: _Optional[_Iterable[_Union[GuardrailAssessment, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[GuardrailOutput, _Mapping]]] = ..., guardrail_id: _Optional[str] = ..., guardrail_version: _Optional[str] = ..., detected_action: _Optional[_Union[_common_pb2.Action, str]] = ..., usage: _Optional[_Union[GuardrailUsage, _Mapping]] = ..., guardrail_coverage: _Optional[_Union[GuardrailCoverage, _Mapping]] = ...) -> None: ...
+    request_id: str
+    def __init__(self, action: _Optional[_Union[_common_pb2.Action, str]] = ..., action_reason: _Optional[str] = ..., assessments: _Optional[_Iterable[_Union[GuardrailAssessment, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[GuardrailOutput, _Mapping]]] = ..., guardrail_id: _Optional[str] = ..., guardrail_version: _Optional[str] = ..., detected_action: _Optional[_Union[_common_pb2.Action, str]] = ..., usage: _Optional[_Union[GuardrailUsage, _Mapping]] = ..., guardrail_coverage: _Optional[_Union[GuardrailCoverage, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class ListGuardrailsRequest(_message.Message):
     __slots__ = ()

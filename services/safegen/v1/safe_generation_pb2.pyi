@@ -103,7 +103,7 @@ class StageTimings(_message.Message):
     def __init__(self, prompt_moderation_seconds: _Optional[float] = ..., generation_seconds: _Optional[float] = ..., image_moderation_seconds: _Optional[float] = ..., total_seconds: _Optional[float] = ..., moderation_overhead_ratio: _Optional[float] = ...) -> None: ...
 
 class GenerateResponse(_message.Message):
-    __slots__ = ("action", "prompt_assessment", "images", "warnings", "attempts", "timings", "guardrail_id", "model_id", "blocked_message", "negative_prompt", "guardrail_version", "detected_action")
+    __slots__ = ("action", "prompt_assessment", "images", "warnings", "attempts", "timings", "guardrail_id", "model_id", "blocked_message", "negative_prompt", "guardrail_version", "detected_action", "request_id")
     ACTION_FIELD_NUMBER: _ClassVar[int]
     PROMPT_ASSESSMENT_FIELD_NUMBER: _ClassVar[int]
     IMAGES_FIELD_NUMBER: _ClassVar[int]
@@ -116,6 +116,7 @@ class GenerateResponse(_message.Message):
     NEGATIVE_PROMPT_FIELD_NUMBER: _ClassVar[int]
     GUARDRAIL_VERSION_FIELD_NUMBER: _ClassVar[int]
     DETECTED_ACTION_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     action: _common_pb2.Action
     prompt_assessment: PromptAssessment
     images: _containers.RepeatedCompositeFieldContainer[GeneratedImage]
@@ -128,7 +129,8 @@ class GenerateResponse(_message.Message):
     negative_prompt: str
     guardrail_version: str
     detected_action: _common_pb2.Action
-    def __init__(self, action: _Optional[_Union[_common_pb2.Action, str]] = ..., prompt_assessment: _Optional[_Union[PromptAssessment, _Mapping]] = ..., images: _Optional[_Iterable[_Union[GeneratedImage, _Mapping]]] = ..., warnings: _Optional[_Iterable[str]] = ..., attempts: _Optional[int] = ..., timings: _Optional[_Union[StageTimings, _Mapping]] = ..., guardrail_id: _Optional[str] = ..., model_id: _Optional[str] = ..., blocked_message: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., guardrail_version: _Optional[str] = ..., detected_action: _Optional[_Union[_common_pb2.Action, str]] = ...) -> None: ...
+    request_id: str
+    def __init__(self, action: _Optional[_Union[_common_pb2.Action, str]] = ..., prompt_assessment: _Optional[_Union[PromptAssessment, _Mapping]] = ..., images: _Optional[_Iterable[_Union[GeneratedImage, _Mapping]]] = ..., warnings: _Optional[_Iterable[str]] = ..., attempts: _Optional[int] = ..., timings: _Optional[_Union[StageTimings, _Mapping]] = ..., guardrail_id: _Optional[str] = ..., model_id: _Optional[str] = ..., blocked_message: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., guardrail_version: _Optional[str] = ..., detected_action: _Optional[_Union[_common_pb2.Action, str]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class StreamGenerateRequest(_message.Message):
     __slots__ = ("prompt", "negative_prompt", "width", "height", "num_images", "steps", "guidance_scale", "seed", "guardrail_id", "guardrail_version", "tighten_filters")

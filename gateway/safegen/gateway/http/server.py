@@ -132,6 +132,13 @@ class HttpServerHandle:
         await self.channel.close()
 
 
+def _request_id(request: web.Request) -> tuple[tuple[str, str], ...]:
+    """The caller's X-Request-Id as gRPC metadata (the audit log's request id), when it can travel as one."""
+    rid = request.headers.get("X-Request-Id", "").strip()
+    ok = rid and len(rid) <= 128 and rid.isascii() and rid.isprintable()
+    return (("x-request-id", rid),) if ok else ()
+
+
 class _Front:
     """The handlers, bound to one gRPC channel and one body limit."""
 
@@ -217,12 +224,12 @@ class _Front:
 
     async def generate(self, request: web.Request) -> web.Response:
         req = await self.parse(request, safe_generation_pb2.GenerateRequest())
-        resp = await self.generation.Generate(req, timeout=self.timeout)
+        resp = await self.generation.Generate(req, timeout=self.timeout, metadata=_request_id(request))
         return web.json_response(_to_json(resp))
 
     async def apply_guardrail(self, request: web.Request) -> web.Response:
         req = await self.parse(request, guardrail_pb2.ApplyGuardrailRequest())
-        resp = await self.guardrails.ApplyGuardrail(req, timeout=self.timeout)
+        resp = await self.guardrails.ApplyGuardrail(req, timeout=self.timeout, metadata=_request_id(request))
         return web.json_response(_to_json(resp))
 
     async def list_guardrails(self, request: web.Request) -> web.Response:
@@ -236,7 +243,7 @@ class _Front:
         (bad argument, unknown guardrail) gets its proper HTTP status rather than a 200 stream.
         """
         req = await self.parse(request, safe_generation_pb2.StreamGenerateRequest())
-        call = self.generation.StreamGenerate(req, timeout=self.timeout)
+        call = self.generation.StreamGenerate(req, timeout=self.timeout, metadata=_request_id(request))
         try:
             first = await call.read()
             if first is grpc.aio.EOF:
