@@ -99,3 +99,98 @@ def test_decode_budget_waits_then_refuses():
     assert budget.used == 100
     budget.release(500)
     assert budget.used == 0
+
+
+def test_one_key_cannot_fill_the_generation_queue():
+    import asyncio
+
+    from safegen.core.auth import ApiKey, Principal, current_principal
+    from safegen.generation.backends.base import GenerationBackend
+    from safegen.generation.generator import ImageGenerator
+    from safegen.generation.request import GenerationRequest, GenerationResult, Limits
+
+    class Gate(GenerationBackend):
+        name = "gate"
+
+        def __init__(self):
+            self.gate = threading.Event()
+
+        @property
+        def model_id(self):
+            return "gate"
+
+        @property
+        def limits(self):
+            return Limits()
+
+        def generate(self, request, progress, cancel):
+            self.gate.wait(10)
+            return GenerationResult(images=[b""], seeds=[0], model_id="gate", backend="gate")
+
+    def as_key(kid):
+        return Principal(kid, ApiKey(kid, "0" * 64)) if kid else Principal(auth.ANONYMOUS)
+
+    async def call(gen, kid):
+        current_principal.set(as_key(kid))  # each task has its own context, as each RPC does
+        return await gen.generate(GenerationRequest(prompt="a cat"))
+
+    async def scenario():
+        backend = Gate()
+        gen = ImageGenerator(backend, max_queue=8)  # 9 places: a key may hold 4
+        assert gen.key_share == 4
+        a = [asyncio.ensure_future(call(gen, "a")) for _ in range(4)]
+        await asyncio.sleep(0.05)
+        with pytest.raises(ResourceExhausted, match=r"API key 'a' already has 4 generations running or waiting") as e:
+            await call(gen, "a")
+        assert e.value.retry_after_s == 1.0
+        others = [asyncio.ensure_future(call(gen, "b")) for _ in range(4)]
+        anon = asyncio.ensure_future(call(gen, None))  # no key: only the queue bounds it
+        await asyncio.sleep(0.05)
+        backend.gate.set()
+        await asyncio.gather(*a, *others, anon)
+        await call(gen, "a")  # the share is given back
+
+    asyncio.run(scenario())
+
+
+def test_the_gateway_passes_the_callers_key_to_the_generation_queue(keyed):
+    # All-in-one over the loopback: key a's Generate calls reach the generator as the gateway's own calls,
+    # yet count in a's share, so b still gets a place.
+    from core.test_fuzz_rpc import NoScores
+    from safegen.gateway.servicer import create_servicers
+    from safegen.generation.backends.base import GenerationBackend
+    from safegen.generation.request import GenerationResult, Limits
+    from safegen.generation.servicer import create_servicer as generation_servicer
+    from safegen.text.backends.local import LocalClassifierBackend
+    from safegen.text.servicer import create_servicer as text_servicer
+    from safegen.v1 import safe_generation_pb2 as gpb, safe_generation_pb2_grpc as gpb_grpc
+
+    gate = threading.Event()
+
+    class Gate(GenerationBackend):
+        name = "gate"
+        model_id = "gate"
+        limits = Limits()
+
+        def generate(self, request, progress, cancel):
+            gate.wait(20)
+            return GenerationResult(images=[_png(64, 64, (20, 20, 200))], seeds=[0], model_id="gate", backend="gate")
+
+    registry = GuardrailRegistry.load()
+    servicers = [text_servicer(registry, {}, backend=LocalClassifierBackend(NoScores())),
+                 create_servicer(registry, {"SAFEGEN_IMAGE_RATE_LIMIT": "0"}, detector=RedIsUnsafe()),
+                 generation_servicer(registry, {"SAFEGEN_GEN_MAX_QUEUE": "3"}, backend=Gate()),  # 4 places, 2 a key
+                 *create_servicers(registry, {})]
+    req = gpb.GenerateRequest(prompt="a blue square", width=64, height=64)
+    with serve(*servicers) as port, grpc.insecure_channel(f"127.0.0.1:{port}") as ch, ThreadPoolExecutor(4) as pool:
+        stub = gpb_grpc.SafeGenerationServiceStub(ch)
+        held = [pool.submit(stub.Generate, req, metadata=_md("Bearer sk-a"), timeout=30) for _ in range(2)]
+        time.sleep(1.0)
+        with pytest.raises(grpc.RpcError) as e:
+            stub.Generate(req, metadata=_md("Bearer sk-a"), timeout=30)
+        assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "API key 'a' already has 2" in e.value.details()
+        other = pool.submit(stub.Generate, req, metadata=_md("Bearer sk-b"), timeout=30)
+        time.sleep(0.5)
+        gate.set()
+        for f in [*held, other]:
+            assert f.result().images[0].data

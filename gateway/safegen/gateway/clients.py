@@ -13,7 +13,7 @@ import grpc
 
 from safegen import errors
 from safegen.core.auth import process_guard
-from safegen.core.clientauth import metadata_interceptors, static_metadata
+from safegen.core.clientauth import for_caller, metadata_interceptors, static_metadata
 from safegen.core.tls import backend_channel_options, client_credentials, process_tls
 from safegen.v1 import (
     image_generation_pb2,
@@ -101,7 +101,7 @@ class Backends:
             if channel is None:
                 guard, own = process_guard(), addr == getattr(self, "_own_addr", None)
                 auth = guard.internal_authorization if own else guard.backend_authorization
-                interceptors = metadata_interceptors(static_metadata(auth))
+                interceptors = metadata_interceptors(for_caller(auth) if own else static_metadata(auth))
                 tls = process_tls()[0]
                 creds = None if own else client_credentials(tls)  # own: the loopback port, plaintext
                 if creds is None:

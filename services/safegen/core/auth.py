@@ -92,6 +92,14 @@ class Principal:
     id: str
     key: ApiKey | None = None
     on_behalf_of: str = ""  # INTERNAL calls made for a keyed caller (the HTTP front forwarding): its key id
+    for_key: str = ""  # INTERNAL calls of the gateway for a keyed caller: whose fair share they count in
+
+    @property
+    def share_id(self) -> str | None:
+        """The key whose fair share this call counts in (None: nobody's, e.g. no keys configured)."""
+        if self.key is not None:
+            return self.key.id
+        return self.for_key or self.on_behalf_of or None
 
     @property
     def internal(self) -> bool:
@@ -311,12 +319,12 @@ class Guard:
     def internal_authorization(self) -> str:
         return f"Bearer {self.internal_token}"
 
-    def authenticate(self, authorization: str | None, on_behalf_of: str = "") -> Principal:
+    def authenticate(self, authorization: str | None, on_behalf_of: str = "", for_key: str = "") -> Principal:
         """The caller behind an `authorization` value ("Bearer KEY"); Unauthenticated if there is none.
 
         `on_behalf_of` (the x-safegen-key-id metadata) is believed only with this process's own token."""
         if authorization and secrets.compare_digest(authorization.encode(), self.internal_authorization.encode()):
-            return Principal(INTERNAL, on_behalf_of=on_behalf_of[:64])
+            return Principal(INTERNAL, on_behalf_of=on_behalf_of[:64], for_key=for_key[:64])
         if self.store is None:
             return Principal(ANONYMOUS)
         if not authorization:

@@ -42,6 +42,20 @@ def metadata_interceptors(pairs: Pairs) -> list:
     return [_UnaryUnary(pairs), _UnaryStream(pairs)]
 
 
+def for_caller(authorization: str) -> Pairs:
+    """`authorization` plus the key of the caller being served (read per call from the calling task), so a
+    backend in this process counts the call in that key's fair share."""
+    from safegen.core.auth import current_principal
+    from safegen.core.interceptor import FOR_KEY_METADATA
+
+    def pairs():
+        share = current_principal.get().share_id
+        return ((("authorization", authorization), (FOR_KEY_METADATA, share)) if share
+                else (("authorization", authorization),))
+
+    return pairs
+
+
 def static_metadata(authorization: str) -> Pairs:
     """`authorization` on every call (empty: nothing added)."""
     pairs = (("authorization", authorization),) if authorization else ()

@@ -25,6 +25,9 @@ def _split(method: str) -> tuple[str, str]:
 
 #: Metadata the process's own HTTP front adds (with its internal token) to say which key it forwards.
 ON_BEHALF_OF_METADATA = "x-safegen-key-id"
+#: Metadata the process's own gateway adds (with its internal token) to its backend calls: the key of the
+#: caller they serve, for fair shares only (the key's scope does not apply to the gateway's own calls).
+FOR_KEY_METADATA = "x-safegen-for-key"
 
 
 class StatusInterceptor(grpc.aio.ServerInterceptor):
@@ -39,15 +42,17 @@ class StatusInterceptor(grpc.aio.ServerInterceptor):
 
     def _admit(self, service: str, context):
         """(admission, contextvar token) for a call to `service`; raises Unauthenticated & co."""
-        authorization = on_behalf_of = None
+        authorization = on_behalf_of = for_key = None
         for k, v in context.invocation_metadata() or ():
             if k == "authorization":
                 authorization = v if isinstance(v, str) else None
             elif k == ON_BEHALF_OF_METADATA:
                 on_behalf_of = v if isinstance(v, str) else None
+            elif k == FOR_KEY_METADATA:
+                for_key = v if isinstance(v, str) else None
         principal = Principal("")  # for metrics when authentication fails
         try:
-            principal = self.guard.authenticate(authorization, on_behalf_of or "")
+            principal = self.guard.authenticate(authorization, on_behalf_of or "", for_key or "")
             admission = self.guard.admit(principal, service)
         except SafegenError as e:
             if self.guard.enabled:

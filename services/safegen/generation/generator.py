@@ -11,6 +11,7 @@ import asyncio
 import time
 from typing import Callable
 
+from safegen.core.auth import current_principal
 from safegen.core.metrics import INFLIGHT, QUEUE_DEPTH
 from safegen.errors import DeadlineExceeded, ResourceExhausted
 from safegen.generation.backends.base import GenerationBackend
@@ -32,6 +33,12 @@ class ImageGenerator:
         self.max_queue = max_queue
         self._slots = asyncio.Semaphore(backend.max_concurrency)
         self._admitted = 0  # running + waiting
+        self._by_key: dict[str, int] = {}  # API key id -> its calls running + waiting
+
+    @property
+    def key_share(self) -> int:
+        """Running + waiting places one API key may hold: half of them, so no key can fill the queue."""
+        return max(1, (self.backend.max_concurrency + self.max_queue) // 2)
 
     async def generate(
         self,
@@ -51,8 +58,15 @@ class ImageGenerator:
             raise ResourceExhausted(
                 f"the {self.backend.name} backend is busy: {self.backend.max_concurrency} running and "
                 f"{self.max_queue} waiting; retry later")
+        key = current_principal.get().share_id  # the API key this call is for (None without keys)
+        if key is not None and self._by_key.get(key, 0) >= self.key_share:
+            raise ResourceExhausted(
+                f"API key {key!r} already has {self.key_share} generations running or waiting, its share of this "
+                f"backend's {limit} places; retry when one finishes", retry_after_s=1.0)
         deadline = None if timeout is None else time.monotonic() + timeout
         self._admitted += 1
+        if key is not None:
+            self._by_key[key] = self._by_key.get(key, 0) + 1
         try:
             _WAITING.inc()
             try:
@@ -67,6 +81,12 @@ class ImageGenerator:
                 self._slots.release()
         finally:
             self._admitted -= 1
+            if key is not None:
+                left = self._by_key.get(key, 1) - 1
+                if left > 0:
+                    self._by_key[key] = left
+                else:
+                    self._by_key.pop(key, None)
 
     async def _run(self, req: GenerationRequest, deadline: float | None, on_progress) -> GenerationResult:
         loop = asyncio.get_running_loop()
