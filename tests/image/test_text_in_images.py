@@ -218,3 +218,37 @@ def test_visual_scores_and_text_scores_fuse_by_the_strongest():
     v = mod.moderate([png()])[0]
     (sexual,) = [f for f in v.filters if f.category == Category.SEXUAL]
     assert (sexual.confidence, sexual.score) == (Level.MEDIUM, 0.9)
+
+
+def test_blur_hides_the_offending_line_and_leaves_the_benign_one_readable(reader):
+    """The real reader and blur: two lines on a sign, one offending; blurring the verdict's boxes makes that line
+    unreadable and leaves the other line's pixels untouched (what the gateway's BLUR does with the boxes)."""
+    import io
+
+    import numpy as np
+
+    from safegen.image.blur import blur_image
+
+    img = Image.new("RGB", (512, 512), (245, 235, 200))
+    fs = image_benchset.fonts()
+    f = ImageFont.truetype(fs[0], 48) if fs else ImageFont.load_default(48)
+    d = ImageDraw.Draw(img)
+    d.text((40, 120), "FRESH BREAD", font=f, fill=(20, 20, 20))
+    d.text((40, 330), "we kill you", font=f, fill=(20, 20, 20))
+
+    class Local(ReadsLines):
+        def assess(self, images, source=Source.OUTPUT):
+            return [ImageAssessment(format=v.format, width=v.width, height=v.height,
+                                    text_lines=reader.read(v.working)) for v in images]
+
+    data = png(img)
+    mod = ImageModerator(Local([]), _registry(), ImageLimits(rate_per_s=0), text=KeywordText())
+    (v,) = mod.moderate([data])
+    boxes = [lb.box for lb in v.labels if lb.name == "Text"]
+    assert v.intervened and len(boxes) == 1 and boxes[0].top > 0.5
+    out = np.asarray(Image.open(io.BytesIO(blur_image(data, boxes, full=False))).convert("RGB"), dtype=np.int16)
+    src = np.asarray(img, dtype=np.int16)
+    assert (out[100:190] == src[100:190]).all()  # the benign line: byte-identical pixels
+    assert np.abs(out[330:380] - src[330:380]).mean() > 10  # the offending line: changed
+    assert reader.read(Image.fromarray(out.astype(np.uint8))) and \
+        all("kill" not in ln.text.lower() for ln in reader.read(Image.fromarray(out.astype(np.uint8))))
