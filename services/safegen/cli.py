@@ -210,13 +210,14 @@ def _cmd_generate(args) -> int:
         req.seed = args.seed
     stub = safe_generation_pb2_grpc.SafeGenerationServiceStub(_channel(args.target))
     result = None
+    tty = sys.stderr.isatty()
     try:
         for event in stub.StreamGenerate(req, timeout=args.timeout):
             kind = event.WhichOneof("event")
             if kind == "stage" and event.stage.finished and not args.quiet:
                 stage = pb.Stage.Name(event.stage.stage).removeprefix("STAGE_").lower()
                 print(f"  {stage}: {event.stage.detail} ({event.stage.seconds * 1000:.0f} ms)", file=sys.stderr)
-            elif kind == "progress" and not args.quiet:
+            elif kind == "progress" and not args.quiet and tty:  # a redrawn line only makes sense on a terminal
                 print(f"\r  step {event.progress.step}/{event.progress.total_steps}", end="", file=sys.stderr)
                 if event.progress.step == event.progress.total_steps:
                     print(file=sys.stderr)

@@ -19,7 +19,7 @@ from safegen.core.types import Category, CategoryScore, Level, TextAssessment
 from safegen.image.servicer import create_servicer as image_servicer
 from safegen.policy import GuardrailRegistry
 from safegen.text.servicer import create_servicer as text_servicer
-from safegen.v1 import common_pb2, safe_generation_pb2 as pb, safe_generation_pb2_grpc as pb_grpc
+from safegen.v1 import common_pb2, image_generation_pb2 as gen_pb, safe_generation_pb2 as pb, safe_generation_pb2_grpc as pb_grpc
 from support import RedIsUnsafe, serve
 
 
@@ -46,6 +46,7 @@ class CannedGateway(pb_grpc.SafeGenerationServiceServicer):
             await asyncio.sleep(60)
         yield pb.StreamGenerateResponse(stage=pb.StageEvent(stage=pb.STAGE_PROMPT_MODERATION, finished=True,
                                                             detail="ok", seconds=0.001))
+        yield pb.StreamGenerateResponse(progress=gen_pb.GenerationProgress(step=1, total_steps=1))
         if request.prompt == "blocked":
             result = pb.GenerateResponse(action=common_pb2.ACTION_GUARDRAIL_INTERVENED, blocked_message="no")
         elif request.prompt == "blurred":
@@ -136,6 +137,11 @@ def test_generate_exit_codes(capsys, target, tmp_path, prompt, code, line):
     got, out, _ = run(capsys, "generate", "--target", target, "-o", str(out_file), prompt)
     assert got == code and line in out
     assert out_file.exists() == (prompt != "blocked")
+
+
+def test_generate_draws_step_progress_only_on_a_terminal(capsys, target, tmp_path):
+    code, _, err = run(capsys, "generate", "--target", target, "-o", str(tmp_path / "o.png"), "a blue square")
+    assert code == 0 and "prompt_moderation: ok" in err and "step" not in err and "\r" not in err
 
 
 def test_generate_json_is_the_result_message(capsys, target, tmp_path):
