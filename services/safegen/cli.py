@@ -205,7 +205,8 @@ def _cmd_generate(args) -> int:
 
     req = pb.StreamGenerateRequest(
         prompt=args.prompt, negative_prompt=args.negative_prompt, width=args.width, height=args.height,
-        num_images=args.num_images, steps=args.steps, guidance_scale=args.guidance_scale, guardrail_id=args.guardrail)
+        num_images=args.num_images, steps=args.steps, guidance_scale=args.guidance_scale, guardrail_id=args.guardrail,
+        guardrail_version=args.guardrail_version)
     if args.seed is not None:
         req.seed = args.seed
     stub = safe_generation_pb2_grpc.SafeGenerationServiceStub(_channel(args.target))
@@ -267,13 +268,15 @@ def _cmd_moderate_text(args) -> int:
     stub = text_moderation_pb2_grpc.TextModerationServiceStub(_channel(args.target))
     try:
         resp = stub.ModerateText(text_moderation_pb2.ModerateTextRequest(
-            text=args.text, source=_source(args.source), guardrail_id=args.guardrail), timeout=args.timeout)
+            text=args.text, source=_source(args.source), guardrail_id=args.guardrail,
+            guardrail_version=args.guardrail_version), timeout=args.timeout)
     except grpc.RpcError as e:
         return _rpc_error(e)
     if args.json:
         print(_to_json(resp))
         return _exit_for(resp.action)
-    print(f"{_verdict(resp.action)} (guardrail {resp.guardrail_id or 'default'}, backend {resp.backend})")
+    print(f"{_verdict(resp.action)} (guardrail {resp.guardrail_id or 'default'} version {resp.guardrail_version or 'DRAFT'}, "
+          f"backend {resp.backend})")
     print("\n".join(_filter_lines(resp.filters)))
     for w in resp.words:
         kind = _enum(common_pb2.WordList, w.word_list, "WORD_LIST_").lower().replace("_", " ")
@@ -294,7 +297,8 @@ def _cmd_moderate_image(args) -> int:
     stub = image_moderation_pb2_grpc.ImageModerationServiceStub(_channel(args.target))
     try:
         resp = stub.ModerateImages(image_moderation_pb2.ModerateImagesRequest(
-            images=images, source=_source(args.source), guardrail_id=args.guardrail), timeout=args.timeout)
+            images=images, source=_source(args.source), guardrail_id=args.guardrail,
+            guardrail_version=args.guardrail_version), timeout=args.timeout)
     except grpc.RpcError as e:
         return _rpc_error(e)
     intervened = any(r.action == common_pb2.ACTION_GUARDRAIL_INTERVENED for r in resp.results)
@@ -309,7 +313,8 @@ def _cmd_moderate_image(args) -> int:
             where = (f" at left {box.left:.2f} top {box.top:.2f} width {box.width:.2f} height {box.height:.2f}"
                      if box else "")
             print(f"  label {lb.name!r} {lb.confidence:.1f}%{where}")
-    print(f"(guardrail {resp.guardrail_id or 'default'}, backend {resp.backend})")
+    print(f"(guardrail {resp.guardrail_id or 'default'} version {resp.guardrail_version or 'DRAFT'}, "
+          f"backend {resp.backend})")
     return EXIT_INTERVENED if intervened else EXIT_ALLOWED
 
 
@@ -366,6 +371,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         c.add_argument("--target", default=os.environ.get("SAFEGEN_TARGET", DEFAULT_TARGET),
                        help="gRPC address of the service (default $SAFEGEN_TARGET or localhost:50051)")
         c.add_argument("--guardrail", default="", help="guardrail id (default: the server's default guardrail)")
+        c.add_argument("--guardrail-version", default="",
+                       help="guardrail version: a number, or DRAFT / empty for the highest (default)")
         c.add_argument("--timeout", type=float, default=600.0, help="seconds before giving up")
         return c
 

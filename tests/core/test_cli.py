@@ -122,6 +122,13 @@ def test_server_errors_exit_1_with_the_status(capsys, target):
     assert code == 1 and err.startswith("safegen: NOT_FOUND:")
 
 
+def test_guardrail_version_flag(capsys, target):
+    code, out, _ = run(capsys, "moderate-text", "--target", target, "--guardrail-version", "DRAFT", "hello")
+    assert code == 0 and "version DRAFT" in out
+    code, _, err = run(capsys, "moderate-text", "--target", target, "--guardrail-version", "7", "hello")
+    assert code == 1 and "NOT_FOUND" in err and "known versions: DRAFT" in err
+
+
 def test_unreachable_server_exits_1(capsys):
     code, _, err = run(capsys, "moderate-text", "--target", "127.0.0.1:1", "--timeout", "2", "hello")
     assert code == 1 and "UNAVAILABLE" in err
