@@ -38,6 +38,7 @@ def _rule(name, action=A.ANONYMIZE):
     ("IP_ADDRESS", "ipv6 2001:db8::8a2e:370:7334 here", "2001:db8::8a2e:370:7334"),
     ("IP_ADDRESS", "version 999.1.1.1 is not an address", None),
     ("IP_ADDRESS", "at 12:30:45 the train left", None),
+    ("IP_ADDRESS", "portrait :: athletic, in bed:: horror", None),  # prompt weights, not IPv6
     ("URL", "see https://example.com/a?b=c.", "https://example.com/a?b=c"),
     ("URL", "or www.example.org/path", "www.example.org/path"),
     ("US_SOCIAL_SECURITY_NUMBER", "ssn 123-45-6789 on file", "123-45-6789"),

@@ -67,7 +67,7 @@ def test_unsafe_text_intervenes_with_the_blocked_message(bedrock):
 
 
 def test_full_output_scope_lists_every_filter_and_words(bedrock):
-    r = bedrock.apply_guardrail(guardrailIdentifier="default", guardrailVersion="1", source="INPUT",
+    r = bedrock.apply_guardrail(guardrailIdentifier="default", guardrailVersion="DRAFT", source="INPUT",
                                 content=[text(PROFANE)], outputScope="FULL")
     a = r["assessments"][0]
     assert [f["type"] for f in a["contentPolicy"]["filters"]] == [
@@ -106,6 +106,14 @@ def test_unknown_guardrail_is_resource_not_found(bedrock):
     assert e.value.response["Error"]["Code"] == "ResourceNotFoundException"
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
     assert "nope" in e.value.response["Error"]["Message"]
+
+
+
+def test_unknown_guardrail_version_is_resource_not_found_listing_versions(bedrock):
+    with pytest.raises(bedrock.exceptions.ResourceNotFoundException) as e:
+        bedrock.apply_guardrail(guardrailIdentifier="default", guardrailVersion="1", source="INPUT",
+                                content=[text(BENIGN)])
+    assert "known versions: DRAFT" in e.value.response["Error"]["Message"]
 
 
 @pytest.mark.parametrize("kwargs,fragment", [

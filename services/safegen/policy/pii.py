@@ -63,6 +63,11 @@ def _ip(m: str) -> bool:
         ipaddress.ip_address(m)
     except ValueError:
         return False
+    if ":" in m:
+        # Prompt weights ("portrait :: castle") and words like "bed::" are valid IPv6 text: an address here
+        # needs two groups and a digit (so "::1" alone is not reported).
+        groups = [g for g in m.split(":") if g]
+        return len(groups) >= 2 and any(c.isdigit() for c in m)
     return True
 
 
