@@ -38,6 +38,18 @@ class TextChecker(Protocol):
     def moderate(self, text: str, source: Source = Source.INPUT, guardrail_id: str = ""): ...
 
 
+def text_checker_for(detector: ImageDetector, registry: GuardrailRegistry, env=None) -> TextChecker | None:
+    """The prompt text moderation (SAFEGEN_TEXT_* settings) when the detector reads text (local OCR), else None.
+    Every builder of an ImageModerator over the local backend passes this as `text`, or image text goes unjudged."""
+    if "ocr" not in getattr(detector, "detectors", ()):
+        return None
+    from safegen.text.backends import build_backend
+    from safegen.text.moderator import TextModerator
+    from safegen.text.settings import TextSettings
+
+    return TextModerator(registry, build_backend(TextSettings.from_env(env), env))
+
+
 
 @dataclass(frozen=True)
 class ImageVerdict:

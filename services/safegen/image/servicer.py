@@ -15,7 +15,7 @@ from safegen.core.metrics import INFLIGHT, QUEUE_DEPTH
 from safegen.core.types import Category, Source
 from safegen.image.backends import build_coverage_backend, build_detector
 from safegen.image.backends.base import ImageDetector
-from safegen.image.moderator import ImageModerator, ImageVerdict
+from safegen.image.moderator import ImageModerator, ImageVerdict, text_checker_for
 from safegen.image.settings import ImageSettings
 from safegen.policy import GuardrailRegistry
 from safegen.policy.audit import AuditLog, process_audit_log
@@ -116,12 +116,8 @@ def create_servicer(registry: GuardrailRegistry, env: Mapping[str, str] | None =
     built here too, unless one is injected."""
     settings = ImageSettings.from_env(env)
     det = detector if detector is not None else build_detector(settings, env)
-    if text_moderator is None and "ocr" in getattr(det, "detectors", ()):
-        from safegen.text.backends import build_backend
-        from safegen.text.moderator import TextModerator
-        from safegen.text.settings import TextSettings
-
-        text_moderator = TextModerator(registry, build_backend(TextSettings.from_env(env), env))
+    if text_moderator is None:
+        text_moderator = text_checker_for(det, registry, env)
     moderator = ImageModerator(det, registry, settings.limits, min_confidence=settings.min_confidence,
                                text=text_moderator, managed=build_coverage_backend(settings, env),
                                text_min_confidence=settings.text_min_confidence)
