@@ -28,14 +28,14 @@ RED_PNG = png((220, 20, 20))
 WHITE_PNG = png((255, 255, 255))
 
 
-def real_stack(**http_options):
+def real_stack(guardrails_dir=None, **http_options):
     """The gateway's GuardrailService over the real text moderation service (bundled classifier and
     word lists) and the image moderation service with the red double, HTTP front on port 0."""
     from safegen.cli import build_servicers
     from safegen.image.servicer import create_servicer as image_servicer
     from safegen.policy import GuardrailRegistry
 
-    registry = GuardrailRegistry.load()
+    registry = GuardrailRegistry.load(guardrails_dir)
     servicers = build_servicers(["text-moderation"], registry)
     servicers.append(image_servicer(registry, detector=RedIsUnsafe()))
     servicers += build_servicers(["gateway"], registry)

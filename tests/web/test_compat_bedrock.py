@@ -58,7 +58,7 @@ def test_unsafe_text_intervenes_with_the_blocked_message(bedrock):
                                 content=[text(SEXUAL)])
     assert r["action"] == "GUARDRAIL_INTERVENED"
     assert r["outputs"] == [{"text": BLOCKED_INPUT}]
-    assert r["actionReason"].startswith("Guardrail blocked.") and "SEXUAL" in r["actionReason"]
+    assert r["actionReason"].startswith("Guardrail intervened.") and "SEXUAL" in r["actionReason"]
     filters = r["assessments"][0]["contentPolicy"]["filters"]
     sexual = [f for f in filters if f["type"] == "SEXUAL"]
     assert sexual == [{"type": "SEXUAL", "confidence": "HIGH", "filterStrength": "HIGH", "action": "BLOCKED",
@@ -218,45 +218,48 @@ def test_the_fronts_own_refusals_keep_their_status_as_validation_exceptions():
         assert resp.status == http and resp.headers["x-amzn-ErrorType"] == "ValidationException"
 
 
-# The guardrail engine's topics, PII and detect-only actions (#14) arrive as new fields of the same
-# messages; until the protos have them, duck-typed stand-ins exercise the mapping.
-def _ns(**kw):
-    from types import SimpleNamespace
-
-    return SimpleNamespace(**kw)
-
-
-NONE_, BLOCKED, ANONYMIZED = 1, 2, 3  # safegen.v1.PolicyAction
-
-
+# Topics, PII and detect-only actions as ApplyGuardrail reports them (end to end: test_compat_policies.py).
 def test_topics_map_to_topic_policy():
-    a = [_ns(topics=[_ns(name="investment advice", type="DENY", detected=True, action=BLOCKED),
-                     _ns(name="politics", type="DENY", detected=False, action=NONE_)]),
-         _ns(topics=[_ns(name="politics", type="DENY", detected=True, action=NONE_)])]  # detect-only
+    a = [guardrail_pb2.GuardrailAssessment(topics=[
+        C.TopicResult(name="investment advice", type="DENY", detected=True, action=C.POLICY_ACTION_BLOCKED),
+        C.TopicResult(name="politics", type="DENY", detected=False, action=C.POLICY_ACTION_NONE)]),
+        guardrail_pb2.GuardrailAssessment(topics=[  # detect-only: detected, not blocked
+            C.TopicResult(name="politics", type="DENY", detected=True, action=C.POLICY_ACTION_NONE)])]
     assert bc.topic_policy(a, full=False) == {"topics": [
         {"name": "investment advice", "type": "DENY", "action": "BLOCKED", "detected": True},
         {"name": "politics", "type": "DENY", "action": "NONE", "detected": True}]}
-    assert bc.topic_policy([_ns(topics=[])], full=True) is None
-    assert bc.topic_policy([guardrail_pb2.GuardrailAssessment()], full=True) is None  # before the engine has topics
+    assert bc.topic_policy([guardrail_pb2.GuardrailAssessment()], full=True) is None
 
 
 def test_sensitive_information_maps_to_pii_entities_and_regexes():
-    a = [_ns(sensitive_information=[
-        _ns(type="EMAIL", regex=False, match="a@b.example", detected=True, action=ANONYMIZED),
-        _ns(type="order-id", regex=True, match="ORD-123", detected=True, action=BLOCKED)])]
+    a = [guardrail_pb2.GuardrailAssessment(sensitive_information=[
+        C.SensitiveInformationResult(type="EMAIL", match="a@b.example", detected=True, action=C.POLICY_ACTION_ANONYMIZED),
+        C.SensitiveInformationResult(type="ORDER_ID", regex=True, match="ORD-123456", detected=True,
+                                     action=C.POLICY_ACTION_BLOCKED)])]
     assert bc.sensitive_information_policy(a, full=False) == {
         "piiEntities": [{"match": "a@b.example", "type": "EMAIL", "action": "ANONYMIZED", "detected": True}],
-        "regexes": [{"name": "order-id", "match": "ORD-123", "action": "BLOCKED", "detected": True}]}
+        "regexes": [{"name": "ORDER_ID", "match": "ORD-123456", "action": "BLOCKED", "detected": True}]}
     assert bc.sensitive_information_policy([guardrail_pb2.GuardrailAssessment()], full=False) is None
 
 
 def test_detect_only_filters_and_words_report_action_none():
-    f = _ns(category=C.CATEGORY_HATE, confidence=C.CONFIDENCE_HIGH, score=0.9, detected=True,
-            filter_strength=C.FILTER_STRENGTH_HIGH, action=NONE_)
-    assert bc.content_policy([_ns(filters=[f])], full=False)["filters"][0]["action"] == "NONE"
-    w = _ns(match="darn", word_list=C.WORD_LIST_CUSTOM, action=NONE_)
-    assert bc.word_policy([_ns(words=[w])]) == {"customWords": [{"match": "darn", "action": "NONE", "detected": True}],
-                                                 "managedWordLists": []}
-    # Without the engine's action, whatever was detected blocked (today's semantics).
+    f = C.FilterResult(category=C.CATEGORY_HATE, confidence=C.CONFIDENCE_HIGH, score=0.9, detected=True,
+                       filter_strength=C.FILTER_STRENGTH_HIGH, action=C.POLICY_ACTION_NONE)
+    assert bc.content_policy([guardrail_pb2.GuardrailAssessment(filters=[f])], full=False)["filters"][0]["action"] == "NONE"
+    w = C.WordMatch(match="darn", word_list=C.WORD_LIST_CUSTOM, action=C.POLICY_ACTION_NONE)
+    assert bc.word_policy([guardrail_pb2.GuardrailAssessment(words=[w])]) == {
+        "customWords": [{"match": "darn", "action": "NONE", "detected": True}], "managedWordLists": []}
+    # An entry without an action (a backend that sets none): whatever was detected blocked.
     assert bc.policy_action(C.FilterResult(detected=True), True) == "BLOCKED"
     assert bc.policy_action(C.FilterResult(), False) == "NONE"
+
+
+def test_usage_and_coverage_are_the_engines_when_reported():
+    req = guardrail_pb2.ApplyGuardrailRequest(content=[
+        guardrail_pb2.GuardrailContentBlock(text=guardrail_pb2.GuardrailTextBlock(text="x"))])
+    resp = guardrail_pb2.ApplyGuardrailResponse(
+        usage=guardrail_pb2.GuardrailUsage(topic_policy_units=1, content_policy_units=1, word_policy_units=1),
+        guardrail_coverage=guardrail_pb2.GuardrailCoverage(text_characters_guarded=1, text_characters_total=1))
+    usage, coverage = bc.usage_and_coverage(req, resp)
+    assert usage["topicPolicyUnits"] == 1 and usage["sensitiveInformationPolicyUnits"] == 0
+    assert coverage == {"textCharacters": {"guarded": 1, "total": 1}}

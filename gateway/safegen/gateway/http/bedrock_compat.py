@@ -24,7 +24,7 @@ from safegen.v1 import common_pb2 as C
 from safegen.v1 import guardrail_pb2
 
 PATH = "/guardrail/{guardrailIdentifier}/version/{guardrailVersion}/apply"
-#: Bedrock's version syntax: "DRAFT" or a number; safegen guardrails have one version, so all name it.
+#: Bedrock's version syntax: "DRAFT" (the highest version) or a version number.
 VERSION = r"(([1-9][0-9]{0,7})|(DRAFT))"
 _VERSION = re.compile(VERSION)
 #: `arn:aws:bedrock:<region>:<account>:guardrail/<id>` names the guardrail <id>.
@@ -127,14 +127,12 @@ def _name(enum, value: int, prefix: str, unset: str = "NONE") -> str:
     return enum.Name(value).removeprefix(prefix) if value else unset
 
 
-# safegen.v1.PolicyAction by number (the guardrail engine's detect-only / anonymize actions, #14).
-_POLICY_ACTIONS = {1: "NONE", 2: "BLOCKED", 3: "ANONYMIZED"}
-
-
 def policy_action(item: Any, detected: bool) -> str:
-    """Bedrock's per-entry action: the entry's own PolicyAction when the engine reports one (a
-    detect-only policy detects with action NONE), else BLOCKED for whatever was detected."""
-    return _POLICY_ACTIONS.get(getattr(item, "action", 0)) or ("BLOCKED" if detected else "NONE")
+    """Bedrock's per-entry action: the entry's own PolicyAction (a detect-only policy, or SHADOW mode,
+    detects with action NONE); when unset, BLOCKED for whatever was detected."""
+    if item.action:
+        return C.PolicyAction.Name(item.action).removeprefix("POLICY_ACTION_")
+    return "BLOCKED" if detected else "NONE"
 
 
 def content_policy(assessments, full: bool) -> dict | None:
@@ -170,26 +168,25 @@ def word_policy(assessments) -> dict | None:
 
 
 def topic_policy(assessments, full: bool) -> dict | None:
-    """Denied topics (Bedrock's topicPolicy), from the assessments' `topics` once the guardrail engine
-    reports them (absent before): one entry per topic over all blocks; INTERVENTIONS lists the detected."""
+    """Denied topics (Bedrock's topicPolicy): one entry per topic over all blocks (the block where it was
+    detected, and blocked if any); INTERVENTIONS lists the detected ones, FULL every topic evaluated."""
     best: dict[str, Any] = {}
     for a in assessments:
-        for t in getattr(a, "topics", ()):
+        for t in a.topics:
             seen = best.get(t.name)
             if seen is None or (t.detected, policy_action(t, t.detected) == "BLOCKED") > \
                     (seen.detected, policy_action(seen, seen.detected) == "BLOCKED"):
                 best[t.name] = t
-    topics = [{"name": t.name, "type": getattr(t, "type", "") or "DENY", "action": policy_action(t, t.detected),
+    topics = [{"name": t.name, "type": t.type or "DENY", "action": policy_action(t, t.detected),
                "detected": bool(t.detected)} for t in best.values() if full or t.detected]
     return {"topics": topics} if topics else None
 
 
 def sensitive_information_policy(assessments, full: bool) -> dict | None:
-    """PII entities and custom regexes (Bedrock's sensitiveInformationPolicy), from the assessments'
-    `sensitive_information` once the guardrail engine reports it (absent before); every entry is a match."""
+    """PII entities and custom regexes (Bedrock's sensitiveInformationPolicy); every entry is a match."""
     pii, regexes = [], []
     for a in assessments:
-        for m in getattr(a, "sensitive_information", ()):
+        for m in a.sensitive_information:
             action = policy_action(m, m.detected)
             if m.regex:
                 regexes.append({"name": m.type, "match": m.match, "action": action, "detected": bool(m.detected)})
@@ -200,12 +197,11 @@ def sensitive_information_policy(assessments, full: bool) -> dict | None:
 
 def usage_and_coverage(request: guardrail_pb2.ApplyGuardrailRequest,
                        resp: guardrail_pb2.ApplyGuardrailResponse | None = None) -> tuple[dict, dict]:
-    """Bedrock's usage units and coverage: the engine's own when it reports them (`usage`,
-    `guardrail_coverage`), else counted here: text 1 unit per 1,000 characters of each block, images 1
-    each, and everything sent guarded."""
-    usage, coverage = _reported(resp)
-    if usage is not None and coverage is not None:
-        return usage, coverage
+    """Bedrock's usage units and coverage: the guardrail engine's own (`usage`, `guardrail_coverage`),
+    or, for a response without them, counted here: text 1 unit per 1,000 characters of each block,
+    images 1 each, and everything sent guarded."""
+    if resp is not None and resp.HasField("usage"):
+        return _reported(resp)
     texts = [b.text.text for b in request.content if b.WhichOneof("block") == "text"]
     images = sum(1 for b in request.content if b.WhichOneof("block") == "image")
     units = sum(math.ceil(len(t) / TEXT_UNIT_CHARS) for t in texts)
@@ -229,11 +225,8 @@ _USAGE_FIELDS = {"topicPolicyUnits": "topic_policy_units", "contentPolicyUnits":
                  "contentPolicyImageUnits": "content_policy_image_units"}
 
 
-def _reported(resp) -> tuple[dict | None, dict | None]:
-    """The usage and coverage the response carries, when its messages have them (#14's engine)."""
-    fields = resp.DESCRIPTOR.fields_by_name if resp is not None else {}
-    if "usage" not in fields or "guardrail_coverage" not in fields or not resp.HasField("usage"):
-        return None, None
+def _reported(resp: guardrail_pb2.ApplyGuardrailResponse) -> tuple[dict, dict]:
+    """The usage and coverage the engine reported, in Bedrock's names."""
     u, c = resp.usage, resp.guardrail_coverage
     coverage: dict[str, Any] = {}
     if c.text_characters_total:
@@ -259,13 +252,13 @@ def response(apply: Apply, resp: guardrail_pb2.ApplyGuardrailResponse, latency_m
                                        "guardrailCoverage": coverage}
     assessment["appliedGuardrailDetails"] = {
         "guardrailId": resp.guardrail_id or apply.request.guardrail_id,
-        # The version that decided, once the engine has versions; the one asked for before.
-        "guardrailVersion": getattr(resp, "guardrail_version", "") or apply.request.guardrail_version}
+        "guardrailVersion": resp.guardrail_version or apply.request.guardrail_version}  # the one that decided
     intervened = resp.action == C.ACTION_GUARDRAIL_INTERVENED
     return {
         "usage": usage,
         "action": "GUARDRAIL_INTERVENED" if intervened else "NONE",
-        "actionReason": f"Guardrail blocked. {resp.action_reason}".strip() if intervened else "No action.",
+        # "intervened", not "blocked": an anonymize-only verdict intervenes with the masked text as output.
+        "actionReason": f"Guardrail intervened. {resp.action_reason}".strip() if intervened else "No action.",
         "outputs": [{"text": o.text} for o in resp.outputs] if intervened else [],
         "assessments": [assessment],
         "guardrailCoverage": coverage,

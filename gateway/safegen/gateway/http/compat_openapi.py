@@ -96,6 +96,7 @@ def _openai_schemas() -> dict[str, Any]:
 def _bedrock_schemas() -> dict[str, Any]:
     confidence = {"enum": ["NONE", "LOW", "MEDIUM", "HIGH"]}
     blocked = {"enum": ["BLOCKED", "NONE"]}
+    masked = {"enum": ["BLOCKED", "ANONYMIZED", "NONE"]}
     coverage = _obj({
         "textCharacters": _obj({"guarded": {"type": "integer"}, "total": {"type": "integer"}}, ["guarded", "total"], True),
         "images": _obj({"guarded": {"type": "integer"}, "total": {"type": "integer"}}, ["guarded", "total"], True),
@@ -140,8 +141,17 @@ def _bedrock_schemas() -> dict[str, Any]:
                         {"match": {"type": "string"}, "type": {"const": "PROFANITY"}, "action": blocked,
                          "detected": {"type": "boolean"}}, ["match", "type", "action", "detected"], True)},
                 }, ["customWords", "managedWordLists"], True),
-                "topicPolicy": {"type": "object"},
-                "sensitiveInformationPolicy": {"type": "object"},
+                "topicPolicy": _obj({"topics": {"type": "array", "items": _obj(
+                    {"name": {"type": "string"}, "type": {"const": "DENY"}, "action": blocked,
+                     "detected": {"type": "boolean"}}, ["name", "type", "action", "detected"], True)}}, ["topics"], True),
+                "sensitiveInformationPolicy": _obj({
+                    "piiEntities": {"type": "array", "items": _obj(
+                        {"match": {"type": "string"}, "type": {"type": "string"}, "action": masked,
+                         "detected": {"type": "boolean"}}, ["match", "type", "action", "detected"], True)},
+                    "regexes": {"type": "array", "items": _obj(
+                        {"name": {"type": "string"}, "match": {"type": "string"}, "action": masked,
+                         "detected": {"type": "boolean"}}, ["name", "match", "action", "detected"], True)},
+                }, ["piiEntities", "regexes"], True),
                 "invocationMetrics": _obj({"guardrailProcessingLatency": {"type": "integer", "minimum": 0},
                                            "usage": usage, "guardrailCoverage": coverage},
                                           ["guardrailProcessingLatency", "usage", "guardrailCoverage"], True),
@@ -233,7 +243,7 @@ def paths() -> dict[str, Any]:
          "description": "A guardrail id, or a Bedrock guardrail ARN ending in /<id>."},
         {"name": "guardrailVersion", "in": "path", "required": True,
          "schema": {"type": "string", "pattern": anchored(bc.VERSION)}, "example": "DRAFT",
-         "description": "DRAFT or a version number; safegen guardrails have one version."},
+         "description": "DRAFT (the guardrail's highest version) or a version number; an unknown one is a 404."},
     ]
     error_type = {"x-amzn-ErrorType": {"description": "The AWS exception name, which botocore raises.",
                                        "schema": {"type": "string"}}}
