@@ -113,3 +113,24 @@ def test_deeply_nested_json_is_400_not_500(body):
     with run_stack(FakeSafeGeneration(), FakeGuardrails()) as s:
         status, _, raw = s.request("POST", "/v1/generate", body, headers={"Content-Type": "application/json"})
     assert status == 400 and b"nested too deeply" in raw
+
+
+def test_http_body_limit_is_a_setting(monkeypatch):
+    import http.client
+
+    from safegen.gateway.http import start_http_server
+    from support import running_server
+
+    monkeypatch.setenv("SAFEGEN_HTTP_MAX_BODY_BYTES", "2048")
+
+    async def start_http(port):
+        return await start_http_server("127.0.0.1", 0, f"127.0.0.1:{port}")
+
+    with running_server(FakeSafeGeneration(), FakeGuardrails(), start_extra=start_http) as (_, handle):
+        for size, want in ((1000, 200), (5000, 413)):
+            conn = http.client.HTTPConnection("127.0.0.1", handle.port, timeout=30)
+            body = b'{"prompt": "' + b"a" * size + b'"}'
+            conn.request("POST", "/v1/generate", body=body, headers={"Content-Type": "application/json"})
+            resp = conn.getresponse()
+            assert resp.status == want, resp.read()
+            conn.close()

@@ -219,6 +219,9 @@ under /etc/safegen/tls and /etc/safegen/keys (see safegen.component). */}}
 {{- include "safegen.envIfSet" (dict "name" "SAFEGEN_KEY_MAX_IN_FLIGHT" "value" $root.Values.apiKeys.keyMaxInFlight) }}
 {{- end }}
 {{- include "safegen.envIfSet" (dict "name" "SAFEGEN_MAX_CONCURRENT_RPCS" "value" $root.Values.maxConcurrentRpcs) }}
+{{- if eq .name "gateway" }}
+{{- include "safegen.envIfSet" (dict "name" "SAFEGEN_HTTP_MAX_BODY_BYTES" "value" (int64 $root.Values.gateway.http.maxBodyBytes)) }}
+{{- end }}
 {{- if and (eq .name "gateway") $root.Values.apiKeys.backendKey.secretName }}
 - name: SAFEGEN_BACKEND_API_KEY
   valueFrom:

@@ -402,7 +402,7 @@ def create_app(channel: grpc.aio.Channel, *, max_body_bytes: int = DEFAULT_MAX_B
 
 
 async def start_http_server(host: str, port: int, grpc_target: str, *,
-                            max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+                            max_body_bytes: int | None = None,
                             timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
                             grace_seconds: float = 10.0,
                             heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS) -> HttpServerHandle:
@@ -412,6 +412,10 @@ async def start_http_server(host: str, port: int, grpc_target: str, *,
     once and gives requests in flight up to `grace_seconds` to finish (keep the gRPC server up
     meanwhile: they are its calls), then cancels the rest.
     """
+    if max_body_bytes is None:  # SAFEGEN_HTTP_MAX_BODY_BYTES, read once here at start
+        from safegen.core.settings import Env
+
+        max_body_bytes = Env().int("SAFEGEN_HTTP_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, 1024, 1 << 31)
     if max_body_bytes <= 0:
         raise ValueError(f"max_body_bytes must be positive, got {max_body_bytes}")
     if grace_seconds < 0 or timeout_seconds <= 0:
