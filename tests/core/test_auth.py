@@ -255,6 +255,9 @@ def test_http_statuses_and_forwarded_identity(keyed):
         # A route nobody declared is still behind the key (new routes are covered automatically).
         assert s.request("POST", "/v1/not-a-route", body)[0] == 401
         assert s.request("POST", "/v1/not-a-route", body, headers={"Authorization": "Bearer sk-full"})[0] == 404
+        # ...and a key limited to some services may not use a route that maps to none (it could reach anything).
+        status, _, raw = s.request("POST", "/v1/not-a-route", body, headers={"Authorization": "Bearer sk-guard"})
+        assert status == 403 and b"is not mapped to one" in raw
 
 
 def test_internal_token_cannot_widen_a_forwarded_keys_scope(keyed):

@@ -199,10 +199,11 @@ def test_rate_limit_zero_disables():
 
 def test_moderator_enforces_the_rate_before_decoding(registry, fake_detector):
     mod = ImageModerator(fake_detector, registry, ImageLimits(rate_per_s=2))
-    mod.moderate([png()] * 20)  # the bucket holds one full request even below 20 images/s
+    mod.moderate([png()] * 20, caller="")  # the bucket holds one full request even below 20 images/s
     with pytest.raises(ResourceExhausted, match="rate limit of 2 images/s"):
-        mod.moderate([png()])
-    assert fake_detector.calls == [20]
+        mod.moderate([png()], caller="")  # "": outside callers without API keys share one budget
+    mod.moderate([png()] * 20)  # in-process callers (caller=None, the default) are not charged
+    assert fake_detector.calls == [20, 20]
 
 
 def test_settings_from_env():

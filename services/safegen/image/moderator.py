@@ -134,11 +134,12 @@ class ImageModerator:
         g = guardrail if isinstance(guardrail, Guardrail) else self.registry.get(guardrail, version)
         return g.tightened(tighten) if tighten else g
 
-    def admit(self, images: Sequence[bytes], guardrail: str | Guardrail = "", caller: str | None = "") -> list[ValidImage]:
+    def admit(self, images: Sequence[bytes], guardrail: str | Guardrail = "", caller: str | None = None) -> list[ValidImage]:
         """The cheap checks, before the request waits for a worker: guardrail, count, the caller's image
         rate, and every header (format, bytes, dimensions) without decoding a pixel.
 
-        `caller`: "" the shared budget (no API keys), a key id its own budget, None not charged (internal)."""
+        `caller`: "" the shared budget (outside callers without API keys), a key id its own budget, None
+        not charged: in-process callers (the gateway moderating what it generated, the dataset scanner)."""
         self.route(self.resolve(guardrail))  # NOT_FOUND, or FAILED_PRECONDITION (coverage), before any work
         try:
             check_count(images, self.limits)
@@ -151,7 +152,7 @@ class ImageModerator:
             raise
 
     def moderate(self, images: Sequence[bytes], source: Source = Source.OUTPUT,
-                 guardrail_id: str = "", caller: str | None = "", guardrail_version: str = "",
+                 guardrail_id: str = "", caller: str | None = None, guardrail_version: str = "",
                  tighten=None) -> list[ImageVerdict]:
         guardrail = self.resolve(guardrail_id, guardrail_version, tighten)
         return self.judge(self.admit(images, guardrail, caller), source, guardrail)

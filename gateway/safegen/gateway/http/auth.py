@@ -15,10 +15,10 @@ import math
 import grpc
 from aiohttp import web
 
-from safegen.core.auth import Guard, Principal, process_guard
+from safegen.core.auth import Guard, Principal, current_principal, process_guard
 from safegen.core.clientauth import metadata_interceptors
 from safegen.core.interceptor import ON_BEHALF_OF_METADATA
-from safegen.errors import SafegenError
+from safegen.errors import PermissionDenied, SafegenError
 from safegen.gateway.http.status import error_body, http_status
 
 #: Paths anyone may GET: probes, the schema, the page itself.
@@ -70,18 +70,28 @@ def auth_middleware(guard: Guard | None = None):
         if request.method in ("GET", "HEAD") and (path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)):
             return await handler(request)
         service = _service_for(path)
-        if service is None:  # a route not in the table: its own concurrency count, by route pattern
-            resource = request.match_info.route.resource
-            service = f"HTTP {resource.canonical}" if resource is not None else "HTTP"
         try:
             principal = guard.authenticate(request.headers.get("Authorization"))
+            if service is None:  # a route not in the table: its own concurrency count, by route pattern
+                resource = request.match_info.route.resource
+                route = resource.canonical if resource is not None else path[:100]
+                if principal.key is not None and principal.key.services is not None:
+                    # Whatever it calls, in process or not, must not widen a scoped key: unmapped routes
+                    # are for unscoped keys only.
+                    raise PermissionDenied(f"API key {principal.key.id!r} is limited to services "
+                                           f"{', '.join(sorted(principal.key.services))}; the route {route} is not "
+                                           f"mapped to one (safegen.gateway.http.auth.ROUTE_SERVICES)")
+                service = f"HTTP {route}"
             admission = guard.admit(principal, service)
         except SafegenError as exc:
             return _refusal(exc)
         token = _forwarded.set(principal)
+        # In-process work behind the handler (the data plane, the generation queue) sees the caller too.
+        principal_token = current_principal.set(principal)
         try:
             return await handler(request)
         finally:
+            current_principal.reset(principal_token)
             _forwarded.reset(token)
             admission.release()
 
