@@ -74,3 +74,17 @@ def test_versions(bedrock):
     with pytest.raises(bedrock.exceptions.ResourceNotFoundException) as e:
         apply(bedrock, "a lighthouse", version="2")
     assert "known versions: 1" in e.value.response["Error"]["Message"]
+
+
+def test_openai_categories_say_what_was_detected_and_flagged_what_was_enforced(tmp_path):
+    import openai
+
+    (tmp_path / "insults-watch.yaml").write_text(
+        "id: insults-watch\nname: Insults, detect-only\ncontentPolicyConfig:\n  filtersConfig:\n"
+        "    - {type: INSULTS, inputStrength: HIGH, outputStrength: HIGH, inputAction: NONE, outputAction: NONE}\n")
+    with real_stack(tmp_path) as s:
+        client = openai.OpenAI(base_url=f"{s.base_url}/v1", api_key="unused", max_retries=0)
+        [m] = client.moderations.create(model="insults-watch", input="you're such a loser lol").results
+        assert m.categories.harassment is True and m.flagged is False
+        [m] = client.moderations.create(model="omni-moderation-latest", input="you're such a loser lol").results
+        assert m.categories.harassment is True and m.flagged is True  # the default guardrail enforces it
