@@ -16,6 +16,9 @@ class ImageDetector(Protocol):
     `source` is where the images come from (Bedrock applies its guardrail's input or output side).
     `needs_decoded` tells the moderator whether to decode a working copy first (managed backends
     send the original bytes and need no decode). Implementations are thread-safe and blocking.
+    Optional: `coverage()` -> list of backends.coverage.Coverage (what it looks for per category; without it a
+    detector is reported as covering nothing, except the AWS backends, see coverage.coverage_of), and
+    `detectors` (names; "ocr" among them means assessments carry text_lines for the moderator to judge).
     """
 
     name: str
