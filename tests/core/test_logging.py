@@ -147,6 +147,22 @@ def test_hugging_face_handlers_and_progress_bars_are_switched_off_at_import():
     assert [json.loads(x)["message"] for x in r.stderr.splitlines()] == ["ours"]
 
 
+def test_torch_loggers_handler_is_switched_off_at_import():
+    code = (
+        "import logging\n"
+        "from safegen.core import logging as slog\n"
+        "slog.configure('INFO', slog.LogFormat.JSON)\n"
+        "import torch\n"
+        "root = logging.getLogger('torch')\n"
+        "assert root.propagate and not root.handlers, (root.propagate, root.handlers)\n"
+        "logging.getLogger('torch._dynamo').warning('chatter')\n"
+        "logging.getLogger('torch').error('a real error')\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr
+    assert [(json.loads(x)["logger"], json.loads(x)["level"]) for x in r.stderr.splitlines()] == [("torch", "ERROR")]
+
+
 @pytest.mark.slow
 def test_a_clean_start_prints_only_safegen_lines(tmp_path):
     """`safegen serve` (all-in-one) from start to stop: every line is one of safegen's JSON lines, in

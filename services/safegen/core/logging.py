@@ -30,6 +30,8 @@ _STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None)))
 
 #: Hugging Face modules whose import installs a private stderr handler (propagate=False) and tqdm bars.
 _HF_LOGGING_MODULES = ("diffusers.utils.logging", "transformers.utils.logging")
+#: torch's import gives the "torch" logger its own stderr handler (propagate=False) as well.
+_TORCH = "torch"
 
 
 class LogFormat(enum.Enum):
@@ -125,11 +127,12 @@ class ThirdPartyFilter(logging.Filter):
 
 
 class _QuietHuggingFace(importlib.abc.MetaPathFinder):
-    """Runs right after diffusers'/transformers' logging module is imported: removes its private stderr
-    handler (their records then reach ours, and ThirdPartyFilter), and turns its progress bars off."""
+    """Runs right after diffusers'/transformers' logging module (or torch) is imported: removes its private
+    stderr handler (their records then reach ours, and ThirdPartyFilter), and turns progress bars off."""
 
-    def find_spec(self, name: str, path: Sequence[str] | None, target: Any = None) -> importlib.machinery.ModuleSpec | None:
-        if name not in _HF_LOGGING_MODULES:
+    def find_spec(self, name: str, path: Sequence[str] | None,
+                  target: Any = None) -> importlib.machinery.ModuleSpec | None:
+        if name not in _HF_LOGGING_MODULES and name != _TORCH:
             return None
         spec = importlib.machinery.PathFinder.find_spec(name, path)
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
@@ -139,7 +142,10 @@ class _QuietHuggingFace(importlib.abc.MetaPathFinder):
 
         def exec_module(module: Any) -> None:
             original(module)
-            quiet_hf_module(module)
+            if name == _TORCH:
+                quiet_torch()
+            else:
+                quiet_hf_module(module)
 
         loader.exec_module = exec_module  # type: ignore[method-assign]
         return spec
@@ -151,6 +157,20 @@ def quiet_hf_module(module: Any) -> None:
         fn = getattr(module, switch, None)
         if fn is not None:
             fn()
+
+
+def quiet_torch() -> None:
+    """Sends torch's loggers' records ("torch", "torch._dynamo", ...: torch gives several their own stderr
+    handler) through the root handler instead."""
+    names = [n for n in logging.root.manager.loggerDict if n == _TORCH or n.startswith(_TORCH + ".")]
+    for name in names:
+        logger = logging.getLogger(name)
+        handlers = [h for h in logger.handlers
+                    if isinstance(h, logging.StreamHandler) and getattr(h, "stream", None) in (sys.stderr, sys.stdout)]
+        for h in handlers:
+            logger.removeHandler(h)
+        if handlers or name == _TORCH:
+            logger.propagate = True
 
 
 _handler: logging.Handler | None = None
@@ -190,6 +210,8 @@ def configure(level: str | int = "INFO", fmt: LogFormat | None = None, stream: I
     for name in _HF_LOGGING_MODULES:
         if name in sys.modules:
             quiet_hf_module(sys.modules[name])
+    if _TORCH in sys.modules:
+        quiet_torch()
     return handler
 
 
