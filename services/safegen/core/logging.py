@@ -205,6 +205,9 @@ def configure(level: str | int = "INFO", fmt: LogFormat | None = None, stream: I
     # Hugging Face Hub draws its download/upload bars itself; offline loading should show none.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    # onnxruntime (1.32 at least) persists a telemetry device id under ~/.cache/Microsoft at import, and prints a native
+    # warning past our handler when $HOME is read-only: a server needs neither a writable home nor telemetry.
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
     if not any(isinstance(f, _QuietHuggingFace) for f in sys.meta_path):
         sys.meta_path.insert(0, _QuietHuggingFace())
     for name in _HF_LOGGING_MODULES:
