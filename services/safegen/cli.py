@@ -332,6 +332,34 @@ def _cmd_health(args) -> int:
     return 0 if resp.status == health_pb2.HealthCheckResponse.SERVING else 1
 
 
+def _cmd_completion(args) -> int:
+    """Bash completion of subcommands and each one's options, generated from the parser itself."""
+    parser = build_parser()  # every plugin too: their options are part of the script
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    cases = []
+    for name, sp in sub.choices.items():
+        opts = sorted(o for a in sp._actions for o in a.option_strings)
+        choices = sorted({str(c) for a in sp._actions if not a.option_strings and a.choices for c in a.choices})
+        cases.append(f'    {name}) words="{" ".join(opts + choices)}" ;;')
+    print("# safegen bash completion: eval \"$(safegen completion)\" (e.g. in ~/.bashrc)")
+    print("_safegen() {")
+    print('  local cur="${COMP_WORDS[COMP_CWORD]}" words')
+    print("  if [ \"$COMP_CWORD\" -eq 1 ]; then")
+    print(f'    words="{" ".join(list(sub.choices) + ["--help", "--version"])}"')
+    print("  else")
+    print('    case "${COMP_WORDS[1]}" in')
+    print("\n".join(cases))
+    print('    *) words="" ;;')
+    print("    esac")
+    print("  fi")
+    print('  COMPREPLY=($(compgen -W "$words" -- "$cur"))')
+    print("  [ ${#COMPREPLY[@]} -eq 0 ] && COMPREPLY=($(compgen -f -- \"$cur\"))  # files and folders")
+    print("  return 0")
+    print("}")
+    print("complete -F _safegen safegen")
+    return 0
+
+
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -408,6 +436,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     h = client("health", "Check a running server's gRPC health (exit 0 when SERVING).")
     h.add_argument("--service", default="", help="service name, e.g. safegen.v1.SafeGenerationService")
     h.set_defaults(func=_cmd_health)
+
+    c = sub.add_parser("completion", help="Print a bash completion script: eval \"$(safegen completion)\".")
+    c.set_defaults(func=_cmd_completion)
 
     for name, (module, help_) in _PLUGINS.items():
         if command is not None and command != name:

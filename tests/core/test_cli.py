@@ -195,3 +195,22 @@ def test_a_command_imports_no_other_subcommands_plugin():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr
+
+
+def test_bash_completion_completes_commands_and_their_options(capsys, tmp_path):
+    assert cli.main(["completion"]) == 0
+    script = tmp_path / "complete.sh"
+    script.write_text(capsys.readouterr().out)
+
+    def complete(*words):
+        line = " ".join(words)
+        r = subprocess.run(["bash", "-c", f'source {script}; COMP_WORDS=({line}); COMP_CWORD={len(words) - 1}; '
+                                          '_safegen; echo "${COMPREPLY[@]}"'], capture_output=True, text=True,
+                           timeout=30)
+        assert r.returncode == 0, r.stderr
+        return r.stdout.split()
+
+    assert complete("safegen", "mod") == ["moderate-text", "moderate-image"]
+    assert complete("safegen", "moderate-image", "--js") == ["--json"]
+    assert complete("safegen", "serve", "image-") == ["image-generation", "image-moderation"]
+    assert "--quarantine" in complete("safegen", "scan-dataset", "--")  # plugins' options too
