@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import weakref
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -147,8 +148,33 @@ def load_background(path: str = str(BACKGROUND_FILE)) -> Background | None:
         return None
 
 
+# Per encoder object (weakly held, so a discarded encoder takes its entries with it).
+_checked: "weakref.WeakKeyDictionary[Any, Background | None]" = weakref.WeakKeyDictionary()
+_phrases: "weakref.WeakKeyDictionary[Any, dict[str, np.ndarray]]" = weakref.WeakKeyDictionary()
+_MAX_CACHED_PHRASES = 4096
+
+
+def embed_phrases(encoder, phrases: list[str]) -> np.ndarray:
+    """Embeddings of topic phrases, each computed once per encoder: a reload that bumps a version without
+    touching its topics (the usual change) embeds nothing."""
+    cache = _phrases.setdefault(encoder, {})
+    missing = [p for p in dict.fromkeys(phrases) if p not in cache]
+    if missing:
+        if len(cache) + len(missing) > _MAX_CACHED_PHRASES:
+            cache.clear()
+        for p, e in zip(missing, np.asarray(encoder.embed(missing), dtype=np.float32)):
+            cache[p] = e
+    return np.stack([cache[p] for p in phrases]) if phrases else np.zeros((0, 1), np.float32)
+
+
 def background_for(encoder) -> Background | None:
     """The shipped background statistics if they were computed with this encoder (probe check), else None."""
+    if encoder not in _checked:
+        _checked[encoder] = _background_for(encoder)
+    return _checked[encoder]
+
+
+def _background_for(encoder) -> Background | None:
     bg = load_background()
     if bg is None:
         log.warning("no topic background statistics (%s): denied topics use plain cosine similarity", BACKGROUND_FILE)
@@ -174,7 +200,7 @@ class TopicIndex:
                 phrases.append(p)
                 owners.append(k)
         self._owners = np.asarray(owners, dtype=np.int64)
-        self._emb = np.asarray(encoder.embed(phrases), dtype=np.float32)
+        self._emb = embed_phrases(encoder, phrases)
         bg = background_for(encoder) if background is True else (background or None)
         if bg is not None:
             # Per phrase: ordinary prompts' mean similarity and its spread, so a phrase every portrait
