@@ -166,6 +166,10 @@ def test_preparer_failure_refuses_the_file_and_keeps_the_old(gdir):
     write(gdir, "brand.yaml", _brand(message="poison"))
     reg.reload()
     assert reg.get("brand").blocked_input_message == "good" and _errors("prepare") == before + 1
+    # Another file changing later does not drop the one that keeps serving its old version.
+    write(gdir, "other.yaml", {"id": "other"})
+    reg.reload()
+    assert reg.get("brand").blocked_input_message == "good" and reg.get("other").id == "other"
 
 
 def test_no_request_sees_a_half_loaded_guardrail_under_concurrent_reloads(gdir):

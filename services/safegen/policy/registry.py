@@ -259,10 +259,16 @@ class GuardrailRegistry:
                 errors.append(("prepare", f"{g.path or g.id}: cannot prepare guardrail {g.id!r}: {e}"))
         if snap is not None and len(ready) != sum(len(v) for v in snap.versions.values()):
             keep = {id(g) for g in ready}
-            # A file that failed to prepare falls back to what it served before, if anything.
-            fallback = [old_by_path[p] for p, g in new_by_path.items() if id(g) not in keep and p in old_by_path]
-            snap, more = self._assemble(ready + [g for g in fallback if id(g) not in keep], old_by_path,
-                                        self._snap.default_id)
+            # A file that failed to prepare falls back to what it served before, if anything (and is
+            # remembered as that, so the next reload of another file does not drop it).
+            for path, g in list(new_by_path.items()):
+                if id(g) not in keep and not g.prepared.get("_ready"):
+                    if path in old_by_path:
+                        new_by_path[path] = old_by_path[path]
+                        ready.append(old_by_path[path])
+                    else:
+                        del new_by_path[path]
+            snap, more = self._assemble(ready, old_by_path, self._snap.default_id)
             errors += more
         for reason, msg in errors:
             self._refuse(reason, msg)
