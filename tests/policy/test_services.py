@@ -151,6 +151,18 @@ def test_shadow_mode_generates_and_counts_detected(stack):
     assert _decisions("output", "SEXUAL", "DETECTED") == sexual + 1
 
 
+def test_apply_guardrail_counts_decisions(stack):
+    before = {k: _decisions("input", *k) for k in [("WORDS", "BLOCKED"), ("WORDS", "DETECTED"),
+                                                   ("SENSITIVE_INFORMATION", "ANONYMIZED"), ("NONE", "ALLOWED")]}
+    stack["gr"].ApplyGuardrail(gr.ApplyGuardrailRequest(guardrail_id="brand", content=[
+        gr.GuardrailContentBlock(text=gr.GuardrailTextBlock(text="a dragon")),
+        gr.GuardrailContentBlock(text=gr.GuardrailTextBlock(text="a unicorn for a@example.com")),
+        gr.GuardrailContentBlock(text=gr.GuardrailTextBlock(text="a cat"))]), timeout=10)
+    assert {k: _decisions("input", *k) - v for k, v in before.items()} == {
+        ("WORDS", "BLOCKED"): 1, ("WORDS", "DETECTED"): 1, ("SENSITIVE_INFORMATION", "ANONYMIZED"): 1,
+        ("NONE", "ALLOWED"): 1}
+
+
 def test_tightening_over_grpc(stack):
     tight = [c.FilterTightening(category=c.CATEGORY_HATE, input_strength=c.FILTER_STRENGTH_HIGH)]
     r = stack["gr"].ApplyGuardrail(gr.ApplyGuardrailRequest(

@@ -6,7 +6,7 @@ import asyncio
 import time
 from typing import Mapping
 
-from safegen.core import audit_pb, policy_pb
+from safegen.core import audit_pb, metrics, policy_pb
 from safegen.core.enums import check_enum
 from safegen.core.settings import CoreSettings
 from safegen.core.types import Source
@@ -235,7 +235,29 @@ class GuardrailServicer(_GatewayPart, guardrail_pb2_grpc.GuardrailServiceService
                 resp.outputs.append(guardrail_pb2.GuardrailOutput(text=message))
             elif anonymized:  # Bedrock returns the masked text when the guardrail only anonymized
                 resp.outputs.extend(guardrail_pb2.GuardrailOutput(text=t) for t in outputs)
+        _count(ordered, "output" if source == common_pb2.SOURCE_OUTPUT else "input")
         return resp
+
+
+def _count(assessments, source: str) -> None:
+    """safegen_decisions_total for ApplyGuardrail, per block, with the labels the flow uses: BLOCKED for what
+    acted, ANONYMIZED, DETECTED for what a detect-only policy or SHADOW mode only reported, else ALLOWED."""
+    none, blocked, anon = (common_pb2.POLICY_ACTION_NONE, common_pb2.POLICY_ACTION_BLOCKED,
+                           common_pb2.POLICY_ACTION_ANONYMIZED)
+    for a in assessments:
+        seen = []
+        for f in a.filters:
+            if f.detected:
+                seen.append((common_pb2.Category.Name(f.category).removeprefix("CATEGORY_"),
+                             "DETECTED" if f.action == none else "BLOCKED"))
+        for label, actions in (("WORDS", [w.action for w in a.words]),
+                               ("TOPICS", [t.action for t in a.topics if t.detected]),
+                               ("SENSITIVE_INFORMATION", [x.action for x in a.sensitive_information])):
+            for kind, name in ((blocked, "BLOCKED"), (anon, "ANONYMIZED"), (none, "DETECTED")):
+                if kind in actions:
+                    seen.append((label, name))
+        for category, action in seen or [("NONE", "ALLOWED")]:
+            metrics.DECISIONS.labels(source, category, action).inc()
 
 
 def _reasons(a: guardrail_pb2.GuardrailAssessment) -> list[str]:
