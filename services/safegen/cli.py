@@ -5,24 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
-import json
-import logging
 import os
 import sys
-import time
 from pathlib import Path
 
-DEFAULT_TARGET = "localhost:50051"
-SERVICES = ("text-moderation", "image-moderation", "image-generation", "gateway")
+# Server wiring (what each mode serves, the data plane, drain) lives in safegen.serve (stdlib imports only).
+from safegen.serve import SERVICES, build_servicers  # noqa: F401 - build_servicers re-exported for callers
 
-# Service name -> "module:function" building its servicer(s) from (registry, env). Imported lazily so
-# `safegen serve text-moderation` never loads torch's diffusion stack, and client commands load nothing.
-_FACTORIES = {
-    "text-moderation": "safegen.text.servicer:create_servicer",
-    "image-moderation": "safegen.image.servicer:create_servicer",
-    "image-generation": "safegen.generation.servicer:create_servicer",
-    "gateway": "safegen.gateway.servicer:create_servicers",
-}
+DEFAULT_TARGET = "localhost:50051"
 
 # Subcommands implemented next to their domain: module exposing configure_parser(parser) and run(args).
 _PLUGINS = {
@@ -31,98 +21,14 @@ _PLUGINS = {
 }
 
 
-def _factory(name: str):
-    module, func = _FACTORIES[name].split(":")
-    return getattr(importlib.import_module(module), func)
-
-
-def build_servicers(names, registry, env=None) -> list:
-    servicers = []
-    for name in names:
-        made = _factory(name)(registry, env)
-        servicers.extend(made if isinstance(made, (list, tuple)) else [made])
-    return servicers
-
-
-# ---------------------------------------------------------------------------------------------- serve
-async def _serve(args) -> int:
-    from grpc_health.v1 import health
-    from prometheus_client import start_http_server as start_metrics
-
-    from safegen.core.files import atomic_write
-    from safegen.core.logging import LogFormat, configure as configure_logging, log_event
-    from safegen.core.startup import load_concurrently
-    from safegen.core.server import create_server, drain, service_names, wait_for_signal
-    from safegen.core.settings import CoreSettings
-    from safegen.policy import GuardrailRegistry
-    from safegen.policy.settings import PolicySettings
-
-    core = CoreSettings.from_env()
-    # Before any model library is imported, so their warnings and progress bars are caught from the start.
-    configure_logging(core.log_level, LogFormat(core.log_format) if core.log_format else None)
-    log = logging.getLogger("safegen.serve")
-    names = SERVICES if args.service == "all" else (args.service,)
-    t0 = time.perf_counter()
-    log_event(log, "starting", "starting %s (pid %d)", args.service, os.getpid(), service=args.service,
-              pid=os.getpid())
-    registry = GuardrailRegistry.load(core.guardrails_dir or None, core.default_guardrail)
-    policy = PolicySettings.from_env()
-    # Independent services load at the same time (generation first, the longest), each logging
-    # `loading X` / `loaded X in N ms`; the gateway only opens channels.
-    order = sorted(names, key=lambda n: n != "image-generation")
-    made = load_concurrently({n: (lambda n=n: _factory(n)(registry, None)) for n in order if n != "gateway"})
-    if "gateway" in names:
-        made["gateway"] = _factory("gateway")(registry, None)
-    servicers = []
-    for name in names:
-        servicers.extend(made[name] if isinstance(made[name], (list, tuple)) else [made[name]])
-    registry.start_watching(policy.reload_seconds)  # after the servicers registered their preparers
-    health_servicer = health.aio.HealthServicer()
-    server, port = await create_server(servicers, f"{args.host}:{args.port}", health_servicer=health_servicer)
-    metrics_httpd, _ = start_metrics(args.metrics_port, addr=args.host)
-    metrics_port = metrics_httpd.server_port
-    await server.start()
-    http = None
-    if "gateway" in names and args.http_port >= 0:
-        from safegen.gateway.http import start_http_server
-
-        http = await start_http_server(args.host, args.http_port, f"127.0.0.1:{port}",
-                                       grace_seconds=core.grace_seconds)
-    ready = {"port": port, "metrics_port": metrics_port, "http_port": http.port if http else None,
-             "services": service_names(servicers)}
-    log_event(log, "serving", "serving %s on %s:%d (metrics :%d%s) after %.1f s", ", ".join(ready["services"]),
-              args.host, port, metrics_port, f", http :{http.port}" if http else "", time.perf_counter() - t0,
-              **ready, seconds=round(time.perf_counter() - t0, 3))
-    if args.ready_file:  # after the serving line: a reader of the file finds the line in the log
-        atomic_write(args.ready_file, json.dumps(ready).encode())  # readers never see a half-written file
-    sig = await wait_for_signal()
-    log_event(log, "draining", "signal %d: draining (health NOT_SERVING, grace %.0f s)", sig, core.grace_seconds,
-              signal=sig, grace_seconds=core.grace_seconds)
-    # HTTP and gRPC drain together: HTTP requests in flight are gateway calls the gRPC drain waits for,
-    # and running the two graces one after the other would exceed the pod's termination grace.
-    await asyncio.gather(
-        http.stop() if http else asyncio.sleep(0),
-        drain(server, health_servicer, core.grace_seconds, core.drain_delay_seconds, servicers))
-    for s in servicers:
-        close = getattr(s, "aclose", None)
-        if close:
-            await close()
-    registry.stop_watching()
-    from safegen.policy.audit import close_all
-
-    close_all()  # the audit lines of the last requests reach the log before the process exits
-    metrics_httpd.shutdown()
-    metrics_httpd.server_close()
-    log_event(log, "stopped", "stopped")
-    return 0
-
-
 def _cmd_serve(args) -> int:
     from safegen.core.settings import SettingsError
     from safegen.policy import GuardrailConfigError
 
     try:
-        return asyncio.run(_serve(args))
+        from safegen.serve import serve
+
+        return asyncio.run(serve(args))
     except (SettingsError, GuardrailConfigError) as e:
         print(f"safegen: configuration error: {e}", file=sys.stderr)
         return 2

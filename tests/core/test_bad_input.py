@@ -9,6 +9,7 @@ from safegen.policy import GuardrailRegistry
 from safegen.text.backends.local import LocalClassifierBackend
 from safegen.text.servicer import create_servicer as text_servicer
 from safegen.image.servicer import create_servicer as image_servicer
+from safegen.gateway.plane import DataPlane
 from safegen.gateway.servicer import GuardrailServicer
 from safegen.v1 import (common_pb2, guardrail_pb2 as gr, guardrail_pb2_grpc, image_moderation_pb2,
                         image_moderation_pb2_grpc, text_moderation_pb2, text_moderation_pb2_grpc)
@@ -90,7 +91,7 @@ class RecordingBackends:
 @pytest.mark.parametrize("fmt", [7, 99, -5])
 def test_apply_guardrail_unknown_image_format_fails_before_moderation(registry, fmt):
     backends = RecordingBackends()
-    with serve(GuardrailServicer(registry, backends)) as port:
+    with serve(GuardrailServicer(DataPlane(backends, registry))) as port:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
             stub = guardrail_pb2_grpc.GuardrailServiceStub(ch)
             with pytest.raises(grpc.RpcError) as e:

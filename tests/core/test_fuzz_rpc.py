@@ -9,7 +9,7 @@ import grpc
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from safegen.gateway.servicer import create_servicers
+from safegen.serve import SERVICES, build
 from safegen.generation.backends.base import GenerationBackend
 from safegen.generation.request import GenerationResult, Limits
 from safegen.generation.servicer import create_servicer as generation_servicer
@@ -66,11 +66,13 @@ class Solid(GenerationBackend):
 @pytest.fixture(scope="module")
 def channel():
     registry = GuardrailRegistry.load()
-    servicers = [text_servicer(registry, {}, backend=LocalClassifierBackend(NoScores())),
-                 image_servicer(registry, {"SAFEGEN_IMAGE_RATE_LIMIT": "0"}, detector=RedIsUnsafe()),
-                 generation_servicer(registry, {}, backend=Solid()),
-                 *create_servicers(registry, {})]
-    with serve(*servicers) as port:
+    generation = generation_servicer(registry, {}, backend=Solid())
+    wiring = build(SERVICES, registry, {}, prebuilt={
+        "text-moderation": text_servicer(registry, {}, backend=LocalClassifierBackend(NoScores())),
+        "image-moderation": image_servicer(registry, {"SAFEGEN_IMAGE_RATE_LIMIT": "0"}, detector=RedIsUnsafe()),
+        "image-generation": generation})
+    # The all-in-one wiring, plus the generation service as split mode serves it, so both get fuzzed.
+    with serve(*wiring.servicers, generation) as port:
         opts = [("grpc.max_receive_message_length", 100 << 20), ("grpc.max_send_message_length", 100 << 20)]
         with grpc.insecure_channel(f"127.0.0.1:{port}", options=opts) as ch:
             yield ch

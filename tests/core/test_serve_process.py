@@ -15,7 +15,9 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from support import ServeProcess, stop_processes
+from safegen.v1 import image_generation_pb2 as gen, image_generation_pb2_grpc as gen_grpc
 from safegen.v1 import safe_generation_pb2 as pb, safe_generation_pb2_grpc as pb_grpc
+from safegen.v1 import text_moderation_pb2 as tm, text_moderation_pb2_grpc as tm_grpc
 
 pytestmark = pytest.mark.slow
 
@@ -43,8 +45,14 @@ def test_sigterm_drains_in_flight_calls_and_reports_not_serving(tmp_path):
                         name="all")
     try:
         assert set(ready["services"]) >= {"safegen.v1.SafeGenerationService", "safegen.v1.TextModerationService",
-                                          "safegen.v1.ImageModerationService", "safegen.v1.ImageGenerationService"}
+                                          "safegen.v1.ImageModerationService", "safegen.v1.GuardrailService"}
+        # No bypass: generation is internal to the all-in-one process, never on its public port.
+        assert "safegen.v1.ImageGenerationService" not in ready["services"]
         ch = channel(ready["port"])
+        with pytest.raises(grpc.RpcError) as e:
+            gen_grpc.ImageGenerationServiceStub(ch).GenerateImages(gen.GenerateImagesRequest(prompt="a p.0.r.n star"),
+                                                                  timeout=30)
+        assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
         stub = pb_grpc.SafeGenerationServiceStub(ch)
         stream = stub.StreamGenerate(pb.StreamGenerateRequest(prompt="a yellow circle on a blue background",
                                                               steps=150, seed=1), timeout=120)
@@ -67,10 +75,14 @@ def test_metrics_port_serves_grpc_and_stage_metrics(tmp_path):
     try:
         stub = pb_grpc.SafeGenerationServiceStub(channel(ready["port"]))
         stub.Generate(pb.GenerateRequest(prompt="a white square on a red background", seed=4), timeout=120)
+        # The gateway calls text moderation in process; the public moderation API is still a gRPC service.
+        tm_grpc.TextModerationServiceStub(channel(ready["port"])).ModerateText(
+            tm.ModerateTextRequest(text="a quiet lake"), timeout=30)
         body = urllib.request.urlopen(f"http://127.0.0.1:{ready['metrics_port']}/metrics", timeout=10).read().decode()
         for needle in ('grpc_server_handled_total{grpc_code="OK",grpc_method="Generate"',
                        'grpc_server_handling_seconds_bucket{grpc_method="ModerateText"',
                        'safegen_stage_duration_seconds_count{stage="generation"}',
+                       'safegen_text_backend_seconds_count', 'safegen_image_detect_seconds_count',
                        'safegen_stage_duration_seconds_count{stage="total"}',
                        "safegen_moderation_overhead_ratio_count",
                        'safegen_decisions_total{action="ALLOWED",category="NONE",source="input"}'):
@@ -109,3 +121,15 @@ def test_bad_setting_stops_with_a_clear_message(tmp_path):
     r = subprocess.run([sys.executable, "-m", "safegen.cli", "serve", "gateway", "--port", "0", "--metrics-port", "0"],
                        env={**os.environ, "SAFEGEN_GRACE_SECONDS": "soon"}, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "SAFEGEN_GRACE_SECONDS='soon': expected a number" in r.stderr
+
+
+@pytest.mark.parametrize("args,env,fragment", [
+    (["gateway"], {}, "the gateway alone needs its backends' addresses: set SAFEGEN_TEXT_MODERATION_ADDR"),
+    ([], {"SAFEGEN_IMAGE_GENERATION_ADDR": "gpu:50051"},
+     "SAFEGEN_IMAGE_GENERATION_ADDR set, but `safegen serve` runs every backend in this process"),
+])
+def test_backend_addresses_that_cannot_be_honoured_stop_the_start(args, env, fragment):
+    clean = {k: v for k, v in os.environ.items() if not k.endswith("_ADDR")}
+    r = subprocess.run([sys.executable, "-m", "safegen.cli", "serve", *args, "--port", "0", "--metrics-port", "0",
+                        "--http-port", "-1"], env={**clean, **env}, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and fragment in r.stderr, r.stderr[-2000:]

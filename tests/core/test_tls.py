@@ -199,7 +199,7 @@ def test_mtls_requires_a_client_certificate_from_the_ca(monkeypatch, secret, pki
 
 def test_gateway_backend_channels_use_tls_settings(monkeypatch, secret, pki):
     # A backend served with TLS; the gateway's Backends reach it with SAFEGEN_BACKEND_TLS_* (split mode).
-    from safegen.gateway.clients import Backends
+    from safegen.gateway.clients import GrpcBackends
     from support import running_server
     from safegen.v1 import text_moderation_pb2, text_moderation_pb2_grpc
 
@@ -212,7 +212,7 @@ def test_gateway_backend_channels_use_tls_settings(monkeypatch, secret, pki):
                           "SAFEGEN_BACKEND_TLS_SERVER_NAME": "localhost"})
 
     async def call(port):
-        b = Backends(f"127.0.0.1:{port}", "", "")
+        b = GrpcBackends(f"127.0.0.1:{port}", "", "")
         try:
             return await b.moderate_text("hi", 1, "")
         finally:

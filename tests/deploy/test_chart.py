@@ -98,7 +98,8 @@ SERVICES = {
 
 def test_defaults_render_one_deployment_and_two_services_per_service_and_nothing_optional(default_docs):
     kinds = sorted({d["kind"] for d in default_docs})
-    assert kinds == ["ConfigMap", "Deployment", "Pod", "Service", "ServiceAccount"], kinds
+    # NetworkPolicy is on by default: image-generation must only be reachable from the gateway.
+    assert kinds == ["ConfigMap", "Deployment", "NetworkPolicy", "Pod", "Service", "ServiceAccount"], kinds
     deployments = by_kind(default_docs, "Deployment")
     services = by_kind(default_docs, "Service")
     assert set(deployments) == {f"safegen-{n}" for n in SERVICES}
@@ -267,13 +268,29 @@ def test_service_monitor_scrapes_headless_services_with_job_names_the_alerts_use
         assert job in exprs
 
 
-def test_helm_test_pod_checks_every_service_with_safegen_health(default_docs):
+def test_helm_test_pod_checks_every_service_with_safegen_health(default_docs, helm):
     (pod,) = by_kind(default_docs, "Pod").values()
     assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
     checked = {next(a for a in c["args"] if a.startswith("--service=")).split("=", 1)[1] for c in pod["spec"]["containers"]}
-    assert checked == set(SERVICES.values()) | {"safegen.v1.GuardrailService"}
+    # The default NetworkPolicy keeps the test pod away from image-generation (only the gateway reaches it).
+    assert checked == set(SERVICES.values()) - {"safegen.v1.ImageGenerationService"} | {"safegen.v1.GuardrailService"}
     for c in pod["spec"]["containers"]:
         assert c["args"][0] == "health"
+    (pod,) = by_kind(documents(render(helm, sets=("networkPolicy.enabled=false",))), "Pod").values()
+    checked = {next(a for a in c["args"] if a.startswith("--service=")).split("=", 1)[1] for c in pod["spec"]["containers"]}
+    assert checked == set(SERVICES.values()) | {"safegen.v1.GuardrailService"}
+
+
+def test_only_the_gateway_reaches_image_generation_by_default(default_docs):
+    policies = by_kind(default_docs, "NetworkPolicy")
+    generation = policies["safegen-image-generation"]["spec"]
+    assert generation["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "image-generation"
+    assert generation["policyTypes"] == ["Ingress"]
+    grpc_rule = next(r for r in generation["ingress"] if {"port": "grpc", "protocol": "TCP"} in r["ports"])
+    assert grpc_rule["from"] == [{"podSelector": {"matchLabels": {
+        **policies["safegen-gateway"]["spec"]["podSelector"]["matchLabels"]}}}]
+    other_rules = [r for r in generation["ingress"] if r is not grpc_rule]
+    assert all({p["port"] for p in r["ports"]} == {"metrics"} for r in other_rules)
 
 
 def test_notes_tell_how_to_reach_the_gateway(helm):

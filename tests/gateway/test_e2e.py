@@ -1,63 +1,80 @@
-"""The whole gateway flow through real gRPC: real text moderation, the bundled generator, real image
-moderation (with a detector double only where a test needs an image judged unsafe)."""
+"""The whole stack as `safegen serve` wires it (all-in-one: in-process backends, one public port): real text
+moderation, the bundled generator, real image moderation (with a detector double only where a test needs
+an image judged unsafe), over gRPC and over the HTTP front that calls the same data plane."""
 
 from __future__ import annotations
 
+import base64
+import http.client
 import io
+import json
 
 import grpc
 import pytest
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from PIL import Image
 
-from safegen.cli import build_servicers
+from safegen.gateway.http import start_http_server
+from safegen.image.servicer import create_servicer as image_servicer
 from safegen.policy import GuardrailRegistry
-from support import RedIsUnsafe, serve
+from safegen.serve import SERVICES, build
+from support import RedIsUnsafe, running_server
 from safegen.v1 import common_pb2 as c, guardrail_pb2 as gr, guardrail_pb2_grpc as gr_grpc
-from safegen.v1 import image_generation_pb2_grpc as gen_grpc
+from safegen.v1 import image_generation_pb2 as gen, image_generation_pb2_grpc as gen_grpc
 from safegen.v1 import safe_generation_pb2 as pb, safe_generation_pb2_grpc as pb_grpc
 
 RED_PROMPT = "a red circle on a white background"
 
 
-class CountingGeneration:
-    """Wraps the real generation servicer to count calls (proves blocked prompts never generate)."""
+class CountingGenerator:
+    """Wraps the real ImageGenerator to count generations (proves blocked prompts never generate)."""
 
     def __init__(self, inner):
         self.inner, self.calls = inner, 0
 
-    def wrap(self):
-        outer = self
+    async def generate(self, request, **kw):
+        self.calls += 1
+        return await self.inner.generate(request, **kw)
 
-        class Counted(gen_grpc.ImageGenerationServiceServicer):
-            async def GenerateImages(self, request, context):
-                outer.calls += 1
-                return await outer.inner.GenerateImages(request, context)
-
-            async def StreamGenerateImages(self, request, context):
-                outer.calls += 1
-                async for e in outer.inner.StreamGenerateImages(request, context):
-                    yield e
-
-        return Counted()
+    def close(self):
+        self.inner.close()
 
 
 @pytest.fixture(scope="module")
 def stack():
-    from safegen.image.servicer import create_servicer as image_servicer
-
     registry = GuardrailRegistry.load()
-    text, generation = build_servicers(["text-moderation", "image-generation"], registry)
-    counting = CountingGeneration(generation)
-    image_real = image_servicer(registry)
-    with serve(text, counting.wrap(), image_real, *build_servicers(["gateway"], registry)) as port:
-        with serve(text, counting.wrap(), image_servicer(registry, detector=RedIsUnsafe()),
-                   *build_servicers(["gateway"], registry)) as red_port:
-            yield {"port": port, "red_port": red_port, "gen": counting}
+    text, generation = build(["text-moderation"], registry).servicers + build(["image-generation"], registry).servicers
+    counting = CountingGenerator(generation.generator)
+    generation.generator = counting
+    real = build(SERVICES, registry, prebuilt={"text-moderation": text, "image-generation": generation})
+    red = build(SERVICES, registry, prebuilt={"text-moderation": text, "image-generation": generation,
+                                              "image-moderation": image_servicer(registry, detector=RedIsUnsafe())})
+
+    async def http_front(port):
+        return await start_http_server("127.0.0.1", 0, real.plane, timeout_seconds=120)
+
+    with running_server(*real.servicers, start_extra=http_front) as (port, http_handle):
+        with running_server(*red.servicers) as (red_port, _):
+            yield {"port": port, "red_port": red_port, "gen": counting, "http_port": http_handle.port}
+
+
+def _channel(port):
+    return grpc.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.max_receive_message_length", 96 << 20)])
 
 
 def _stub(port):
-    return pb_grpc.SafeGenerationServiceStub(grpc.insecure_channel(
-        f"127.0.0.1:{port}", options=[("grpc.max_receive_message_length", 96 << 20)]))
+    return pb_grpc.SafeGenerationServiceStub(_channel(port))
+
+
+def _http(stack, method, path, body=None):
+    conn = http.client.HTTPConnection("127.0.0.1", stack["http_port"], timeout=120)
+    try:
+        conn.request(method, path, body=json.dumps(body) if body is not None else None,
+                     headers={"Content-Type": "application/json"} if body is not None else {})
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
 
 
 def test_safe_prompt_gives_a_png_image(stack):
@@ -92,7 +109,7 @@ def test_unsafe_image_is_blurred_after_bounded_regeneration(stack):
     assert stack["gen"].calls - before == 3
     [img] = r.images
     assert img.blurred and not img.withheld and img.data
-    assert any(l.HasField("bounding_box") for l in img.labels)
+    assert any(lb.HasField("bounding_box") for lb in img.labels)
     assert any("blurred" in w for w in r.warnings)
     out = Image.open(io.BytesIO(img.data))
     assert out.format == "PNG" and out.size == (64, 64)
@@ -120,10 +137,28 @@ def test_bad_inputs_get_clear_status(stack, req, code, fragment):
     assert e.value.code() == code and fragment in e.value.details()
 
 
+def test_a_huge_unknown_guardrail_id_is_not_found_with_a_bounded_message(stack):
+    # 16 KB echoed into the status message used to exceed the metadata limit: RESOURCE_EXHAUSTED.
+    huge = "g" * 20_000
+    for rpc in ("Generate", "StreamGenerate"):
+        with pytest.raises(grpc.RpcError) as e:
+            call = getattr(_stub(stack["port"]), rpc)
+            result = call(pb.GenerateRequest(prompt="a cat", guardrail_id=huge) if rpc == "Generate"
+                          else pb.StreamGenerateRequest(prompt="a cat", guardrail_id=huge), timeout=30)
+            list(result) if rpc == "StreamGenerate" else result
+        assert e.value.code() == grpc.StatusCode.NOT_FOUND, rpc
+        details = e.value.details()
+        assert details.startswith("guardrail 'ggg") and "characters omitted" in details
+        assert details.endswith("known guardrails: " + ", ".join(sorted(g.id for g in GuardrailRegistry.load().all())))
+        assert len(details) < 2100
+    status, body = _http(stack, "POST", "/v1/generate", {"prompt": "a cat", "guardrailId": huge})
+    assert status == 404 and json.loads(body)["status"] == "NOT_FOUND"
+
+
 def test_apply_guardrail_mixes_text_and_image_blocks(stack):
     png = io.BytesIO()
     Image.new("RGB", (64, 64), (250, 10, 10)).save(png, "PNG")
-    stub = gr_grpc.GuardrailServiceStub(grpc.insecure_channel(f"127.0.0.1:{stack['red_port']}"))
+    stub = gr_grpc.GuardrailServiceStub(_channel(stack["red_port"]))
     r = stub.ApplyGuardrail(gr.ApplyGuardrailRequest(source=c.SOURCE_OUTPUT, content=[
         gr.GuardrailContentBlock(text=gr.GuardrailTextBlock(text="a quiet lake at dawn")),
         gr.GuardrailContentBlock(image=gr.GuardrailImageBlock(format=gr.IMAGE_FORMAT_PNG, data=png.getvalue())),
@@ -138,3 +173,73 @@ def test_apply_guardrail_mixes_text_and_image_blocks(stack):
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "format is JPEG but the bytes are PNG" in e.value.details()
     names = [g.id for g in stub.ListGuardrails(gr.ListGuardrailsRequest()).guardrails]
     assert names[0] == "default" and "permissive-warn" in names
+
+
+# ------------------------------------------------------------------------------------- no bypass
+def _listed_services(port) -> set[str]:
+    stub = reflection_pb2_grpc.ServerReflectionStub(_channel(port))
+    resp = next(stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")])))
+    return {s.name for s in resp.list_services_response.service}
+
+
+def test_the_public_port_does_not_serve_image_generation(stack):
+    services = _listed_services(stack["port"])
+    assert "safegen.v1.ImageGenerationService" not in services
+    # The user-facing moderation APIs stay public.
+    assert {"safegen.v1.SafeGenerationService", "safegen.v1.GuardrailService", "safegen.v1.TextModerationService",
+            "safegen.v1.ImageModerationService"} <= services
+    stub = gen_grpc.ImageGenerationServiceStub(_channel(stack["port"]))
+    before = stack["gen"].calls
+    # The prompt the security review got a PNG for, straight from GenerateImages.
+    for call in (lambda: stub.GenerateImages(gen.GenerateImagesRequest(prompt="a p.0.r.n star"), timeout=30),
+                 lambda: list(stub.StreamGenerateImages(gen.StreamGenerateImagesRequest(prompt="a p.0.r.n star"),
+                                                        timeout=30))):
+        with pytest.raises(grpc.RpcError) as e:
+            call()
+        assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert stack["gen"].calls == before
+
+
+@pytest.mark.parametrize("port_key,prompt", [("port", "a blue square on a yellow background"),
+                                             ("red_port", RED_PROMPT), ("port", "a p.0.r.n star")])
+def test_generated_bytes_only_come_with_both_verdicts(stack, port_key, prompt):
+    r = _stub(stack[port_key]).Generate(pb.GenerateRequest(prompt=prompt, seed=5, width=64, height=64,
+                                                           num_images=2), timeout=120)
+    assert r.prompt_assessment.action in (c.ACTION_NONE, c.ACTION_GUARDRAIL_INTERVENED)
+    assert r.prompt_assessment.filters  # the prompt was judged
+    for img in r.images:
+        if img.data:
+            assert img.action in (c.ACTION_NONE, c.ACTION_GUARDRAIL_INTERVENED) and img.filters  # the image was judged
+            if img.action == c.ACTION_GUARDRAIL_INTERVENED:
+                assert img.blurred  # the default guardrail blurs what is still unsafe
+    if r.prompt_assessment.action == c.ACTION_GUARDRAIL_INTERVENED:
+        assert not r.images
+
+
+# ------------------------------------------------------------------------------ the HTTP front
+def test_http_front_calls_the_same_plane(stack):
+    status, body = _http(stack, "POST", "/v1/generate", {"prompt": "a yellow circle on a blue background", "seed": 4,
+                                                         "width": 64, "height": 64})
+    assert status == 200, body
+    r = json.loads(body)
+    [img] = r["images"]
+    assert Image.open(io.BytesIO(base64.b64decode(img["data"]))).format == "PNG"
+    assert img["action"] == "ACTION_NONE" and r["promptAssessment"]["action"] == "ACTION_NONE"
+    status, body = _http(stack, "POST", "/v1/generate", {"prompt": "a cat", "guardrailId": "nope"})
+    assert status == 404 and "guardrail 'nope' not found" in json.loads(body)["message"]
+    status, body = _http(stack, "POST", "/v1/generate", {"prompt": "a cat", "width": 100})
+    assert status == 400 and json.loads(body)["status"] == "INVALID_ARGUMENT"
+    status, body = _http(stack, "GET", "/healthz")
+    assert status == 200 and json.loads(body) == {"status": "SERVING"}
+    status, body = _http(stack, "GET", "/v1/guardrails")
+    assert status == 200 and json.loads(body)["guardrails"][0]["id"] == "default"
+
+
+def test_http_stream_over_the_plane(stack):
+    status, body = _http(stack, "POST", "/v1/generate:stream", {"prompt": "a green triangle", "seed": 2,
+                                                                "width": 64, "height": 64})
+    assert status == 200
+    events = [line.split(": ", 1)[1] for line in body.decode().splitlines() if line.startswith("event: ")]
+    assert events[0] == "stage" and "progress" in events and events[-1] == "result"
+    status, body = _http(stack, "POST", "/v1/generate:stream", {"prompt": "", "seed": 2})
+    assert status == 400 and "prompt must not be empty" in json.loads(body)["message"]

@@ -220,3 +220,16 @@ def test_overhead_ratio_is_recorded_only_for_requests_that_generated():
     assert count() == n0
     run(flow, prompt="a cat")
     assert count() == n0 + 1
+
+
+def test_no_generation_while_image_moderation_is_unreachable():
+    from safegen.errors import Unavailable
+
+    class ImageDown(FakeBackends):
+        async def image_moderation_ready(self):
+            raise Unavailable("image moderation at x:1 is unreachable")
+
+    b = ImageDown()
+    with pytest.raises(Unavailable, match="image moderation"):
+        run(SafeGenerationFlow(b, GuardrailRegistry.load(), fake_blur), prompt="a cat")
+    assert b.generate_calls == [] and not b.moderated

@@ -134,8 +134,10 @@ def test_queue_full_is_resource_exhausted(backend):
         await started.wait()
         second = asyncio.ensure_future(gen.generate(GenerationRequest(prompt="p", width=64, height=64, steps=2, seed=2)))
         await asyncio.sleep(0)
-        with pytest.raises(ResourceExhausted, match="busy"):
+        with pytest.raises(ResourceExhausted, match="busy") as busy:
             await gen.generate(GenerationRequest(prompt="p", width=64, height=64, steps=2, seed=3))
+        # The message names the model that runs, not just the backend kind ("diffusers").
+        assert backend.model_id in busy.value.message and "1 running and 1 waiting" in busy.value.message
         results = await asyncio.gather(first, second)  # the admitted ones still finish, in turn
         return results
 

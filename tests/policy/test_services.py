@@ -12,7 +12,9 @@ import pytest
 from PIL import Image
 from prometheus_client import REGISTRY
 
-from safegen.cli import build_servicers
+from safegen.gateway.inprocess import InProcessBackends
+from safegen.gateway.plane import DataPlane
+from safegen.gateway.servicer import servicers_for
 from safegen.core.types import Category, Level
 from safegen.image.servicer import create_servicer as image_servicer
 from safegen.policy import GuardrailRegistry
@@ -69,9 +71,15 @@ def stack(tmp_path_factory):
     registry = GuardrailRegistry.load(d)
     gen = RecordingGeneration()
     backend = FixedBackend(by_word={"violent": {Category.VIOLENCE: Level.HIGH}})
-    servicers = [text_servicer(registry, backend=backend), image_servicer(registry, detector=RedIsUnsafe()), gen,
-                 *build_servicers(["gateway"], registry, {})]
-    with run_stack(*servicers) as s:
+    text, image = text_servicer(registry, backend=backend), image_servicer(registry, detector=RedIsUnsafe())
+
+    class Backends(InProcessBackends):  # the all-in-one wiring, generating with the recording double
+        async def generate(self, request, on_progress=None):
+            return await gen.GenerateImages(request, None)
+
+    plane = DataPlane(Backends(text, image), registry)
+    servicers = [text, image, gen, *servicers_for(plane)]
+    with run_stack(*servicers, plane=plane) as s:
         ch = grpc.insecure_channel(f"127.0.0.1:{s.grpc_port}")
         yield {"stack": s, "gen": gen, "registry": registry, "dir": d,
                "text": tm_grpc.TextModerationServiceStub(ch), "image": im_grpc.ImageModerationServiceStub(ch),

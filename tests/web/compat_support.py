@@ -31,12 +31,15 @@ WHITE_PNG = png((255, 255, 255))
 def real_stack(guardrails_dir=None, **http_options):
     """The gateway's GuardrailService over the real text moderation service (bundled classifier and
     word lists) and the image moderation service with the red double, HTTP front on port 0."""
-    from safegen.cli import build_servicers
+    from safegen.gateway.inprocess import InProcessBackends
+    from safegen.gateway.plane import DataPlane
+    from safegen.gateway.servicer import servicers_for
     from safegen.image.servicer import create_servicer as image_servicer
     from safegen.policy import GuardrailRegistry
+    from safegen.text.servicer import create_servicer as text_servicer
 
     registry = GuardrailRegistry.load(guardrails_dir)
-    servicers = build_servicers(["text-moderation"], registry)
-    servicers.append(image_servicer(registry, detector=RedIsUnsafe()))
-    servicers += build_servicers(["gateway"], registry)
-    return run_stack(*servicers, **http_options)
+    text, image = text_servicer(registry), image_servicer(registry, detector=RedIsUnsafe())
+    # The all-in-one wiring without a generator (ApplyGuardrail never generates): HTTP calls the plane in process.
+    plane = DataPlane(InProcessBackends(text, image, generation=None), registry)
+    return run_stack(text, image, *servicers_for(plane), plane=plane, **http_options)

@@ -45,9 +45,11 @@ class Stack:
 
 @contextlib.contextmanager
 def run_stack(*servicers, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, timeout_seconds: float = 60,
-              **http_options) -> Iterator[Stack]:
+              plane=None, **http_options) -> Iterator[Stack]:
+    """`plane`: the gateway's DataPlane for the HTTP front to call in process, as `safegen serve` does;
+    without it the front calls the servicers' gateway over gRPC (fakes of the gateway's services)."""
     async def start_http(port: int):
-        return await start_http_server("127.0.0.1", 0, f"127.0.0.1:{port}", max_body_bytes=max_body_bytes,
+        return await start_http_server("127.0.0.1", 0, plane or f"127.0.0.1:{port}", max_body_bytes=max_body_bytes,
                                        timeout_seconds=timeout_seconds, **http_options)
 
     with running_server(*servicers, start_extra=start_http) as (port, handle):

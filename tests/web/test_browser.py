@@ -54,15 +54,13 @@ if _missing():
 
 
 def _real_servicers(detector=None) -> list:
-    from safegen.cli import build_servicers
     from safegen.image.servicer import create_servicer as image_servicer
     from safegen.policy import GuardrailRegistry
+    from safegen.serve import SERVICES, build
 
     registry = GuardrailRegistry.load()
-    servicers = build_servicers(["text-moderation", "image-generation"], registry)
-    servicers.append(image_servicer(registry, detector=detector))
-    servicers += build_servicers(["gateway"], registry)
-    return servicers
+    # The all-in-one wiring of `safegen serve`, with the detector double as its image moderation.
+    return build(SERVICES, registry, prebuilt={"image-moderation": image_servicer(registry, detector=detector)}).servicers
 
 
 def _drive(scenarios: list[dict]) -> dict[str, dict]:

@@ -10,7 +10,7 @@ import pytest
 from openai.types import moderation as oai
 
 from safegen.gateway.http import compat, openai_compat as oc
-from safegen.gateway.servicer import MAX_BLOCKS
+from safegen.gateway.plane import MAX_BLOCKS
 from safegen.v1 import common_pb2 as C
 from safegen.v1 import guardrail_pb2
 

@@ -46,7 +46,6 @@ HTTP_BUDGET = settings(max_examples=60, deadline=None, derandomize=True, databas
 @pytest.fixture(scope="module")
 def real_stack():
     from core.test_fuzz_rpc import NoScores, Solid  # the same doubles as the gRPC fuzz tests
-    from safegen.gateway.servicer import create_servicers
     from safegen.generation.servicer import create_servicer as generation_servicer
     from safegen.image.servicer import create_servicer as image_servicer
     from safegen.policy import GuardrailRegistry
@@ -54,11 +53,15 @@ def real_stack():
     from safegen.text.servicer import create_servicer as text_servicer
     from support import RedIsUnsafe
 
+    from safegen.serve import SERVICES, build
+
     registry = GuardrailRegistry.load()
-    servicers = [text_servicer(registry, {}, backend=LocalClassifierBackend(NoScores())),
-                 image_servicer(registry, {"SAFEGEN_IMAGE_RATE_LIMIT": "0"}, detector=RedIsUnsafe()),
-                 generation_servicer(registry, {}, backend=Solid()), *create_servicers(registry, {})]
-    with run_stack(*servicers, max_body_bytes=1 << 20, timeout_seconds=30) as s:
+    wiring = build(SERVICES, registry, {}, prebuilt={
+        "text-moderation": text_servicer(registry, {}, backend=LocalClassifierBackend(NoScores())),
+        "image-moderation": image_servicer(registry, {"SAFEGEN_IMAGE_RATE_LIMIT": "0"}, detector=RedIsUnsafe()),
+        "image-generation": generation_servicer(registry, {}, backend=Solid())})
+    # As `safegen serve` wires it: the HTTP front calls the data plane in process.
+    with run_stack(*wiring.servicers, plane=wiring.plane, max_body_bytes=1 << 20, timeout_seconds=30) as s:
         yield s
 
 

@@ -1,4 +1,4 @@
-"""gRPC clients from the gateway to the three backend services: round_robin over DNS, retries, error mapping.
+"""gRPC adapters of the `Backends` port (split mode): round_robin over DNS, retries, fast reconnects, error mapping.
 
 Backends run as separate Deployments behind headless Services; `dns:///name:port` plus the round_robin
 policy spreads the gateway's long-lived HTTP/2 connections over every pod instead of pinning one.
@@ -6,6 +6,7 @@ policy spreads the gateway's long-lived HTTP/2 connections over every pod instea
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Awaitable, Callable
 
@@ -13,8 +14,9 @@ import grpc
 
 from safegen import errors
 from safegen.core.auth import process_guard
-from safegen.core.clientauth import for_caller, metadata_interceptors, static_metadata
+from safegen.core.clientauth import metadata_interceptors, static_metadata
 from safegen.core.tls import backend_channel_options, client_credentials, process_tls
+from safegen.gateway.twins import twin
 from safegen.v1 import (
     image_generation_pb2,
     image_generation_pb2_grpc,
@@ -43,7 +45,17 @@ CHANNEL_OPTIONS = [
     ("grpc.max_send_message_length", _MAX_MESSAGE),
     ("grpc.http2.bdp_probe", 0),
     ("grpc.keepalive_time_ms", 30_000),
+    # Recovery: gRPC's default backoff (1 s, x1.6, up to 120 s) kept the gateway answering UNAVAILABLE
+    # for 10-25 s after a backend came back. Capped at 1 s, a restarted backend is reached within
+    # ~1.2 s (20% jitter) of listening again.
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 1_000),  # also the connect deadline: a hung (SIGSTOPped) pod fails in 1 s
+    ("grpc.max_reconnect_backoff_ms", 1_000),
+    # A restarted pod has a new IP: re-resolve the headless Service within a second, not the default 30 s.
+    ("grpc.dns_min_time_between_resolutions_ms", 1_000),
 ]
+#: How long the readiness check before a generation waits for a connecting channel to become ready.
+READY_WAIT_S = 2.0
 
 _BY_CODE = {
     grpc.StatusCode.INVALID_ARGUMENT: errors.InvalidArgument,
@@ -73,8 +85,8 @@ def _target(addr: str) -> str:
     return f"dns:///{addr}"
 
 
-class Backends:
-    """Channels and stubs for the three backends, opened lazily inside the running event loop."""
+class GrpcBackends:
+    """The port over channels to the three backend services, opened lazily inside the running event loop."""
 
     def __init__(self, text_addr: str, image_addr: str, generation_addr: str,
                  moderation_timeout_s: float = 30.0, generation_timeout_s: float = 600.0):
@@ -84,33 +96,28 @@ class Backends:
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._stubs: dict[str, object] = {}
 
-    def set_default_addr(self, addr: str) -> None:
-        """All-in-one mode: backends with no configured address are this process's own server."""
-        self._own_addr = addr  # calls to it carry this process's internal token (not charged to callers)
-        for k, v in self.addrs.items():
-            if not v:
-                self.addrs[k] = addr
+    def _channel(self, kind: str) -> grpc.aio.Channel:
+        addr = self.addrs[kind]
+        if not addr:
+            raise errors.FailedPrecondition(f"no address configured for the {kind} backend")
+        channel = self._channels.get(addr)
+        if channel is None:
+            # SAFEGEN_BACKEND_API_KEY, if set: the key the backends in other processes accept from the gateway.
+            interceptors = metadata_interceptors(static_metadata(process_guard().backend_authorization))
+            tls = process_tls()[0]
+            creds = client_credentials(tls)  # SAFEGEN_BACKEND_TLS_*: None means plaintext
+            if creds is None:
+                channel = grpc.aio.insecure_channel(_target(addr), options=CHANNEL_OPTIONS, interceptors=interceptors)
+            else:
+                channel = grpc.aio.secure_channel(_target(addr), creds, options=CHANNEL_OPTIONS
+                                                  + backend_channel_options(tls), interceptors=interceptors)
+            self._channels[addr] = channel
+        return channel
 
     def _stub(self, kind: str, factory):
         stub = self._stubs.get(kind)
         if stub is None:
-            addr = self.addrs[kind]
-            if not addr:
-                raise errors.FailedPrecondition(f"no address configured for the {kind} backend")
-            channel = self._channels.get(addr)
-            if channel is None:
-                guard, own = process_guard(), addr == getattr(self, "_own_addr", None)
-                auth = guard.internal_authorization if own else guard.backend_authorization
-                interceptors = metadata_interceptors(for_caller(auth) if own else static_metadata(auth))
-                tls = process_tls()[0]
-                creds = None if own else client_credentials(tls)  # own: the loopback port, plaintext
-                if creds is None:
-                    channel = grpc.aio.insecure_channel(_target(addr), options=CHANNEL_OPTIONS, interceptors=interceptors)
-                else:
-                    channel = grpc.aio.secure_channel(_target(addr), creds, options=CHANNEL_OPTIONS
-                                                      + backend_channel_options(tls), interceptors=interceptors)
-                self._channels[addr] = channel
-            stub = self._stubs[kind] = factory(channel)
+            stub = self._stubs[kind] = factory(self._channel(kind))
         return stub
 
     async def moderate_text(self, text: str, source, guardrail_id: str, guardrail_version: str = "",
@@ -145,7 +152,7 @@ class Backends:
         try:
             if on_progress is None:
                 return await stub.GenerateImages(request, timeout=self.generation_timeout_s)
-            stream_req = image_generation_pb2.StreamGenerateImagesRequest.FromString(request.SerializeToString())
+            stream_req = twin(request, image_generation_pb2.StreamGenerateImagesRequest)
             result = None
             async for event in stub.StreamGenerateImages(stream_req, timeout=self.generation_timeout_s):
                 if event.HasField("progress"):
@@ -158,8 +165,31 @@ class Backends:
         except grpc.aio.AioRpcError as e:
             raise backend_error(e, "image generation") from None
 
+    async def image_moderation_ready(self) -> None:
+        """Fails fast (UNAVAILABLE naming the backend) when the image moderation channel cannot carry a
+        call now, so no generation is spent on images that could not be judged. Costs no RPC: it reads
+        the channel's connectivity state, waiting up to READY_WAIT_S only while it is connecting."""
+        channel = self._channel("image")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + READY_WAIT_S
+        while True:
+            state = channel.get_state(try_to_connect=True)
+            if state == grpc.ChannelConnectivity.READY:
+                return
+            remaining = deadline - loop.time()
+            if state in (grpc.ChannelConnectivity.TRANSIENT_FAILURE, grpc.ChannelConnectivity.SHUTDOWN) \
+                    or remaining <= 0:
+                raise errors.Unavailable(
+                    f"image moderation at {self.addrs['image']} is unreachable ({state.name}); no image was "
+                    "generated because it could not be moderated. Retry shortly: the gateway reconnects "
+                    "within about a second of the backend coming back")
+            try:
+                await asyncio.wait_for(channel.wait_for_state_change(state), remaining)
+            except TimeoutError:
+                pass
+
     async def aclose(self) -> None:
-        for ch in self._channels.values():
-            await ch.close()
-        self._channels.clear()
+        channels, self._channels = list(self._channels.values()), {}
         self._stubs.clear()
+        for ch in channels:
+            await ch.close()

@@ -1,285 +1,73 @@
-"""Thin gRPC servicers of the gateway: SafeGenerationService (the flow) and GuardrailService (ApplyGuardrail)."""
+"""Thin gRPC servicers of the gateway: SafeGenerationService and GuardrailService, each a call into the data plane."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Mapping
 
-from safegen.core import audit_pb, metrics, policy_pb
-from safegen.core.enums import check_enum
-from safegen.core.settings import CoreSettings
-from safegen.core.types import Source
-from safegen.errors import InvalidArgument, Unavailable
-from safegen.gateway.clients import Backends
-from safegen.gateway.flow import SafeGenerationFlow
+from safegen.core import audit_pb
+from safegen.core.settings import CoreSettings, SettingsError
+from safegen.gateway.clients import GrpcBackends
+from safegen.gateway.plane import DataPlane
 from safegen.policy import GuardrailRegistry
 from safegen.policy.audit import AuditLog, process_audit_log
-from safegen.policy.usage import usage
-from safegen.v1 import (
-    common_pb2,
-    guardrail_pb2,
-    guardrail_pb2_grpc,
-    safe_generation_pb2 as pb,
-    safe_generation_pb2_grpc,
-)
-
-MAX_BLOCKS = 20
-_STREAM_END = object()
-
-
-def _default_blur(data: bytes, boxes: list, full: bool) -> bytes:
-    from safegen.image.blur import blur_image  # the image domain owns blurring
-
-    return blur_image(data, boxes or None, full)
-
-
-class InFlight:
-    """Counts running gateway calls so a drain can refuse new ones and wait for the rest."""
-
-    def __init__(self):
-        self._active = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._draining = False
-
-    def begin_drain(self) -> None:
-        self._draining = True
-
-    async def wait_idle(self) -> None:
-        await self._idle.wait()
-
-    def __enter__(self):
-        if self._draining:
-            raise Unavailable("this gateway is shutting down; retry (another replica will serve it)")
-        self._active += 1
-        self._idle.clear()
-        return self
-
-    def __exit__(self, *exc):
-        self._active -= 1
-        if self._active == 0:
-            self._idle.set()
+from safegen.v1 import guardrail_pb2_grpc, safe_generation_pb2_grpc
 
 
 class _GatewayPart:
-    """What both gateway servicers share: the backend channels, drain support, the all-in-one port."""
+    """What both gateway servicers share: the plane, and drain/close hooks the server factory calls."""
 
-    def __init__(self, backends: Backends, audit: AuditLog | None = None):
-        self.backends = backends
-        self.in_flight = InFlight()
-        self.audit = audit
-
-    def _audit(self, build, request, resp, request_id: str, t0: float) -> None:
-        """One audit line per decision (never blocks: the log only queues it)."""
-        if self.audit is not None:
-            self.audit.record(build(request, resp, request_id, time.perf_counter() - t0, self.audit.content))
+    def __init__(self, plane: DataPlane):
+        self.plane = plane
 
     def begin_drain(self) -> None:
-        self.in_flight.begin_drain()
+        self.plane.begin_drain()
 
     async def wait_idle(self) -> None:
-        await self.in_flight.wait_idle()
-
-    def on_server_port(self, port: int) -> None:
-        self.backends.set_default_addr(f"127.0.0.1:{port}")
+        await self.plane.wait_idle()
 
     async def aclose(self) -> None:
-        await self.backends.aclose()
+        await self.plane.aclose()
 
 
 class SafeGenerationServicer(_GatewayPart, safe_generation_pb2_grpc.SafeGenerationServiceServicer):
-    def __init__(self, flow: SafeGenerationFlow, backends: Backends, audit: AuditLog | None = None):
-        super().__init__(backends, audit)
-        self.flow = flow
+    async def Generate(self, request, context):  # noqa: N802 - generated name
+        return await self.plane.generate(request, request_id=audit_pb.request_id_of(context))
 
-    async def Generate(self, request, context):
-        with self.in_flight:
-            t0, rid = time.perf_counter(), audit_pb.request_id_of(context)
-            resp = await self.flow.run(request)
-            resp.request_id = rid
-            self._audit(audit_pb.generate_record, request, resp, rid, t0)
-            return resp
-
-    async def StreamGenerate(self, request, context):
-        queue: asyncio.Queue = asyncio.Queue()
-        generate_request = pb.GenerateRequest.FromString(request.SerializeToString())
-
-        t0, rid = time.perf_counter(), audit_pb.request_id_of(context)
-
-        async def run():
-            try:
-                result = await self.flow.run(generate_request, queue.put)
-                result.request_id = rid
-                self._audit(audit_pb.generate_record, generate_request, result, rid, t0)
-                await queue.put(pb.StreamGenerateResponse(result=result))
-            finally:
-                await queue.put(_STREAM_END)
-
-        with self.in_flight:
-            async for event in self._stream(run, queue):
-                yield event
-
-    @staticmethod
-    async def _stream(run, queue):
-        task = asyncio.create_task(run())
+    async def StreamGenerate(self, request, context):  # noqa: N802
+        events = self.plane.stream_generate(request, request_id=audit_pb.request_id_of(context))
         try:
-            while (event := await queue.get()) is not _STREAM_END:
+            async for event in events:
                 yield event
-            await task  # re-raises the flow's error, which the interceptor maps to a status
         finally:
-            task.cancel()  # the caller went away: stop generating
+            await events.aclose()  # the caller went away: the plane cancels the generation
 
 
 class GuardrailServicer(_GatewayPart, guardrail_pb2_grpc.GuardrailServiceServicer):
-    """ApplyGuardrail over safegen's own moderation services, in Bedrock's request/response shape."""
+    async def ListGuardrails(self, request, context):  # noqa: N802
+        return await self.plane.list_guardrails(request)
 
-    def __init__(self, registry: GuardrailRegistry, backends: Backends, audit: AuditLog | None = None):
-        super().__init__(backends, audit)
-        self.registry = registry
-
-    async def ListGuardrails(self, request, context):
-        out = guardrail_pb2.ListGuardrailsResponse()
-        for g in self.registry.all():
-            out.guardrails.add(id=g.id, name=g.name, description=g.description,
-                               is_default=g.id == self.registry.default_id,
-                               versions=[v.version_name for v in self.registry.versions(g.id)],
-                               latest_version=g.version_name, mode=g.mode.value)
-        return out
-
-    async def ApplyGuardrail(self, request, context):
-        with self.in_flight:
-            t0, rid = time.perf_counter(), audit_pb.request_id_of(context)
-            resp = await self._apply(request)
-            resp.request_id = rid
-            self._audit(audit_pb.apply_record, request, resp, rid, t0)
-            return resp
-
-    async def _apply(self, request):
-        guardrail = self.registry.get(request.guardrail_id, request.guardrail_version)
-        tighten = policy_pb.tightening(request.tighten_filters)
-        if tighten:
-            guardrail = guardrail.tightened(tighten)  # INVALID_ARGUMENT when looser
-        if not request.content:
-            raise InvalidArgument("content must hold at least one text or image block")
-        if len(request.content) > MAX_BLOCKS:
-            raise InvalidArgument(f"content has {len(request.content)} blocks; at most {MAX_BLOCKS} are allowed")
-        source = check_enum(request.source, common_pb2.Source.DESCRIPTOR, "source") or common_pb2.SOURCE_INPUT
-        # The backends get this exact version, so a reload while the blocks are moderated cannot mix versions.
-        pin = {"guardrail_version": guardrail.version_name if guardrail.version else "",
-               "tighten_filters": list(request.tighten_filters)}
-        texts, images = [], []
-        for i, block in enumerate(request.content):
-            kind = block.WhichOneof("block")
-            if kind == "text":
-                texts.append((i, block.text.text))
-            elif kind == "image":
-                # Checked before any moderation runs (an unknown number used to fail after it, as INTERNAL).
-                check_enum(block.image.format, guardrail_pb2.ImageFormat.DESCRIPTOR, f"content[{i}].image.format")
-                images.append((i, block.image))
-            else:
-                raise InvalidArgument(f"content[{i}] has neither text nor image")
-        assessments: dict[int, guardrail_pb2.GuardrailAssessment] = {}
-        text_calls = [self.backends.moderate_text(t, source, guardrail.id, **pin) for _, t in texts]
-        image_call = (self.backends.moderate_images([b.data for _, b in images], source, guardrail.id, **pin)
-                      if images else None)
-        results = await asyncio.gather(*text_calls, *([image_call] if image_call else []))
-        blocked = anonymized = False
-        outputs = []
-        for (i, text), r in zip(texts, results[: len(texts)]):
-            assessments[i] = guardrail_pb2.GuardrailAssessment(
-                content_index=i, action=r.action, filters=r.filters, words=r.words, topics=r.topics,
-                sensitive_information=r.sensitive_information, detected_action=r.detected_action)
-            if r.action == common_pb2.ACTION_GUARDRAIL_INTERVENED and (r.blocked or not r.anonymized_text):
-                blocked = True
-            anonymized = anonymized or bool(r.anonymized_text)
-            outputs.append(r.anonymized_text or text)
-        if image_call:
-            mod = results[-1]
-            for (i, block), r in zip(images, mod.results):
-                claimed = guardrail_pb2.ImageFormat.Name(block.format).removeprefix("IMAGE_FORMAT_")
-                if block.format and claimed != r.format:
-                    raise InvalidArgument(f"content[{i}].image.format is {claimed} but the bytes are {r.format or 'unknown'}")
-                assessments[i] = guardrail_pb2.GuardrailAssessment(
-                    content_index=i, action=r.action, filters=r.filters, labels=r.labels,
-                    detected_action=r.detected_action)
-                blocked = blocked or r.action == common_pb2.ACTION_GUARDRAIL_INTERVENED
-        ordered = [assessments[i] for i in sorted(assessments)]
-        resp = guardrail_pb2.ApplyGuardrailResponse(
-            action=common_pb2.ACTION_NONE, assessments=ordered, guardrail_id=guardrail.id,
-            guardrail_version=guardrail.version_name, detected_action=common_pb2.ACTION_NONE)
-        u = usage(guardrail, [len(t) for _, t in texts], len(images),
-                  Source.OUTPUT if source == common_pb2.SOURCE_OUTPUT else Source.INPUT)
-        resp.usage.CopyFrom(guardrail_pb2.GuardrailUsage(
-            topic_policy_units=u.topic_policy_units, content_policy_units=u.content_policy_units,
-            word_policy_units=u.word_policy_units,
-            sensitive_information_policy_units=u.sensitive_information_policy_units,
-            sensitive_information_policy_free_units=u.sensitive_information_policy_free_units,
-            contextual_grounding_policy_units=u.contextual_grounding_policy_units,
-            content_policy_image_units=u.content_policy_image_units))
-        resp.guardrail_coverage.CopyFrom(guardrail_pb2.GuardrailCoverage(
-            text_characters_guarded=u.text_characters_guarded, text_characters_total=u.text_characters_total,
-            images_guarded=u.images_guarded, images_total=u.images_total))
-        reasons = []
-        for a in ordered:
-            if a.detected_action == common_pb2.ACTION_GUARDRAIL_INTERVENED:
-                resp.detected_action = common_pb2.ACTION_GUARDRAIL_INTERVENED
-            if a.action == common_pb2.ACTION_GUARDRAIL_INTERVENED:
-                resp.action = common_pb2.ACTION_GUARDRAIL_INTERVENED
-                reasons.append(f"block {a.content_index}: {', '.join(_reasons(a)) or 'unsafe'}")
-        if resp.action == common_pb2.ACTION_GUARDRAIL_INTERVENED:
-            resp.action_reason = "; ".join(reasons)
-            if blocked:
-                message = (guardrail.blocked_input_message if source == common_pb2.SOURCE_INPUT
-                           else guardrail.blocked_output_message)
-                resp.outputs.append(guardrail_pb2.GuardrailOutput(text=message))
-            elif anonymized:  # Bedrock returns the masked text when the guardrail only anonymized
-                resp.outputs.extend(guardrail_pb2.GuardrailOutput(text=t) for t in outputs)
-        _count(ordered, "output" if source == common_pb2.SOURCE_OUTPUT else "input")
-        return resp
+    async def ApplyGuardrail(self, request, context):  # noqa: N802
+        return await self.plane.apply_guardrail(request, request_id=audit_pb.request_id_of(context))
 
 
-def _count(assessments, source: str) -> None:
-    """safegen_decisions_total for ApplyGuardrail, per block, with the labels the flow uses: BLOCKED for what
-    acted, ANONYMIZED, DETECTED for what a detect-only policy or SHADOW mode only reported, else ALLOWED."""
-    none, blocked, anon = (common_pb2.POLICY_ACTION_NONE, common_pb2.POLICY_ACTION_BLOCKED,
-                           common_pb2.POLICY_ACTION_ANONYMIZED)
-    for a in assessments:
-        seen = []
-        for f in a.filters:
-            if f.detected:
-                seen.append((common_pb2.Category.Name(f.category).removeprefix("CATEGORY_"),
-                             "DETECTED" if f.action == none else "BLOCKED"))
-        for label, actions in (("WORDS", [w.action for w in a.words]),
-                               ("TOPICS", [t.action for t in a.topics if t.detected]),
-                               ("SENSITIVE_INFORMATION", [x.action for x in a.sensitive_information])):
-            for kind, name in ((blocked, "BLOCKED"), (anon, "ANONYMIZED"), (none, "DETECTED")):
-                if kind in actions:
-                    seen.append((label, name))
-        for category, action in seen or [("NONE", "ALLOWED")]:
-            metrics.DECISIONS.labels(source, category, action).inc()
-
-
-def _reasons(a: guardrail_pb2.GuardrailAssessment) -> list[str]:
-    acted = common_pb2.POLICY_ACTION_NONE
-    out = [common_pb2.Category.Name(f.category).removeprefix("CATEGORY_") for f in a.filters
-           if f.detected and f.action != acted]
-    if any(w.action != acted for w in a.words):
-        out.append("banned words")
-    out += [f"topic {t.name}" for t in a.topics if t.action == common_pb2.POLICY_ACTION_BLOCKED]
-    for kind, label in ((common_pb2.POLICY_ACTION_BLOCKED, "blocked"), (common_pb2.POLICY_ACTION_ANONYMIZED, "anonymized")):
-        types = sorted({s.type for s in a.sensitive_information if s.action == kind})
-        if types:
-            out.append(f"{label} {', '.join(types)}")
-    return out
+def servicers_for(plane: DataPlane) -> list:
+    """The gateway's two servicers over one plane."""
+    return [SafeGenerationServicer(plane), GuardrailServicer(plane)]
 
 
 def create_servicers(registry: GuardrailRegistry, env: Mapping[str, str] | None = None, *, blur=None,
-                     audit: AuditLog | None = None):
-    """The gateway's two servicers, sharing one set of backend channels (and the SAFEGEN_AUDIT_LOG, if set)."""
-    core = CoreSettings.from_env(env)
-    backends = Backends(core.text_moderation_addr, core.image_moderation_addr, core.image_generation_addr,
-                        core.moderation_timeout_s, core.generation_timeout_s)
-    flow = SafeGenerationFlow(backends, registry, blur or _default_blur)
-    audit = audit if audit is not None else process_audit_log(env)
-    return [SafeGenerationServicer(flow, backends, audit), GuardrailServicer(registry, backends, audit)]
+                     core: CoreSettings | None = None, audit: AuditLog | None = None):
+    """The split-mode gateway (`safegen serve gateway`): the plane over gRPC channels to the three
+    backends named by SAFEGEN_*_ADDR. All-in-one wiring (in-process backends) is in safegen.serve."""
+    core = core or CoreSettings.from_env(env)
+    missing = [var for var, addr in (("SAFEGEN_TEXT_MODERATION_ADDR", core.text_moderation_addr),
+                                     ("SAFEGEN_IMAGE_MODERATION_ADDR", core.image_moderation_addr),
+                                     ("SAFEGEN_IMAGE_GENERATION_ADDR", core.image_generation_addr)) if not addr]
+    if missing:
+        raise SettingsError(
+            f"the gateway alone needs its backends' addresses: set {', '.join(missing)} (host:port), "
+            "or run `safegen serve` (all services in one process)")
+    backends = GrpcBackends(core.text_moderation_addr, core.image_moderation_addr, core.image_generation_addr,
+                            core.moderation_timeout_s, core.generation_timeout_s)
+    audit = audit if audit is not None else process_audit_log(env)  # SAFEGEN_AUDIT_LOG, if set
+    return servicers_for(DataPlane(backends, registry, blur=blur, audit=audit))

@@ -55,9 +55,10 @@ class ImageGenerator:
         req = validate(request, self.backend.limits)
         limit = self.backend.max_concurrency + self.max_queue
         if self._admitted >= limit:
+            # Named by model as well as backend kind: "diffusers" alone hid that the bundled model runs.
             raise ResourceExhausted(
-                f"the {self.backend.name} backend is busy: {self.backend.max_concurrency} running and "
-                f"{self.max_queue} waiting; retry later")
+                f"image generation is busy: the {self.backend.name} backend running {self.backend.model_id} "
+                f"has {self.backend.max_concurrency} running and {self.max_queue} waiting; retry later")
         key = current_principal.get().share_id  # the API key this call is for (None without keys)
         if key is not None and self._by_key.get(key, 0) >= self.key_share:
             raise ResourceExhausted(

@@ -68,9 +68,19 @@ class ImageModerationServicer(image_moderation_pb2_grpc.ImageModerationServiceSe
 
     async def ModerateImages(self, request, context):
         t0 = time.perf_counter()
-        source = _SOURCE[check_enum(request.source, common_pb2.Source.DESCRIPTOR, "source")]
         principal = current_principal.get()
-        caller = None if principal.internal else (principal.key.id if principal.key else "")
+        resp = await self.moderate(request, None if principal.internal else (principal.key.id if principal.key else ""))
+        if self.audit is not None and not audit_pb.is_gateway_call(context):  # the gateway logs its own calls
+            self.audit.record(audit_pb.images_record(request, resp, audit_pb.request_id_of(context),
+                                                     time.perf_counter() - t0))
+        return resp
+
+    async def moderate(self, request: image_moderation_pb2.ModerateImagesRequest,
+                       caller: str | None) -> image_moderation_pb2.ModerateImagesResponse:
+        """ModerateImages without the transport: the gRPC method, and the all-in-one gateway's in-process
+        calls (caller None: not charged to anyone's image budget, the request that made the images paid).
+        The request message is built in memory by the caller and never serialised."""
+        source = _SOURCE[check_enum(request.source, common_pb2.Source.DESCRIPTOR, "source")]
         # Resolved once, here: the verdicts and the response name the same guardrail even if a reload lands.
         guardrail = self.moderator.resolve(request.guardrail_id, request.guardrail_version,
                                            policy_pb.tightening(request.tighten_filters))
@@ -99,9 +109,6 @@ class ImageModerationServicer(image_moderation_pb2_grpc.ImageModerationServiceSe
             coverage=[image_moderation_pb2.CategoryCoverage(category=_category_pb(c.category), covered=c.covered,
                                                             detectors=list(c.detectors), gaps=c.gaps)
                       for c in coverage])
-        if self.audit is not None and not audit_pb.is_gateway_call(context):  # the gateway logs its own calls
-            self.audit.record(audit_pb.images_record(request, resp, audit_pb.request_id_of(context),
-                                                     time.perf_counter() - t0))
         return resp
 
     async def aclose(self) -> None:

@@ -62,15 +62,19 @@ class TextModerationServicer(text_moderation_pb2_grpc.TextModerationServiceServi
 
     async def ModerateText(self, request, context):  # noqa: N802 - generated name
         t0 = time.perf_counter()
-        source = _source(request.source)
-        tighten = policy_pb.tightening(request.tighten_filters)
-        verdict = await asyncio.to_thread(
-            self.moderator.moderate, request.text, source, request.guardrail_id, request.guardrail_version, tighten)
-        resp = to_response(verdict)
+        resp = await self.moderate(request)
         if self.audit is not None and not audit_pb.is_gateway_call(context):  # the gateway logs its own calls
             self.audit.record(audit_pb.text_record(request, resp, audit_pb.request_id_of(context),
                                                    time.perf_counter() - t0, self.audit.content))
         return resp
+
+    async def moderate(self, request: text_moderation_pb2.ModerateTextRequest) -> text_moderation_pb2.ModerateTextResponse:
+        """ModerateText without the transport: the gRPC method, and the all-in-one gateway's in-process calls."""
+        source = _source(request.source)
+        tighten = policy_pb.tightening(request.tighten_filters)
+        verdict = await asyncio.to_thread(
+            self.moderator.moderate, request.text, source, request.guardrail_id, request.guardrail_version, tighten)
+        return to_response(verdict)
 
 
 def create_servicer(registry: GuardrailRegistry, env: Mapping[str, str] | None = None,

@@ -1,4 +1,4 @@
-"""The gateway's HTTP/JSON front and web page: `await start_http_server(host, port, grpc_target)`."""
+"""The gateway's HTTP/JSON front and web page: `await start_http_server(host, port, plane)` (a DataPlane or a gRPC target)."""
 
 from safegen.gateway.http.server import DEFAULT_MAX_BODY_BYTES, HttpServerHandle, create_app, start_http_server
 

@@ -32,7 +32,7 @@ ReadBody = Callable[[web.Request], Awaitable[bytes]]
 #: Renders (HTTP status, gRPC status name, message) as one API's error response.
 Render = Callable[[int, str, str], web.Response]
 
-#: ApplyGuardrail's own limit on content blocks per call (safegen.gateway.servicer.MAX_BLOCKS);
+#: ApplyGuardrail's own limit on content blocks per call (safegen.gateway.plane.MAX_BLOCKS);
 #: checked here too so that each API refuses in its own words before any call.
 MAX_BLOCKS = 20
 #: Non-empty, strict, padded base64 without whitespace, as the OpenAPI publishes it (see `anchored`);

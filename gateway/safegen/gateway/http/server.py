@@ -1,15 +1,19 @@
 """The HTTP/JSON front of the gateway: proto-JSON endpoints, SSE progress, OpenAPI and the web page.
 
-It runs in the gateway's own asyncio event loop and forwards every call over a grpc.aio channel to
-the gateway's gRPC port, so HTTP and gRPC callers share one implementation, one set of limits and
-one set of errors. Bodies are proto3 JSON (google.protobuf.json_format), so the two cannot drift.
+It runs in the gateway's own asyncio event loop and calls the gateway's data plane
+(safegen.gateway.plane) directly, one method per RPC, so HTTP and gRPC callers share one
+implementation, one set of limits and one set of errors, with no loopback hop. (Given a gRPC target
+instead, it calls a gateway elsewhere through the same methods: safegen.gateway.remote.) Bodies are
+proto3 JSON (google.protobuf.json_format), so the two cannot drift.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass
 from importlib import resources
@@ -20,17 +24,17 @@ from aiohttp import web
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import Counter, Histogram
 
 from safegen.core.auth import Guard
 from safegen.core.server import MAX_MESSAGE_BYTES, in_process_target
 from safegen.core.tls import process_tls
+from safegen.errors import SafegenError
 from safegen.gateway.http import compat
-from safegen.gateway.http.auth import auth_middleware, forwarding_interceptors
+from safegen.gateway.http.auth import auth_middleware
 from safegen.gateway.http.openapi import build_spec
 from safegen.gateway.http.status import error_body, http_status
-from safegen.v1 import guardrail_pb2, guardrail_pb2_grpc, safe_generation_pb2, safe_generation_pb2_grpc
+from safegen.v1 import guardrail_pb2, safe_generation_pb2
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +42,7 @@ log = logging.getLogger(__name__)
 #: as base64 (4/3 of their size) plus room for the JSON around them, so HTTP callers can send what
 #: gRPC callers can (20 images of 4 MB to ApplyGuardrail) and no more.
 DEFAULT_MAX_BODY_BYTES = MAX_MESSAGE_BYTES * 4 // 3 + 1024 * 1024
-#: Default deadline for one forwarded call; a generation that takes longer answers 504.
+#: Default deadline for one call; a generation that takes longer answers 504.
 DEFAULT_TIMEOUT_SECONDS = 300.0
 #: An SSE comment is sent after this long without an event, well under common proxy idle timeouts.
 DEFAULT_HEARTBEAT_SECONDS = 15.0
@@ -91,6 +95,19 @@ def _rpc_error_response(exc: grpc.aio.AioRpcError) -> web.Response:
     return resp
 
 
+def _status_of(exc: SafegenError) -> grpc.StatusCode:
+    return getattr(grpc.StatusCode, exc.code, grpc.StatusCode.INTERNAL)
+
+
+def _domain_error_response(exc: SafegenError) -> web.Response:
+    code = _status_of(exc)
+    resp = _error_response(http_status(code), code, exc.message)
+    retry = getattr(exc, "retry_after_s", None)
+    if retry is not None:  # e.g. a full generation queue that knows when to come back
+        resp.headers["Retry-After"] = str(max(1, math.ceil(retry)))
+    return resp
+
+
 def _to_json(message: Message) -> dict[str, Any]:
     # Every field is printed, defaults included, so callers need not know proto3's default rules.
     return json_format.MessageToDict(message, always_print_fields_with_no_presence=True)
@@ -121,34 +138,40 @@ def _reject_lenient_values(data: Any, desc: Descriptor, path: str = "") -> None:
 
 @dataclass
 class HttpServerHandle:
-    """A running HTTP server: its bound port, and `await handle.stop()` to close it and its channel."""
+    """A running HTTP server: its bound port, and `await handle.stop()` to close it (and the channel of
+    a remote plane it opened)."""
 
     port: int
     runner: web.AppRunner
-    channel: grpc.aio.Channel
+    plane: Any
+    owns_plane: bool = False
 
     async def stop(self) -> None:
         await self.runner.cleanup()
-        await self.channel.close()
+        if self.owns_plane:
+            await self.plane.aclose()
 
 
-def _request_id(request: web.Request) -> tuple[tuple[str, str], ...]:
-    """The caller's X-Request-Id as gRPC metadata (the audit log's request id), when it can travel as one."""
+def _request_id(request: web.Request) -> str:
+    """The caller's X-Request-Id (the audit log's request id) when usable, else "" (the plane makes one)."""
     rid = request.headers.get("X-Request-Id", "").strip()
     ok = rid and len(rid) <= 128 and rid.isascii() and rid.isprintable()
-    return (("x-request-id", rid),) if ok else ()
+    return rid if ok else ""
 
 
 class _Front:
-    """The handlers, bound to one gRPC channel and one body limit."""
+    """The handlers, bound to one data plane and one body limit.
 
-    def __init__(self, channel: grpc.aio.Channel, max_body_bytes: int, timeout: float, heartbeat_seconds: float):
+    `plane` has one method per RPC taking the request message and returning the response message:
+    generate, stream_generate (an async iterator of events), apply_guardrail, list_guardrails, and
+    health() -> status name. New routes (other API shapes) call the same methods.
+    """
+
+    def __init__(self, plane, max_body_bytes: int, timeout: float, heartbeat_seconds: float):
         self.max_body_bytes = max_body_bytes
         self.timeout = timeout
         self.heartbeat_seconds = heartbeat_seconds
-        self.generation = safe_generation_pb2_grpc.SafeGenerationServiceStub(channel)
-        self.guardrails = guardrail_pb2_grpc.GuardrailServiceStub(channel)
-        self.health = health_pb2_grpc.HealthStub(channel)
+        self.plane = plane
 
     # -- request bodies -------------------------------------------------------------------
 
@@ -224,16 +247,16 @@ class _Front:
 
     async def generate(self, request: web.Request) -> web.Response:
         req = await self.parse(request, safe_generation_pb2.GenerateRequest())
-        resp = await self.generation.Generate(req, timeout=self.timeout, metadata=_request_id(request))
+        resp = await self.plane.generate(req, timeout=self.timeout, request_id=_request_id(request))
         return web.json_response(_to_json(resp))
 
     async def apply_guardrail(self, request: web.Request) -> web.Response:
         req = await self.parse(request, guardrail_pb2.ApplyGuardrailRequest())
-        resp = await self.guardrails.ApplyGuardrail(req, timeout=self.timeout, metadata=_request_id(request))
+        resp = await self.plane.apply_guardrail(req, timeout=self.timeout, request_id=_request_id(request))
         return web.json_response(_to_json(resp))
 
     async def list_guardrails(self, request: web.Request) -> web.Response:
-        resp = await self.guardrails.ListGuardrails(guardrail_pb2.ListGuardrailsRequest(), timeout=10)
+        resp = await self.plane.list_guardrails(guardrail_pb2.ListGuardrailsRequest())
         return web.json_response(_to_json(resp))
 
     async def stream_generate(self, request: web.Request) -> web.StreamResponse:
@@ -243,10 +266,11 @@ class _Front:
         (bad argument, unknown guardrail) gets its proper HTTP status rather than a 200 stream.
         """
         req = await self.parse(request, safe_generation_pb2.StreamGenerateRequest())
-        call = self.generation.StreamGenerate(req, timeout=self.timeout, metadata=_request_id(request))
+        events = self.plane.stream_generate(req, timeout=self.timeout, request_id=_request_id(request))
+        pending: list[asyncio.Future] = []  # a read still running when the handler ends
         try:
-            first = await call.read()
-            if first is grpc.aio.EOF:
+            first = await anext(events, None)
+            if first is None:
                 raise HttpError(502, grpc.StatusCode.INTERNAL, "the gateway ended the stream without a result")
             resp = web.StreamResponse(
                 headers={
@@ -259,42 +283,44 @@ class _Front:
             await resp.prepare(request)
             message = first
             try:
-                while message is not grpc.aio.EOF:
+                while message is not None:
                     event = message.WhichOneof("event") or "message"
                     payload = json.dumps(_to_json(message), separators=(",", ":"))
                     await resp.write(f"event: {event}\ndata: {payload}\n\n".encode())
-                    message = await self._next(call, resp)
-            except grpc.aio.AioRpcError as exc:
-                code = exc.code()
-                payload = json.dumps(error_body(code, exc.details() or code.name))
+                    message = await self._next(events, resp, pending)
+            except (grpc.aio.AioRpcError, SafegenError) as exc:
+                if isinstance(exc, SafegenError):
+                    code, details = _status_of(exc), exc.message
+                else:
+                    code, details = exc.code(), exc.details() or exc.code().name
+                payload = json.dumps(error_body(code, details))
                 await resp.write(f"event: error\ndata: {payload}\n\n".encode())
             await resp.write_eof()
             return resp
         finally:
-            # A client that went away (the handler is cancelled) stops the generation too.
-            call.cancel()
-
-    async def _next(self, call, resp: web.StreamResponse):
-        """The stream's next message, writing an SSE comment every heartbeat while none comes, so
-        proxies with idle timeouts (nginx's 60 s) keep a long queue wait or a slow stage open.
-        The read runs as its own task: cancelling a timed-out read would cancel the RPC."""
-        read = asyncio.ensure_future(call.read())
-        try:
-            while True:
-                done, _ = await asyncio.wait({read}, timeout=self.heartbeat_seconds)
-                if done:
-                    return read.result()
-                await resp.write(b": keep-alive\n\n")
-        finally:
-            if not read.done():
+            # A client that went away (the handler is cancelled) stops the generation too: the read in
+            # flight is cancelled first, since an async generator cannot be closed while it runs.
+            for read in pending:
                 read.cancel()
+                with contextlib.suppress(BaseException):
+                    await read
+            await events.aclose()
+
+    async def _next(self, events, resp: web.StreamResponse, pending: list):
+        """The stream's next message (None at its end), writing an SSE comment every heartbeat while
+        none comes, so proxies with idle timeouts (nginx's 60 s) keep a long queue wait or a slow stage
+        open. The read runs as its own task: cancelling a timed-out read would cancel the generation."""
+        read = asyncio.ensure_future(anext(events, None))
+        pending.append(read)
+        while True:
+            done, _ = await asyncio.wait({read}, timeout=self.heartbeat_seconds)
+            if done:
+                pending.remove(read)
+                return read.result()
+            await resp.write(b": keep-alive\n\n")
 
     async def healthz(self, request: web.Request) -> web.Response:
-        try:
-            resp = await self.health.Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
-            status = health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status)
-        except grpc.aio.AioRpcError as exc:
-            status = "UNREACHABLE" if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) else exc.code().name
+        status = await self.plane.health()
         return web.json_response({"status": status}, status=200 if status == "SERVING" else 503)
 
     async def openapi(self, request: web.Request) -> web.Response:
@@ -341,6 +367,8 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
         resp = _error_response(exc.http, exc.code, exc.message)
         resp.force_close()  # the rest of a refused body is not worth reading
         return resp
+    except SafegenError as exc:
+        return _domain_error_response(exc)
     except grpc.aio.AioRpcError as exc:
         return _rpc_error_response(exc)
     except web.HTTPException as exc:
@@ -378,11 +406,11 @@ async def _server_header(request: web.Request, response: web.StreamResponse) -> 
     response.headers["Server"] = "safegen"
 
 
-def create_app(channel: grpc.aio.Channel, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+def create_app(plane, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
                timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
                heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS, guard: Guard | None = None) -> web.Application:
-    """The aiohttp application over a gRPC channel to the gateway (exposed for tests)."""
-    front = _Front(channel, max_body_bytes, timeout_seconds, heartbeat_seconds)
+    """The aiohttp application over the gateway's data plane (exposed for tests)."""
+    front = _Front(plane, max_body_bytes, timeout_seconds, heartbeat_seconds)
     # client_max_size is a second fence: our own reader refuses first, with the JSON body.
     app = web.Application(middlewares=[_errors_and_metrics, auth_middleware(guard)], client_max_size=max_body_bytes)
     app.on_response_prepare.append(_server_header)
@@ -396,17 +424,18 @@ def create_app(channel: grpc.aio.Channel, *, max_body_bytes: int = DEFAULT_MAX_B
     app.router.add_get("/", front.static)
     app.router.add_get("/static/{name}", front.static)
     # Drop-in OpenAI / Bedrock / Azure routes (compat.py), all moderating through this one call.
-    compat.add_routes(app, lambda req: front.guardrails.ApplyGuardrail(req, timeout=front.timeout),
+    compat.add_routes(app, lambda req: front.plane.apply_guardrail(req, timeout=front.timeout),
                       front.read_body, expect)
     return app
 
 
-async def start_http_server(host: str, port: int, grpc_target: str, *,
+async def start_http_server(host: str, port: int, plane, *,
                             max_body_bytes: int | None = None,
                             timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
                             grace_seconds: float = 10.0,
                             heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS) -> HttpServerHandle:
-    """Starts the HTTP front in the running event loop, forwarding to the gateway at `grpc_target`.
+    """Starts the HTTP front in the running event loop over `plane`: the gateway's DataPlane (what
+    `safegen serve` passes), or a gRPC target string "host:port" of a gateway elsewhere.
 
     `port` 0 binds a free port; `handle.port` tells which. `await handle.stop()` stops accepting at
     once and gives requests in flight up to `grace_seconds` to finish (keep the gRPC server up
@@ -420,18 +449,13 @@ async def start_http_server(host: str, port: int, grpc_target: str, *,
         raise ValueError(f"max_body_bytes must be positive, got {max_body_bytes}")
     if grace_seconds < 0 or timeout_seconds <= 0:
         raise ValueError(f"grace_seconds must be >= 0 and timeout_seconds > 0, got {grace_seconds}, {timeout_seconds}")
-    grpc_target = in_process_target(grpc_target)  # with TLS on: this process's loopback plaintext port
     _, server_tls = process_tls()
-    channel = grpc.aio.insecure_channel(
-        grpc_target,
-        options=[
-            # Accept responses as large as the gateway may send (20 images of 4 MB).
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-        ],
-        interceptors=forwarding_interceptors(),  # the internal token and the HTTP caller's key id
-    )
-    app = create_app(channel, max_body_bytes=max_body_bytes, timeout_seconds=timeout_seconds,
+    owns_plane = isinstance(plane, str)
+    if owns_plane:
+        from safegen.gateway.remote import RemotePlane
+
+        plane = RemotePlane(in_process_target(plane))  # with TLS on: this process's loopback plaintext port
+    app = create_app(plane, max_body_bytes=max_body_bytes, timeout_seconds=timeout_seconds,
                      heartbeat_seconds=heartbeat_seconds)
     # handler_cancellation: a client that disconnects cancels its handler, which cancels the gRPC
     # call, so nobody keeps generating images for a closed tab. lingering_time bounds how long the
@@ -446,8 +470,10 @@ async def start_http_server(host: str, port: int, grpc_target: str, *,
         await site.start()
     except BaseException:
         await runner.cleanup()
-        await channel.close()
+        if owns_plane:
+            await plane.aclose()
         raise
     bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    log.info("HTTP front on %s:%d%s -> gRPC %s", host, bound, " (TLS)" if server_tls else "", grpc_target)
-    return HttpServerHandle(port=bound, runner=runner, channel=channel)
+    log.info("HTTP front on %s:%d%s -> %s", host, bound, " (TLS)" if server_tls else "",
+             getattr(plane, "target", "the gateway's data plane"))
+    return HttpServerHandle(port=bound, runner=runner, plane=plane, owns_plane=owns_plane)
