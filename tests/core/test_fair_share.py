@@ -154,10 +154,10 @@ def test_one_key_cannot_fill_the_generation_queue():
 
 
 def test_the_gateway_passes_the_callers_key_to_the_generation_queue(keyed):
-    # All-in-one over the loopback: key a's Generate calls reach the generator as the gateway's own calls,
+    # All-in-one (in process): key a's Generate calls reach the generator as the gateway's own calls,
     # yet count in a's share, so b still gets a place.
     from core.test_fuzz_rpc import NoScores
-    from safegen.gateway.servicer import create_servicers
+    from safegen.serve import SERVICES, build
     from safegen.generation.backends.base import GenerationBackend
     from safegen.generation.request import GenerationResult, Limits
     from safegen.generation.servicer import create_servicer as generation_servicer
@@ -177,10 +177,11 @@ def test_the_gateway_passes_the_callers_key_to_the_generation_queue(keyed):
             return GenerationResult(images=[_png(64, 64, (20, 20, 200))], seeds=[0], model_id="gate", backend="gate")
 
     registry = GuardrailRegistry.load()
-    servicers = [text_servicer(registry, {}, backend=LocalClassifierBackend(NoScores())),
-                 create_servicer(registry, {"SAFEGEN_IMAGE_RATE_LIMIT": "0"}, detector=RedIsUnsafe()),
-                 generation_servicer(registry, {"SAFEGEN_GEN_MAX_QUEUE": "3"}, backend=Gate()),  # 4 places, 2 a key
-                 *create_servicers(registry, {})]
+    servicers = build(SERVICES, registry, {}, prebuilt={
+        "text-moderation": text_servicer(registry, {}, backend=LocalClassifierBackend(NoScores())),
+        "image-moderation": create_servicer(registry, {"SAFEGEN_IMAGE_RATE_LIMIT": "0"}, detector=RedIsUnsafe()),
+        "image-generation": generation_servicer(registry, {"SAFEGEN_GEN_MAX_QUEUE": "3"}, backend=Gate()),  # 4 places
+    }).servicers
     req = gpb.GenerateRequest(prompt="a blue square", width=64, height=64)
     with serve(*servicers) as port, grpc.insecure_channel(f"127.0.0.1:{port}") as ch, ThreadPoolExecutor(4) as pool:
         stub = gpb_grpc.SafeGenerationServiceStub(ch)

@@ -11,12 +11,14 @@ import grpc
 import pytest
 from prometheus_client import REGISTRY
 
-from safegen.cli import build_servicers
+from safegen.gateway.inprocess import InProcessBackends
+from safegen.gateway.plane import DataPlane
+from safegen.gateway.servicer import servicers_for
 from safegen.core import audit_pb
 from safegen.core.auth import Principal, current_principal
 from safegen.image.servicer import create_servicer as image_servicer
 from safegen.policy import GuardrailRegistry
-from safegen.policy.audit import AuditLog, close_all, request_id, sha256
+from safegen.policy.audit import AuditLog, close_all, process_audit_log, request_id, sha256
 from safegen.text.servicer import create_servicer as text_servicer
 from safegen.v1 import guardrail_pb2 as gr, guardrail_pb2_grpc as gr_grpc
 from safegen.v1 import image_moderation_pb2 as im, image_moderation_pb2_grpc as im_grpc
@@ -92,9 +94,15 @@ def audited(request, tmp_path_factory):
     path = d / "audit.jsonl"
     env = {"SAFEGEN_AUDIT_LOG": str(path), "SAFEGEN_AUDIT_CONTENT": str(request.param).lower()}
     registry = GuardrailRegistry.load(d)
-    servicers = [text_servicer(registry, env, backend=FixedBackend()),
-                 image_servicer(registry, env, detector=RedIsUnsafe()), RecordingGeneration(),
-                 *build_servicers(["gateway"], registry, env)]
+    text, image, gen = (text_servicer(registry, env, backend=FixedBackend()),
+                        image_servicer(registry, env, detector=RedIsUnsafe()), RecordingGeneration())
+
+    class Backends(InProcessBackends):  # the all-in-one wiring, generating with the recording double
+        async def generate(self, request, on_progress=None):
+            return await gen.GenerateImages(request, None)
+
+    plane = DataPlane(Backends(text, image), registry, audit=process_audit_log(env))
+    servicers = [text, image, gen, *servicers_for(plane)]
     with serve(*servicers) as port:
         ch = grpc.insecure_channel(f"127.0.0.1:{port}")
         yield {"path": path, "content": request.param, "ch": ch}
