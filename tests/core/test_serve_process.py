@@ -124,7 +124,6 @@ def test_bad_setting_stops_with_a_clear_message(tmp_path):
 
 
 @pytest.mark.parametrize("args,env,fragment", [
-    (["gateway"], {}, "the gateway alone needs its backends' addresses: set SAFEGEN_TEXT_MODERATION_ADDR"),
     ([], {"SAFEGEN_IMAGE_GENERATION_ADDR": "gpu:50051"},
      "SAFEGEN_IMAGE_GENERATION_ADDR set, but `safegen serve` runs every backend in this process"),
 ])

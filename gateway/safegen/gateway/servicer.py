@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Mapping
 
 from safegen.core import audit_pb
-from safegen.core.settings import CoreSettings, SettingsError
+from safegen.core.settings import CoreSettings
 from safegen.gateway.clients import GrpcBackends
 from safegen.gateway.plane import DataPlane
 from safegen.policy import GuardrailRegistry
 from safegen.policy.audit import AuditLog, process_audit_log
 from safegen.v1 import guardrail_pb2_grpc, safe_generation_pb2_grpc
+
+
+log = logging.getLogger("safegen.gateway")
 
 
 class _GatewayPart:
@@ -64,9 +68,9 @@ def create_servicers(registry: GuardrailRegistry, env: Mapping[str, str] | None 
                                      ("SAFEGEN_IMAGE_MODERATION_ADDR", core.image_moderation_addr),
                                      ("SAFEGEN_IMAGE_GENERATION_ADDR", core.image_generation_addr)) if not addr]
     if missing:
-        raise SettingsError(
-            f"the gateway alone needs its backends' addresses: set {', '.join(missing)} (host:port), "
-            "or run `safegen serve` (all services in one process)")
+        # Not fatal (ListGuardrails and health still work); calls that need them get FAILED_PRECONDITION.
+        log.warning("the gateway alone has no address for %s: calls needing those backends will fail; set them "
+                    "(host:port), or run `safegen serve` (all services in one process)", ", ".join(missing))
     backends = GrpcBackends(core.text_moderation_addr, core.image_moderation_addr, core.image_generation_addr,
                             core.moderation_timeout_s, core.generation_timeout_s)
     audit = audit if audit is not None else process_audit_log(env)  # SAFEGEN_AUDIT_LOG, if set
