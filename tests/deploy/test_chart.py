@@ -147,7 +147,7 @@ def settings_read_by_the_code(repo_root: Path) -> set[str]:
         for path in (repo_root / folder).rglob("*.py"):
             names |= set(re.findall(r"[\"'](SAFEGEN_[A-Z0-9_]+)[\"']", path.read_text(encoding="utf-8")))
     # Not settings of a running pod: the CLI's client target, a training script's threads, a constant.
-    return names - {"SAFEGEN_TARGET", "SAFEGEN_TRAIN_THREADS", "SAFEGEN_PIPELINES",
+    return names - {"SAFEGEN_TARGET", "SAFEGEN_TRAIN_THREADS", "SAFEGEN_PIPELINES", "SAFEGEN_DATA_DIR",
                     # the client commands' key and TLS (core/clientauth.py), not a pod's settings
                     "SAFEGEN_API_KEY", "SAFEGEN_TARGET_CA_FILE", "SAFEGEN_TARGET_CERT_FILE", "SAFEGEN_TARGET_KEY_FILE",
                     "SAFEGEN_TARGET_SERVER_NAME"}
@@ -510,3 +510,13 @@ def test_in_process_scan_moderates_in_the_pod_with_the_image_settings(helm):
     spec = by_kind(docs, "NetworkPolicy")["safegen-image-moderation"]["spec"]
     grpc_rule = next(r for r in spec["ingress"] if {"port": "grpc", "protocol": "TCP"} in r["ports"])
     assert "scan" not in {p["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for p in grpc_rule["from"]}
+
+
+def test_policies_hot_reload_by_default_and_roll_pods_only_when_asked(helm):
+    """Default: no checksum annotation (a policy change must not restart pods that hot-reload it)."""
+    def annotations(scenario):
+        deps = by_kind(documents(render(helm, *values_args(scenario))), "Deployment")
+        return [d["spec"]["template"]["metadata"].get("annotations") or {} for d in deps.values()]
+
+    assert all("checksum/guardrails" not in a for a in annotations(None))
+    assert all("checksum/guardrails" in a for a in annotations(CHART / "ci" / "everything-values.yaml"))

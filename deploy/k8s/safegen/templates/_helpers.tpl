@@ -134,6 +134,14 @@ gateway: {key: gateway, grpcService: safegen.v1.SafeGenerationService}
   value: /etc/safegen/guardrails
 - name: SAFEGEN_DEFAULT_GUARDRAIL
   value: {{ $root.Values.guardrails.defaultId | quote }}
+- name: SAFEGEN_GUARDRAILS_RELOAD_SECONDS
+  value: {{ $root.Values.guardrails.reloadSeconds | quote }}
+{{- include "safegen.envIfSet" (dict "name" "SAFEGEN_AUDIT_LOG" "value" $root.Values.audit.log) }}
+{{- if $root.Values.audit.content }}
+- name: SAFEGEN_AUDIT_CONTENT
+  value: "true"
+{{- end }}
+{{- include "safegen.envIfSet" (dict "name" "SAFEGEN_AUDIT_QUEUE" "value" $root.Values.audit.queue) }}
 # Writable places under a read-only root filesystem: both are emptyDirs.
 - name: HOME
   value: /tmp
@@ -295,8 +303,10 @@ spec:
         {{- toYaml . | nindent 8 }}
         {{- end }}
       annotations:
-        # Restart pods when guardrail policies change: the registry loads them at start.
+        {{- if $root.Values.guardrails.restartOnChange }}
+        # Opt-in: roll pods when policies change (by default they hot-reload from the mounted ConfigMap).
         checksum/guardrails: {{ include (print $root.Template.BasePath "/guardrails-configmap.yaml") $root | sha256sum }}
+        {{- end }}
         {{- if $root.Values.metrics.podAnnotations }}
         prometheus.io/scrape: "true"
         prometheus.io/port: {{ $root.Values.ports.metrics | quote }}
