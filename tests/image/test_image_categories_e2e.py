@@ -45,3 +45,13 @@ def test_benign_sign_and_sample_photos_pass(moderator):
     flagged = [name for name, v in zip(["sign"] + [n for n, _ in photos], moderator.moderate(data[:20]) +
                                        moderator.moderate(data[20:]), strict=True) if v.intervened]
     assert flagged == []
+
+
+def test_an_in_process_dataset_scan_judges_the_text_in_images_too():
+    """scan-dataset moderates in-process with its own ImageModerator: text read by OCR must be judged there too."""
+    from safegen.scan.moderation import in_process_images
+
+    moderate, _backend = in_process_images("", Source.INPUT)
+    unsafe, benign = moderate([("a.png", _sign("HOT NUDE GIRLS XXX PORN")), ("b.png", _sign("FRESH BREAD DAILY"))])
+    assert unsafe["verdict"] == "UNSAFE" and any(lb["name"] == "Text" for lb in unsafe["labels"]), unsafe
+    assert benign["verdict"] == "SAFE", benign

@@ -65,7 +65,7 @@ def in_process_images(guardrail_id: str, source, env=None) -> tuple[ModerateImag
 
     from safegen.image.limits import RateLimiter
     from safegen.image.backends import build_detector
-    from safegen.image.moderator import ImageModerator
+    from safegen.image.moderator import ImageModerator, text_checker_for
     from safegen.image.settings import ImageSettings
     from safegen.policy import GuardrailRegistry
 
@@ -73,7 +73,11 @@ def in_process_images(guardrail_id: str, source, env=None) -> tuple[ModerateImag
     registry = GuardrailRegistry.load(os.environ.get("SAFEGEN_GUARDRAILS_DIR") or None)
     registry.get(guardrail_id)
     limits = replace(settings.limits, rate_per_s=0.0)
-    mod = ImageModerator(build_detector(settings, env), registry, limits, settings.min_confidence, RateLimiter(0))
+    detector = build_detector(settings, env)
+    # Text read from an image (local OCR) is judged like a prompt, as in the image service itself.
+    mod = ImageModerator(detector, registry, limits, settings.min_confidence, RateLimiter(0),
+                         text=text_checker_for(detector, registry, env),
+                         text_min_confidence=settings.text_min_confidence)
 
     def one(data: bytes) -> Result:
         return result_from_verdict(mod.moderate([data], source, guardrail_id)[0])
