@@ -66,7 +66,10 @@ def build(names: Sequence[str], registry, env: Mapping[str, str] | None = None, 
     from safegen.core.startup import load_concurrently
 
     order = sorted((n for n in names if n != "gateway" and n not in prebuilt), key=lambda n: n != "image-generation")
-    made = load_concurrently({n: (lambda n=n: _factory(n)(registry, env)) for n in order}) if order else {}
+    loaders = {n: (lambda n=n: _factory(n)(registry, env)) for n in order}
+    if all_in_one and "image-moderation" in loaders:
+        loaders["image-moderation"] = _image_sharing_text(registry, env, loaders, prebuilt)
+    made = load_concurrently(loaders) if order else {}
     made.update({n: prebuilt[n] for n in names if n in prebuilt and n != "gateway"})
     if all_in_one:
         return _all_in_one(registry, env, made, core)
@@ -79,6 +82,42 @@ def build(names: Sequence[str], registry, env: Mapping[str, str] | None = None, 
             servicers.extend(_as_list(made[name]))
     plane = next((s.plane for s in servicers if hasattr(s, "plane")), None)
     return Wiring(servicers, plane)
+
+
+def _image_sharing_text(registry, env, loaders: dict, prebuilt: Mapping[str, Any]):
+    """In one process the image service judges OCR text with the text service's own moderator: one
+    classifier in memory instead of two (about 480 MB), and never two first-start loads racing each other."""
+    import concurrent.futures
+
+    text_done: concurrent.futures.Future = concurrent.futures.Future()
+    if "text-moderation" in loaders:
+        load_text = loaders["text-moderation"]
+
+        def text_then_share():
+            try:
+                servicer = load_text()
+            except BaseException as e:
+                if not text_done.done():  # a load retried after a refused concurrent import keeps the first
+                    text_done.set_exception(e)
+                raise
+            if not text_done.done():
+                text_done.set_result(servicer)
+            return servicer
+
+        loaders["text-moderation"] = text_then_share
+    else:
+        text_done.set_result(prebuilt.get("text-moderation"))
+
+    def load_image():
+        from safegen.image.servicer import create_servicer
+
+        try:
+            text_servicer = text_done.result()
+        except BaseException:  # the text service's own load reports its error
+            text_servicer = None
+        return create_servicer(registry, env, text_moderator=getattr(text_servicer, "moderator", None))
+
+    return load_image
 
 
 def _check_no_addresses(env: Mapping[str, str] | None) -> None:

@@ -243,3 +243,17 @@ def test_http_stream_over_the_plane(stack):
     assert events[0] == "stage" and "progress" in events and events[-1] == "result"
     status, body = _http(stack, "POST", "/v1/generate:stream", {"prompt": "", "seed": 2})
     assert status == 400 and "prompt must not be empty" in json.loads(body)["message"]
+
+
+def test_all_in_one_image_service_reuses_the_text_services_moderator_for_ocr_text():
+    """One process, one text classifier: image moderation judges OCR text with the text service's moderator."""
+
+    class Generation:  # generation is not under test here; the wiring only needs something to close
+        async def aclose(self):
+            pass
+
+    registry = GuardrailRegistry.load()
+    wiring = build(SERVICES, registry, prebuilt={"image-generation": Generation()})
+    text = next(s for s in wiring.servicers if type(s).__name__ == "TextModerationServicer")
+    image = next(s for s in wiring.servicers if type(s).__name__ == "ImageModerationServicer")
+    assert image.moderator.text is text.moderator
