@@ -194,12 +194,15 @@ async def serve(args) -> int:
         http = await start_http_server(args.host, args.http_port, wiring.plane, grace_seconds=core.grace_seconds)
     ready = {"port": port, "metrics_port": metrics_port, "http_port": http.port if http else None,
              "services": service_names(servicers)}
+    # SIGTERM handlers first: whoever reads the ready file (or the serving line) may stop us at once.
+    stop = asyncio.ensure_future(wait_for_signal())
+    await asyncio.sleep(0)
     log_event(log, "serving", "serving %s on %s:%d (metrics :%d%s) after %.1f s", ", ".join(ready["services"]),
               args.host, port, metrics_port, f", http :{http.port}" if http else "", time.perf_counter() - t0,
               **ready, seconds=round(time.perf_counter() - t0, 3))
     if args.ready_file:  # after the serving line: a reader of the file finds the line in the log
         atomic_write(args.ready_file, json.dumps(ready).encode())  # readers never see a half-written file
-    sig = await wait_for_signal()
+    sig = await stop
     log_event(log, "draining", "signal %d: draining (health NOT_SERVING, grace %.0f s)", sig, core.grace_seconds,
               signal=sig, grace_seconds=core.grace_seconds)
     # HTTP and gRPC drain together: both count their calls on the same data plane, and running the
