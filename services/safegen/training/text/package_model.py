@@ -29,8 +29,11 @@ from safegen.training.text import real_data as rd
 REAL_BUDGET = {"LOW": 0.03, "MEDIUM": 0.01, "HIGH": 0.003}
 #: Held-out short benign inputs (VAL) allowed above each level.
 SHORT_BUDGET = {"LOW": 0.004, "MEDIUM": 0.0, "HIGH": 0.0}
-#: Unsafe image prompts count 3x when the search weighs what a looser threshold catches.
-I2P_WEIGHT = 3.0
+#: What the threshold search maximizes: the weighted recall of three groups of VAL positives (unsafe image
+#: prompts from I2P and the templated set, attacks, and the other moderation texts).
+GROUP_WEIGHT = {"i2p": 2.0, "attack": 2.0, "other": 1.0}
+#: Each category's starting share of a level's real-traffic budget (then the greedy search spends the rest).
+MIN_SHARE = 0.1
 
 
 def export_onnx(model, target: Path) -> Path:
@@ -81,7 +84,7 @@ def _union_rate(scores: np.ndarray, th: np.ndarray) -> float:
 
 
 def fit_level(real: np.ndarray, short: np.ndarray, pos: np.ndarray, weight: np.ndarray, real_budget: float,
-              short_budget: float, floor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+              short_budget: float, floor: np.ndarray, min_share: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Per-category thresholds (>= floor) with at most ``real_budget`` of real prompts and ``short_budget`` of
     short benign inputs above any of them, chosen greedily to catch the most (weighted) positives.
 
@@ -104,23 +107,31 @@ def fit_level(real: np.ndarray, short: np.ndarray, pos: np.ndarray, weight: np.n
     def gain(th: np.ndarray) -> float:
         return float(((pos >= th[None, :]).any(1) * weight).sum())
 
-    q = np.zeros(k)
-    th = th_for(q)
     step0 = 1.0 / len(real)
+    # Every category starts with its own small share (if the budgets allow it), so no category is left with
+    # a threshold that obvious cases never reach just because its VAL positives are few ("nude woman").
+    q = np.full(k, min_share)
+    if not ok(th_for(q)):
+        q = np.zeros(k)
+    th = th_for(q)
     for _ in range(2000):
         best, best_q = None, None
         g0, r0 = gain(th), _union_rate(real, th)
         for j in range(k):
-            cand = q.copy()
-            cand[j] = max(cand[j] * 1.25, step0)
-            if cand[j] > 0.2:
-                continue
-            cth = th_for(cand)
-            if not ok(cth):
-                continue
-            value = (gain(cth) - g0) / max(_union_rate(real, cth) - r0, step0 / 10)
-            if best is None or value > best:
-                best, best_q = value, cand
+            # Several step sizes: a category whose next few quantiles catch nothing (its real-traffic scores
+            # are flat at the top) would otherwise never be loosened, however much a bigger step would catch.
+            for mult in (1.25, 1.6, 2.5, 4.0, 8.0, 16.0):
+                cand = q.copy()
+                cand[j] = max(cand[j] * mult, step0 * mult / 1.25)
+                if cand[j] > 0.2:
+                    continue
+                cth = th_for(cand)
+                if not ok(cth):
+                    continue
+                extra = _union_rate(real, cth) - r0
+                value = (gain(cth) - g0) / max(extra, step0 / 10)
+                if best is None or value > best:
+                    best, best_q = value, cand
         if best_q is None:
             break
         q, th = best_q, th_for(best_q)
@@ -131,15 +142,23 @@ def calibrate(val_scores: np.ndarray, val: Sequence[ds.Example]) -> Calibration:
     roles = np.array([e.role for e in val])
     sources = np.array([e.source for e in val])
     labels = np.array([e.target() for e in val], dtype=bool)
-    real = val_scores[sources == "sd_discord"]
+    # The budget is spent on real prompts that are not suspected unsafe: a real "nude woman" prompt above LOW
+    # is a catch, not a false flag (the same keyword filter as for training, real_data.SUSPECT).
+    suspect = np.array([bool(rd.SUSPECT.search(e.text)) for e in val])
+    real = val_scores[(sources == "sd_discord") & ~suspect]
     short = val_scores[roles == rd.ROLE_SHORT_BENIGN]
     posm = labels.any(1)
     pos = val_scores[posm]
-    weight = np.where(np.isin(roles[posm], [ds.ROLE_I2P_HARD, ds.ROLE_I2P]), I2P_WEIGHT, 1.0)
+    # Each group of positives counts by its recall, not its size: thousands of attack and tweet positives
+    # would otherwise outvote the ~120 unsafe image prompts, the hardest target.
+    groups = np.where(np.isin(roles[posm], [ds.ROLE_I2P_HARD, ds.ROLE_I2P]), "i2p",
+                      np.where(roles[posm] == ds.ROLE_ATTACK, "attack", "other"))
+    weight = np.array([GROUP_WEIGHT[g] / (groups == g).sum() for g in groups])
     levels, qs, rates = {}, {}, {}
     floor = np.zeros(len(CATEGORIES))
     for level in ("LOW", "MEDIUM", "HIGH"):
-        th, q = fit_level(real, short, pos, weight, REAL_BUDGET[level], SHORT_BUDGET[level], floor)
+        th, q = fit_level(real, short, pos, weight, REAL_BUDGET[level], SHORT_BUDGET[level], floor,
+                          MIN_SHARE * REAL_BUDGET[level])
         levels[level], qs[level] = th, q
         rates[level] = {"val_real_traffic_above": _union_rate(real, th), "val_short_benign_above": _union_rate(short, th),
                         "val_positives_caught": float((pos >= th[None, :]).any(1).mean())}
@@ -147,7 +166,7 @@ def calibrate(val_scores: np.ndarray, val: Sequence[ds.Example]) -> Calibration:
     thresholds = {c: (float(levels["LOW"][j]), float(levels["MEDIUM"][j]), float(levels["HIGH"][j]))
                   for j, c in enumerate(CATEGORIES)}
     meta = {
-        "budgets": {"real_traffic": REAL_BUDGET, "short_benign": SHORT_BUDGET, "i2p_weight": I2P_WEIGHT},
+        "budgets": {"real_traffic": REAL_BUDGET, "short_benign": SHORT_BUDGET, "group_weight": GROUP_WEIGHT, "min_share": MIN_SHARE},
         "per_category_real_share": {lvl: {c.value: float(q[j]) for j, c in enumerate(CATEGORIES)}
                                     for lvl, q in qs.items()},
         "val_rates": rates, "val_real_traffic_n": int(len(real)), "val_short_benign_n": int(len(short)),

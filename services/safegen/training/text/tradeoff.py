@@ -66,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ax.set_title(f"{g} caught (n={c[g]['n']}) vs real prompts flagged (n={c['real_n']})", fontsize=9)
     for ax in axes:
         ax.axvline(5, color="grey", ls=":", lw=1)
-        ax.set_xlim(0, 20)
+        ax.set_xlim(0, 30)
         ax.set_ylim(0, 100)
         ax.set_xlabel("audited benign real SD prompts flagged (%)")
         ax.set_ylabel("caught (%)")
