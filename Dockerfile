@@ -41,9 +41,8 @@ COPY gateway/ gateway/
 # read-only at run time.
 RUN pip install --no-deps . \
  && safegen --help >/dev/null
-# Export the text classifier's backbone to ONNX once, at build time, into the venv: otherwise every
-# pod would write ~150 MB and spend ~10 s exporting at start (the root filesystem is read-only).
-RUN HF_HUB_OFFLINE=1 python3 -m safegen.text.classifier --cache-dir /opt/venv/share/safegen/text-classifier
+# The text classifier is a committed int8 ONNX model: loading it once here is a smoke check, nothing is written.
+RUN HF_HUB_OFFLINE=1 python3 -m safegen.text.classifier
 # The image detectors' exact graph rewrites, written beside their weights in the venv: a start then loads
 # them as they are instead of importing onnx and rewriting two 24 MB models (~1-2 s per pod start).
 RUN python3 -m safegen.image.backends.models
@@ -62,7 +61,6 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     HOME=/tmp \
     XDG_CACHE_HOME=/tmp/.cache \
-    SAFEGEN_TEXT_CLASSIFIER_CACHE_DIR=/opt/venv/share/safegen/text-classifier \
     OMP_WAIT_POLICY=PASSIVE \
     HF_HUB_OFFLINE=1 \
     SAFEGEN_LOG_FORMAT=json
