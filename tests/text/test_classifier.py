@@ -218,3 +218,13 @@ def test_backend_scores_plain_text_once(clf):
 
     LocalClassifierBackend(Counting()).assess("a red circle on a white background", Source.INPUT)
     assert calls == [["a red circle on a white background"]]
+
+
+def test_the_plain_sentence_encoder_for_denied_topics_is_still_the_shipped_minilm():
+    """safegen.policy.encoder embeds with load_backbone; given the fine-tuned folder it uses the shipped MiniLM."""
+    from safegen.text.classifier import load_backbone
+
+    enc = load_backbone(str(MODEL_DIR))
+    e = enc.embed(["a cat on a mat", "a dog in the park"])
+    assert e.shape == (2, 384) and np.allclose(np.linalg.norm(e, axis=1), 1.0, atol=1e-3)
+    assert enc.name.startswith("onnx-int8:")
