@@ -37,9 +37,9 @@ def test_a_denied_topic_intervenes(bedrock):
 
 
 def test_pii_and_regexes_are_anonymized_in_the_output(bedrock):
-    r = apply(bedrock, "mail me at jane.doe@example.com about order ORD-1234567")
+    r = apply(bedrock, "a watercolor of a lighthouse, signed jane.doe@example.com, order ORD-1234567")
     assert r["action"] == "GUARDRAIL_INTERVENED"
-    assert r["outputs"] == [{"text": "mail me at {EMAIL} about order {ORDER_ID}"}]
+    assert r["outputs"] == [{"text": "a watercolor of a lighthouse, signed {EMAIL}, order {ORDER_ID}"}]
     sip = r["assessments"][0]["sensitiveInformationPolicy"]
     assert sip["piiEntities"] == [{"match": "jane.doe@example.com", "type": "EMAIL", "action": "ANONYMIZED",
                                    "detected": True}]
@@ -63,7 +63,7 @@ def test_responses_match_the_published_schema(bedrock):
 
     spec = build_spec()
     validator = Draft202012Validator({**spec, "$ref": "#/components/schemas/bedrock.ApplyGuardrailResponse"})
-    for text in ("which stocks should I buy this week", "mail me at jane.doe@example.com", "our competitor"):
+    for text in ("which stocks should I buy this week", "signed jane.doe@example.com", "our competitor"):
         r = apply(bedrock, text, scope="FULL")
         r.pop("ResponseMetadata")
         validator.validate(r)
