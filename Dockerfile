@@ -43,6 +43,10 @@ RUN pip install --no-deps . \
  && safegen --help >/dev/null
 # The text classifier is a committed int8 ONNX model: loading it once here is a smoke check, nothing is written.
 RUN HF_HUB_OFFLINE=1 python3 -m safegen.text.classifier
+# Denied topics embed with the plain MiniLM sentence encoder, exported to ONNX on first use: do it here, into
+# the venv, so a pod with a read-only root filesystem never exports (~10 s, 150 MB) when a guardrail has topics.
+RUN HF_HUB_OFFLINE=1 python3 -c "from safegen.text.classifier import load_backbone; \
+      load_backbone(cache_dir='/opt/venv/share/safegen/text-encoder')"
 # The image detectors' exact graph rewrites, written beside their weights in the venv: a start then loads
 # them as they are instead of importing onnx and rewriting two 24 MB models (~1-2 s per pod start).
 RUN python3 -m safegen.image.backends.models
@@ -63,6 +67,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     XDG_CACHE_HOME=/tmp/.cache \
     OMP_WAIT_POLICY=PASSIVE \
     HF_HUB_OFFLINE=1 \
+    SAFEGEN_TEXT_CLASSIFIER_CACHE_DIR=/opt/venv/share/safegen/text-encoder \
     SAFEGEN_LOG_FORMAT=json
 USER 10001:10001
 WORKDIR /tmp
