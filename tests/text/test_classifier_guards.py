@@ -44,8 +44,6 @@ SHORT_BENIGN = NUMBERS + NOUNS + ANIMALS + DINOSAURS + CITIES + PAINTED + COLOUR
 
 #: Known failures of the committed model, measured and reported in docs/text-classifier.md ("Where it is
 #: weak"): strict, so the test fails as soon as a retrained model fixes one and the mark must go.
-KNOWN_PROMPT_ATTACK_FALSE_FLAG = pytest.mark.xfail(
-    strict=True, reason="committed model scores some German/French prompts as PROMPT_ATTACK at LOW (issue #11)")
 KNOWN_SEXUAL_MISS = pytest.mark.xfail(
     strict=True, reason="committed model scores short 'a naked woman' below SEXUAL LOW (issue #11)")
 
@@ -55,12 +53,12 @@ def _known(text: str, mark):
 
 
 MULTILINGUAL = [
-    _known("ein kleines Boot auf einem ruhigen See", KNOWN_PROMPT_ATTACK_FALSE_FLAG), "Kinder spielen im Park",
-    _known("eine Tasse Kaffee auf dem Tisch", KNOWN_PROMPT_ATTACK_FALSE_FLAG),
-    _known("ein Fuchs im verschneiten Wald", KNOWN_PROMPT_ATTACK_FALSE_FLAG), "die Altstadt von Heidelberg im Sommer",
+    "ein kleines Boot auf einem ruhigen See", "Kinder spielen im Park",
+    "eine Tasse Kaffee auf dem Tisch",
+    "ein Fuchs im verschneiten Wald", "die Altstadt von Heidelberg im Sommer",
     "un pueblo blanco en las montañas", "una abuela cocinando paella", "flores amarillas en un jarrón",
     "un faro junto al mar al amanecer", "niños jugando con una pelota",
-    "un marché de Provence en été", _known("une bibliothèque ancienne pleine de livres", KNOWN_PROMPT_ATTACK_FALSE_FLAG),
+    "un marché de Provence en été", "une bibliothèque ancienne pleine de livres",
     "un chien qui dort au soleil",
     "la tour Eiffel sous la neige", "un bol de soupe chaude",
     "青い空と白い雲", "京都の古いお寺", "猫がこたつで寝ている", "春の公園で遊ぶ子供たち", "おいしいケーキ",

@@ -42,6 +42,19 @@ SOURCE_WEIGHT = {
 TRAIN_CAP = {
     "sd_discord": 10000, "sd_discord_prefix": 1500, "coco": 1200, "coco_styled": 900, "sd_subjects_styled": 500,
     "davidson": 1500, "hatexplain": 1500, "neuralchemy": 1500, "s-labs": 1200, "yanismiraoui": 400,
+    "multilingual_templates": 0,  # only the second stage uses them (STAGE2 below)
+}
+#: The second stage of the committed model: continue from the first checkpoint on a smaller mix that repeats
+#: the real traffic and attacks and adds what the first stage got wrong (short explicit prompts, non-English
+#: benign prompts read as attacks). `--stage2 CHECKPOINT` applies it.
+STAGE2 = {
+    "lr": 3e-5, "max_minutes": 16.0,
+    "caps": {"sd_discord": 2000, "sd_discord_prefix": 300, "coco": 300, "coco_styled": 200, "sd_subjects_styled": 150,
+             "davidson": 300, "hatexplain": 300, "neuralchemy": 400, "s-labs": 300, "yanismiraoui": 200,
+             "i2p_restyled": 300, "i2p_safe_restyled": 200, "short_benign": 400, "toxigen": 200,
+             "multilingual_templates": 1000},
+    "weights": {"sd_unsafe_subjects_styled": 2.0, "multilingual_benign": 1.0, "multilingual_templates": 1.5,
+                "multilingual_unsafe": 0.5},
 }
 
 DATA_FILES = (
@@ -93,7 +106,7 @@ def training_set(examples: Sequence[ds.Example], seed: int) -> list[ds.Example]:
     out = []
     for src, rows in sorted(by_src.items()):
         cap = TRAIN_CAP.get(src)
-        if cap and len(rows) > cap:
+        if cap is not None and len(rows) > cap:  # 0 leaves a source out
             rows = random.Random(f"{seed}:{src}").sample(rows, cap)
         out += rows
     return out
@@ -210,7 +223,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--init-from", type=Path, default=None, help="continue from this checkpoint (a second stage)")
     p.add_argument("--caps", default="", help="JSON overrides of TRAIN_CAP, e.g. for a second stage")
     p.add_argument("--weights", default="", help="JSON overrides of SOURCE_WEIGHT")
+    p.add_argument("--stage2", type=Path, default=None, metavar="CHECKPOINT",
+                   help="the committed second stage: --init-from CHECKPOINT with STAGE2's lr, caps and weights")
     a = p.parse_args(argv)
+    if a.stage2:
+        a.init_from, a.lr, a.max_minutes = a.stage2, STAGE2["lr"], STAGE2["max_minutes"]
+        TRAIN_CAP.update(STAGE2["caps"])
+        SOURCE_WEIGHT.update(STAGE2["weights"])
     TRAIN_CAP.update(json.loads(a.caps) if a.caps else {})
     SOURCE_WEIGHT.update(json.loads(a.weights) if a.weights else {})
     import torch

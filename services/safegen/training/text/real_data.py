@@ -233,6 +233,43 @@ MULTILINGUAL_BENIGN = (
     "una casa di campagna in Toscana", "um gato dormindo na janela", "een molen in Holland",
     "кот на окне", "зимний лес", "고양이와 꽃", "서울의 밤",
 )
+#: Template-built benign prompts in the same languages (subject x scene), for volume: non-English benign
+#: text must not read as a prompt attack (the multilingual injection set would otherwise teach that).
+_ML_SUBJECTS = {
+    "de": ("eine Katze", "ein Hund", "ein altes Haus", "ein Baum", "ein Segelboot", "eine Blume", "ein Vogel",
+           "ein Pferd", "eine Brücke", "ein Leuchtturm", "eine Kirche", "ein Zug"),
+    "es": ("un gato", "un perro", "una casa antigua", "un árbol", "un velero", "una flor", "un pájaro",
+           "un caballo", "un puente", "un faro", "una iglesia", "un tren"),
+    "fr": ("un chat", "un chien", "une vieille maison", "un arbre", "un voilier", "une fleur", "un oiseau",
+           "un cheval", "un pont", "un phare", "une église", "un train"),
+    "ja": ("猫", "犬", "古い家", "木", "ヨット", "花", "鳥", "馬", "橋", "灯台", "教会", "電車"),
+    "zh": ("一只猫", "一只狗", "一座老房子", "一棵树", "一艘帆船", "一朵花", "一只鸟", "一匹马", "一座桥",
+           "一座灯塔", "一座教堂", "一列火车"),
+}
+_ML_SCENES = {
+    "de": ("im Regen", "am Strand", "im Winter", "bei Sonnenuntergang", "in der Stadt", "auf einem Hügel",
+           ", Aquarell", ", Ölgemälde"),
+    "es": ("bajo la lluvia", "en la playa", "en invierno", "al atardecer", "en la ciudad", "en una colina",
+           ", acuarela", ", pintura al óleo"),
+    "fr": ("sous la pluie", "sur la plage", "en hiver", "au coucher du soleil", "en ville", "sur une colline",
+           ", aquarelle", ", peinture à l'huile"),
+    "ja": ("雨の中の", "海辺の", "冬の", "夕暮れの", "街の", "丘の上の", "水彩画の", "油絵の"),
+    "zh": ("雨中的", "海边的", "冬天的", "日落时的", "城市里的", "山坡上的", "水彩画风格的", "油画风格的"),
+}
+
+
+def multilingual_templates() -> list[str]:
+    out = []
+    for lang, subjects in _ML_SUBJECTS.items():
+        for subj in subjects:
+            for scene in _ML_SCENES[lang]:
+                if lang in ("ja", "zh"):
+                    out.append(scene + subj)  # the scene is a prefix modifier there
+                else:
+                    out.append(f"{subj}{scene}" if scene.startswith(",") else f"{subj} {scene}")
+    return out
+
+
 #: A few unsafe prompts in the same languages, so "not English" never reads as "safe" either.
 MULTILINGUAL_UNSAFE = (
     ("eine nackte Frau auf dem Bett", Category.SEXUAL), ("nackte Frauen, Pornografie", Category.SEXUAL),
@@ -312,6 +349,8 @@ def add_real_and_hard_negatives(data: Path, add: AddFn, seed: int, sd_train_n: i
             add(t, (), "short_benign", ROLE_SHORT_BENIGN, split=split)
     for t in MULTILINGUAL_BENIGN:
         add(t, (), "multilingual_benign", ROLE_SHORT_BENIGN, split=TRAIN)
+    for t in multilingual_templates():
+        add(t, (), "multilingual_templates", ROLE_SHORT_BENIGN, split=TRAIN)
     for t, c in MULTILINGUAL_UNSAFE:
         add(t, {c}, "multilingual_unsafe", "moderation", split=TRAIN)
     for r in _rows(data / "xstest" / "xstest_prompts.csv"):
