@@ -17,13 +17,14 @@ import argparse
 import asyncio
 import collections
 import io
-import json
-import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _stack import start_stack  # noqa: E402
 
 MB = 1024 * 1024
 PROMPTS = ["a yellow circle on a blue background", "a green square on a white background",
@@ -35,21 +36,6 @@ def pct(xs: list[float], p: float) -> float:
         return float("nan")
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
-
-
-def start_stack(work: Path) -> tuple[subprocess.Popen, int]:
-    ready = work / "ready.json"
-    log = open(work / "serve.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "safegen.cli", "serve", "--host", "127.0.0.1", "--port", "0",
-                             "--metrics-port", "0", "--http-port", "-1", "--ready-file", str(ready)],
-                            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"})
-    deadline = time.monotonic() + 300
-    while not ready.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise SystemExit(f"safegen serve did not start:\n{(work / 'serve.log').read_text()[-3000:]}")
-        time.sleep(0.2)
-    return proc, json.loads(ready.read_text())["port"]
 
 
 class Tally:
@@ -162,7 +148,8 @@ def main() -> int:
     proc = None
     target = args.target
     if not target:
-        proc, port = start_stack(Path(tempfile.mkdtemp(prefix="safegen-load-")))
+        proc, info = start_stack(Path(tempfile.mkdtemp(prefix="safegen-load-")), http=False)
+        port = info["port"]
         target = f"127.0.0.1:{port}"
     try:
         return asyncio.run(run(target, stages, args.stage_seconds, args.size, args.timeout))

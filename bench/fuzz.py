@@ -17,8 +17,6 @@ from __future__ import annotations
 import argparse
 import collections
 import http.client
-import json
-import os
 import random
 import subprocess
 import sys
@@ -28,27 +26,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _stack import start_stack  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # the fuzz tests' strategies (support.fuzz)
 
 MB = 1024 * 1024
-
-
-def start_stack(work: Path) -> tuple[subprocess.Popen, int, int]:
-    ready = work / "ready.json"
-    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
-    log = open(work / "serve.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "safegen.cli", "serve", "--host", "127.0.0.1", "--port", "0",
-                             "--metrics-port", "0", "--http-port", "0", "--ready-file", str(ready)],
-                            stdout=log, stderr=subprocess.STDOUT, env=env)
-    deadline = time.monotonic() + 300
-    while not ready.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise SystemExit(f"safegen serve did not start:\n{(work / 'serve.log').read_text()[-3000:]}")
-        time.sleep(0.2)
-    info = json.loads(ready.read_text())
-    return proc, info["port"], info["http_port"]
 
 
 def draw(strategy, n: int, seed: int) -> list:
@@ -140,7 +124,8 @@ def main() -> int:
     if args.target:
         target, http_target = args.target, args.http
     else:
-        proc, port, http_port = start_stack(Path(tempfile.mkdtemp(prefix="safegen-fuzz-")))
+        proc, info = start_stack(Path(tempfile.mkdtemp(prefix="safegen-fuzz-")))
+        port, http_port = info["port"], info["http_port"]
         target, http_target = f"127.0.0.1:{port}", f"127.0.0.1:{http_port}"
     host, _, hport = http_target.rpartition(":")
     opts = [("grpc.max_receive_message_length", 100 * MB), ("grpc.max_send_message_length", 100 * MB)]

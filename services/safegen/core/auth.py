@@ -33,6 +33,7 @@ import yaml
 
 from safegen.core.settings import Env, SettingsError
 from safegen.errors import PermissionDenied, ResourceExhausted, Unauthenticated
+from safegen.core.ratelimit import TokenBucket
 
 log = logging.getLogger("safegen.auth")
 
@@ -231,26 +232,6 @@ class KeyStore:
     def keys(self) -> list[ApiKey]:
         self._maybe_reload()
         return list(self._keys.values())
-
-
-class TokenBucket:
-    """`rate` tokens per second up to `capacity`; take() returns 0 or the seconds until it would pass."""
-
-    def __init__(self, rate: float, capacity: float, clock=time.monotonic):
-        self.rate, self.capacity, self._clock = rate, capacity, clock
-        self._tokens = capacity
-        self._last = clock()
-        self._lock = threading.Lock()
-
-    def take(self, n: float = 1.0) -> float:
-        with self._lock:
-            now = self._clock()
-            self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
-            self._last = now
-            if n <= self._tokens:
-                self._tokens -= n
-                return 0.0
-            return (n - self._tokens) / self.rate
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Mapping, Sequence
 
 from PIL import Image
 
+from safegen.core.ratelimit import TokenBucket
 from safegen.core.settings import Env, SettingsError
 from safegen.errors import InvalidArgument, ResourceExhausted
 
@@ -223,24 +224,16 @@ class RateLimiter:
         self.rate = float(rate_per_s)
         self.scope = scope
         self.capacity = float(capacity if capacity is not None else max(rate_per_s, 1.0))
-        self._tokens = self.capacity
-        self._clock = clock
-        self._last = clock()
-        self._lock = threading.Lock()
+        self._bucket = TokenBucket(self.rate, self.capacity, clock) if self.rate > 0 else None
 
     def acquire(self, n: int) -> None:
-        """Takes n tokens or raises ResourceExhausted naming the first image over the limit."""
-        if self.rate <= 0:
+        """Takes n tokens or raises ResourceExhausted saying how many would fit now and when to retry."""
+        if self._bucket is None:
             return
-        with self._lock:
-            now = self._clock()
-            self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
-            self._last = now
-            if n <= self._tokens:
-                self._tokens -= n
-                return
-            have = int(self._tokens)
-            wait = (n - self._tokens) / self.rate
+        wait = self._bucket.take(n)
+        if not wait:
+            return
+        have = int(self._bucket.available())
         # The request is over the budget, not any one image of it: no images[i] here.
         raise ResourceExhausted(
             f"images: rate limit of {self.rate:g} images/s {self.scope} exceeded "

@@ -1,0 +1,26 @@
+"""Starts a real `safegen serve` on loopback ports chosen by the OS for a bench, and waits for its ready file."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def start_stack(work: Path, *, http: bool = True, timeout_s: float = 300) -> tuple[subprocess.Popen, dict]:
+    """The process and its ready-file contents (port, metrics_port, http_port); its log goes to work/serve.log."""
+    ready = work / "ready.json"
+    log = open(work / "serve.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "safegen.cli", "serve", "--host", "127.0.0.1", "--port", "0",
+                             "--metrics-port", "0", "--http-port", "0" if http else "-1", "--ready-file", str(ready)],
+                            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"})
+    deadline = time.monotonic() + timeout_s
+    while not ready.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise SystemExit(f"safegen serve did not start:\n{(work / 'serve.log').read_text()[-3000:]}")
+        time.sleep(0.2)
+    return proc, json.loads(ready.read_text())
