@@ -24,3 +24,12 @@ def start_stack(work: Path, *, http: bool = True, timeout_s: float = 300) -> tup
             raise SystemExit(f"safegen serve did not start:\n{(work / 'serve.log').read_text()[-3000:]}")
         time.sleep(0.2)
     return proc, json.loads(ready.read_text())
+
+
+def stop_stack(proc: subprocess.Popen, grace_s: float = 30) -> None:
+    """SIGTERM (the server drains), then SIGKILL if it has not exited within `grace_s`."""
+    proc.terminate()
+    try:
+        proc.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()

@@ -17,14 +17,13 @@ import argparse
 import asyncio
 import collections
 import io
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _stack import start_stack  # noqa: E402
+from _stack import start_stack, stop_stack  # noqa: E402
 
 MB = 1024 * 1024
 PROMPTS = ["a yellow circle on a blue background", "a green square on a white background",
@@ -155,11 +154,7 @@ def main() -> int:
         return asyncio.run(run(target, stages, args.stage_seconds, args.size, args.timeout))
     finally:
         if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_stack(proc)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _stack import stop_stack  # noqa: E402
+
 MB = 1024 * 1024
 
 
@@ -150,11 +153,7 @@ def main() -> int:
         channel.close()
         return 0
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_stack(proc)
         log.close()
 
 

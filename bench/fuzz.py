@@ -18,7 +18,6 @@ import argparse
 import collections
 import http.client
 import random
-import subprocess
 import sys
 import tempfile
 import threading
@@ -27,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _stack import start_stack  # noqa: E402
+from _stack import start_stack, stop_stack  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # the fuzz tests' strategies (support.fuzz)
@@ -196,11 +195,7 @@ def main() -> int:
     finally:
         channel.close()
         if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_stack(proc)
     wall = time.perf_counter() - t0
     print(f"\n{len(plan)} requests in {wall:.0f} s ({len(plan) / wall:.0f}/s), concurrency {args.concurrency}, "
           f"seed {args.seed}")
