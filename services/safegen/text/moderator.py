@@ -1,4 +1,4 @@
-"""TextModerator: validates a text, scores it with a category backend, matches words, topics and sensitive
+"""TextModerator: validates a text, scores it with a category backend, matches words and threats, topics and sensitive
 information, and applies the guardrail (its actions, detect-only policies and SHADOW mode)."""
 
 from __future__ import annotations
@@ -9,12 +9,14 @@ from typing import Mapping
 
 from prometheus_client import Counter, Histogram
 
-from safegen.core.types import Category, FilterVerdict, Level, Modality, Source, WordListKind, WordMatch
+from safegen.core.types import (Category, CategoryScore, FilterVerdict, Level, Modality, Source, WordListKind,
+                                WordMatch)
 from safegen.errors import InvalidArgument
 from safegen.policy import Guardrail, GuardrailRegistry
 from safegen.policy.pii import SensitiveAction, SensitiveMatch, anonymize, find_sensitive
 from safegen.policy.topics import TopicIndex, TopicMatch
 from safegen.text.backends import CategoryBackend
+from safegen.text.threats import ThreatMatch, find_threats
 from safegen.text.words import custom_matcher, find_words
 
 #: The contract's limit (ModerateTextRequest.text: at most 10,000 characters), as Bedrock's text limit.
@@ -31,6 +33,13 @@ POLICY_SECONDS = Histogram(
     "safegen_text_policy_seconds", "Denied-topic and sensitive-information time per text", ["policy"],
     buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2))
 TOPIC_MATCHES = Counter("safegen_text_topic_matches_total", "Texts on a denied topic", ["action"])
+THREATS_SECONDS = Histogram(
+    "safegen_text_threats_seconds", "Threat-rule time per text",
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05))
+THREAT_MATCHES = Counter("safegen_text_threat_matches_total", "Threats found by the threat rules", ["kind"])
+#: The VIOLENCE score a threat gives (with HIGH confidence): the rules give no probability, so the score is
+#: nominal, as for Bedrock's confidences (0.95 for HIGH).
+THREAT_SCORE = 0.95
 SENSITIVE_MATCHES = Counter("safegen_text_sensitive_matches_total", "Sensitive-information matches",
                             ["kind", "action"])
 
@@ -51,6 +60,8 @@ class TextVerdict:
     sensitive: list[SensitiveMatch] = field(default_factory=list)
     anonymized_text: str = ""  # the text with {TYPE} in place of ANONYMIZE matches; empty when none
     shadow: bool = False
+    #: Threats found by the rules (safegen.text.threats), with spans; they make VIOLENCE HIGH.
+    threats: list[ThreatMatch] = field(default_factory=list)
 
 
 def validate_text(text: str) -> None:
@@ -59,6 +70,21 @@ def validate_text(text: str) -> None:
         raise InvalidArgument("text must not be empty")
     if len(text) > MAX_TEXT_CHARS:
         raise InvalidArgument(f"text is {len(text):,} characters long; at most {MAX_TEXT_CHARS:,} are allowed")
+
+
+def with_threats(scores: Mapping[Category, CategoryScore], threats: list[ThreatMatch]) -> dict[Category, CategoryScore]:
+    """The backend's scores with VIOLENCE raised to HIGH when the threat rules found a threat: the classifier
+    (or a managed backend) decides every other case, the guardrail's VIOLENCE strength still applies."""
+    out = dict(scores)
+    if not threats:
+        return out
+    for t in threats:
+        THREAT_MATCHES.labels(t.kind).inc()
+    cur = out.get(Category.VIOLENCE)
+    if cur is None or cur.confidence < Level.HIGH:
+        out[Category.VIOLENCE] = CategoryScore(Category.VIOLENCE, max(THREAT_SCORE, cur.score if cur else 0.0),
+                                               Level.HIGH)
+    return out
 
 
 class TextModerator:
@@ -112,7 +138,11 @@ class TextModerator:
         words.sort(key=lambda m: (m.start, m.end, m.word_list.value))
         for m in words:
             WORD_MATCHES.labels(m.word_list.value).inc()
-        filters = guardrail.evaluate(assessment.scores, source, Modality.TEXT)
+        t_threats = time.perf_counter()
+        threats = find_threats(text)
+        THREATS_SECONDS.observe(time.perf_counter() - t_threats)
+        scores = with_threats(assessment.scores, threats)
+        filters = guardrail.evaluate(scores, source, Modality.TEXT)
         output = source == Source.OUTPUT
         topics = self._topics(guardrail, text, output)
         t3 = time.perf_counter()
@@ -137,7 +167,7 @@ class TextModerator:
             intervened=blocked or bool(anonymized), filters=filters, words=words, guardrail_id=guardrail.id,
             backend=assessment.backend or self.backend.name, guardrail_version=guardrail.version_name,
             blocked=blocked, detected=detected, topics=topics, sensitive=sensitive, anonymized_text=anonymized,
-            shadow=guardrail.shadow)
+            shadow=guardrail.shadow, threats=threats)
 
     @staticmethod
     def _words(guardrail: Guardrail, text: str, source: Source) -> list[WordMatch]:
