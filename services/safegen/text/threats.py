@@ -25,7 +25,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from safegen.text.words import analyze
+from safegen.text.normalize import Normalized
+from safegen.text.words import Token, analyze
 
 #: Violent verbs (base form) whose object must be a person.
 PERSON_VERBS = frozenset("""
@@ -116,12 +117,12 @@ class _Word:
     sentence_start: bool
 
 
-def _words(text: str) -> tuple[list[_Word], object]:
+def _words(text: str) -> tuple[list[_Word], Normalized]:
     """The text's words, each read as the first spelling the vocabulary knows (so "k1ll" reads "kill"), with
     runs of single letters joined when they spell a known word ("k i l l")."""
     a = analyze(text)
     s = a.norm.text
-    runs: dict[int, list[tuple[int, object]]] = {}
+    runs: dict[int, list[tuple[int, Token]]] = {}
     for first, last, tok in a.virtual:
         runs.setdefault(first, []).append((last, tok))
     out: list[_Word] = []
