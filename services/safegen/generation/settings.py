@@ -11,6 +11,8 @@ from safegen.core.settings import Env, SettingsError
 
 #: The bundled shapes model, trained by `python -m safegen.training.bundled.train`.
 BUNDLED_MODEL_DIR = Path(__file__).resolve().parent / "bundled" / "weights"
+#: Its text encoder and UNet as ONNX (`python -m safegen.generation.bundled.export`), what serving runs.
+BUNDLED_ONNX_DIR = Path(__file__).resolve().parent / "bundled" / "onnx"
 
 
 class BackendKind(str, enum.Enum):

@@ -1,4 +1,4 @@
-"""Generation backends, one file each: the local diffusers pipeline (and the bundled model), SageMaker, Bedrock."""
+"""Generation backends, one file each: the bundled model (onnxruntime), local diffusers pipelines, SageMaker, Bedrock."""
 
 from __future__ import annotations
 
@@ -10,6 +10,10 @@ def build_backend(settings) -> GenerationBackend:
     from safegen.generation.settings import BackendKind
 
     if settings.backend == BackendKind.DIFFUSERS:
+        from safegen.generation.backends.bundled import BundledBackend, runs_on_onnx
+
+        if runs_on_onnx(settings):  # the default: the bundled model without torch
+            return BundledBackend.from_settings(settings)
         from safegen.generation.backends.diffusers import DiffusersBackend
 
         return DiffusersBackend.from_settings(settings)

@@ -1,4 +1,4 @@
-"""Building blocks of the bundled shapes model: word vocabulary, tiny text encoder, UNet config.
+"""Building blocks of the bundled shapes model in torch: the tiny text encoder and the UNet config.
 
 Kept free of training code so the pipeline (inference) and the training script share one
 definition: the state-dict keys of `ShapesTextEncoder` and the vocabulary ids are part of the
@@ -7,80 +7,30 @@ committed weights' format, so change them only together with a retrain.
 
 from __future__ import annotations
 
-import re
-
 import torch
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
-PAD_TOKEN = "[PAD]"
-UNK_TOKEN = "[UNK]"
-BOS_TOKEN = "[BOS]"
-
-COLOURS = ("red", "green", "blue", "yellow", "white", "black")
-SHAPES = ("circle", "square", "triangle")
-# Position phrases the renderer understands; the last word of each is the one that carries meaning.
-POSITIONS = {
-    "left": "on the left",
-    "right": "on the right",
-    "top": "at the top",
-    "bottom": "at the bottom",
-    "center": "in the center",
-}
-SIZES = ("small", "large")
-
-# Order fixes the token ids of the committed weights: append only, and retrain after any change.
-VOCAB: tuple[str, ...] = (
-    PAD_TOKEN,
-    UNK_TOKEN,
+# The vocabulary and tokenizer live in spec.py (no torch), so the onnxruntime path shares them; they are
+# re-exported here for the training code.
+from .spec import (  # noqa: F401
+    ALIASES,
+    BOS_ID,
     BOS_TOKEN,
-    "a",
-    "an",
-    "on",
-    "the",
-    "at",
-    "in",
-    "background",
-    "shape",
-    *COLOURS,
-    *SHAPES,
-    *POSITIONS,
-    *SIZES,
+    COLOURS,
+    MAX_LENGTH,
+    PAD_ID,
+    PAD_TOKEN,
+    POSITIONS,
+    SHAPES,
+    SIZES,
+    UNK_ID,
+    UNK_TOKEN,
+    VOCAB,
+    encode,
+    words,
 )
-PAD_ID, UNK_ID, BOS_ID = 0, 1, 2
-MAX_LENGTH = 16
-
-# Spelling variants mapped onto the vocabulary before lookup; anything else becomes [UNK].
-ALIASES = {
-    "centre": "center",
-    "middle": "center",
-    "circles": "circle",
-    "squares": "square",
-    "triangles": "triangle",
-    "grey": "white",
-    "gray": "white",
-    "big": "large",
-    "tiny": "small",
-}
-
-_WORD_RE = re.compile(r"[a-z]+")
-_IDS = {word: i for i, word in enumerate(VOCAB)}
-
-
-def words(text: str) -> list[str]:
-    """Lower-cases, drops punctuation and digits, applies aliases: the tokenizer's normalisation."""
-    return [ALIASES.get(w, w) for w in _WORD_RE.findall(text.lower())]
-
-
-def encode(text: str, max_length: int = MAX_LENGTH) -> list[int]:
-    """Maps text to `max_length` ids: [BOS], known words, [UNK] for unknown ones, then [PAD].
-
-    [BOS] is always present so a prompt with no words still has one unmasked position.
-    """
-    ids = [BOS_ID] + [_IDS.get(w, UNK_ID) for w in words(text)]
-    ids = ids[:max_length]
-    return ids + [PAD_ID] * (max_length - len(ids))
 
 
 def encode_batch(texts: list[str], max_length: int = MAX_LENGTH) -> torch.Tensor:

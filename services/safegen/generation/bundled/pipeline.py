@@ -18,14 +18,19 @@ import torch
 from diffusers import DDIMScheduler, DiffusionPipeline, ImagePipelineOutput, UNet2DConditionModel
 from PIL import Image
 
-from .model import BOS_TOKEN, MAX_LENGTH, PAD_TOKEN, UNK_TOKEN, VOCAB, ShapesTextEncoder, unet_config
-
-NATIVE_SIZE = 32
-DEFAULT_STEPS = 20
-# Measured on the committed weights (evaluate.py, 6 prompts x 24 seeds, colours in the right roles):
-# guidance 1.5 -> 121/144, 2 -> 135/144, 2.5 -> 123/144, 3 -> 90/144, 4 -> 33/144 (colours wash out).
-# Retrained weights should be swept again: `evaluate.py --guidance G`.
-DEFAULT_GUIDANCE = 2.0
+from .model import ShapesTextEncoder, unet_config
+from .spec import (
+    BOS_TOKEN,
+    DEFAULT_GUIDANCE,
+    DEFAULT_IMAGE_SIZE,
+    DEFAULT_STEPS,
+    MAX_LENGTH,
+    NATIVE_SIZE,
+    PAD_TOKEN,
+    SIZE_BOUNDS,
+    UNK_TOKEN,
+    VOCAB,
+)
 
 
 def build_tokenizer():
@@ -38,7 +43,7 @@ def build_tokenizer():
     from tokenizers.models import WordLevel
     from transformers import PreTrainedTokenizerFast
 
-    from .model import ALIASES
+    from .spec import ALIASES
 
     vocab = {word: i for i, word in enumerate(VOCAB)}
     tok = Tokenizer(WordLevel(vocab=vocab, unk_token=UNK_TOKEN))
@@ -93,8 +98,8 @@ class ShapesPipeline(DiffusionPipeline):
     model_cpu_offload_seq = "text_encoder->unet"
     _callback_tensor_inputs = ["latents"]
     # Read by the diffusers backend in place of SD's sample_size x vae_scale_factor defaults.
-    default_image_size = 256
-    size_bounds = (NATIVE_SIZE, 1024)
+    default_image_size = DEFAULT_IMAGE_SIZE
+    size_bounds = SIZE_BOUNDS
     default_steps = DEFAULT_STEPS
     default_guidance = DEFAULT_GUIDANCE
 
