@@ -31,6 +31,7 @@ HEAVY_MODULES = {
     "tests/text/test_classifier.py",
     "tests/text/test_word_datasets.py",
     "tests/generation/test_bundled.py",
+    "tests/generation/test_bundled_onnx.py",
     "tests/scan/test_shards.py",
     "tests/gateway/test_e2e.py",
     "tests/generation/test_diffusers_backend.py",

@@ -1,4 +1,8 @@
-"""The bundled shapes model: committed weights, loaded by the diffusers backend, follows prompts."""
+"""The bundled shapes model: committed weights, served on onnxruntime by default, follows prompts.
+
+The quality tests run the default backend (onnxruntime); test_bundled_onnx.py shows it draws the same
+images as the diffusers pipeline, so they hold for both.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +29,13 @@ def backend():
     return evaluate.load(os.environ.get("SAFEGEN_TEST_BUNDLED_MODEL"))
 
 
+@pytest.fixture(scope="module")
+def saved_tokenizer():
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(BUNDLED_MODEL_DIR / "tokenizer"))
+
+
 def test_weights_are_committed_small_and_fp16():
     files = [p for p in BUNDLED_MODEL_DIR.rglob("*") if p.is_file()]
     assert (BUNDLED_MODEL_DIR / "model_index.json").is_file()
@@ -40,18 +51,21 @@ def test_weights_are_committed_small_and_fp16():
     assert meta["steps"] > 0 and meta["train_minutes"] > 0
 
 
-def test_loaded_through_the_diffusers_backend(backend):
-    assert backend.name == "diffusers"
-    assert type(backend.pipe).__name__ == "ShapesPipeline"
-    if not os.environ.get("SAFEGEN_TEST_BUNDLED_MODEL"):  # set only to evaluate a candidate checkpoint
+def test_loaded_by_default_on_onnxruntime(backend):
+    if os.environ.get("SAFEGEN_TEST_BUNDLED_MODEL"):  # a candidate checkpoint runs through diffusers
+        assert type(backend.pipe).__name__ == "ShapesPipeline"
+    else:
+        assert type(backend.pipe).__name__ == "ShapesOnnxPipeline"
         assert backend.model_id == "safegen-bundled-shapes"
+    assert backend.name == "diffusers"
     assert backend.limits.min_size == 32 and backend.limits.default_width == 256
 
 
 @pytest.mark.parametrize("text", ["a red circle on a white background", "Blue, NSFW, nudity, gore!!", "",
                                   "a small green triangle in the centre", "x " * 40])
-def test_saved_tokenizer_matches_the_training_encoding(backend, text):
-    ids = backend.pipe.tokenizer(text, padding="max_length", max_length=16, truncation=True).input_ids
+def test_saved_tokenizer_matches_the_training_encoding(saved_tokenizer, text):
+    # The diffusers pipeline tokenizes with the saved tokenizer.json; the onnxruntime path with spec.encode.
+    ids = saved_tokenizer(text, padding="max_length", max_length=16, truncation=True).input_ids
     assert ids == encode(text)
 
 

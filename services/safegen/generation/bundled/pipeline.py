@@ -1,8 +1,11 @@
 """`ShapesPipeline`: the bundled model as a diffusers pipeline, saved and loaded like any other.
 
 It follows the Stable Diffusion pipelines' calling convention (prompt, negative_prompt,
-height/width, num_inference_steps, guidance_scale, num_images_per_prompt, generator,
+height/width, num_inference_steps, guidance_scale, num_images_per_prompt, generator, latents,
 callback_on_step_end, `_interrupt`) so the diffusers backend drives it with the same code.
+`safegen serve` does not use it: the default backend runs the same loop on onnxruntime (runtime.py);
+this pipeline is for training, the ONNX export and the equivalence tests, and for the bundled model
+under torch-only settings (SAFEGEN_GEN_SCHEDULER, a CUDA device, half precision).
 Pixel space: the UNet denoises 32x32 RGB directly (no VAE); the result is upscaled to the
 requested size.
 """
@@ -140,6 +143,7 @@ class ShapesPipeline(DiffusionPipeline):
         return_dict: bool = True,
         callback_on_step_end: Callable | None = None,
         callback_on_step_end_tensor_inputs: list[str] | None = None,
+        latents: torch.Tensor | None = None,
     ):
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         if negative_prompt is None:
@@ -166,7 +170,10 @@ class ShapesPipeline(DiffusionPipeline):
             states = cond.to(dtype)
 
         shape = (n, self.unet.config.in_channels, NATIVE_SIZE, NATIVE_SIZE)
-        if isinstance(generator, list):
+        if latents is not None:  # the initial noise given (as SD pipelines accept it), e.g. to compare runtimes
+            if tuple(latents.shape) != shape:
+                raise ValueError(f"latents must have shape {shape}, got {tuple(latents.shape)}")
+        elif isinstance(generator, list):
             latents = torch.cat([torch.randn((1, *shape[1:]), generator=g, device=g.device) for g in generator])
         else:
             latents = torch.randn(shape, generator=generator, device=generator.device if generator else device)
