@@ -11,6 +11,8 @@ from safegen.text.servicer import create_servicer as text_servicer
 from safegen.image.servicer import create_servicer as image_servicer
 from safegen.gateway.plane import DataPlane
 from safegen.gateway.servicer import GuardrailServicer
+from safegen.image.moderator import ImageVerdict
+from safegen.text.moderator import TextVerdict
 from safegen.v1 import (common_pb2, guardrail_pb2 as gr, guardrail_pb2_grpc, image_moderation_pb2,
                         image_moderation_pb2_grpc, text_moderation_pb2, text_moderation_pb2_grpc)
 from support import RedIsUnsafe, serve
@@ -78,14 +80,13 @@ class RecordingBackends:
     async def aclose(self):
         pass
 
-    async def moderate_text(self, text, source, guardrail_id):
+    async def moderate_text(self, text, source, pin):
         self.calls.append("text")
-        return text_moderation_pb2.ModerateTextResponse()
+        return TextVerdict(intervened=False, filters=[], words=[], guardrail_id=pin.guardrail.id, backend="fake")
 
-    async def moderate_images(self, images, source, guardrail_id):
+    async def moderate_images(self, images, source, pin):
         self.calls.append("images")
-        return image_moderation_pb2.ModerateImagesResponse(results=[
-            image_moderation_pb2.ImageModerationResult(index=i, format="PNG") for i in range(len(images))])
+        return [ImageVerdict(i, False, [], [], "PNG", 1, 1) for i in range(len(images))]
 
 
 @pytest.mark.parametrize("fmt", [7, 99, -5])

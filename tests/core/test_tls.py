@@ -199,7 +199,10 @@ def test_mtls_requires_a_client_certificate_from_the_ca(monkeypatch, secret, pki
 
 def test_gateway_backend_channels_use_tls_settings(monkeypatch, secret, pki):
     # A backend served with TLS; the gateway's Backends reach it with SAFEGEN_BACKEND_TLS_* (split mode).
+    from safegen.core.types import Source
     from safegen.gateway.clients import GrpcBackends
+    from safegen.gateway.values import Pin
+    from safegen.policy import GuardrailRegistry
     from support import running_server
     from safegen.v1 import text_moderation_pb2, text_moderation_pb2_grpc
 
@@ -214,7 +217,7 @@ def test_gateway_backend_channels_use_tls_settings(monkeypatch, secret, pki):
     async def call(port):
         b = GrpcBackends(f"127.0.0.1:{port}", "", "")
         try:
-            return await b.moderate_text("hi", 1, "")
+            return await b.moderate_text("hi", Source.INPUT, Pin(GuardrailRegistry.load().get()))
         finally:
             await b.aclose()
 

@@ -39,6 +39,9 @@ class CountingGenerator:
     def close(self):
         self.inner.close()
 
+    def __getattr__(self, name):  # backend, max_queue, key_share: what the gateway's queue admission reads
+        return getattr(self.inner, name)
+
 
 @pytest.fixture(scope="module")
 def stack():

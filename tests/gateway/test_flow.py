@@ -3,63 +3,97 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, field
 
 import pytest
 
+from safegen.core.types import BoundingBox, Category, FilterVerdict, Label, Level, WordListKind, WordMatch
 from safegen.errors import InvalidArgument, NotFound
+from safegen.gateway import convert
 from safegen.gateway.flow import SafeGenerationFlow
+from safegen.gateway.plane import prepare
+from safegen.generation.request import GenerationResult
+from safegen.image.moderator import ImageVerdict
 from safegen.policy import GuardrailRegistry
 from safegen.policy.guardrail import parse_guardrail
-from safegen.v1 import common_pb2 as c, image_generation_pb2 as gen, image_moderation_pb2 as im
-from safegen.v1 import safe_generation_pb2 as pb, text_moderation_pb2 as tm
+from safegen.text.moderator import TextVerdict
+from safegen.v1 import common_pb2 as c, safe_generation_pb2 as pb
 
-UNSAFE_FILTER = c.FilterResult(category=c.CATEGORY_SEXUAL, score=0.9, confidence=c.CONFIDENCE_HIGH,
-                               filter_strength=c.FILTER_STRENGTH_HIGH, detected=True)
-SAFE_FILTER = c.FilterResult(category=c.CATEGORY_SEXUAL, score=0.01, confidence=c.CONFIDENCE_NONE,
-                             filter_strength=c.FILTER_STRENGTH_HIGH, detected=False)
-BOX = c.BoundingBox(left=0.25, top=0.25, width=0.5, height=0.5)
+UNSAFE_FILTER = FilterVerdict(Category.SEXUAL, 0.9, Level.HIGH, Level.HIGH, detected=True)
+SAFE_FILTER = FilterVerdict(Category.SEXUAL, 0.01, Level.NONE, Level.HIGH, detected=False)
+BOX = BoundingBox(left=0.25, top=0.25, width=0.5, height=0.5)
+
+
+def text_verdict(intervened, filters, words=()):
+    return TextVerdict(intervened=intervened, filters=list(filters), words=list(words), guardrail_id="t",
+                       backend="fake", blocked=intervened, detected=intervened)
 
 
 @dataclass
 class FakeBackends:
-    """Unsafe prompt: contains "UNSAFE". Unsafe image: its bytes start with b"bad" (seed-controlled)."""
+    """The port in domain values. Unsafe prompt: contains "UNSAFE". Unsafe image: its bytes start with b"bad"
+    (seed-controlled)."""
 
     unsafe_seeds: set = field(default_factory=set)
     with_box: bool = True
     generate_calls: list = field(default_factory=list)
     moderated: list = field(default_factory=list)
+    pins: list = field(default_factory=list)
 
-    async def moderate_text(self, text, source, guardrail_id, **_pin):
+    async def moderate_text(self, text, source, pin):
+        self.pins.append(pin)
         if "UNSAFE" in text:
-            return tm.ModerateTextResponse(action=c.ACTION_GUARDRAIL_INTERVENED, filters=[UNSAFE_FILTER],
-                                           words=[c.WordMatch(match="UNSAFE", start=0, end=6)])
-        return tm.ModerateTextResponse(action=c.ACTION_NONE, filters=[SAFE_FILTER])
+            return text_verdict(True, [UNSAFE_FILTER], [WordMatch("UNSAFE", 0, 6, WordListKind.CUSTOM, "unsafe")])
+        return text_verdict(False, [SAFE_FILTER])
 
-    async def generate(self, request, on_progress=None):
+    async def generate(self, request, pin, on_progress=None):
+        self.pins.append(pin)
         self.generate_calls.append(request)
-        first = request.seed if request.HasField("seed") else 1000
+        first = request.seed if request.seed is not None else 1000
         seeds = [first + i for i in range(request.num_images)]
         if on_progress:
             for s in (1, 2):
-                await on_progress(gen.GenerationProgress(step=s, total_steps=2))
-        return gen.GenerateImagesResponse(
-            images=[(b"bad" if s in self.unsafe_seeds else b"ok") + str(s).encode() for s in seeds],
-            seeds=seeds, model_id="fake", negative_prompt="x", negative_prompt_applied=True)
+                await on_progress(s, 2)
+        return GenerationResult(images=[(b"bad" if s in self.unsafe_seeds else b"ok") + str(s).encode() for s in seeds],
+                                seeds=seeds, model_id="fake", backend="fake", negative_prompt="x")
 
-    async def moderate_images(self, images, source, guardrail_id, **_pin):
+    async def moderate_images(self, images, source, pin):
+        self.pins.append(pin)
         self.moderated.append(list(images))
-        results = []
+        out = []
         for i, data in enumerate(images):
             if data.startswith(b"bad"):
-                labels = [c.ModerationLabel(name="Explicit", confidence=90, taxonomy_level=1,
-                                            category=c.CATEGORY_SEXUAL,
-                                            **({"bounding_box": BOX} if self.with_box else {}))]
-                results.append(im.ImageModerationResult(index=i, action=c.ACTION_GUARDRAIL_INTERVENED,
-                                                        filters=[UNSAFE_FILTER], labels=labels, format="PNG"))
+                labels = [Label("Explicit", "", 90, 1, Category.SEXUAL, BOX if self.with_box else None)]
+                out.append(ImageVerdict(i, True, [UNSAFE_FILTER], labels, "PNG", 64, 64, detected=True))
             else:
-                results.append(im.ImageModerationResult(index=i, action=c.ACTION_NONE, filters=[SAFE_FILTER], format="PNG"))
-        return im.ModerateImagesResponse(results=results)
+                out.append(ImageVerdict(i, False, [SAFE_FILTER], [], "PNG", 64, 64))
+        return out
+
+    def generation_place(self):
+        return contextlib.nullcontext()
+
+    async def image_moderation_ready(self):
+        pass
+
+    async def aclose(self):
+        pass
+
+
+class Flow:
+    """The flow behind the data plane's edge (prepare, convert): messages in and out, as callers see them."""
+
+    def __init__(self, backends, registry, blur):
+        self.flow = SafeGenerationFlow(backends, blur)
+        self.registry = registry
+
+    async def run(self, request, emit=None):
+        req, pin = prepare(self.registry, request)
+
+        async def emit_pb(event):
+            await emit(convert.event(event))
+
+        return convert.response(await self.flow.run(req, pin, emit_pb if emit else None))
 
 
 def fake_blur(data, boxes, full):
@@ -79,7 +113,7 @@ def run(flow, **req):
 
 def test_safe_prompt_safe_image():
     b = FakeBackends()
-    r = run(SafeGenerationFlow(b, GuardrailRegistry.load(), fake_blur), prompt="a cat", seed=5)
+    r = run(Flow(b, GuardrailRegistry.load(), fake_blur), prompt="a cat", seed=5)
     assert r.action == c.ACTION_NONE and r.attempts == 1 and len(r.images) == 1
     assert r.images[0].data == b"ok5" and not r.images[0].blurred and r.guardrail_id == "default"
     assert r.timings.total_seconds >= r.timings.generation_seconds >= 0
@@ -88,7 +122,7 @@ def test_safe_prompt_safe_image():
 
 def test_unsafe_prompt_blocked_without_generation():
     b = FakeBackends()
-    r = run(SafeGenerationFlow(b, GuardrailRegistry.load(), fake_blur), prompt="UNSAFE thing")
+    r = run(Flow(b, GuardrailRegistry.load(), fake_blur), prompt="UNSAFE thing")
     assert r.action == c.ACTION_GUARDRAIL_INTERVENED and not r.images and r.attempts == 0
     assert b.generate_calls == [] and r.blocked_message
     assert "blocked" in r.warnings[0] and 'banned word "UNSAFE"' in r.warnings[0]
@@ -96,7 +130,7 @@ def test_unsafe_prompt_blocked_without_generation():
 
 def test_unsafe_prompt_warned_generates_but_never_regenerates():
     b = FakeBackends(unsafe_seeds={7})
-    r = run(SafeGenerationFlow(b, registry_with(unsafePromptAction="WARN", maxRegenerations=3), fake_blur),
+    r = run(Flow(b, registry_with(unsafePromptAction="WARN", maxRegenerations=3), fake_blur),
             prompt="UNSAFE", seed=7, guardrail_id="t")
     assert len(b.generate_calls) == 1  # the prompt was unsafe: regenerating would not help
     assert r.images[0].blurred and "flagged" in r.warnings[0]
@@ -104,7 +138,7 @@ def test_unsafe_prompt_warned_generates_but_never_regenerates():
 
 def test_unsafe_image_regenerated_then_safe():
     b = FakeBackends(unsafe_seeds={10})
-    r = run(SafeGenerationFlow(b, registry_with(maxRegenerations=2), fake_blur), prompt="a cat", seed=10,
+    r = run(Flow(b, registry_with(maxRegenerations=2), fake_blur), prompt="a cat", seed=10,
             num_images=2, guardrail_id="t")
     assert [x.num_images for x in b.generate_calls] == [2, 1]
     assert b.generate_calls[1].seed == 12  # reproducible, distinct seeds per attempt
@@ -115,7 +149,7 @@ def test_unsafe_image_regenerated_then_safe():
 
 def test_regeneration_is_bounded_then_blurs_regions():
     b = FakeBackends(unsafe_seeds=set(range(0, 100)))
-    r = run(SafeGenerationFlow(b, registry_with(maxRegenerations=2), fake_blur), prompt="a cat", seed=0,
+    r = run(Flow(b, registry_with(maxRegenerations=2), fake_blur), prompt="a cat", seed=0,
             guardrail_id="t")
     assert len(b.generate_calls) == 3 and r.attempts == 3
     img = r.images[0]
@@ -125,35 +159,35 @@ def test_regeneration_is_bounded_then_blurs_regions():
 
 def test_blur_falls_back_to_full_image_without_regions_or_by_policy():
     b = FakeBackends(unsafe_seeds={1}, with_box=False)
-    r = run(SafeGenerationFlow(b, registry_with(maxRegenerations=0), fake_blur), prompt="p", seed=1, guardrail_id="t")
+    r = run(Flow(b, registry_with(maxRegenerations=0), fake_blur), prompt="p", seed=1, guardrail_id="t")
     assert r.images[0].data == b"blurred-full"
     b = FakeBackends(unsafe_seeds={1})
-    r = run(SafeGenerationFlow(b, registry_with(maxRegenerations=0, blurMode="FULL"), fake_blur), prompt="p", seed=1,
+    r = run(Flow(b, registry_with(maxRegenerations=0, blurMode="FULL"), fake_blur), prompt="p", seed=1,
             guardrail_id="t")
     assert r.images[0].data == b"blurred-full"
 
 
 def test_block_policy_withholds_bytes():
     b = FakeBackends(unsafe_seeds={1})
-    r = run(SafeGenerationFlow(b, registry_with(maxRegenerations=0, unsafeImageAction="BLOCK"), fake_blur),
+    r = run(Flow(b, registry_with(maxRegenerations=0, unsafeImageAction="BLOCK"), fake_blur),
             prompt="p", seed=1, guardrail_id="t")
     assert r.images[0].withheld and r.images[0].data == b"" and r.blocked_message
 
 
 def test_warn_policy_keeps_image_with_warning():
     b = FakeBackends(unsafe_seeds={1})
-    r = run(SafeGenerationFlow(b, registry_with(maxRegenerations=0, unsafeImageAction="WARN"), fake_blur),
+    r = run(Flow(b, registry_with(maxRegenerations=0, unsafeImageAction="WARN"), fake_blur),
             prompt="p", seed=1, guardrail_id="t")
     assert r.images[0].data == b"bad1" and "may be unsafe" in r.warnings[-1]
 
 
 def test_backend_guardrail_intervention_is_a_verdict():
     class Refusing(FakeBackends):
-        async def generate(self, request, on_progress=None):
-            return gen.GenerateImagesResponse(model_id="bedrock", action=c.ACTION_GUARDRAIL_INTERVENED,
-                                              action_reason="Filter reason: prompt", negative_prompt_applied=True)
+        async def generate(self, request, pin, on_progress=None):
+            return GenerationResult(images=[], seeds=[], model_id="bedrock", backend="bedrock", intervened=True,
+                                    intervention_reason="Filter reason: prompt")
 
-    r = run(SafeGenerationFlow(Refusing(), GuardrailRegistry.load(), fake_blur), prompt="p")
+    r = run(Flow(Refusing(), GuardrailRegistry.load(), fake_blur), prompt="p")
     assert r.action == c.ACTION_GUARDRAIL_INTERVENED and not r.images and "Filter reason" in r.warnings[-1]
 
 
@@ -163,7 +197,7 @@ def test_stream_emits_stages_and_progress_in_order():
     async def emit(e):
         events.append(e)
 
-    asyncio.run(SafeGenerationFlow(FakeBackends(), GuardrailRegistry.load(), fake_blur).run(
+    asyncio.run(Flow(FakeBackends(), GuardrailRegistry.load(), fake_blur).run(
         pb.GenerateRequest(prompt="p"), emit))
     kinds = [(e.WhichOneof("event"), e.stage.stage if e.HasField("stage") else 0, e.stage.finished) for e in events]
     assert kinds[0] == ("stage", pb.STAGE_PROMPT_MODERATION, False)
@@ -182,28 +216,27 @@ def test_stream_emits_stages_and_progress_in_order():
 def test_bad_requests_fail_before_any_backend_call(req, fragment):
     b = FakeBackends()
     with pytest.raises(InvalidArgument, match=fragment):
-        run(SafeGenerationFlow(b, GuardrailRegistry.load(), fake_blur), **req)
+        run(Flow(b, GuardrailRegistry.load(), fake_blur), **req)
     assert not b.generate_calls and not b.moderated
 
 
 def test_unknown_guardrail_is_not_found():
     with pytest.raises(NotFound, match="guardrail 'nope' not found"):
-        run(SafeGenerationFlow(FakeBackends(), GuardrailRegistry.load(), fake_blur), prompt="p", guardrail_id="nope")
+        run(Flow(FakeBackends(), GuardrailRegistry.load(), fake_blur), prompt="p", guardrail_id="nope")
 
 
 def test_a_detected_category_without_regions_forces_full_blur():
-    violence = c.FilterResult(category=c.CATEGORY_VIOLENCE, score=0.9, confidence=c.CONFIDENCE_HIGH,
-                              filter_strength=c.FILTER_STRENGTH_HIGH, detected=True)
+    violence = FilterVerdict(Category.VIOLENCE, 0.9, Level.HIGH, Level.HIGH, detected=True)
 
     class TwoCategories(FakeBackends):
-        async def moderate_images(self, images, source, guardrail_id, **_pin):
-            resp = await super().moderate_images(images, source, guardrail_id)
-            for r in resp.results:
-                if r.action == c.ACTION_GUARDRAIL_INTERVENED:
-                    r.filters.append(violence)  # detected, but its detector gave no box
-            return resp
+        async def moderate_images(self, images, source, pin):
+            verdicts = await super().moderate_images(images, source, pin)
+            for v in verdicts:
+                if v.intervened:
+                    v.filters.append(violence)  # detected, but its detector gave no box
+            return verdicts
 
-    r = run(SafeGenerationFlow(TwoCategories(unsafe_seeds={1}), registry_with(maxRegenerations=0), fake_blur),
+    r = run(Flow(TwoCategories(unsafe_seeds={1}), registry_with(maxRegenerations=0), fake_blur),
             prompt="p", seed=1, guardrail_id="t")
     assert r.images[0].data == b"blurred-full" and "whole image" in r.warnings[-1]
 
@@ -214,7 +247,7 @@ def test_overhead_ratio_is_recorded_only_for_requests_that_generated():
     def count():
         return REGISTRY.get_sample_value("safegen_moderation_overhead_ratio_count") or 0.0
 
-    flow = SafeGenerationFlow(FakeBackends(), GuardrailRegistry.load(), fake_blur)
+    flow = Flow(FakeBackends(), GuardrailRegistry.load(), fake_blur)
     n0 = count()
     run(flow, prompt="UNSAFE")  # blocked: no generation
     assert count() == n0
@@ -231,5 +264,5 @@ def test_no_generation_while_image_moderation_is_unreachable():
 
     b = ImageDown()
     with pytest.raises(Unavailable, match="image moderation"):
-        run(SafeGenerationFlow(b, GuardrailRegistry.load(), fake_blur), prompt="a cat")
+        run(Flow(b, GuardrailRegistry.load(), fake_blur), prompt="a cat")
     assert b.generate_calls == [] and not b.moderated

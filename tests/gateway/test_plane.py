@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
+from safegen.core.types import Category, FilterVerdict, Level
 from safegen.errors import DeadlineExceeded, NotFound, Unavailable
 from safegen.gateway.plane import DataPlane
+from safegen.generation.request import GenerationResult
+from safegen.image.moderator import ImageVerdict
 from safegen.policy import GuardrailRegistry
-from safegen.v1 import common_pb2 as c, image_generation_pb2 as gen, image_moderation_pb2 as im
-from safegen.v1 import safe_generation_pb2 as pb, text_moderation_pb2 as tm
+from safegen.text.moderator import TextVerdict
+from safegen.v1 import common_pb2 as c, safe_generation_pb2 as pb
 
-SAFE = c.FilterResult(category=c.CATEGORY_SEXUAL, score=0.01, confidence=c.CONFIDENCE_NONE,
-                      filter_strength=c.FILTER_STRENGTH_HIGH)
+SAFE = FilterVerdict(Category.SEXUAL, 0.01, Level.NONE, Level.HIGH, detected=False)
 
 
 class Backends:
-    """Safe verdicts; generation waits on `release` (set by default) and records cancellation."""
+    """The port in domain values: safe verdicts; generation waits on `release` (set by default) and records
+    cancellation."""
 
     def __init__(self):
         self.release = asyncio.Event()
@@ -25,26 +29,27 @@ class Backends:
         self.generating = asyncio.Event()
         self.cancelled = False
 
-    async def moderate_text(self, text, source, guardrail_id, guardrail_version="", tighten_filters=()):
-        return tm.ModerateTextResponse(action=c.ACTION_NONE, filters=[SAFE], guardrail_id=guardrail_id or "default")
+    async def moderate_text(self, text, source, pin):
+        return TextVerdict(intervened=False, filters=[SAFE], words=[], guardrail_id=pin.guardrail.id, backend="fake")
 
-    async def moderate_images(self, images, source, guardrail_id, guardrail_version="", tighten_filters=()):
-        return im.ModerateImagesResponse(results=[
-            im.ImageModerationResult(index=i, action=c.ACTION_NONE, filters=[SAFE], format="PNG")
-            for i in range(len(images))])
+    async def moderate_images(self, images, source, pin):
+        return [ImageVerdict(i, False, [SAFE], [], "PNG", 64, 64) for i in range(len(images))]
 
-    async def generate(self, request, on_progress=None):
+    async def generate(self, request, pin, on_progress=None):
         self.generating.set()
         if on_progress:
-            await on_progress(gen.GenerationProgress(step=1, total_steps=1))
+            await on_progress(1, 1)
         try:
             await self.release.wait()
         except asyncio.CancelledError:
             self.cancelled = True
             raise
         n = request.num_images or 1
-        return gen.GenerateImagesResponse(images=[b"\x89PNG-fake"] * n, seeds=[request.seed + i for i in range(n)],
-                                          model_id="fake", negative_prompt_applied=True)
+        return GenerationResult(images=[b"\x89PNG-fake"] * n, seeds=[(request.seed or 0) + i for i in range(n)],
+                                model_id="fake", backend="fake")
+
+    def generation_place(self):
+        return contextlib.nullcontext()
 
     async def image_moderation_ready(self):
         pass

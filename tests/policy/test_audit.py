@@ -11,6 +11,7 @@ import grpc
 import pytest
 from prometheus_client import REGISTRY
 
+from safegen.gateway import convert
 from safegen.gateway.inprocess import InProcessBackends
 from safegen.gateway.plane import DataPlane
 from safegen.gateway.servicer import servicers_for
@@ -98,8 +99,10 @@ def audited(request, tmp_path_factory):
                         image_servicer(registry, env, detector=RedIsUnsafe()), RecordingGeneration())
 
     class Backends(InProcessBackends):  # the all-in-one wiring, generating with the recording double
-        async def generate(self, request, on_progress=None):
-            return await gen.GenerateImages(request, None)
+        async def generate(self, request, pin, on_progress=None):
+            # Through the split-mode conversions, so the double records the message a generation service gets.
+            message = convert.generation_request_pb(request, pin.guardrail.id, pin.version)
+            return convert.generation_result(await gen.GenerateImages(message, None))
 
     plane = DataPlane(Backends(text, image), registry, audit=process_audit_log(env))
     servicers = [text, image, gen, *servicers_for(plane)]

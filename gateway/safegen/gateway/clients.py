@@ -7,8 +7,9 @@ policy spreads the gateway's long-lived HTTP/2 connections over every pod instea
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from typing import Awaitable, Callable
+from typing import Sequence
 
 import grpc
 
@@ -16,8 +17,16 @@ from safegen import errors
 from safegen.core.auth import process_guard
 from safegen.core.clientauth import metadata_interceptors, static_metadata
 from safegen.core.tls import backend_channel_options, client_credentials, process_tls
+from safegen.core.types import Source
+from safegen.gateway import convert
+from safegen.gateway.ports import OnProgress
 from safegen.gateway.twins import twin
+from safegen.gateway.values import Pin
+from safegen.generation.request import GenerationRequest, GenerationResult
+from safegen.image.moderator import ImageVerdict
+from safegen.text.moderator import TextVerdict
 from safegen.v1 import (
+    common_pb2,
     image_generation_pb2,
     image_generation_pb2_grpc,
     image_moderation_pb2,
@@ -54,6 +63,7 @@ CHANNEL_OPTIONS = [
     # A restarted pod has a new IP: re-resolve the headless Service within a second, not the default 30 s.
     ("grpc.dns_min_time_between_resolutions_ms", 1_000),
 ]
+_SOURCE = {Source.INPUT: common_pb2.SOURCE_INPUT, Source.OUTPUT: common_pb2.SOURCE_OUTPUT}
 #: How long the readiness check before a generation waits for a connecting channel to become ready.
 READY_WAIT_S = 2.0
 
@@ -120,48 +130,54 @@ class GrpcBackends:
             stub = self._stubs[kind] = factory(self._channel(kind))
         return stub
 
-    async def moderate_text(self, text: str, source, guardrail_id: str, guardrail_version: str = "",
-                            tighten_filters=()) -> text_moderation_pb2.ModerateTextResponse:
+    async def moderate_text(self, text: str, source: Source, pin: Pin) -> TextVerdict:
         stub = self._stub("text", text_moderation_pb2_grpc.TextModerationServiceStub)
         try:
-            return await stub.ModerateText(
-                text_moderation_pb2.ModerateTextRequest(text=text, source=source, guardrail_id=guardrail_id,
-                                                        guardrail_version=guardrail_version,
-                                                        tighten_filters=tighten_filters),
+            resp = await stub.ModerateText(
+                text_moderation_pb2.ModerateTextRequest(text=text, source=_SOURCE[source],
+                                                        guardrail_id=pin.guardrail.id, guardrail_version=pin.version,
+                                                        tighten_filters=convert.tightening_pb(pin.tighten)),
                 timeout=self.moderation_timeout_s, metadata=_GATEWAY_CALL)
         except grpc.aio.AioRpcError as e:
             raise backend_error(e, "text moderation") from None
+        return convert.text_verdict(resp, pin.guardrail.shadow)
 
-    async def moderate_images(self, images: list[bytes], source, guardrail_id: str, guardrail_version: str = "",
-                              tighten_filters=()) -> image_moderation_pb2.ModerateImagesResponse:
+    async def moderate_images(self, images: Sequence[bytes], source: Source, pin: Pin) -> list[ImageVerdict]:
         stub = self._stub("image", image_moderation_pb2_grpc.ImageModerationServiceStub)
         try:
-            return await stub.ModerateImages(
-                image_moderation_pb2.ModerateImagesRequest(images=images, source=source, guardrail_id=guardrail_id,
-                                                           guardrail_version=guardrail_version,
-                                                           tighten_filters=tighten_filters),
+            resp = await stub.ModerateImages(
+                image_moderation_pb2.ModerateImagesRequest(images=images, source=_SOURCE[source],
+                                                           guardrail_id=pin.guardrail.id,
+                                                           guardrail_version=pin.version,
+                                                           tighten_filters=convert.tightening_pb(pin.tighten)),
                 timeout=self.moderation_timeout_s, metadata=_GATEWAY_CALL)
         except grpc.aio.AioRpcError as e:
             raise backend_error(e, "image moderation") from None
+        return convert.image_verdicts(resp)
 
-    async def generate(
-        self, request: image_generation_pb2.GenerateImagesRequest,
-        on_progress: Callable[[image_generation_pb2.GenerationProgress], Awaitable[None]] | None = None,
-    ) -> image_generation_pb2.GenerateImagesResponse:
+    def generation_place(self) -> contextlib.AbstractAsyncContextManager[None]:
+        # The queue is in the generation service's process: it answers RESOURCE_EXHAUSTED itself, after the
+        # prompt was moderated here (checking first would cost a round trip per request).
+        return contextlib.nullcontext()
+
+    async def generate(self, request: GenerationRequest, pin: Pin,
+                       on_progress: OnProgress | None = None) -> GenerationResult:
         stub = self._stub("generation", image_generation_pb2_grpc.ImageGenerationServiceStub)
+        # The generation service resolves the same pinned version and adds its safety negative prompts.
+        message = convert.generation_request_pb(request, pin.guardrail.id, pin.version)
         try:
             if on_progress is None:
-                return await stub.GenerateImages(request, timeout=self.generation_timeout_s)
-            stream_req = twin(request, image_generation_pb2.StreamGenerateImagesRequest)
+                return convert.generation_result(await stub.GenerateImages(message, timeout=self.generation_timeout_s))
+            stream_req = twin(message, image_generation_pb2.StreamGenerateImagesRequest)
             result = None
             async for event in stub.StreamGenerateImages(stream_req, timeout=self.generation_timeout_s):
                 if event.HasField("progress"):
-                    await on_progress(event.progress)
+                    await on_progress(event.progress.step, event.progress.total_steps)
                 elif event.HasField("result"):
                     result = event.result
             if result is None:
                 raise errors.Unavailable("image generation: the stream ended without a result")
-            return result
+            return convert.generation_result(result)
         except grpc.aio.AioRpcError as e:
             raise backend_error(e, "image generation") from None
 

@@ -19,16 +19,17 @@ from safegen.core import audit_pb, metrics, policy_pb
 from safegen.core.enums import check_enum
 from safegen.core.types import Source
 from safegen.errors import DeadlineExceeded, InvalidArgument, Unavailable
-from safegen.gateway.flow import SafeGenerationFlow
+from safegen.gateway import convert
+from safegen.gateway.flow import SafeGenerationFlow, validate
 from safegen.gateway.ports import Backends
-from safegen.gateway.twins import twin
+from safegen.gateway.values import Pin, Progress, SafeRequest, StageEvent
+from safegen.image.moderator import ImageVerdict
 from safegen.policy import GuardrailRegistry
 from safegen.policy.audit import AuditLog, request_id as new_request_id
 from safegen.policy.usage import usage
 from safegen.v1 import common_pb2, guardrail_pb2, safe_generation_pb2 as pb
 
 MAX_BLOCKS = 20
-_STREAM_END = object()
 
 #: Answers the process's health status name ("SERVING", "NOT_SERVING", ...) for the HTTP /healthz.
 HealthFn = Callable[[], Awaitable[str]]
@@ -72,6 +73,17 @@ async def _serving() -> str:
     return "SERVING"
 
 
+def prepare(registry: GuardrailRegistry, request: pb.GenerateRequest | pb.StreamGenerateRequest
+            ) -> tuple[SafeRequest, Pin]:
+    """The edge of Generate and StreamGenerate: the message as the flow's request, validated, and the guardrail
+    resolved once (NOT_FOUND; INVALID_ARGUMENT for a tightening that loosens) before any work."""
+    req = convert.request(request)
+    validate(req)
+    guardrail = registry.get(req.guardrail_id, req.guardrail_version)
+    tighten = policy_pb.tightening(request.tighten_filters)
+    return req, Pin(guardrail.tightened(tighten) if tighten else guardrail, tighten)
+
+
 class DataPlane:
     """The gateway's calls over one `Backends` adapter set and one guardrail registry."""
 
@@ -79,7 +91,7 @@ class DataPlane:
                  audit: AuditLog | None = None):
         self.backends = backends
         self.registry = registry
-        self.flow = SafeGenerationFlow(backends, registry, blur or _default_blur)
+        self.flow = SafeGenerationFlow(backends, blur or _default_blur)
         self.in_flight = InFlight()
         self.audit = audit
         self._health = health or _serving
@@ -98,14 +110,17 @@ class DataPlane:
         return await self._health()
 
     # ----------------------------------------------------------------------------------- generation
+    def _prepare(self, request: pb.GenerateRequest | pb.StreamGenerateRequest) -> tuple[SafeRequest, Pin]:
+        return prepare(self.registry, request)
+
     async def generate(self, request: pb.GenerateRequest, *, timeout: float | None = None,
                        request_id: str = "") -> pb.GenerateResponse:
         """`request_id`: the caller's (x-request-id / X-Request-Id) when usable, else a new one."""
         with self.in_flight:
             t0, rid = time.perf_counter(), new_request_id(request_id)
             async with _deadline(timeout):
-                resp = await self.flow.run(request)
-            resp.request_id = rid
+                req, pin = self._prepare(request)
+                resp = convert.response(await self.flow.run(req, pin), rid)
             self._audit(audit_pb.generate_record, request, resp, rid, t0)
             return resp
 
@@ -116,25 +131,24 @@ class DataPlane:
         iteration, before any event; closing the iterator early cancels the generation."""
         with self.in_flight:
             t0, rid = time.perf_counter(), new_request_id(request_id)
-            req = request if isinstance(request, pb.GenerateRequest) else twin(request, pb.GenerateRequest)
-            queue: asyncio.Queue = asyncio.Queue()
+            queue: asyncio.Queue[pb.StreamGenerateResponse | None] = asyncio.Queue()  # None: the end
 
-            async def emit(event: pb.StreamGenerateResponse) -> None:
-                queue.put_nowait(event)
+            async def emit(event: StageEvent | Progress) -> None:
+                queue.put_nowait(convert.event(event))
 
-            async def run():
+            async def run() -> None:
                 try:
                     async with _deadline(timeout):
-                        result = await self.flow.run(req, emit)
-                    result.request_id = rid
-                    self._audit(audit_pb.generate_record, req, result, rid, t0)
+                        req, pin = self._prepare(request)
+                        result = convert.response(await self.flow.run(req, pin, emit), rid)
+                    self._audit(audit_pb.generate_record, request, result, rid, t0)
                     queue.put_nowait(pb.StreamGenerateResponse(result=result))
                 finally:
-                    queue.put_nowait(_STREAM_END)
+                    queue.put_nowait(None)
 
             task = asyncio.ensure_future(run())
             try:
-                while (event := await queue.get()) is not _STREAM_END:
+                while (event := await queue.get()) is not None:
                     yield event
                 await task  # re-raises the flow's error
             finally:
@@ -165,7 +179,7 @@ class DataPlane:
             self._audit(audit_pb.apply_record, request, resp, rid, t0)
             return resp
 
-    async def _apply(self, request):
+    async def _apply(self, request: guardrail_pb2.ApplyGuardrailRequest) -> guardrail_pb2.ApplyGuardrailResponse:
         guardrail = self.registry.get(request.guardrail_id, request.guardrail_version)
         tighten = policy_pb.tightening(request.tighten_filters)
         if tighten:
@@ -174,11 +188,12 @@ class DataPlane:
             raise InvalidArgument("content must hold at least one text or image block")
         if len(request.content) > MAX_BLOCKS:
             raise InvalidArgument(f"content has {len(request.content)} blocks; at most {MAX_BLOCKS} are allowed")
-        source = check_enum(request.source, common_pb2.Source.DESCRIPTOR, "source") or common_pb2.SOURCE_INPUT
-        # The backends get this exact version, so a reload while the blocks are moderated cannot mix versions.
-        pin = {"guardrail_version": guardrail.version_name if guardrail.version else "",
-               "tighten_filters": list(request.tighten_filters)}
-        texts, images = [], []
+        source_pb = check_enum(request.source, common_pb2.Source.DESCRIPTOR, "source") or common_pb2.SOURCE_INPUT
+        source = Source.OUTPUT if source_pb == common_pb2.SOURCE_OUTPUT else Source.INPUT
+        # The backends get this exact guardrail, so a reload while the blocks are moderated cannot mix versions.
+        pin = Pin(guardrail, tighten)
+        texts: list[tuple[int, str]] = []
+        images: list[tuple[int, guardrail_pb2.GuardrailImageBlock]] = []
         for i, block in enumerate(request.content):
             kind = block.WhichOneof("block")
             if kind == "text":
@@ -190,36 +205,38 @@ class DataPlane:
             else:
                 raise InvalidArgument(f"content[{i}] has neither text nor image")
         assessments: dict[int, guardrail_pb2.GuardrailAssessment] = {}
-        text_calls = [self.backends.moderate_text(t, source, guardrail.id, **pin) for _, t in texts]
-        image_call = (self.backends.moderate_images([b.data for _, b in images], source, guardrail.id, **pin)
-                      if images else None)
-        results = await asyncio.gather(*text_calls, *([image_call] if image_call else []))
+
+        async def no_images() -> list[ImageVerdict]:
+            return []
+
+        text_verdicts, image_verdicts = await asyncio.gather(
+            asyncio.gather(*(self.backends.moderate_text(t, source, pin) for _, t in texts)),
+            self.backends.moderate_images([b.data for _, b in images], source, pin) if images else no_images())
         blocked = anonymized = False
         outputs = []
-        for (i, text), r in zip(texts, results[: len(texts)]):
+        for (i, text), v in zip(texts, text_verdicts):
             assessments[i] = guardrail_pb2.GuardrailAssessment(
-                content_index=i, action=r.action, filters=r.filters, words=r.words, topics=r.topics,
-                sensitive_information=r.sensitive_information, detected_action=r.detected_action)
-            if r.action == common_pb2.ACTION_GUARDRAIL_INTERVENED and (r.blocked or not r.anonymized_text):
+                content_index=i, action=convert.action(v.intervened), filters=convert.filters_pb(v.filters),
+                words=convert.words_pb(v.words), topics=policy_pb.topic_results(v.topics, v.shadow),
+                sensitive_information=policy_pb.sensitive_results(v.sensitive, v.shadow),
+                detected_action=convert.action(v.detected))
+            if v.intervened and (v.blocked or not v.anonymized_text):
                 blocked = True
-            anonymized = anonymized or bool(r.anonymized_text)
-            outputs.append(r.anonymized_text or text)
-        if image_call:
-            mod = results[-1]
-            for (i, block), r in zip(images, mod.results):
-                claimed = guardrail_pb2.ImageFormat.Name(block.format).removeprefix("IMAGE_FORMAT_")
-                if block.format and claimed != r.format:
-                    raise InvalidArgument(f"content[{i}].image.format is {claimed} but the bytes are {r.format or 'unknown'}")
-                assessments[i] = guardrail_pb2.GuardrailAssessment(
-                    content_index=i, action=r.action, filters=r.filters, labels=r.labels,
-                    detected_action=r.detected_action)
-                blocked = blocked or r.action == common_pb2.ACTION_GUARDRAIL_INTERVENED
+            anonymized = anonymized or bool(v.anonymized_text)
+            outputs.append(v.anonymized_text or text)
+        for (i, block), iv in zip(images, image_verdicts):
+            claimed = guardrail_pb2.ImageFormat.Name(block.format).removeprefix("IMAGE_FORMAT_")
+            if block.format and claimed != iv.format:
+                raise InvalidArgument(f"content[{i}].image.format is {claimed} but the bytes are {iv.format or 'unknown'}")
+            assessments[i] = guardrail_pb2.GuardrailAssessment(
+                content_index=i, action=convert.action(iv.intervened), filters=convert.filters_pb(iv.filters),
+                labels=convert.labels_pb(iv.labels), detected_action=convert.action(iv.detected))
+            blocked = blocked or iv.intervened
         ordered = [assessments[i] for i in sorted(assessments)]
         resp = guardrail_pb2.ApplyGuardrailResponse(
             action=common_pb2.ACTION_NONE, assessments=ordered, guardrail_id=guardrail.id,
             guardrail_version=guardrail.version_name, detected_action=common_pb2.ACTION_NONE)
-        u = usage(guardrail, [len(t) for _, t in texts], len(images),
-                  Source.OUTPUT if source == common_pb2.SOURCE_OUTPUT else Source.INPUT)
+        u = usage(guardrail, [len(t) for _, t in texts], len(images), source)
         resp.usage.CopyFrom(guardrail_pb2.GuardrailUsage(
             topic_policy_units=u.topic_policy_units, content_policy_units=u.content_policy_units,
             word_policy_units=u.word_policy_units,
@@ -240,12 +257,12 @@ class DataPlane:
         if resp.action == common_pb2.ACTION_GUARDRAIL_INTERVENED:
             resp.action_reason = "; ".join(reasons)
             if blocked:
-                message = (guardrail.blocked_input_message if source == common_pb2.SOURCE_INPUT
+                message = (guardrail.blocked_input_message if source == Source.INPUT
                            else guardrail.blocked_output_message)
                 resp.outputs.append(guardrail_pb2.GuardrailOutput(text=message))
             elif anonymized:  # Bedrock returns the masked text when the guardrail only anonymized
                 resp.outputs.extend(guardrail_pb2.GuardrailOutput(text=t) for t in outputs)
-        _count(ordered, "output" if source == common_pb2.SOURCE_OUTPUT else "input")
+        _count(ordered, "output" if source == Source.OUTPUT else "input")
         return resp
 
     # ---------------------------------------------------------------------------------------- drain

@@ -1,37 +1,44 @@
 """The `Backends` port: what the gateway flow needs from text moderation, image generation and image moderation.
 
 Two adapter sets implement it: safegen.gateway.inprocess (this process's moderators and generator,
-called directly: no channel, no serialisation; all-in-one `safegen serve`) and safegen.gateway.clients
-(gRPC to separate backend services; split mode). Both take and return the backends' own request and
-response messages (built in memory in process, never serialised there) and raise safegen.errors.
-`guardrail_version` and `tighten_filters` pin the guardrail the flow resolved for the request.
+called directly with the pinned guardrail object: no channel, no message, no lookup; all-in-one
+`safegen serve`) and safegen.gateway.clients (gRPC to separate backend services; split mode, converting
+at that edge). Both take and return domain values (the services' verdicts and the generator's request
+and result) and raise safegen.errors.
 """
 
 from __future__ import annotations
 
-from typing import Awaitable, Callable, Protocol, Sequence
+from typing import AsyncContextManager, Awaitable, Callable, Protocol, Sequence
 
-from safegen.v1 import image_generation_pb2, image_moderation_pb2, text_moderation_pb2
+from safegen.core.types import Source
+from safegen.gateway.values import Pin
+from safegen.generation.request import GenerationRequest, GenerationResult
+from safegen.image.moderator import ImageVerdict
+from safegen.text.moderator import TextVerdict
 
-#: Awaited with each denoising step while a streaming caller waits.
-OnProgress = Callable[[image_generation_pb2.GenerationProgress], Awaitable[None]]
+#: Awaited with (step, total_steps) after each denoising step while a streaming caller waits.
+OnProgress = Callable[[int, int], Awaitable[None]]
 
 
 class Backends(Protocol):
-    async def moderate_text(self, text: str, source: int, guardrail_id: str, guardrail_version: str = "",
-                            tighten_filters=()) -> text_moderation_pb2.ModerateTextResponse:
-        """The guardrail's verdict on one text."""
+    async def moderate_text(self, text: str, source: Source, pin: Pin) -> TextVerdict:
+        """The pinned guardrail's verdict on one text."""
         ...
 
-    async def moderate_images(self, images: Sequence[bytes], source: int, guardrail_id: str,
-                              guardrail_version: str = "", tighten_filters=()
-                              ) -> image_moderation_pb2.ModerateImagesResponse:
-        """One result per image, in order."""
+    async def moderate_images(self, images: Sequence[bytes], source: Source, pin: Pin) -> list[ImageVerdict]:
+        """One verdict per image, in order."""
         ...
 
-    async def generate(self, request: image_generation_pb2.GenerateImagesRequest,
-                       on_progress: OnProgress | None = None) -> image_generation_pb2.GenerateImagesResponse:
-        """Images for `request` (the generation service adds the guardrail's safety negative prompts)."""
+    async def generate(self, request: GenerationRequest, pin: Pin,
+                       on_progress: OnProgress | None = None) -> GenerationResult:
+        """Images for `request` (carrying the pinned guardrail's safety negative prompts)."""
+        ...
+
+    def generation_place(self) -> AsyncContextManager[None]:
+        """Holds a place in the generation queue for one request, from before its prompt is moderated until
+        it is done: raises ResourceExhausted (as the generator would) when there is none, so a request that
+        would be refused never pays for prompt moderation first. A no-op where the queue is elsewhere."""
         ...
 
     async def image_moderation_ready(self) -> None:
