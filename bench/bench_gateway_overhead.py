@@ -101,8 +101,9 @@ class DomainClock:
         from safegen.text.moderator import TextModerator
 
         clock = self
-        # The image service calls admit (cheap checks) then judge (decode + detect) instead of moderate.
-        methods = [(TextModerator, "moderate")] + (
+        # The image service calls admit (cheap checks) then judge (decode + detect) instead of moderate; the
+        # gateway calls the text moderator's moderate_with (the pinned guardrail), which moderate also calls.
+        methods = [(TextModerator, "moderate_with" if hasattr(TextModerator, "moderate_with") else "moderate")] + (
             [(ImageModerator, "admit"), (ImageModerator, "judge")] if hasattr(ImageModerator, "judge")
             else [(ImageModerator, "moderate")])
         for cls, name in methods:

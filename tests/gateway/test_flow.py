@@ -266,3 +266,13 @@ def test_no_generation_while_image_moderation_is_unreachable():
     with pytest.raises(Unavailable, match="image moderation"):
         run(Flow(b, GuardrailRegistry.load(), fake_blur), prompt="a cat")
     assert b.generate_calls == [] and not b.moderated
+
+
+def test_every_stage_gets_the_one_guardrail_resolved_for_the_request():
+    b = FakeBackends(unsafe_seeds={3})
+    registry = registry_with(maxRegenerations=1)
+    r = run(Flow(b, registry, fake_blur), prompt="a cat", seed=3, guardrail_id="t",
+            tighten_filters=[c.FilterTightening(category=c.CATEGORY_HATE, input_strength=c.FILTER_STRENGTH_HIGH)])
+    assert r.attempts == 2 and len(b.pins) == 5  # text, generate, images, generate again, images
+    assert all(p is b.pins[0] for p in b.pins) and b.pins[0].guardrail.id == "t"
+    assert b.pins[0].tighten and b.generate_calls[0].safety_negative_prompts == tuple(b.pins[0].guardrail.negative_prompts)
