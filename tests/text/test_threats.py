@@ -21,7 +21,13 @@ from safegen.text.threats import find_threats
     ("We're gonna bomb the mosque tomorrow", "We're gonna bomb the mosque", "intent"),
     ("i'm going to stab your whole family", "i'm going to stab your whole family", "intent"),
     ("imma murder u", "imma murder u", "intent"),
-    ("I swear I'll f*cking strangle him", "I'll f*cking strangle him", "intent"),
+    ("I swear I'll f*cking strangle him", "I swear I'll f*cking strangle him", "intent"),
+    ("im going to kill you", "im going to kill you", "intent"),                  # I'm without the apostrophe
+    ("gonna kill you", "gonna kill you", "intent"),                              # the speaker left out
+    ("I will find you and kill you", "I will find you and kill you", "intent"),  # coordinated with the intent
+    ("I hope you die", "I hope you die", "intent"),
+    ("we want them all dead", "we want them all dead", "intent"),
+    ("I want you to die", "I want you to die", "intent"),
     ("let's lynch them all", "let's lynch them all", "intent"),
     ("we want to behead the infidels", "we want to behead the infidels", "intent"),
     ("I am going to hurt you", "I am going to hurt you", "intent"),
@@ -70,6 +76,8 @@ def test_spans_point_into_the_original_text_after_other_content():
     "never gonna tell a lie and hurt you", "and hurt you, digital art", "bomb pop ice cream", "shooting star cafe",
     "Killington ski resort", "a portrait of a murder lord", "the cat will attack the toy", "I will burn the toast",
     "we are going to blow up the balloons", "I'll cut the cake", "photo shoot of a family", "I will kill time here",
+    "I will find you and buy you a drink", "I hope you like it", "I want to die", "I wish I were dead",
+    "I will find you. And kill the lights", "I want you to kill the process", "we're going to shoot the breeze",
 ])
 def test_near_misses_pass(text):
     assert find_threats(text) == []

@@ -23,6 +23,7 @@ original text, like the word lists' matches. Deterministic, linear in the text, 
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 from safegen.text.normalize import Normalized
@@ -40,8 +41,14 @@ NEEDS_PARTICLE = {"blow": ("up",), "cut": ("up", "open")}  # "beat": see _verb_o
 VERBS = PERSON_VERBS | PLACE_VERBS
 
 #: Who speaks. "imma", "ima", "ill" (I'll without its apostrophe) carry their intent with them.
-SPEAKERS = frozenset("i we".split())
+SPEAKERS = frozenset("i we im".split())  # "im": I'm without its apostrophe
 SPEAKER_WITH_INTENT = frozenset("imma ima ill lets".split())
+#: Intent words that may open a sentence with the speaker left out: "gonna kill you", "going to shoot him".
+DROPPED_SPEAKER = frozenset("gonna finna wanna gon going".split())
+#: "I hope you die", "we want them dead": a wished death is a threat too.
+WISH = frozenset("hope wish want wants".split())
+WISHED = frozenset("die dies dead killed shot murdered burn rot".split())
+_WISH_GLUE = frozenset("would to will were was get gets be just all".split())
 #: Words saying the speaker means it; one of them must appear between speaker and verb.
 INTENT = frozenset("""
 will shall ll gonna gon finna wanna going about want wants plan planning intend intending must should gotta
@@ -90,7 +97,8 @@ bombed butchered
 """.split())
 
 VOCABULARY = (VERBS | SPEAKERS | SPEAKER_WITH_INTENT | FILLERS | PRONOUNS | POSSESSIVES | PERSON_NOUNS | GROUPS
-              | PLACES | DETERMINERS | SECOND | PASSIVE | frozenset("death die bleed be get let up down open is".split()))
+              | PLACES | DETERMINERS | SECOND | PASSIVE | DROPPED_SPEAKER | WISH | WISHED | _WISH_GLUE
+    | frozenset("death die bleed be get let up down open is".split()))
 
 #: Punctuation that ends a sentence or opens a quote: an imperative may start right after it.
 _BREAKS = frozenset('.!?;:"“”«»()[]')
@@ -130,7 +138,8 @@ def _words(text: str) -> tuple[list[_Word], Normalized]:
     while k < len(a.tokens):
         tok, last = a.tokens[k], k
         for end_index, vt in sorted(runs.get(k, ()), key=lambda r: -r[0]):  # longest known run first
-            if any(c in VOCABULARY for c in vt.candidates):
+            # A contraction is two words ("we're" is not "were"): never glue across an apostrophe.
+            if any(c in VOCABULARY for c in vt.candidates) and not any(q in s[vt.start:vt.end] for q in "'’"):
                 tok, last = vt, end_index
                 break
         reading = next((c for c in tok.candidates if c in VOCABULARY), tok.raw)
@@ -199,6 +208,17 @@ def _verb_object(w: list[_Word], q: int, groups_only: bool = False) -> int | Non
     return None
 
 
+def _wished(w: list[_Word], r: int) -> int | None:
+    """Index of the last word of "<person> [would|to|were...] die|dead|killed" starting at r, or None."""
+    end = _object(w, r, False)
+    if end is None:
+        return None
+    q = end + 1
+    while q < len(w) and q - end <= 2 and w[q].reading in _WISH_GLUE and not w[q].sentence_start:
+        q += 1
+    return q if q < len(w) and w[q].reading in WISHED and not w[q].sentence_start else None
+
+
 def _sentence_start(w: list[_Word], p: int) -> bool:
     """Whether w[p] opens a sentence or quote, allowing a few lead-in words ("now kill them", "just shoot him")."""
     q = p
@@ -211,17 +231,27 @@ def find_threats(text: str) -> list[ThreatMatch]:
     """Every threat in `text`, in order of position, overlapping matches merged into the longest."""
     w, norm = _words(text)
     n = len(w)
+    sentence = list(itertools.accumulate(int(x.sentence_start) for x in w))  # sentence number of every word
     spans: list[tuple[int, int, str]] = []
+    intent_at = -1  # the last word where a speaker stated an intent ("I will find you and kill you")
     for p in range(n):
         x = w[p].reading
         # intent: speaker, intent, verb, object
-        if x in SPEAKERS or x in SPEAKER_WITH_INTENT:
-            q, intent = p + 1, x in SPEAKER_WITH_INTENT
-            while q < n and q - p <= _MAX_FILLERS and w[q].reading in FILLERS and w[q].reading not in VERBS:
-                intent = intent or w[q].reading in INTENT
-                if w[q].sentence_start:
+        dropped = w[p].sentence_start and x in DROPPED_SPEAKER
+        if x in SPEAKERS or x in SPEAKER_WITH_INTENT or dropped:
+            q, intent, wished = p + 1, x in SPEAKER_WITH_INTENT or dropped, None
+            while q < n and q - p <= _MAX_FILLERS and not w[q].sentence_start:
+                if w[q].reading in WISH and x in SPEAKERS and (wished := _wished(w, q + 1)) is not None:
                     break
+                if w[q].reading not in FILLERS or w[q].reading in VERBS:
+                    break
+                intent = intent or w[q].reading in INTENT
                 q += 1
+            if wished is not None:
+                spans.append((p, wished, "intent"))
+                continue
+            if intent:
+                intent_at = p
             end = _verb_object(w, q) if intent and q < n and not w[q].sentence_start else None
             if end is not None:
                 spans.append((p, end, "intent"))
@@ -233,9 +263,11 @@ def find_threats(text: str) -> list[ThreatMatch]:
                 continue
         # imperative
         if x in VERBS:
-            end = _verb_object(w, p, groups_only=not _sentence_start(w, p))
+            coordinated = (p > 0 and w[p - 1].reading == "and" and intent_at >= 0 and p - intent_at <= 12
+                           and sentence[intent_at] == sentence[p])
+            end = _verb_object(w, p, groups_only=not (_sentence_start(w, p) or coordinated))
             if end is not None:
-                spans.append((p, end, "imperative"))
+                spans.append((intent_at, end, "intent") if coordinated else (p, end, "imperative"))
                 continue
         # death to ...
         if x == "death" and p + 2 < n and w[p + 1].reading == "to":
