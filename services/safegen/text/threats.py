@@ -27,7 +27,7 @@ import itertools
 from dataclasses import dataclass
 
 from safegen.text.normalize import Normalized
-from safegen.text.words import Token, analyze
+from safegen.text.words import Token, analyzed
 
 #: Violent verbs (base form) whose object must be a person.
 PERSON_VERBS = frozenset("""
@@ -128,7 +128,7 @@ class _Word:
 def _words(text: str) -> tuple[list[_Word], Normalized]:
     """The text's words, each read as the first spelling the vocabulary knows (so "k1ll" reads "kill"), with
     runs of single letters joined when they spell a known word ("k i l l")."""
-    a = analyze(text)
+    a = analyzed(text)
     s = a.norm.text
     runs: dict[int, list[tuple[int, Token]]] = {}
     for first, last, tok in a.virtual:
