@@ -41,6 +41,7 @@ from safegen.text.threats import find_threats
     ("Kill them all.", "Kill them all", "imperative"),
     ('a protest sign that reads "gas the jews"', "gas the jews", "imperative"),
     ("a poster saying kill all immigrants", "kill all immigrants", "imperative"),
+    ("a banner that says shoot all the girls", "shoot all the girls", "imperative"),
     ("you will die", "you will die", "second_person"),
     ("You're going to be killed", "You're going to be killed", "second_person"),
     ("your family is going to get shot", "your family is going to get shot", "second_person"),
@@ -77,7 +78,8 @@ def test_spans_point_into_the_original_text_after_other_content():
     "Killington ski resort", "a portrait of a murder lord", "the cat will attack the toy", "I will burn the toast",
     "we are going to blow up the balloons", "I'll cut the cake", "photo shoot of a family", "I will kill time here",
     "I will find you and buy you a drink", "I hope you like it", "I want to die", "I wish I were dead",
-    "I will find you. And kill the lights", "I want you to kill the process", "we're going to shoot the breeze",
+    "I will find you. And kill the lights", "a photographer will shoot the girls in the studio",
+    "then shoot the kids playing in the park", "I'm going to kill the pig for the feast", "I want you to kill the process", "we're going to shoot the breeze",
 ])
 def test_near_misses_pass(text):
     assert find_threats(text) == []

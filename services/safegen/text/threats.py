@@ -68,7 +68,7 @@ family families kid kids child children wife husband mom mother mum dad father s
 brother brothers sister sisters friend friends parents baby babies girlfriend boyfriend grandma grandmother
 grandpa grandfather teacher teachers student students classmates coworkers neighbor neighbors neighbour
 neighbours president judge mayor senator governor cop cops police officer officers policeman policemen
-people everyone everybody hostage hostages prisoners witness witnesses bitch bitches pig pigs
+people everyone everybody hostage hostages prisoners witness witnesses bitch bitches
 """.split())
 #: People named as a group: an imperative with one of these as object is a threat wherever it stands.
 GROUPS = frozenset("""
@@ -77,6 +77,8 @@ queers trans transgenders blacks whites asians mexicans arabs africans latinos h
 infidels liberals conservatives democrats republicans cops police policemen politicians teachers students
 hostages kids children babies jew muslim christian
 """.split())
+#: Groups that are everyday photo subjects: outside a sentence start they count only after "all"/"every".
+PEOPLE = frozenset("women men girls boys kids children babies students teachers".split())
 #: Places whose attack is a threat: "shoot up the school", "bomb the church".
 PLACES = frozenset("""
 school schools church churches mosque mosques synagogue synagogues temple temples office mall building
@@ -97,8 +99,8 @@ bombed butchered
 """.split())
 
 VOCABULARY = (VERBS | SPEAKERS | SPEAKER_WITH_INTENT | FILLERS | PRONOUNS | POSSESSIVES | PERSON_NOUNS | GROUPS
-              | PLACES | DETERMINERS | SECOND | PASSIVE | DROPPED_SPEAKER | WISH | WISHED | _WISH_GLUE
-    | frozenset("death die bleed be get let up down open is".split()))
+                        | PLACES | DETERMINERS | SECOND | PASSIVE | DROPPED_SPEAKER | WISH | WISHED | _WISH_GLUE
+              | frozenset("death die bleed be get let up down open is".split()))
 
 #: Punctuation that ends a sentence or opens a quote: an imperative may start right after it.
 _BREAKS = frozenset('.!?;:"“”«»()[]')
@@ -176,8 +178,9 @@ def _object_end(w: list[_Word], r: int, places: bool, groups_only: bool) -> int 
     if q >= n:
         return None
     y = w[q].reading
-    if groups_only:
-        return q if dets and y in GROUPS else None
+    if groups_only:  # "saying kill all immigrants"; but "a photographer will shoot the girls" is no threat
+        said_all = any(w[k].reading in ("all", "every") for k in range(r, q))
+        return q if dets and y in GROUPS and (y not in PEOPLE or said_all) else None
     if y in GROUPS or (dets and (y in PERSON_NOUNS or (places and y in PLACES))):
         return q
     return None
