@@ -108,6 +108,21 @@ def test_defaults_render_one_deployment_and_two_services_per_service_and_nothing
         assert services[f"safegen-{n}"]["spec"]["type"] == "ClusterIP"
 
 
+def _generation_startup(docs) -> tuple[int, int]:
+    (c,) = by_kind(docs, "Deployment")["safegen-image-generation"]["spec"]["template"]["spec"]["containers"]
+    return c["startupProbe"]["periodSeconds"], c["startupProbe"]["failureThreshold"]
+
+
+def test_generation_startup_probe_is_short_for_the_bundled_model_and_long_for_an_own_model(helm, default_docs):
+    # The bundled model loads in under a second (onnxruntime); a Stable Diffusion checkpoint can take minutes.
+    assert _generation_startup(default_docs) == (2, 30)
+    own = documents(render(helm, sets=("imageGeneration.model=/models/sd-2-1",)))
+    assert _generation_startup(own) == (5, 120)
+    tuned = documents(render(helm, sets=("imageGeneration.model=/models/sdxl",
+                                         "imageGeneration.modelStartupProbe.failureThreshold=360")))
+    assert _generation_startup(tuned) == (5, 360)
+
+
 @pytest.mark.parametrize("name", list(SERVICES))
 def test_deployment_probes_security_and_shutdown(default_docs, name):
     dep = by_kind(default_docs, "Deployment")[f"safegen-{name}"]

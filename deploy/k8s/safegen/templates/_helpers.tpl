@@ -358,11 +358,14 @@ spec:
           env:
             {{- include "safegen.env" (dict "root" $root "name" $name "c" $c) | trim | nindent 12 }}
           # Model loading: the service reports SERVING only once its models are loaded.
+          {{- /* Image generation with a model of the operator's own (SAFEGEN_GEN_MODEL) gets the long modelStartupProbe. */}}
+          {{- $startup := $c.startupProbe }}
+          {{- if and (eq $name "image-generation") $c.model $c.modelStartupProbe }}{{ $startup = $c.modelStartupProbe }}{{ end }}
           startupProbe:
             {{- include "safegen.probe" (dict "root" $root "service" $meta.grpcService "timeout" 5) | trim | nindent 12 }}
             {{- /* With TLS the probe is a Python process: not more often than every 5 s while models load. */}}
-            periodSeconds: {{ if $root.Values.tls.enabled }}{{ max 5 (int $c.startupProbe.periodSeconds) }}{{ else }}{{ $c.startupProbe.periodSeconds }}{{ end }}
-            failureThreshold: {{ $c.startupProbe.failureThreshold }}
+            periodSeconds: {{ if $root.Values.tls.enabled }}{{ max 5 (int $startup.periodSeconds) }}{{ else }}{{ $startup.periodSeconds }}{{ end }}
+            failureThreshold: {{ $startup.failureThreshold }}
           readinessProbe:
             {{- include "safegen.probe" (dict "root" $root "service" $meta.grpcService "timeout" $c.readinessProbe.timeoutSeconds) | trim | nindent 12 }}
             periodSeconds: {{ $c.readinessProbe.periodSeconds }}

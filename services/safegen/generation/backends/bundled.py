@@ -40,7 +40,7 @@ class BundledBackend(GenerationBackend):
     name = "diffusers"
     max_concurrency = 1
 
-    def __init__(self, weights: Path = BUNDLED_MODEL_DIR, onnx_dir: Path = BUNDLED_ONNX_DIR, *, threads: int = 0,
+    def __init__(self, weights: Path = BUNDLED_MODEL_DIR, onnx_dir: Path = BUNDLED_ONNX_DIR, *, threads: int = 1,
                  default_width: int = 0, default_height: int = 0, default_steps: int = 0,
                  default_guidance: float = 0.0):
         from safegen.generation.bundled.runtime import ShapesOnnxPipeline
@@ -61,7 +61,9 @@ class BundledBackend(GenerationBackend):
 
     @classmethod
     def from_settings(cls, settings) -> "BundledBackend":
-        return cls(threads=settings.torch_threads, default_width=settings.default_width,
+        # One intra-op thread unless SAFEGEN_GEN_TORCH_THREADS says otherwise: a UNet step on 32x32 is too small
+        # to split, and on a shared 2-core machine under load a step took 31-36 ms on one thread, 57-62 ms on two.
+        return cls(threads=settings.torch_threads or 1, default_width=settings.default_width,
                    default_height=settings.default_height, default_steps=settings.default_steps,
                    default_guidance=settings.default_guidance)
 

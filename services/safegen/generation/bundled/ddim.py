@@ -11,6 +11,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -50,7 +51,7 @@ class DDIM:
         return cls.from_config(json.loads(Path(path).read_text()), str(path))
 
     @classmethod
-    def from_config(cls, cfg: dict, source: str = "scheduler config") -> "DDIM":
+    def from_config(cls, cfg: dict[str, Any], source: str = "scheduler config") -> "DDIM":
         if cfg.get("_class_name", "DDIMScheduler") != "DDIMScheduler":
             raise ValueError(f"{source}: the onnxruntime sampler implements DDIMScheduler, not {cfg['_class_name']}")
         for key, allowed in _SUPPORTED.items():
@@ -95,4 +96,5 @@ class DDIM:
         if self.clip_sample:
             x0 = np.clip(x0, -self.clip_sample_range, self.clip_sample_range)
         direction = (one - a_prev) ** np.float32(0.5) * eps
-        return (a_prev ** np.float32(0.5) * x0 + direction).astype(np.float32, copy=False)
+        prev: np.ndarray = (a_prev ** np.float32(0.5) * x0 + direction).astype(np.float32, copy=False)
+        return prev

@@ -39,7 +39,7 @@ def _session(path: Path, threads: int):
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads  # 0: onnxruntime's default (one per core)
+    opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.log_severity_level = 3
@@ -49,7 +49,7 @@ def _session(path: Path, threads: int):
 class ShapesOnnxPipeline:
     """Text-to-image over rendered shapes on onnxruntime; `__call__` returns PIL images."""
 
-    def __init__(self, weights: Path, onnx_dir: Path, threads: int = 0):
+    def __init__(self, weights: Path, onnx_dir: Path, threads: int = 1):
         sessions = {}
         for name, (filename, source) in _FILES.items():
             path = Path(onnx_dir) / filename
