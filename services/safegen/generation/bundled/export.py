@@ -118,6 +118,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--weights", type=Path, default=BUNDLED_MODEL_DIR, help="the save_pretrained directory")
     p.add_argument("--out", type=Path, default=BUNDLED_ONNX_DIR, help="where the .onnx files go")
     args = p.parse_args(argv)
+    from diffusers.utils import logging as diffusers_logging
+
+    # Only this command's own lines: no "install accelerate" advice or loading progress bar around them.
+    diffusers_logging.set_verbosity_error()
+    diffusers_logging.disable_progress_bar()
     for path in export(args.weights, args.out):
         print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
