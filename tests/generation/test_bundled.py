@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import time
 
 import numpy as np
 import pytest
@@ -74,17 +73,12 @@ def test_unknown_words_become_unk():
     assert ids[1] != UNK_ID and ids[2:5] == [UNK_ID] * 3
 
 
-def test_one_image_upscaled_in_under_two_seconds(backend):
-    req = validate(GenerationRequest(prompt="a red circle on a white background", width=512, height=512, seed=0,
+def test_one_image_upscaled_to_the_requested_size(backend):
+    # Its speed is bench/bench_generation.py's business (tests do not assert timings).
+    req = validate(GenerationRequest(prompt="a red circle on a white background", width=512, height=384, seed=0,
                                      safety_negative_prompts=("nsfw", "gore")), backend.limits)
-    backend.generate(req, None, CancelToken())  # warm-up
-    times = []
-    for _ in range(3):
-        t0 = time.perf_counter()
-        result = backend.generate(req, None, CancelToken())
-        times.append(time.perf_counter() - t0)
-    assert Image.open(io.BytesIO(result.images[0])).size == (512, 512)
-    assert sorted(times)[1] < 2.0, times
+    result = backend.generate(req, None, CancelToken())
+    assert Image.open(io.BytesIO(result.images[0])).size == (512, 384)
 
 
 def test_follows_the_prompt_across_seeds(backend):
