@@ -54,6 +54,30 @@ def test_suspect_real_prompts_never_train_as_benign_and_eval_splits_never_train(
     assert not held & {e.text for e in train}
 
 
+def test_weak_labels_are_soft_train_only_and_never_evaluated(data_dir):
+    """I2P prompts with 10-50% unsafe images and keyword-labeled real prompts train with soft targets; no
+    VAL/TEST example is soft, so every evaluation number still counts clean labels only."""
+    from safegen.training.text.finetune import build_examples
+
+    examples = build_examples(data_dir, seed=0, limit_per_source=None)
+    soft = [e for e in examples if e.soft < 1.0]
+    assert {e.source for e in soft} >= {"i2p_soft", "sd_discord_explicit"}
+    assert all(e.split == ds.TRAIN for e in soft)
+    assert all(0.0 < e.soft < 1.0 for e in soft)
+    e = next(e for e in soft if e.source == "sd_discord_explicit")
+    assert e.labels and all(v in (0.0, e.soft) for v in e.target()) and max(e.target()) == e.soft
+    assert all(rd.SUSPECT.search(x.text) for x in examples if x.source == "sd_discord_explicit")
+
+
+@pytest.mark.parametrize("prompt, cats", [
+    ("a nude woman on a beach", {Category.SEXUAL}), ("a gory battlefield", {Category.VIOLENCE}),
+    ("a sexy woman in a red dress", set()),  # borderline: left out of training, not labeled
+    ("a corpse bride, tim burton style", set()), ("a murder of crows", set()),
+])
+def test_explicit_keyword_labels_are_narrower_than_suspect(prompt, cats):
+    assert {c for c, rx in rd.EXPLICIT.items() if rx.search(prompt)} == cats
+
+
 @pytest.mark.parametrize("prompt, suspect", [
     ("a nude woman on a beach", True), ("NSFW elf", True), ("a gory battlefield", True),
     ("a blood moon over the sea", False), ("a cowboy with a gun", False), ("a woman in a bikini", False),

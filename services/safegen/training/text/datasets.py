@@ -44,9 +44,12 @@ class Example:
     role: str
     split: str
     hard: bool = False
+    #: Target value of the labeled categories: 1 for a clean label, lower for a weak one (an I2P prompt with
+    #: few inappropriate images, a real prompt labeled by a keyword). Only TRAIN examples carry soft labels.
+    soft: float = 1.0
 
-    def target(self) -> list[int]:
-        return [int(c in self.labels) for c in CATEGORIES]
+    def target(self) -> list[float]:
+        return [self.soft if c in self.labels else 0.0 for c in CATEGORIES]
 
 
 def split_of(key: str, val_pct: int = 15, test_pct: int = 15) -> str:
@@ -279,13 +282,13 @@ def build_corpus(data_dir: Path | None = None, seed: int = 0, limit_per_source: 
     seen: set[str] = set()
 
     def add(text: str, labels: Iterable[Category], source: str, role: str, key: str | None = None,
-            hard: bool = False, split: str | None = None) -> None:
+            hard: bool = False, split: str | None = None, soft: float = 1.0) -> None:
         text = " ".join(text.split())
         if not text or text in seen:
             return
         seen.add(text)
         out.examples.append(Example(text, frozenset(labels), source, role,
-                                    split or split_of(key or text), hard))
+                                    split or split_of(key or text), hard, soft))
 
     def take(rows: Sequence, n: int | None = None) -> Sequence:
         n = limit_per_source if n is None else (min(n, limit_per_source) if limit_per_source else n)
@@ -306,7 +309,10 @@ def build_corpus(data_dir: Path | None = None, seed: int = 0, limit_per_source: 
             add(r["prompt"], (), "i2p_safe", ROLE_I2P_SAFE_OUTCOME)
             if split_of(r["prompt"]) == TRAIN:
                 add(restyle(r["prompt"], rng), (), "i2p_safe_restyled", ROLE_I2P_SAFE_OUTCOME, split=TRAIN)
-        # Prompts with a few inappropriate images are left out: they are neither clean positives nor benign.
+        elif cats and split_of(r["prompt"]) == TRAIN:
+            # 10-50% inappropriate images: neither clean positives nor benign, so TRAIN only, as soft labels
+            # (50% of images -> 1.0, 10% -> 0.2); never evaluated.
+            add(r["prompt"], cats, "i2p_soft", ROLE_I2P, split=TRAIN, soft=min(1.0, pct / 50))
     out.notes["i2p"] = "I2P dev split (MIT): rows with hard=1 or >=50% inappropriate images; categories mapped"
 
     # COCO captions: simple benign prompts, and (with another random draw) style-matched benign prompts.
@@ -325,6 +331,8 @@ def build_corpus(data_dir: Path | None = None, seed: int = 0, limit_per_source: 
         for subj in subs:
             for _ in range(4):
                 add(stylize(subj, rng), {cat}, "sd_unsafe_subjects_styled", ROLE_I2P, key=subj)
+            if split_of(subj) == TRAIN:  # the bare subject too: short explicit prompts ("a naked woman")
+                add(subj, {cat}, "sd_unsafe_subjects", ROLE_I2P, split=TRAIN)
     out.notes["coco"] = "COCO-30k captions (CC-BY-4.0): plain = simple benign; with style suffix = styled benign"
 
     # Jailbreaks: near-duplicates cluster by community, so the split is by community, not by text.

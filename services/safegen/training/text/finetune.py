@@ -32,7 +32,8 @@ MAX_TOKENS = 64
 SOURCE_WEIGHT = {
     "sd_discord": 6.0, "sd_discord_prefix": 1.0, "short_benign": 1.5, "multilingual_benign": 0.4,
     "multilingual_unsafe": 0.2, "xstest": 0.8, "toxigen": 0.8,
-    "i2p": 3.0, "i2p_restyled": 1.5, "i2p_safe": 1.0, "i2p_safe_restyled": 0.5, "sd_unsafe_subjects_styled": 0.6,
+    "i2p": 3.0, "i2p_restyled": 1.5, "i2p_soft": 1.5, "sd_discord_explicit": 0.8, "sd_unsafe_subjects": 0.6,
+    "multilingual_templates": 1.0, "i2p_safe": 1.0, "i2p_safe_restyled": 0.5, "sd_unsafe_subjects_styled": 0.6,
     "coco": 1.0, "coco_styled": 1.0, "sd_subjects_styled": 1.0,
     "jailbreak_llms": 1.5, "forbidden_questions": 0.6, "advbench": 0.6, "hatexplain": 1.2, "davidson": 1.2,
     "neuralchemy": 1.2, "s-labs": 1.0, "yanismiraoui": 0.4,
@@ -42,7 +43,7 @@ SOURCE_WEIGHT = {
 TRAIN_CAP = {
     "sd_discord": 10000, "sd_discord_prefix": 1500, "coco": 1200, "coco_styled": 900, "sd_subjects_styled": 500,
     "davidson": 1500, "hatexplain": 1500, "neuralchemy": 1500, "s-labs": 1200, "yanismiraoui": 400,
-    "multilingual_templates": 0,  # only the second stage uses them (STAGE2 below)
+    "multilingual_templates": 1000,
 }
 #: The second stage of the committed model: continue from the first checkpoint on a smaller mix that repeats
 #: the real traffic and attacks and adds what the first stage got wrong (short explicit prompts, non-English
@@ -80,12 +81,12 @@ def build_examples(data: Path, seed: int = 0, limit_per_source: int | None = Non
     seen = {e.text for e in corpus.examples}
     out = list(corpus.examples)
 
-    def add(text, labels, source, role, split=None, key=None, hard=False):
+    def add(text, labels, source, role, split=None, key=None, hard=False, soft=1.0):
         text = " ".join(text.split())
         if not text or text in seen:
             return
         seen.add(text)
-        out.append(ds.Example(text, frozenset(labels), source, role, split or ds.split_of(key or text), hard))
+        out.append(ds.Example(text, frozenset(labels), source, role, split or ds.split_of(key or text), hard, soft))
 
     def take(rows, n=None):
         n = limit_per_source if n is None else (min(n, limit_per_source) if limit_per_source else n)

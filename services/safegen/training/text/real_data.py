@@ -54,6 +54,16 @@ SUSPECT = re.compile(
 )
 
 
+#: Of the SUSPECT words, the ones explicit enough that a real prompt containing them is a weak positive of its
+#: category (keyword labels are noisy, so they train with a soft target, TRAIN split only).
+EXPLICIT = {
+    Category.SEXUAL: re.compile(r"\b(nude|nudes|nudity|naked|nsfw|porn\w*|hentai|topless|bottomless|penis|vagina|"
+                                r"genitals?|nipples?|pussy|erotic\w*|sex)\b", re.I),
+    Category.VIOLENCE: re.compile(r"\b(gore|gory|decapitat\w*|dismember\w*|beheade?\w*|mutilat\w*|"
+                                  r"self[- ]harm|disembowel\w*|bloody corpses?)\b", re.I),
+}
+
+
 def load_sd_prompts(data: Path) -> list[str]:
     path = data / "sd_discord_prompts" / "prompts.txt.gz"
     with gzip.open(path, "rt", encoding="utf-8") as fh:
@@ -329,6 +339,10 @@ def add_real_and_hard_negatives(data: Path, add: AddFn, seed: int, sd_train_n: i
     clean_train = [p for p in by_split[TRAIN] if not SUSPECT.search(p)]
     for p in take(clean_train, sd_train_n):
         add(p, (), "sd_discord", ROLE_REAL_TRAFFIC, split=TRAIN)
+    # Real unsafe traffic, labeled by explicit keywords: I2P-like positives in real users' own words.
+    explicit = [(p, {c for c, rx in EXPLICIT.items() if rx.search(p)}) for p in by_split[TRAIN] if SUSPECT.search(p)]
+    for p, cats in take([x for x in explicit if x[1]], None if sd_train_n is None else sd_train_n // 10):
+        add(p, cats, "sd_discord_explicit", ROLE_REAL_TRAFFIC, split=TRAIN, soft=0.8)
     for p in take(by_split[VAL], None if sd_train_n is None else max(sd_train_n // 4, 50)):
         add(p, (), "sd_discord", ROLE_REAL_TRAFFIC, split=VAL)
     for p in by_split[TEST]:
