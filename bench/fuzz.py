@@ -1,15 +1,19 @@
 """Fuzz benchmark: at least 10,000 generated requests to a running stack over loopback; prints the status table.
 
 Starts the all-in-one `safegen serve` (the real bundled model, detectors and classifier) on free
-ports, or uses `--target HOST:PORT --http HOST:PORT` of a stack already running on loopback. Requests
-are drawn from the strategies the fuzz tests use (tests/support/fuzz.py): every safegen.v1 RPC and
-every HTTP route, any field values (unknown enum numbers, lying image headers, huge strings, NaN,
-deeply nested JSON...). Generation requests that leave size or steps at the default are given 64x64
+ports, plus the internal generation service alone (`safegen serve image-generation`, as the chart runs
+it) on its own port, or uses `--target HOST:PORT --http HOST:PORT [--generation HOST:PORT]` of a stack
+already running on loopback. Requests are drawn from the strategies the fuzz tests use
+(tests/support/fuzz.py): every RPC the public port serves (text and image moderation, the gateway's
+Generate/StreamGenerate, ApplyGuardrail, ListGuardrails) and every HTTP route go to the all-in-one
+process; GenerateImages/StreamGenerateImages, which its public port does not serve (UNIMPLEMENTED: no
+image skips moderation), go to the generation service's own port. Any field values (unknown enum
+numbers, lying image headers, huge strings, NaN, deeply nested JSON...). Generation requests that leave size or steps at the default are given 64x64
 and 2 steps, so the run measures the boundary, not the model. A few calls send random bytes as the
 serialized request: grpc answers those itself (reported apart; they may keep grpc's own status).
 Target: zero INTERNAL / UNKNOWN / HTTP 500.
 
-    python bench/fuzz.py [--requests 10000] [--concurrency 16] [--seed 1] [--target H:P --http H:P]
+    python bench/fuzz.py [--requests 10000] [--concurrency 16] [--seed 1] [--target H:P --http H:P [--generation H:P]]
 """
 
 from __future__ import annotations
@@ -17,7 +21,10 @@ from __future__ import annotations
 import argparse
 import collections
 import http.client
+import json
+import os
 import random
+import subprocess
 import sys
 import tempfile
 import threading
@@ -61,6 +68,22 @@ def cheap_generation(msg) -> None:
             setattr(msg, name, value)
 
 
+def start_generation(work: Path, timeout_s: float = 300) -> tuple[subprocess.Popen, dict]:
+    """`safegen serve image-generation` alone on free loopback ports (split mode's internal service)."""
+    ready = work / "generation-ready.json"
+    log = open(work / "generation.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "safegen.cli", "serve", "image-generation", "--host", "127.0.0.1",
+                             "--port", "0", "--metrics-port", "0", "--http-port", "-1", "--ready-file", str(ready)],
+                            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"})
+    deadline = time.monotonic() + timeout_s
+    while not ready.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise SystemExit(f"safegen serve image-generation did not start:\n{(work / 'generation.log').read_text()[-3000:]}")
+        time.sleep(0.2)
+    return proc, json.loads(ready.read_text())
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--requests", type=int, default=10_000)
@@ -69,6 +92,8 @@ def main() -> int:
     ap.add_argument("--http-share", type=float, default=0.3, help="fraction of requests sent to HTTP routes")
     ap.add_argument("--target", default="", help="gRPC HOST:PORT of a running stack (default: start one)")
     ap.add_argument("--http", default="", help="HTTP HOST:PORT of a running stack")
+    ap.add_argument("--generation", default="", help="gRPC HOST:PORT of a running image generation service "
+                    "(with --target; without it GenerateImages is not fuzzed)")
     ap.add_argument("--timeout", type=float, default=120.0)
     args = ap.parse_args()
 
@@ -79,7 +104,7 @@ def main() -> int:
                             safe_generation_pb2_grpc, text_moderation_pb2, text_moderation_pb2_grpc)
     from support.fuzz import http_requests, messages
 
-    rpcs = [  # (name, request descriptor, stub class, method, streaming, weight)
+    rpcs = [  # (name, request descriptor, stub class, method, streaming, weight); GenerateImages* on their own port
         ("ModerateText", text_moderation_pb2.ModerateTextRequest, text_moderation_pb2_grpc.TextModerationServiceStub,
          "ModerateText", False, 3),
         ("ModerateImages", image_moderation_pb2.ModerateImagesRequest,
@@ -97,6 +122,9 @@ def main() -> int:
         ("ListGuardrails", guardrail_pb2.ListGuardrailsRequest, guardrail_pb2_grpc.GuardrailServiceStub,
          "ListGuardrails", False, 1),
     ]
+    internal = {"GenerateImages", "StreamGenerateImages"}  # ImageGenerationService: not on the public port
+    if args.target and not args.generation:
+        rpcs = [r for r in rpcs if r[0] not in internal]
     rng = random.Random(args.seed)
     n_http = int(args.requests * args.http_share)
     n_raw = max(1, args.requests // 100)
@@ -119,24 +147,48 @@ def main() -> int:
     print(f"drew {len(plan)} requests ({n_grpc} gRPC, {n_http} HTTP, {n_raw} raw bytes) in "
           f"{time.perf_counter() - t0:.1f} s", flush=True)
 
-    proc = None
+    procs = []
     if args.target:
-        target, http_target = args.target, args.http
+        target, http_target, gen_target = args.target, args.http, args.generation
     else:
-        proc, info = start_stack(Path(tempfile.mkdtemp(prefix="safegen-fuzz-")))
+        work = Path(tempfile.mkdtemp(prefix="safegen-fuzz-"))
+        proc, info = start_stack(work)
+        procs.append(proc)
+        try:
+            gen_proc, gen_info = start_generation(work)
+        except SystemExit:
+            stop_stack(proc)
+            raise
+        procs.append(gen_proc)
         port, http_port = info["port"], info["http_port"]
         target, http_target = f"127.0.0.1:{port}", f"127.0.0.1:{http_port}"
+        gen_target = f"127.0.0.1:{gen_info['port']}"
     host, _, hport = http_target.rpartition(":")
     opts = [("grpc.max_receive_message_length", 100 * MB), ("grpc.max_send_message_length", 100 * MB)]
     channel = grpc.insecure_channel(target, options=opts)
+    gen_channel = grpc.insecure_channel(gen_target, options=opts) if gen_target else channel
+    print(f"public port {target} (HTTP {http_target}); image generation {gen_target or 'not fuzzed'}", flush=True)
+    # Before the run: the public port must not serve generation (the moderation bypass stays closed).
+    try:
+        image_generation_pb2_grpc.ImageGenerationServiceStub(channel).GenerateImages(
+            image_generation_pb2.GenerateImagesRequest(prompt="a cat", width=64, height=64, steps=2), timeout=30)
+        bypass = "it answered OK"
+    except grpc.RpcError as e:
+        bypass = "" if e.code() == grpc.StatusCode.UNIMPLEMENTED else f"it answered {e.code().name}"
+    if bypass and not args.generation:  # --generation may name the public port of a split stack on purpose
+        raise SystemExit(f"GenerateImages on the public port {target} must be UNIMPLEMENTED; {bypass}")
     stubs: dict = {}
     statuses: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     bad: list[str] = []
     lock = threading.Lock()
 
+    per_rpc: collections.Counter = collections.Counter()
+
     def record(kind: str, code: str, what: str, detail: str) -> None:
         with lock:
             statuses[kind][code] += 1
+            if kind == "grpc":
+                per_rpc[what] += 1
             if code in ("INTERNAL", "UNKNOWN", "500") and kind != "raw" and len(bad) < 20:
                 bad.append(f"{what}: {code} {detail[:300]}")
 
@@ -144,7 +196,8 @@ def main() -> int:
         kind = item[0]
         if kind == "grpc":
             _, name, stub_cls, method, streaming, msg = item
-            stub = stubs.get(stub_cls) or stubs.setdefault(stub_cls, stub_cls(channel))
+            ch = gen_channel if name in internal else channel
+            stub = stubs.get(stub_cls) or stubs.setdefault(stub_cls, stub_cls(ch))
             try:
                 result = getattr(stub, method)(msg, timeout=args.timeout)
                 if streaming:
@@ -171,8 +224,8 @@ def main() -> int:
                        "GenerateImages": "ImageGenerationService", "StreamGenerateImages": "ImageGenerationService",
                        "Generate": "SafeGenerationService", "StreamGenerate": "SafeGenerationService",
                        "ApplyGuardrail": "GuardrailService", "ListGuardrails": "GuardrailService"}[name]
-            call = channel.unary_unary(f"/safegen.v1.{service}/{name}", request_serializer=None,
-                                       response_deserializer=None)
+            call = (gen_channel if name in internal else channel).unary_unary(
+                f"/safegen.v1.{service}/{name}", request_serializer=None, response_deserializer=None)
             try:
                 call(payload, timeout=args.timeout)
                 record("raw", "OK", name, "")
@@ -194,11 +247,15 @@ def main() -> int:
             list(pool.map(run, plan))
     finally:
         channel.close()
-        if proc is not None:
+        if gen_channel is not channel:
+            gen_channel.close()
+        for proc in procs:
             stop_stack(proc)
     wall = time.perf_counter() - t0
     print(f"\n{len(plan)} requests in {wall:.0f} s ({len(plan) / wall:.0f}/s), concurrency {args.concurrency}, "
           f"seed {args.seed}")
+    by_rpc = ", ".join(f"{k} {v}" for k, v in sorted(per_rpc.items()))
+    print(f"gRPC requests per RPC: {by_rpc}")
     for kind, title in (("grpc", "gRPC status"), ("http", "HTTP status"),
                         ("raw", "random bytes as the request (grpc's own statuses allowed)")):
         print(f"{title}:")

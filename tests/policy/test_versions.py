@@ -23,7 +23,7 @@ def test_parse_version(value, expected):
     assert parse_version(value) == expected
 
 
-@pytest.mark.parametrize("value", ["0", "-1", "v2", "1.5", "latest"])
+@pytest.mark.parametrize("value", ["0", "-1", "v2", "1.5", "latest", "³", "①", "٣"])
 def test_bad_version_strings_are_invalid_argument(value):
     with pytest.raises(InvalidArgument, match="guardrail_version must be empty, DRAFT or a positive integer"):
         parse_version(value)

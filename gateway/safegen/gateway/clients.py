@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import grpc
 
@@ -104,7 +104,7 @@ class GrpcBackends:
         self.moderation_timeout_s = moderation_timeout_s
         self.generation_timeout_s = generation_timeout_s
         self._channels: dict[str, grpc.aio.Channel] = {}
-        self._stubs: dict[str, object] = {}
+        self._stubs: dict[str, Any] = {}
 
     def _channel(self, kind: str) -> grpc.aio.Channel:
         addr = self.addrs[kind]
@@ -124,7 +124,8 @@ class GrpcBackends:
             self._channels[addr] = channel
         return channel
 
-    def _stub(self, kind: str, factory):
+    def _stub(self, kind: str, factory: Callable[[grpc.aio.Channel], Any]) -> Any:
+        """The generated stub for `kind` (generated stubs are untyped: their calls are Any, typed at each use)."""
         stub = self._stubs.get(kind)
         if stub is None:
             stub = self._stubs[kind] = factory(self._channel(kind))

@@ -24,11 +24,24 @@ from safegen.v1 import common_pb2, image_generation_pb2, image_moderation_pb2, t
 from safegen.v1 import safe_generation_pb2 as pb
 
 _INTERVENED, _NONE = common_pb2.ACTION_GUARDRAIL_INTERVENED, common_pb2.ACTION_NONE
+# Enum values by name, typed (Enum.Value(name) is untyped): every domain member has its proto twin.
+_CATEGORY_PB: dict[Category, common_pb2.Category] = {
+    Category.SEXUAL: common_pb2.CATEGORY_SEXUAL, Category.VIOLENCE: common_pb2.CATEGORY_VIOLENCE,
+    Category.HATE: common_pb2.CATEGORY_HATE, Category.INSULTS: common_pb2.CATEGORY_INSULTS,
+    Category.MISCONDUCT: common_pb2.CATEGORY_MISCONDUCT, Category.PROMPT_ATTACK: common_pb2.CATEGORY_PROMPT_ATTACK}
+_CONFIDENCE_PB: dict[Level, common_pb2.Confidence] = {
+    Level.NONE: common_pb2.CONFIDENCE_NONE, Level.LOW: common_pb2.CONFIDENCE_LOW,
+    Level.MEDIUM: common_pb2.CONFIDENCE_MEDIUM, Level.HIGH: common_pb2.CONFIDENCE_HIGH}
+_STRENGTH_PB: dict[Level, common_pb2.FilterStrength] = {
+    Level.NONE: common_pb2.FILTER_STRENGTH_NONE, Level.LOW: common_pb2.FILTER_STRENGTH_LOW,
+    Level.MEDIUM: common_pb2.FILTER_STRENGTH_MEDIUM, Level.HIGH: common_pb2.FILTER_STRENGTH_HIGH}
+_WORD_LIST_PB: dict[WordListKind, common_pb2.WordList] = {
+    WordListKind.MANAGED_PROFANITY: common_pb2.WORD_LIST_MANAGED_PROFANITY, WordListKind.CUSTOM: common_pb2.WORD_LIST_CUSTOM}
 _STAGE = {Stage.PROMPT_MODERATION: pb.STAGE_PROMPT_MODERATION, Stage.GENERATION: pb.STAGE_GENERATION,
           Stage.IMAGE_MODERATION: pb.STAGE_IMAGE_MODERATION}
 
 
-def action(intervened: bool) -> int:
+def action(intervened: bool) -> common_pb2.Action:
     return _INTERVENED if intervened else _NONE
 
 
@@ -43,30 +56,28 @@ def request(req: pb.GenerateRequest | pb.StreamGenerateRequest) -> SafeRequest:
 
 def tightening_pb(tighten: Tightening) -> list[common_pb2.FilterTightening]:
     """The inverse of policy_pb.tightening: what a backend in another process is sent to tighten the same way."""
-    def strength(level: Level | None) -> int:
-        return common_pb2.FILTER_STRENGTH_UNSPECIFIED if level is None else \
-            common_pb2.FilterStrength.Value(f"FILTER_STRENGTH_{level.name}")
+    def strength(level: Level | None) -> common_pb2.FilterStrength:
+        return common_pb2.FILTER_STRENGTH_UNSPECIFIED if level is None else _STRENGTH_PB[level]
 
     return [common_pb2.FilterTightening(category=category_pb(cat), input_strength=strength(i),
                                         output_strength=strength(o)) for cat, (i, o) in tighten.items()]
 
 
 # ----------------------------------------------------------------------------------- domain -> caller
-def category_pb(c: Category) -> int:
-    return common_pb2.Category.Value(f"CATEGORY_{c.value}")
+def category_pb(c: Category) -> common_pb2.Category:
+    return _CATEGORY_PB[c]
 
 
 def filters_pb(filters: Iterable[FilterVerdict]) -> list[common_pb2.FilterResult]:
     return [common_pb2.FilterResult(
         category=category_pb(f.category), score=f.score,
-        confidence=common_pb2.Confidence.Value(f"CONFIDENCE_{f.confidence.name}"),
-        filter_strength=common_pb2.FilterStrength.Value(f"FILTER_STRENGTH_{f.strength.name}"),
+        confidence=_CONFIDENCE_PB[f.confidence], filter_strength=_STRENGTH_PB[f.strength],
         detected=f.detected, action=policy_pb.filter_action(f)) for f in filters]
 
 
 def words_pb(words: Iterable[WordMatch]) -> list[common_pb2.WordMatch]:
     return [common_pb2.WordMatch(match=m.match, start=m.start, end=m.end,
-                                 word_list=common_pb2.WordList.Value(f"WORD_LIST_{m.word_list.value}"), word=m.word,
+                                 word_list=_WORD_LIST_PB[m.word_list], word=m.word,
                                  action=policy_pb.word_action(m)) for m in words]
 
 
@@ -117,14 +128,18 @@ def event(e: StageEvent | Progress) -> pb.StreamGenerateResponse:
 
 
 # ------------------------------------------------------------ another process's answer -> domain (split mode)
-_LEVEL = {common_pb2.CONFIDENCE_NONE: Level.NONE, common_pb2.CONFIDENCE_LOW: Level.LOW,
+_LEVEL: dict[common_pb2.Confidence, Level] = {common_pb2.CONFIDENCE_NONE: Level.NONE, common_pb2.CONFIDENCE_LOW: Level.LOW,
           common_pb2.CONFIDENCE_MEDIUM: Level.MEDIUM, common_pb2.CONFIDENCE_HIGH: Level.HIGH}
-_STRENGTH = {common_pb2.FILTER_STRENGTH_NONE: Level.NONE, common_pb2.FILTER_STRENGTH_LOW: Level.LOW,
+_STRENGTH: dict[common_pb2.FilterStrength, Level] = {common_pb2.FILTER_STRENGTH_NONE: Level.NONE, common_pb2.FILTER_STRENGTH_LOW: Level.LOW,
              common_pb2.FILTER_STRENGTH_MEDIUM: Level.MEDIUM, common_pb2.FILTER_STRENGTH_HIGH: Level.HIGH}
 
 
-def _category(value: int) -> Category:
-    return Category(common_pb2.Category.Name(value).removeprefix("CATEGORY_"))
+_CATEGORY = {v: k for k, v in _CATEGORY_PB.items()}
+_WORD_LIST = {v: k for k, v in _WORD_LIST_PB.items()}
+
+
+def _category(value: common_pb2.Category) -> Category:
+    return _CATEGORY[value]
 
 
 def filters_of(filters: Iterable[common_pb2.FilterResult]) -> list[FilterVerdict]:
@@ -137,7 +152,7 @@ def filters_of(filters: Iterable[common_pb2.FilterResult]) -> list[FilterVerdict
 
 def words_of(words: Iterable[common_pb2.WordMatch]) -> list[WordMatch]:
     return [WordMatch(match=w.match, start=w.start, end=w.end,
-                      word_list=WordListKind(common_pb2.WordList.Name(w.word_list).removeprefix("WORD_LIST_")),
+                      word_list=_WORD_LIST.get(w.word_list, WordListKind.CUSTOM),
                       word=w.word, enforced=w.action != common_pb2.POLICY_ACTION_NONE) for w in words]
 
 

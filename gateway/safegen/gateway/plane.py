@@ -13,14 +13,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import AsyncIterator, Awaitable, Callable
+from typing import Any, AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, TypeVar
+
+from google.protobuf.message import Message
 
 from safegen.core import audit_pb, metrics, policy_pb
 from safegen.core.enums import check_enum
-from safegen.core.types import Source
+from safegen.core.types import BoundingBox, Source
 from safegen.errors import DeadlineExceeded, InvalidArgument, Unavailable
 from safegen.gateway import convert
-from safegen.gateway.flow import SafeGenerationFlow, validate
+from safegen.gateway.flow import Blur, SafeGenerationFlow, validate
 from safegen.gateway.ports import Backends
 from safegen.gateway.values import Pin, Progress, SafeRequest, StageEvent
 from safegen.image.moderator import ImageVerdict
@@ -30,6 +32,8 @@ from safegen.policy.usage import usage
 from safegen.v1 import common_pb2, guardrail_pb2, safe_generation_pb2 as pb
 
 MAX_BLOCKS = 20
+R = TypeVar("R", bound=Message)  # a request message
+S = TypeVar("S", bound=Message)  # its response
 
 #: Answers the process's health status name ("SERVING", "NOT_SERVING", ...) for the HTTP /healthz.
 HealthFn = Callable[[], Awaitable[str]]
@@ -38,7 +42,7 @@ HealthFn = Callable[[], Awaitable[str]]
 class InFlight:
     """Counts running gateway calls so a drain can refuse new ones and wait for the rest."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._active = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -50,20 +54,20 @@ class InFlight:
     async def wait_idle(self) -> None:
         await self._idle.wait()
 
-    def __enter__(self):
+    def __enter__(self) -> InFlight:
         if self._draining:
             raise Unavailable("this gateway is shutting down; retry (another replica will serve it)")
         self._active += 1
         self._idle.clear()
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self._active -= 1
         if self._active == 0:
             self._idle.set()
 
 
-def _default_blur(data: bytes, boxes: list, full: bool) -> bytes:
+def _default_blur(data: bytes, boxes: list[BoundingBox], full: bool) -> bytes:
     from safegen.image.blur import blur_image  # the image domain owns blurring
 
     return blur_image(data, boxes or None, full)
@@ -87,7 +91,8 @@ def prepare(registry: GuardrailRegistry, request: pb.GenerateRequest | pb.Stream
 class DataPlane:
     """The gateway's calls over one `Backends` adapter set and one guardrail registry."""
 
-    def __init__(self, backends: Backends, registry: GuardrailRegistry, *, blur=None, health: HealthFn | None = None,
+    def __init__(self, backends: Backends, registry: GuardrailRegistry, *, blur: Blur | None = None,
+                 health: HealthFn | None = None,
                  audit: AuditLog | None = None):
         self.backends = backends
         self.registry = registry
@@ -97,7 +102,8 @@ class DataPlane:
         self._health = health or _serving
         self._closed = False
 
-    def _audit(self, build, request, resp, rid: str, t0: float) -> None:
+    def _audit(self, build: Callable[[R, S, str, float, bool], dict[str, Any]], request: R, resp: S, rid: str,
+               t0: float) -> None:
         """One audit line per decision (never blocks: the log only queues it)."""
         if self.audit is not None:
             self.audit.record(build(request, resp, rid, time.perf_counter() - t0, self.audit.content))
@@ -126,7 +132,7 @@ class DataPlane:
 
     async def stream_generate(self, request: pb.StreamGenerateRequest | pb.GenerateRequest, *,
                               timeout: float | None = None,
-                              request_id: str = "") -> AsyncIterator[pb.StreamGenerateResponse]:
+                              request_id: str = "") -> AsyncGenerator[pb.StreamGenerateResponse, None]:
         """Stage and progress events, then one `result` event. A bad request raises on the first
         iteration, before any event; closing the iterator early cancels the generation."""
         with self.in_flight:
@@ -279,7 +285,7 @@ class DataPlane:
 
 
 @contextlib.asynccontextmanager
-async def _deadline(timeout: float | None):
+async def _deadline(timeout: float | None) -> AsyncIterator[None]:
     """The HTTP front's deadline, in process (gRPC callers have theirs enforced by grpc itself)."""
     if timeout is None:
         yield
@@ -306,7 +312,7 @@ def _reasons(a: guardrail_pb2.GuardrailAssessment) -> list[str]:
 
 
 
-def _count(assessments, source: str) -> None:
+def _count(assessments: Iterable[guardrail_pb2.GuardrailAssessment], source: str) -> None:
     """safegen_decisions_total for ApplyGuardrail, per block, with the labels the flow uses: BLOCKED for what
     acted, ANONYMIZED, DETECTED for what a detect-only policy or SHADOW mode only reported, else ALLOWED."""
     none, blocked, anon = (common_pb2.POLICY_ACTION_NONE, common_pb2.POLICY_ACTION_BLOCKED,

@@ -37,7 +37,8 @@ class RemotePlane:
 
     async def generate(self, request: pb.GenerateRequest, *, timeout: float | None = None,
                        request_id: str = "") -> pb.GenerateResponse:
-        return await self._generation.Generate(request, timeout=timeout, metadata=_rid(request_id))
+        resp: pb.GenerateResponse = await self._generation.Generate(request, timeout=timeout, metadata=_rid(request_id))
+        return resp
 
     async def stream_generate(self, request: pb.StreamGenerateRequest, *, timeout: float | None = None,
                               request_id: str = "") -> AsyncIterator[pb.StreamGenerateResponse]:
@@ -50,11 +51,15 @@ class RemotePlane:
 
     async def apply_guardrail(self, request: guardrail_pb2.ApplyGuardrailRequest, *, timeout: float | None = None,
                               request_id: str = "") -> guardrail_pb2.ApplyGuardrailResponse:
-        return await self._guardrails.ApplyGuardrail(request, timeout=timeout, metadata=_rid(request_id))
+        resp: guardrail_pb2.ApplyGuardrailResponse = await self._guardrails.ApplyGuardrail(
+            request, timeout=timeout, metadata=_rid(request_id))
+        return resp
 
     async def list_guardrails(self, request: guardrail_pb2.ListGuardrailsRequest | None = None
                               ) -> guardrail_pb2.ListGuardrailsResponse:
-        return await self._guardrails.ListGuardrails(request or guardrail_pb2.ListGuardrailsRequest(), timeout=10)
+        resp: guardrail_pb2.ListGuardrailsResponse = await self._guardrails.ListGuardrails(
+            request or guardrail_pb2.ListGuardrailsRequest(), timeout=10)
+        return resp
 
     async def health(self) -> str:
         try:
@@ -62,8 +67,10 @@ class RemotePlane:
         except grpc.aio.AioRpcError as exc:
             if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                 return "UNREACHABLE"
-            return exc.code().name
-        return health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status)
+            name: str = exc.code().name
+            return name
+        status: str = health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status)
+        return status
 
     async def aclose(self) -> None:
         await self.channel.close()

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
-from typing import Mapping
+from typing import AsyncIterator, Mapping
+
+import grpc
 
 from safegen.core import audit_pb
 from safegen.core.settings import CoreSettings
 from safegen.gateway.clients import GrpcBackends
+from safegen.gateway.flow import Blur
 from safegen.gateway.plane import DataPlane
 from safegen.policy import GuardrailRegistry
 from safegen.policy.audit import AuditLog, process_audit_log
-from safegen.v1 import guardrail_pb2_grpc, safe_generation_pb2_grpc
+from safegen.v1 import guardrail_pb2, guardrail_pb2_grpc, safe_generation_pb2 as pb, safe_generation_pb2_grpc
 
 
 log = logging.getLogger("safegen.gateway")
@@ -34,10 +37,12 @@ class _GatewayPart:
 
 
 class SafeGenerationServicer(_GatewayPart, safe_generation_pb2_grpc.SafeGenerationServiceServicer):
-    async def Generate(self, request, context):  # noqa: N802 - generated name
+    async def Generate(self, request: pb.GenerateRequest,  # noqa: N802 - generated name
+                       context: grpc.aio.ServicerContext) -> pb.GenerateResponse:
         return await self.plane.generate(request, request_id=audit_pb.request_id_of(context))
 
-    async def StreamGenerate(self, request, context):  # noqa: N802
+    async def StreamGenerate(self, request: pb.StreamGenerateRequest,  # noqa: N802
+                             context: grpc.aio.ServicerContext) -> AsyncIterator[pb.StreamGenerateResponse]:
         events = self.plane.stream_generate(request, request_id=audit_pb.request_id_of(context))
         try:
             async for event in events:
@@ -47,20 +52,22 @@ class SafeGenerationServicer(_GatewayPart, safe_generation_pb2_grpc.SafeGenerati
 
 
 class GuardrailServicer(_GatewayPart, guardrail_pb2_grpc.GuardrailServiceServicer):
-    async def ListGuardrails(self, request, context):  # noqa: N802
+    async def ListGuardrails(self, request: guardrail_pb2.ListGuardrailsRequest,  # noqa: N802
+                             context: grpc.aio.ServicerContext) -> guardrail_pb2.ListGuardrailsResponse:
         return await self.plane.list_guardrails(request)
 
-    async def ApplyGuardrail(self, request, context):  # noqa: N802
+    async def ApplyGuardrail(self, request: guardrail_pb2.ApplyGuardrailRequest,  # noqa: N802
+                             context: grpc.aio.ServicerContext) -> guardrail_pb2.ApplyGuardrailResponse:
         return await self.plane.apply_guardrail(request, request_id=audit_pb.request_id_of(context))
 
 
-def servicers_for(plane: DataPlane) -> list:
+def servicers_for(plane: DataPlane) -> list[_GatewayPart]:
     """The gateway's two servicers over one plane."""
     return [SafeGenerationServicer(plane), GuardrailServicer(plane)]
 
 
-def create_servicers(registry: GuardrailRegistry, env: Mapping[str, str] | None = None, *, blur=None,
-                     core: CoreSettings | None = None, audit: AuditLog | None = None):
+def create_servicers(registry: GuardrailRegistry, env: Mapping[str, str] | None = None, *, blur: Blur | None = None,
+                     core: CoreSettings | None = None, audit: AuditLog | None = None) -> list[_GatewayPart]:
     """The split-mode gateway (`safegen serve gateway`): the plane over gRPC channels to the three
     backends named by SAFEGEN_*_ADDR. All-in-one wiring (in-process backends) is in safegen.serve."""
     core = core or CoreSettings.from_env(env)

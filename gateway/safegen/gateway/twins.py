@@ -16,7 +16,7 @@ M = TypeVar("M", bound=Message)
 
 def twin(src: Message, kind: type[M]) -> M:
     """A `kind` message holding every set field of `src` (fields missing from `kind` are an error)."""
-    dst = kind()
+    dst: M = kind()
     for field, value in src.ListFields():
         if field.is_repeated:
             getattr(dst, field.name).extend(value)

@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union
+
+import grpc
 
 from safegen.core.auth import ANONYMOUS, current_principal
 from safegen.policy.audit import request_id, sha256
-from safegen.v1 import common_pb2
+from safegen.v1 import common_pb2, guardrail_pb2, image_moderation_pb2, safe_generation_pb2, text_moderation_pb2
+
+if TYPE_CHECKING:
+    from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
+
+#: A message with a guardrail's per-policy results (filters, and words/topics/... where it has them).
+Assessment = Union[text_moderation_pb2.ModerateTextResponse, safe_generation_pb2.PromptAssessment,
+                   safe_generation_pb2.GeneratedImage, guardrail_pb2.GuardrailAssessment,
+                   image_moderation_pb2.ImageModerationResult]
 
 #: Metadata the gateway sends with its own moderation calls: the gateway writes the decision's line.
 GATEWAY_CALL = ("x-safegen-caller", "gateway")
 
 
-def _name(enum, value: int, prefix: str) -> str:
+def _name(enum: EnumTypeWrapper, value: int, prefix: str) -> str:
     try:
-        return enum.Name(value).removeprefix(prefix)
+        name: str = enum.Name(value)
+        return name.removeprefix(prefix)
     except ValueError:
         return str(value)
 
@@ -35,19 +46,19 @@ def caller_key_id() -> str:
     return "" if p.id == ANONYMOUS or p.internal else p.id
 
 
-def metadata_value(context, key: str) -> str:
+def metadata_value(context: grpc.aio.ServicerContext | None, key: str) -> str:
     for k, v in (context.invocation_metadata() or ()) if context is not None else ():
         if k == key:
             return v if isinstance(v, str) else v.decode("utf-8", "replace")
     return ""
 
 
-def request_id_of(context) -> str:
+def request_id_of(context: grpc.aio.ServicerContext | None) -> str:
     """The caller's x-request-id (when usable) or a new id."""
     return request_id(metadata_value(context, "x-request-id"))
 
 
-def is_gateway_call(context) -> bool:
+def is_gateway_call(context: grpc.aio.ServicerContext | None) -> bool:
     return metadata_value(context, GATEWAY_CALL[0]) == GATEWAY_CALL[1]
 
 
@@ -58,7 +69,7 @@ def text_content(text: str, with_text: bool) -> dict[str, Any]:
     return out
 
 
-def verdicts(msg, with_text: bool) -> dict[str, Any]:
+def verdicts(msg: Assessment, with_text: bool) -> dict[str, Any]:
     """Per-stage verdicts of a text or image assessment message (any with filters/words/topics/...)."""
     out: dict[str, Any] = {
         "action": _action(msg.action),
@@ -93,7 +104,8 @@ def base(rpc: str, request_id: str, guardrail_id: str, guardrail_version: str, s
     return out
 
 
-def generate_record(req, resp, request_id: str, latency_s: float, with_text: bool) -> dict[str, Any]:
+def generate_record(req: safe_generation_pb2.GenerateRequest | safe_generation_pb2.StreamGenerateRequest,
+                    resp: safe_generation_pb2.GenerateResponse, request_id: str, latency_s: float, with_text: bool) -> dict[str, Any]:
     out = base("Generate", request_id, resp.guardrail_id, resp.guardrail_version, common_pb2.SOURCE_INPUT, latency_s)
     out["content"] = {"prompt": text_content(req.prompt, with_text)}
     prompt = {"stage": "prompt", **verdicts(resp.prompt_assessment, with_text)}
@@ -111,7 +123,7 @@ def generate_record(req, resp, request_id: str, latency_s: float, with_text: boo
     return out
 
 
-def apply_record(req, resp, request_id: str, latency_s: float, with_text: bool) -> dict[str, Any]:
+def apply_record(req: guardrail_pb2.ApplyGuardrailRequest, resp: guardrail_pb2.ApplyGuardrailResponse, request_id: str, latency_s: float, with_text: bool) -> dict[str, Any]:
     out = base("ApplyGuardrail", request_id, resp.guardrail_id, resp.guardrail_version, req.source, latency_s)
     blocks, stages = [], []
     for i, block in enumerate(req.content):
@@ -127,14 +139,16 @@ def apply_record(req, resp, request_id: str, latency_s: float, with_text: bool) 
     return out
 
 
-def text_record(req, resp, request_id: str, latency_s: float, with_text: bool) -> dict[str, Any]:
+def text_record(req: text_moderation_pb2.ModerateTextRequest, resp: text_moderation_pb2.ModerateTextResponse,
+                request_id: str, latency_s: float, with_text: bool) -> dict[str, Any]:
     out = base("ModerateText", request_id, resp.guardrail_id, resp.guardrail_version, req.source, latency_s)
     out.update({"content": text_content(req.text, with_text), "stages": [{"stage": "text", **verdicts(resp, with_text)}],
                 "action": _action(resp.action), "detected_action": _action(resp.detected_action)})
     return out
 
 
-def images_record(req, resp, request_id: str, latency_s: float) -> dict[str, Any]:
+def images_record(req: image_moderation_pb2.ModerateImagesRequest, resp: image_moderation_pb2.ModerateImagesResponse,
+                  request_id: str, latency_s: float) -> dict[str, Any]:
     out = base("ModerateImages", request_id, resp.guardrail_id, resp.guardrail_version,
                req.source or common_pb2.SOURCE_OUTPUT, latency_s)
     stages = [{"stage": "image", "index": r.index, **verdicts(r, False)} for r in resp.results]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Iterable
+
 from safegen.core.types import Category, FilterVerdict, Level, WordMatch
 from safegen.errors import InvalidArgument
 from safegen.policy.pii import SensitiveAction, SensitiveMatch
@@ -14,7 +16,7 @@ _BLOCKED, _NONE, _ANON = (common_pb2.POLICY_ACTION_BLOCKED, common_pb2.POLICY_AC
                           common_pb2.POLICY_ACTION_ANONYMIZED)
 
 
-def tightening(items) -> dict[Category, tuple[Level | None, Level | None]]:
+def tightening(items: Iterable[common_pb2.FilterTightening]) -> dict[Category, tuple[Level | None, Level | None]]:
     """tighten_filters -> {category: (input, output)} (None keeps the guardrail's); malformed is INVALID_ARGUMENT.
     Whether each strength is stricter is checked against the resolved guardrail (Guardrail.tightened)."""
     out: dict[Category, tuple[Level | None, Level | None]] = {}
@@ -39,11 +41,11 @@ def tightening(items) -> dict[Category, tuple[Level | None, Level | None]]:
     return out
 
 
-def filter_action(f: FilterVerdict) -> int:
+def filter_action(f: FilterVerdict) -> common_pb2.PolicyAction:
     return _BLOCKED if f.detected and f.enforced else _NONE
 
 
-def word_action(m: WordMatch) -> int:
+def word_action(m: WordMatch) -> common_pb2.PolicyAction:
     return _BLOCKED if m.enforced else _NONE
 
 

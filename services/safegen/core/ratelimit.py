@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Callable
 
 
 class TokenBucket:
     """`rate` tokens per second up to `capacity`; take() returns 0 or the seconds until it would pass."""
 
-    def __init__(self, rate: float, capacity: float, clock=time.monotonic):
+    def __init__(self, rate: float, capacity: float, clock: Callable[[], float] = time.monotonic):
         self.rate, self.capacity, self._clock = rate, capacity, clock
         self._tokens = capacity
         self._last = clock()

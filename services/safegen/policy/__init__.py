@@ -11,3 +11,6 @@ from safegen.policy.guardrail import (  # noqa: F401
     PromptAction,
 )
 from safegen.policy.registry import GuardrailRegistry, parse_version  # noqa: F401
+
+__all__ = ["DRAFT", "BlurMode", "ContentFilter", "FilterAction", "Guardrail", "GuardrailConfigError", "GuardrailMode",
+           "GuardrailRegistry", "ImageAction", "PromptAction", "parse_version"]

@@ -57,7 +57,9 @@ def parse_version(value: str) -> int | None:
     v = (value or "").strip()
     if not v or v.upper() == DRAFT:
         return None
-    if not v.isdigit() or int(v) < 1:
+    # ASCII digits only: str.isdigit() is also true for "³" or "①", which int() refuses (bench/fuzz.py found
+    # it as an INTERNAL error from every RPC that takes a guardrail_version).
+    if not (v.isascii() and v.isdigit()) or int(v) < 1:
         raise InvalidArgument(f"guardrail_version must be empty, DRAFT or a positive integer; got {value!r}")
     return int(v)
 
