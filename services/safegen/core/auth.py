@@ -27,7 +27,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 import yaml
 
@@ -166,7 +166,7 @@ def parse_keys(doc: object, source: str) -> dict[str, ApiKey]:
     return by_hash
 
 
-def load_keys(path: str | os.PathLike) -> dict[str, ApiKey]:
+def load_keys(path: str | os.PathLike[str]) -> dict[str, ApiKey]:
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -182,7 +182,8 @@ def load_keys(path: str | os.PathLike) -> dict[str, ApiKey]:
 class KeyStore:
     """The keys of one file, re-read when its (symlink-followed) identity or mtime changes."""
 
-    def __init__(self, path: str | os.PathLike, check_interval_s: float = 1.0, clock=time.monotonic):
+    def __init__(self, path: str | os.PathLike[str], check_interval_s: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic):
         self.path = Path(path)
         self.check_interval_s = check_interval_s
         self._clock = clock
@@ -192,7 +193,7 @@ class KeyStore:
         self._lock = threading.Lock()
         log.info("API keys: %d key(s) from %s", len(self._keys), self.path)
 
-    def _stat(self):
+    def _stat(self) -> tuple[int, int, int, int] | None:
         try:
             st = os.stat(self.path)  # follows symlinks: a swapped ..data link changes st_ino
         except OSError:
@@ -266,7 +267,7 @@ class Guard:
     """Authenticates `authorization` values, checks scopes, and keeps each key's rate and in-flight share."""
 
     def __init__(self, store: KeyStore | None, key_max_in_flight: int = 8, internal_token: str | None = None,
-                 clock=time.monotonic, max_concurrent_rpcs: int = 100):
+                 clock: Callable[[], float] = time.monotonic, max_concurrent_rpcs: int = 100):
         self.store = store
         self.key_max_in_flight = key_max_in_flight
         self.max_concurrent_rpcs = max_concurrent_rpcs

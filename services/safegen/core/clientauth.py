@@ -7,18 +7,22 @@ split mode) so the server interceptor admits them without charging callers twice
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Any, Awaitable, Callable, Mapping, Sequence
 
 import grpc
+from google.protobuf.message import Message
 
 Pairs = Callable[[], Sequence[tuple[str, str]]]
+#: What grpc passes an interceptor to send the call on (its results are grpc's untyped call objects).
+AioContinuation = Callable[[grpc.aio.ClientCallDetails, Message], Awaitable[Any]]
+SyncContinuation = Callable[[grpc.ClientCallDetails, Message], Any]
 
 
 class _AddMetadata:
     def __init__(self, pairs: Pairs):
         self._pairs = pairs
 
-    def _details(self, d):
+    def _details(self, d: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
         extra = tuple(self._pairs())
         if not extra:
             return d
@@ -28,16 +32,19 @@ class _AddMetadata:
 
 
 class _UnaryUnary(_AddMetadata, grpc.aio.UnaryUnaryClientInterceptor):
-    async def intercept_unary_unary(self, continuation, client_call_details, request):
+    async def intercept_unary_unary(self, continuation: AioContinuation, client_call_details: grpc.aio.ClientCallDetails,
+                                    request: Message) -> grpc.aio.UnaryUnaryCall:
         return await continuation(self._details(client_call_details), request)
 
 
 class _UnaryStream(_AddMetadata, grpc.aio.UnaryStreamClientInterceptor):
-    async def intercept_unary_stream(self, continuation, client_call_details, request):
+    async def intercept_unary_stream(self, continuation: AioContinuation,
+                                     client_call_details: grpc.aio.ClientCallDetails,
+                                     request: Message) -> grpc.aio.UnaryStreamCall:
         return await continuation(self._details(client_call_details), request)
 
 
-def metadata_interceptors(pairs: Pairs) -> list:
+def metadata_interceptors(pairs: Pairs) -> list[grpc.aio.ClientInterceptor]:
     """Interceptors for grpc.aio channels adding `pairs()` (evaluated per call, in the caller's context)."""
     return [_UnaryUnary(pairs), _UnaryStream(pairs)]
 
@@ -48,7 +55,7 @@ def for_caller(authorization: str) -> Pairs:
     from safegen.core.auth import current_principal
     from safegen.core.interceptor import FOR_KEY_METADATA
 
-    def pairs():
+    def pairs() -> tuple[tuple[str, str], ...]:
         share = current_principal.get().share_id
         return ((("authorization", authorization), (FOR_KEY_METADATA, share)) if share
                 else (("authorization", authorization),))
@@ -63,7 +70,7 @@ def static_metadata(authorization: str) -> Pairs:
 
 
 class _SyncDetails(grpc.ClientCallDetails):
-    def __init__(self, d, metadata):
+    def __init__(self, d: grpc.ClientCallDetails, metadata: tuple[tuple[str, str], ...]):
         self.method, self.timeout, self.credentials = d.method, d.timeout, d.credentials
         self.wait_for_ready, self.compression, self.metadata = getattr(d, "wait_for_ready", None), \
             getattr(d, "compression", None), metadata
@@ -73,17 +80,20 @@ class _SyncAddMetadata(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientI
     def __init__(self, pairs: Sequence[tuple[str, str]]):
         self._pairs = tuple(pairs)
 
-    def _details(self, d):
+    def _details(self, d: grpc.ClientCallDetails) -> _SyncDetails:
         return _SyncDetails(d, tuple(d.metadata or ()) + self._pairs)
 
-    def intercept_unary_unary(self, continuation, client_call_details, request):
+    def intercept_unary_unary(self, continuation: SyncContinuation, client_call_details: grpc.ClientCallDetails,
+                              request: Message) -> grpc.Call:
         return continuation(self._details(client_call_details), request)
 
-    def intercept_unary_stream(self, continuation, client_call_details, request):
+    def intercept_unary_stream(self, continuation: SyncContinuation, client_call_details: grpc.ClientCallDetails,
+                               request: Message) -> grpc.Call:
         return continuation(self._details(client_call_details), request)
 
 
-def client_channel(target: str, options: Sequence[tuple[str, object]] = (), env=None) -> grpc.Channel:
+def client_channel(target: str, options: Sequence[tuple[str, object]] = (),
+                   env: Mapping[str, str] | None = None) -> grpc.Channel:
     """A blocking channel for the `safegen` client commands, from the caller's environment:
     SAFEGEN_API_KEY (sent as `authorization: Bearer ...`), SAFEGEN_TARGET_CA_FILE (TLS, verifying the
     server against this CA), SAFEGEN_TARGET_CERT_FILE / SAFEGEN_TARGET_KEY_FILE (a client certificate

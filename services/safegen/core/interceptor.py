@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import math
 import time
 import uuid
+from typing import AsyncIterator, Awaitable, Callable
 
 import grpc
+from google.protobuf.message import Message
 
-from safegen.core.auth import OPEN_SERVICES, Guard, Principal, current_principal, process_guard
+from safegen.core.auth import OPEN_SERVICES, Admission, Guard, Principal, current_principal, process_guard
 from safegen.core.metrics import KEY_REQUESTS, RpcMetrics
 from safegen.errors import ResourceExhausted, SafegenError
 
 log = logging.getLogger("safegen.rpc")
+
+#: A servicer method as grpc hands it over: unary returns one message, server-streaming yields them.
+UnaryFn = Callable[[Message, grpc.aio.ServicerContext], Awaitable[Message]]
+StreamFn = Callable[[Message, grpc.aio.ServicerContext], AsyncIterator[Message]]
+Continuation = Callable[[grpc.HandlerCallDetails], Awaitable["grpc.RpcMethodHandler | None"]]
 
 
 def _split(method: str) -> tuple[str, str]:
@@ -40,7 +48,8 @@ class StatusInterceptor(grpc.aio.ServerInterceptor):
         self._metrics: dict[tuple[str, str], RpcMetrics] = {}
         self.guard = guard if guard is not None else process_guard()
 
-    def _admit(self, service: str, context):
+    def _admit(self, service: str, context: grpc.aio.ServicerContext
+               ) -> tuple[Admission, contextvars.Token[Principal]]:
         """(admission, contextvar token) for a call to `service`; raises Unauthenticated & co."""
         authorization = on_behalf_of = for_key = None
         for k, v in context.invocation_metadata() or ():
@@ -62,8 +71,9 @@ class StatusInterceptor(grpc.aio.ServerInterceptor):
             raise
         return admission, current_principal.set(principal)
 
-    def _release(self, admission, token, service: str, code: str) -> None:
-        if admission is None:
+    def _release(self, admission: Admission | None, token: contextvars.Token[Principal] | None, service: str | None,
+                 code: str) -> None:
+        if admission is None or token is None or service is None:
             return
         if self.guard.enabled and not admission.principal.internal:
             KEY_REQUESTS.labels(admission.principal.label, service, code).inc()
@@ -81,7 +91,8 @@ class StatusInterceptor(grpc.aio.ServerInterceptor):
             m = self._metrics[key] = RpcMetrics(grpc_type, service, name)
         return m
 
-    async def intercept_service(self, continuation, handler_call_details):
+    async def intercept_service(self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
+                                ) -> grpc.RpcMethodHandler | None:
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
@@ -99,7 +110,7 @@ class StatusInterceptor(grpc.aio.ServerInterceptor):
         return handler  # client- and bidi-streaming RPCs (reflection only: open) pass through untouched
 
     @staticmethod
-    async def _fail(context, exc: BaseException) -> str:
+    async def _fail(context: grpc.aio.ServicerContext, exc: BaseException) -> str:
         """Aborts the RPC with the status for exc; returns the status name for metrics."""
         if isinstance(exc, SafegenError):
             code = getattr(grpc.StatusCode, exc.code, grpc.StatusCode.INTERNAL)
@@ -113,19 +124,20 @@ class StatusInterceptor(grpc.aio.ServerInterceptor):
         return "INTERNAL"  # not reached: abort raises
 
     @staticmethod
-    def _code_name(context, default: str) -> str:
+    def _code_name(context: grpc.aio.ServicerContext, default: str) -> str:
         code = context.code()
         if code is None:
             return default
-        return code.name if isinstance(code, grpc.StatusCode) else str(code)
+        name: str = code.name if isinstance(code, grpc.StatusCode) else str(code)
+        return name
 
-    def _record(self, m: RpcMetrics, context, start: float, code: str) -> None:
+    def _record(self, m: RpcMetrics, context: grpc.aio.ServicerContext, start: float, code: str) -> None:
         if code == "OK":
             code = self._code_name(context, "OK")  # the servicer may have set a status itself
         m.seconds.observe(time.perf_counter() - start)
         m.handled(code).inc()
 
-    def _code_for(self, exc: BaseException, context) -> str:
+    def _code_for(self, exc: BaseException, context: grpc.aio.ServicerContext) -> str:
         """The status name for exc; aborts the RPC (raising) unless exc is already a status or a cancel."""
         if isinstance(exc, (asyncio.CancelledError, GeneratorExit)):
             return "CANCELLED"  # the caller went away or the server is stopping: not an error of ours
@@ -133,8 +145,8 @@ class StatusInterceptor(grpc.aio.ServerInterceptor):
             return self._code_name(context, "UNKNOWN")
         return exc.code if isinstance(exc, SafegenError) else "INTERNAL"
 
-    def _wrap_unary(self, fn, m: RpcMetrics, service: str | None):
-        async def handler(request, context):
+    def _wrap_unary(self, fn: UnaryFn, m: RpcMetrics, service: str | None) -> UnaryFn:
+        async def handler(request: Message, context: grpc.aio.ServicerContext) -> Message:
             m.started.inc()
             if m.inflight is not None:
                 m.inflight.inc()
@@ -160,8 +172,8 @@ class StatusInterceptor(grpc.aio.ServerInterceptor):
 
         return handler
 
-    def _wrap_stream(self, fn, m: RpcMetrics, service: str | None):
-        async def handler(request, context):
+    def _wrap_stream(self, fn: StreamFn, m: RpcMetrics, service: str | None) -> StreamFn:
+        async def handler(request: Message, context: grpc.aio.ServicerContext) -> AsyncIterator[Message]:
             m.started.inc()
             if m.inflight is not None:
                 m.inflight.inc()

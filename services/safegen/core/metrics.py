@@ -100,7 +100,7 @@ class RpcMetrics:
         self.sent = GRPC_MSG_SENT.labels(*self._labels)
         self._handled: dict[str, Counter] = {}
 
-    def handled(self, code_name: str):
+    def handled(self, code_name: str) -> Counter:
         child = self._handled.get(code_name)
         if child is None:
             child = self._handled[code_name] = GRPC_HANDLED.labels(*self._labels, GO_CODE_NAMES.get(code_name, code_name))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from typing import Sequence
+from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -34,7 +34,8 @@ MAX_MESSAGE_BYTES = 96 * 1024 * 1024
 
 # Generated servicer base class -> (add function, full service name). A servicer is registered by
 # the base it subclasses, so main and tests hand the factory servicer objects and nothing else.
-_SERVICES = [
+#: (generated servicer base, its add_..._to_server, the full service name); servicers are untyped (Any).
+_SERVICES: list[tuple[type, Callable[[Any, grpc.aio.Server], None], str]] = [
     (text_moderation_pb2_grpc.TextModerationServiceServicer,
      text_moderation_pb2_grpc.add_TextModerationServiceServicer_to_server,
      text_moderation_pb2.DESCRIPTOR.services_by_name["TextModerationService"].full_name),
@@ -155,7 +156,7 @@ async def drain(server: grpc.aio.Server, health_servicer: health.aio.HealthServi
         await asyncio.sleep(delay_seconds)
     waiters = []
     for s in servicers:
-        if hasattr(s, "begin_drain"):
+        if isinstance(s, Drainable):
             s.begin_drain()
             waiters.append(s.wait_idle())
     if waiters:
@@ -166,12 +167,26 @@ async def drain(server: grpc.aio.Server, health_servicer: health.aio.HealthServi
     await server.stop(max(0.0, deadline - loop.time()))
 
 
-async def wait_for_signal(signals=(signal.SIGTERM, signal.SIGINT)) -> int:
+@runtime_checkable
+class Drainable(Protocol):
+    """A servicer with calls of its own to drain (the gateway's: gRPC and HTTP callers of its data plane)."""
+
+    def begin_drain(self) -> None: ...
+
+    async def wait_idle(self) -> None: ...
+
+
+async def wait_for_signal(signals: Sequence[signal.Signals] = (signal.SIGTERM, signal.SIGINT)) -> int:
     """Returns the first of `signals` received."""
     loop = asyncio.get_running_loop()
     got: asyncio.Future[int] = loop.create_future()
+
+    def received(sig: signal.Signals) -> None:
+        if not got.done():
+            got.set_result(int(sig))
+
     for sig in signals:
-        loop.add_signal_handler(sig, lambda s=sig: got.done() or got.set_result(int(s)))
+        loop.add_signal_handler(sig, received, sig)
     try:
         return await got
     finally:

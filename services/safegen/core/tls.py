@@ -20,9 +20,12 @@ import ssl
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from safegen.core.settings import Env, SettingsError
+
+if TYPE_CHECKING:
+    import grpc
 
 log = logging.getLogger("safegen.tls")
 
@@ -37,8 +40,12 @@ def _read(var: str, path: str) -> bytes:
     return data
 
 
-def _stamp(*paths: str):
-    out = []
+#: What identifies a file's content without reading it: inode, device, mtime (ns), size.
+FileStamp = tuple[int, int, int, int]
+
+
+def _stamp(*paths: str) -> tuple[FileStamp, ...] | None:
+    out: list[FileStamp] = []
     for p in paths:
         if not p:
             continue
@@ -145,18 +152,18 @@ class ServerTls:
 
     # -- gRPC ------------------------------------------------------------------------------
 
-    def _grpc_config(self):
+    def _grpc_config(self) -> grpc.ServerCertificateConfiguration:
         import grpc
 
         cert, key, ca = self._pair
         return grpc.ssl_server_certificate_configuration([(key, cert)], root_certificates=ca)
 
-    def grpc_credentials(self):
+    def grpc_credentials(self) -> grpc.ServerCredentials:
         import grpc
 
         seen = [self.generation]
 
-        def fetch():  # grpc calls this before each handshake; None keeps the current configuration
+        def fetch() -> grpc.ServerCertificateConfiguration | None:  # grpc calls this before each handshake; None keeps the current configuration
             gen = self._maybe_reload()
             if gen == seen[0]:
                 return None
@@ -179,7 +186,7 @@ class ServerTls:
         ctx.sni_callback = self._on_hello
         return ctx
 
-    def _on_hello(self, ssl_obj, server_name, ctx) -> None:
+    def _on_hello(self, ssl_obj: ssl.SSLObject, server_name: str | None, ctx: ssl.SSLContext) -> None:
         # Called on every ClientHello: a rotated pair is loaded here and this connection switched to it.
         self._maybe_reload()
         if ssl_obj.context is not self._http_ctx:
@@ -190,7 +197,7 @@ class ServerTls:
         return self._http_ctx
 
 
-def client_credentials(settings: TlsSettings):
+def client_credentials(settings: TlsSettings) -> grpc.ChannelCredentials | None:
     """grpc channel credentials for the gateway's backend channels (None: plaintext)."""
     import grpc
 

@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from datetime import datetime, timezone
-from typing import IO, Any
+from typing import IO, Any, Mapping
 
 from prometheus_client import Counter
 
@@ -30,7 +30,7 @@ WRITTEN = Counter("safegen_audit_lines_total", "Audit lines written")
 DROPPED = Counter("safegen_audit_dropped_total", "Audit lines dropped because the writer's queue was full")
 ERRORS = Counter("safegen_audit_errors_total", "Audit lines that could not be written (I/O errors)")
 
-_STOP = object()
+_STOP: dict[str, Any] = {}  # the writer thread stops on this very object (compared with `is`)
 
 
 def sha256(data: bytes | str) -> str:
@@ -55,7 +55,7 @@ class AuditLog:
     def __init__(self, target: str, *, content: bool = False, queue_size: int = 10_000, stream: IO[str] | None = None):
         self.target = target
         self.content = content  # whether records may carry prompt text (images never: hashes only)
-        self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        self._queue: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=queue_size)
         if stream is not None:
             self._stream, self._owned = stream, False
         elif target == "stdout":
@@ -111,10 +111,10 @@ class AuditLog:
 
 
 _lock = threading.Lock()
-_logs: dict[tuple, AuditLog] = {}
+_logs: dict[tuple[str, bool, int], AuditLog] = {}
 
 
-def process_audit_log(env=None) -> AuditLog | None:
+def process_audit_log(env: Mapping[str, str] | None = None) -> AuditLog | None:
     """The audit log the SAFEGEN_AUDIT_* settings describe (None when off): one per target and options in a
     process, so the servicers of an all-in-one process share one writer."""
     from safegen.policy.settings import PolicySettings

@@ -27,7 +27,7 @@ def encoder_for(backend: object | None = None) -> TextEncoder:
     """The process's text encoder: the text backend's own backbone when it has one (one model in memory,
     not two), else the backbone the SAFEGEN_TEXT_CLASSIFIER_* settings describe, loaded once."""
     global _shared
-    backbone = getattr(getattr(backend, "classifier", None), "backbone", None)
+    backbone: TextEncoder | None = getattr(getattr(backend, "classifier", None), "backbone", None)
     if backbone is not None and hasattr(backbone, "embed"):
         return backbone
     with _lock:

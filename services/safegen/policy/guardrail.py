@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, TypeVar
 
 import yaml
 
@@ -116,7 +116,7 @@ class Guardrail:
     sensitive: tuple[SensitiveRule, ...] = ()
     # What services compute once per loaded guardrail (e.g. the embedded topics), filled by the
     # registry's preparers before the guardrail serves. Not part of the guardrail's identity.
-    prepared: dict = field(default_factory=dict, compare=False, repr=False)
+    prepared: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def version_name(self) -> str:
@@ -193,7 +193,10 @@ class Guardrail:
         return ", ".join([caller] + extra if caller else extra)
 
 
-def _enum(kind: type[enum.Enum], value: Any, where: str):
+E = TypeVar("E", bound=enum.Enum)
+
+
+def _enum(kind: type[E], value: Any, where: str) -> E:
     try:
         return kind(str(value).strip().upper())
     except ValueError:
@@ -227,7 +230,7 @@ _WORD_KEYS = {"text", "inputAction", "outputAction", "inputEnabled", "outputEnab
 _MANAGED_KEYS = {"type", "inputAction", "outputAction", "inputEnabled", "outputEnabled"}
 
 
-def _actions(cfg: dict, where: str) -> tuple[FilterAction | None, FilterAction | None]:
+def _actions(cfg: dict[str, Any], where: str) -> tuple[FilterAction | None, FilterAction | None]:
     """Bedrock's inputAction/outputAction (BLOCK or NONE, default BLOCK) and inputEnabled/outputEnabled."""
     out = []
     for side in ("input", "output"):
@@ -247,7 +250,7 @@ def _version(value: Any, where: str) -> int:
     return value
 
 
-def _check_keys(obj: dict, allowed: set[str], where: str) -> None:
+def _check_keys(obj: dict[str, Any], allowed: set[str], where: str) -> None:
     unknown = sorted(set(obj) - allowed)
     if unknown:
         raise GuardrailConfigError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(allowed)}")
@@ -265,7 +268,7 @@ def _interpolate(value: Any) -> Any:
     return value
 
 
-def parse_guardrail(doc: dict, where: str, default_id: str) -> Guardrail:
+def parse_guardrail(doc: dict[str, Any], where: str, default_id: str) -> Guardrail:
     """Builds a Guardrail from a CreateGuardrail-shaped document, rejecting unknown keys and values."""
     if not isinstance(doc, dict):
         raise GuardrailConfigError(f"{where}: expected a mapping at the top level")
@@ -299,7 +302,7 @@ def parse_guardrail(doc: dict, where: str, default_id: str) -> Guardrail:
     wp = doc.get("wordPolicyConfig") or {}
     _check_keys(wp, {"managedWordListsConfig", "wordsConfig"}, f"{where}: wordPolicyConfig")
     managed = False
-    managed_actions: tuple = (FilterAction.BLOCK, FilterAction.BLOCK)
+    managed_actions: tuple[FilterAction | None, FilterAction | None] = (FilterAction.BLOCK, FilterAction.BLOCK)
     for i, m in enumerate(wp.get("managedWordListsConfig") or []):
         w = f"{where}: wordPolicyConfig.managedWordListsConfig[{i}]"
         _check_keys(m or {}, _MANAGED_KEYS, w)

@@ -126,12 +126,12 @@ class SensitiveRule:
 
     kind: RuleKind
     name: str  # the entity type (EMAIL) or the regex's name
-    input_action: SensitiveAction
-    output_action: SensitiveAction
+    input_action: SensitiveAction | None  # None: the rule is off for that source (inputEnabled: false)
+    output_action: SensitiveAction | None
     pattern: str = ""  # the custom regex's source (empty for built-in entity types)
     description: str = ""
 
-    def action(self, output: bool) -> SensitiveAction:
+    def action(self, output: bool) -> SensitiveAction | None:
         return self.output_action if output else self.input_action
 
 
@@ -163,7 +163,7 @@ def _action(value: Any, where: str, allowed: Iterable[SensitiveAction] = tuple(S
     return a
 
 
-def _actions(cfg: dict, where: str) -> tuple[SensitiveAction, SensitiveAction]:
+def _actions(cfg: dict[str, Any], where: str) -> tuple[SensitiveAction, SensitiveAction]:
     """Bedrock's `action` plus optional `inputAction`/`outputAction` overriding it per source."""
     if "action" not in cfg and not ("inputAction" in cfg and "outputAction" in cfg):
         raise _ConfigError(f"{where}: action is required (BLOCK, ANONYMIZE or NONE)")
@@ -199,9 +199,8 @@ def parse_sensitive_policy(cfg: Any, where: str) -> tuple[SensitiveRule, ...]:
         if kind in seen:
             raise _ConfigError(f"{w}.type: {kind} configured twice")
         seen.add(kind)
-        ia, oa = _actions(e, w)
-        ia, oa = _enabled(e, w, ia, oa)
-        rules.append(SensitiveRule(RuleKind.PII, kind, ia, oa))
+        on_input, on_output = _enabled(e, w, *_actions(e, w))
+        rules.append(SensitiveRule(RuleKind.PII, kind, on_input, on_output))
     regexes = cfg.get("regexesConfig") or []
     if len(regexes) > MAX_REGEXES:
         raise _ConfigError(f"{where}.regexesConfig: {len(regexes)} regexes; at most {MAX_REGEXES}")
@@ -225,13 +224,13 @@ def parse_sensitive_policy(cfg: Any, where: str) -> tuple[SensitiveRule, ...]:
             raise _ConfigError(f"{w}.pattern: {err}") from None
         if compiled.search("", timeout=REGEX_TIMEOUT_SECONDS) is not None:
             raise _ConfigError(f"{w}.pattern: matches the empty string, so it would match every text")
-        ia, oa = _actions(r, w)
-        ia, oa = _enabled(r, w, ia, oa)
-        rules.append(SensitiveRule(RuleKind.REGEX, name, ia, oa, pattern, str(r.get("description") or "")))
+        on_input, on_output = _enabled(r, w, *_actions(r, w))
+        rules.append(SensitiveRule(RuleKind.REGEX, name, on_input, on_output, pattern, str(r.get("description") or "")))
     return tuple(rules)
 
 
-def _enabled(cfg: dict, where: str, ia: SensitiveAction, oa: SensitiveAction):
+def _enabled(cfg: dict[str, Any], where: str, ia: SensitiveAction, oa: SensitiveAction
+             ) -> tuple[SensitiveAction | None, SensitiveAction | None]:
     """Bedrock's inputEnabled/outputEnabled: false turns the rule off for that source."""
     for key in ("inputEnabled", "outputEnabled"):
         if key in cfg and not isinstance(cfg[key], bool):
@@ -242,7 +241,7 @@ def _enabled(cfg: dict, where: str, ia: SensitiveAction, oa: SensitiveAction):
 _CUSTOM_CACHE: dict[str, Any] = {}
 
 
-def _compiled(rule: SensitiveRule):
+def _compiled(rule: SensitiveRule) -> Any:  # a `regex` pattern (the package has no types)
     if rule.kind == RuleKind.PII:
         return _COMPILED[rule.name]
     c = _CUSTOM_CACHE.get(rule.pattern)

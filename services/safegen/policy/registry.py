@@ -111,6 +111,7 @@ class GuardrailRegistry:
         snap, errors = self._assemble(gs, None, default_id, dedupe_later_wins=later_wins)
         if errors:
             raise GuardrailConfigError("; ".join(msg for _, msg in errors))
+        assert snap is not None  # _assemble returns a snapshot whenever it found no errors
         self._swap(snap)
 
     # ------------------------------------------------------------------------------------------ load
@@ -287,7 +288,7 @@ class GuardrailRegistry:
         return [m for _, m in errors]
 
     def _assemble(self, candidates: list[Guardrail], old_by_path: dict[str, Guardrail] | None, default_id: str,
-                  dedupe_later_wins: bool = False):
+                  dedupe_later_wins: bool = False) -> tuple[_Snapshot | None, list[tuple[str, str]]]:
         """Groups candidates into a snapshot. Conflicts (two files with one id and version; a draft next to
         numbered versions) keep what served before and refuse the newcomer. Returns (snapshot|None, errors)."""
         errors: list[tuple[str, str]] = []
@@ -344,7 +345,7 @@ class GuardrailRegistry:
             return
         stop = threading.Event()
 
-        def run():
+        def run() -> None:
             while not stop.wait(interval):
                 try:
                     self.reload_if_changed()
@@ -356,7 +357,7 @@ class GuardrailRegistry:
         self._watcher.start()
 
     def stop_watching(self) -> None:
-        if self._watcher is not None:
+        if self._watcher is not None and self._watch_stop is not None:
             self._watch_stop.set()
             self._watcher.join(timeout=5)
             self._watcher = None

@@ -15,9 +15,12 @@ import weakref
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from safegen.policy.encoder import TextEncoder
 
 from safegen.policy.actions import FilterAction
 
@@ -78,7 +81,7 @@ def _text(value: Any, limit: int, where: str) -> str:
     return value.strip()
 
 
-def _action(cfg: dict, key: str, where: str) -> FilterAction | None:
+def _action(cfg: dict[str, Any], key: str, where: str) -> FilterAction | None:
     enabled_key = key.replace("Action", "Enabled")
     if enabled_key in cfg and not isinstance(cfg[enabled_key], bool):
         raise TopicConfigError(f"{where}.{enabled_key}: expected true or false")
@@ -154,7 +157,7 @@ _phrases: "weakref.WeakKeyDictionary[Any, dict[str, np.ndarray]]" = weakref.Weak
 _MAX_CACHED_PHRASES = 4096
 
 
-def embed_phrases(encoder, phrases: list[str]) -> np.ndarray:
+def embed_phrases(encoder: TextEncoder, phrases: list[str]) -> np.ndarray:
     """Embeddings of topic phrases, each computed once per encoder: a reload that bumps a version without
     touching its topics (the usual change) embeds nothing."""
     cache = _phrases.setdefault(encoder, {})
@@ -167,14 +170,14 @@ def embed_phrases(encoder, phrases: list[str]) -> np.ndarray:
     return np.stack([cache[p] for p in phrases]) if phrases else np.zeros((0, 1), np.float32)
 
 
-def background_for(encoder) -> Background | None:
+def background_for(encoder: TextEncoder) -> Background | None:
     """The shipped background statistics if they were computed with this encoder (probe check), else None."""
     if encoder not in _checked:
         _checked[encoder] = _background_for(encoder)
     return _checked[encoder]
 
 
-def _background_for(encoder) -> Background | None:
+def _background_for(encoder: TextEncoder) -> Background | None:
     bg = load_background()
     if bg is None:
         log.warning("no topic background statistics (%s): denied topics use plain cosine similarity", BACKGROUND_FILE)
@@ -191,7 +194,7 @@ def _background_for(encoder) -> Background | None:
 class TopicIndex:
     """The embedded definitions and examples of one guardrail's topics (built once, at load; immutable)."""
 
-    def __init__(self, topics: Sequence[Topic], encoder, threshold: float | None = None,
+    def __init__(self, topics: Sequence[Topic], encoder: TextEncoder, threshold: float | None = None,
                  background: Background | None | bool = True):
         self.topics = tuple(topics)
         phrases, owners = [], []
