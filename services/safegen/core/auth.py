@@ -427,9 +427,11 @@ class Admission:
             self.entered = False
 
 
+#: The caller when no key is configured. Principal is a frozen dataclass, so one shared default is safe.
+ANONYMOUS_PRINCIPAL = Principal(ANONYMOUS)
 #: The caller of the RPC or HTTP request being handled (set by the interceptor / middleware).
 current_principal: contextvars.ContextVar[Principal] = contextvars.ContextVar(
-    "safegen_principal", default=Principal(ANONYMOUS))
+    "safegen_principal", default=ANONYMOUS_PRINCIPAL)
 
 _process_guard: Guard | None = None
 _process_lock = threading.Lock()
