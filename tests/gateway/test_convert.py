@@ -15,6 +15,7 @@ from safegen.policy.pii import RuleKind, SensitiveAction, SensitiveMatch
 from safegen.policy.topics import TopicMatch
 from safegen.text.moderator import TextVerdict
 from safegen.text.servicer import to_response
+from safegen.text.threats import ThreatMatch
 from safegen.v1 import common_pb2 as c, image_moderation_pb2 as im
 
 FILTERS = [FilterVerdict(Category.SEXUAL, 0.91, Level.HIGH, Level.HIGH, detected=True),  # acted
@@ -28,14 +29,17 @@ SENSITIVE = [SensitiveMatch(RuleKind.PII, "EMAIL", "a@b.c", 0, 5, SensitiveActio
              SensitiveMatch(RuleKind.PII, "CREDIT_DEBIT_CARD_NUMBER", "4111", 6, 10, SensitiveAction.BLOCK),
              SensitiveMatch(RuleKind.REGEX, "ORDER_ID", "ORD-123456", 11, 21, SensitiveAction.NONE)]
 
+THREATS = [ThreatMatch("I will k1ll you", 0, 15, "intent"), ThreatMatch("death to you", 17, 29, "death_to")]
+
 
 def verdicts() -> list[TextVerdict]:
     full = dict(filters=FILTERS, words=WORDS, guardrail_id="brand", backend="local", guardrail_version="2",
                 topics=TOPICS, sensitive=SENSITIVE)
+    reported = [ThreatMatch(t.match, t.start, t.end, t.kind, enforced=False) for t in THREATS]
     return [TextVerdict(intervened=False, filters=[FILTERS[2]], words=[], guardrail_id="default", backend="local"),
-            TextVerdict(intervened=True, blocked=True, detected=True, **full),
-            TextVerdict(intervened=True, detected=True, anonymized_text="{EMAIL} x", **full),
-            TextVerdict(intervened=False, detected=True, shadow=True, **full)]  # SHADOW: nothing acts
+            TextVerdict(intervened=True, blocked=True, detected=True, threats=THREATS, **full),
+            TextVerdict(intervened=True, detected=True, anonymized_text="{EMAIL} x", threats=reported, **full),
+            TextVerdict(intervened=False, detected=True, shadow=True, threats=reported, **full)]  # SHADOW: nothing acts
 
 
 @pytest.mark.parametrize("v", verdicts())
@@ -43,6 +47,7 @@ def test_text_verdict_round_trips_through_the_text_services_message(v):
     sent = to_response(v)  # what a text moderation service in another process answers
     back = convert.text_verdict(sent, shadow=v.shadow)
     assert to_response(back) == sent
+    assert back.threats == v.threats  # spans, kind and enforcement survive split mode
 
 
 @pytest.mark.parametrize("v", verdicts())
@@ -51,6 +56,10 @@ def test_prompt_assessment_says_what_the_text_service_says(v):
     assert (a.action, a.detected_action, a.anonymized_prompt) == (r.action, r.detected_action, r.anonymized_text)
     assert list(a.filters) == list(r.filters) and list(a.words) == list(r.words)
     assert list(a.topics) == list(r.topics) and list(a.sensitive_information) == list(r.sensitive_information)
+    assert list(a.threats) == list(r.threats) == convert.threats_pb(v.threats)
+    assert all(t.category == c.CATEGORY_VIOLENCE for t in r.threats)
+    assert [t.action for t in r.threats] == [c.POLICY_ACTION_BLOCKED if t.enforced else c.POLICY_ACTION_NONE
+                                             for t in v.threats]
 
 
 IMAGES = [ImageVerdict(0, True, FILTERS, [Label("Explicit Nudity", "", 93.5, 1, Category.SEXUAL,

@@ -260,3 +260,14 @@ def test_all_in_one_image_service_reuses_the_text_services_moderator_for_ocr_tex
     text = next(s for s in wiring.servicers if type(s).__name__ == "TextModerationServicer")
     image = next(s for s in wiring.servicers if type(s).__name__ == "ImageModerationServicer")
     assert image.moderator.text is text.moderator
+
+
+def test_a_threat_prompt_is_blocked_with_its_span_in_the_prompt_assessment(stack):
+    before = stack["gen"].calls
+    prompt = "a sign: I will k1ll you"
+    r = _stub(stack["port"]).Generate(pb.GenerateRequest(prompt=prompt), timeout=60)
+    assert r.action == c.ACTION_GUARDRAIL_INTERVENED and not r.images and stack["gen"].calls == before
+    [t] = r.prompt_assessment.threats
+    assert (t.match, t.start, t.end, t.category, t.action) == (
+        "I will k1ll you", 8, 23, c.CATEGORY_VIOLENCE, c.POLICY_ACTION_BLOCKED)
+    assert prompt[t.start:t.end] == t.match

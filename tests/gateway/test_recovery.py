@@ -159,3 +159,32 @@ def test_a_dead_backend_is_retried_at_least_every_1_2_seconds():
     gaps = [round(b - a, 2) for a, b in zip(attempts, attempts[1:])]
     assert len(attempts) >= 6, gaps
     assert max(gaps) <= 1.25, f"reconnect attempts {gaps} s apart: the backoff is not capped at 1 s"
+
+
+def test_threat_matches_cross_the_text_adapter_intact():
+    """Split mode with the real text servicer in its own server: ApplyGuardrail and Generate on the gateway
+    carry the text service's threat matches (span, kind, action) as it sent them."""
+    from safegen.text.backends.local import WordsOnlyBackend
+    from safegen.text.servicer import create_servicer as text_servicer
+    from safegen.v1 import guardrail_pb2 as gr, guardrail_pb2_grpc as gr_grpc
+
+    registry = GuardrailRegistry.load()
+    text = "ok. I will k i l l y0u"
+    generation = FakeGeneration()
+    with running_server(text_servicer(registry, {}, backend=WordsOnlyBackend())) as (text_port, _), \
+            running_server(generation) as (gen_port, _), \
+            running_server(image_servicer(registry, detector=RedIsUnsafe())) as (image_port, _):
+        direct = tm_grpc.TextModerationServiceStub(grpc.insecure_channel(f"127.0.0.1:{text_port}")).ModerateText(
+            tm.ModerateTextRequest(text=text), timeout=30)
+        backends = GrpcBackends(f"127.0.0.1:{text_port}", f"127.0.0.1:{image_port}", f"127.0.0.1:{gen_port}")
+        with running_server(*servicers_for(DataPlane(backends, registry))) as (gw_port, _):
+            channel = grpc.insecure_channel(f"127.0.0.1:{gw_port}")
+            applied = gr_grpc.GuardrailServiceStub(channel).ApplyGuardrail(gr.ApplyGuardrailRequest(
+                source=c.SOURCE_INPUT, content=[gr.GuardrailContentBlock(text=gr.GuardrailTextBlock(text=text))]),
+                timeout=30)
+            generated = pb_grpc.SafeGenerationServiceStub(channel).Generate(pb.GenerateRequest(prompt=text), timeout=30)
+    [t] = direct.threats
+    assert (t.match, t.start, t.end, t.kind, t.action) == ("I will k i l l y0u", 4, 22, "intent", c.POLICY_ACTION_BLOCKED)
+    assert list(applied.assessments[0].threats) == list(direct.threats)
+    assert list(generated.prompt_assessment.threats) == list(direct.threats)
+    assert generated.action == c.ACTION_GUARDRAIL_INTERVENED and generation.calls == 0

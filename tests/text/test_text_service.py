@@ -154,6 +154,31 @@ def test_grpc_round_trip_with_filters_and_word_spans(stub):
     assert text[w.start:w.end] == w.match
 
 
+@pytest.mark.parametrize("text, match, start", [
+    ("I will kill you", "I will kill you", 0),
+    # obfuscated (an emoji before it, spaced letters, a digit for a letter): the span is on the original text,
+    # in code points (the emoji is one, though two in UTF-16)
+    ("\U0001f642 ok. I will k i l l y0u now", "I will k i l l y0u", 6),
+    ("i wi11 k\u200b1ll y0u", "i wi11 k\u200b1ll y0u", 0),
+])
+def test_grpc_threats_carry_their_span_and_violence(stub, text, match, start):
+    resp = stub.ModerateText(text_moderation_pb2.ModerateTextRequest(text=text), timeout=10)
+    [t] = resp.threats
+    assert (t.match, t.start, t.end, t.kind) == (match, start, start + len(match), "intent")
+    assert text[t.start:t.end] == t.match
+    assert (t.category, t.action) == (common_pb2.CATEGORY_VIOLENCE, common_pb2.POLICY_ACTION_BLOCKED)
+    violence = resp.filters[1]
+    assert violence.confidence == common_pb2.CONFIDENCE_HIGH and violence.action == common_pb2.POLICY_ACTION_BLOCKED
+    assert resp.action == common_pb2.ACTION_GUARDRAIL_INTERVENED and resp.blocked
+
+
+@pytest.mark.parametrize("text", ["a quiet lake at dawn", "kill the process", "a killer whale jumping"])
+def test_grpc_benign_text_has_no_threats(stub, text):
+    resp = stub.ModerateText(text_moderation_pb2.ModerateTextRequest(text=text), timeout=10)
+    assert list(resp.threats) == []
+    assert resp.filters[1].confidence == common_pb2.CONFIDENCE_MEDIUM  # the backend's own, not raised
+
+
 def test_grpc_output_source_uses_output_strengths(stub):
     resp = stub.ModerateText(text_moderation_pb2.ModerateTextRequest(
         text="calm sea", source=common_pb2.SOURCE_OUTPUT, guardrail_id="custom-words"), timeout=10)

@@ -90,7 +90,17 @@ def _registry():
         "id": "no-violence", "name": "No violence filter",
         "contentPolicyConfig": {"filtersConfig": [{"type": "SEXUAL", "inputStrength": "HIGH", "outputStrength": "HIGH"}]},
     }, "test", "no-violence")
-    return GuardrailRegistry(GuardrailRegistry.load().all() + [no_violence])
+    detect_only = parse_guardrail({
+        "id": "violence-detect-only", "name": "VIOLENCE reported, not blocked",
+        "contentPolicyConfig": {"filtersConfig": [{"type": "VIOLENCE", "inputStrength": "LOW", "outputStrength": "LOW",
+                                                   "inputAction": "NONE", "outputAction": "NONE"}]},
+    }, "test", "violence-detect-only")
+    shadow = parse_guardrail({
+        "id": "violence-shadow", "name": "SHADOW mode",
+        "contentPolicyConfig": {"filtersConfig": [{"type": "VIOLENCE", "inputStrength": "HIGH", "outputStrength": "HIGH"}]},
+        "safegen": {"mode": "SHADOW"},
+    }, "test", "violence-shadow")
+    return GuardrailRegistry(GuardrailRegistry.load().all() + [no_violence, detect_only, shadow])
 
 
 def test_a_prompt_threat_makes_violence_high_and_intervenes():
@@ -104,7 +114,21 @@ def test_a_prompt_threat_makes_violence_high_and_intervenes():
 
 def test_the_guardrails_violence_strength_still_decides():
     v = TextModerator(_registry(), WordsOnlyBackend()).moderate("I will kill you", Source.INPUT, "no-violence")
-    assert v.threats and not v.intervened
+    # No VIOLENCE filter: the threat changes nothing, and the verdict reports none (nothing was detected).
+    assert not v.intervened and not v.detected and v.threats == []
+
+
+@pytest.mark.parametrize("guardrail, intervened, enforced", [
+    ("", True, True),                        # the default guardrail blocks VIOLENCE
+    ("violence-detect-only", False, False),  # reported with the filter's action NONE
+    ("violence-shadow", False, False),       # SHADOW: reported, nothing acts
+])
+def test_reported_threats_act_as_the_violence_filter_acts(guardrail, intervened, enforced):
+    v = TextModerator(_registry(), WordsOnlyBackend()).moderate("I will kill you", Source.INPUT, guardrail)
+    violence = next(f for f in v.filters if f.category == Category.VIOLENCE)
+    assert v.intervened is intervened and v.detected and violence.detected and violence.enforced is enforced
+    assert [(t.match, t.start, t.end, t.kind, t.enforced) for t in v.threats] == [
+        ("I will kill you", 0, 15, "intent", enforced)]
 
 
 def test_a_threat_read_in_an_image_intervenes_as_violence_with_the_lines_box():

@@ -20,10 +20,12 @@ from safegen.policy.actions import FilterAction
 from safegen.policy.pii import RuleKind, SensitiveAction, SensitiveMatch
 from safegen.policy.topics import TopicMatch
 from safegen.text.moderator import TextVerdict
+from safegen.text.threats import ThreatMatch
 from safegen.v1 import common_pb2, image_generation_pb2, image_moderation_pb2, text_moderation_pb2
 from safegen.v1 import safe_generation_pb2 as pb
 
 _INTERVENED, _NONE = common_pb2.ACTION_GUARDRAIL_INTERVENED, common_pb2.ACTION_NONE
+_BLOCKED = common_pb2.POLICY_ACTION_BLOCKED
 # Enum values by name, typed (Enum.Value(name) is untyped): every domain member has its proto twin.
 _CATEGORY_PB: dict[Category, common_pb2.Category] = {
     Category.SEXUAL: common_pb2.CATEGORY_SEXUAL, Category.VIOLENCE: common_pb2.CATEGORY_VIOLENCE,
@@ -81,6 +83,13 @@ def words_pb(words: Iterable[WordMatch]) -> list[common_pb2.WordMatch]:
                                  action=policy_pb.word_action(m)) for m in words]
 
 
+def threats_pb(threats: Iterable[ThreatMatch]) -> list[common_pb2.ThreatMatch]:
+    """Threat matches; a threat always counts toward VIOLENCE, and acts as the VIOLENCE filter acts."""
+    return [common_pb2.ThreatMatch(match=t.match, start=t.start, end=t.end, category=common_pb2.CATEGORY_VIOLENCE,
+                                   kind=t.kind, action=_BLOCKED if t.enforced else common_pb2.POLICY_ACTION_NONE)
+            for t in threats]
+
+
 def labels_pb(labels: Iterable[Label]) -> list[common_pb2.ModerationLabel]:
     out = []
     for lb in labels:
@@ -99,7 +108,7 @@ def prompt_assessment(v: TextVerdict) -> pb.PromptAssessment:
         action=action(v.intervened), filters=filters_pb(v.filters), words=words_pb(v.words),
         topics=policy_pb.topic_results(v.topics, v.shadow),
         sensitive_information=policy_pb.sensitive_results(v.sensitive, v.shadow),
-        anonymized_prompt=v.anonymized_text, detected_action=action(v.detected))
+        anonymized_prompt=v.anonymized_text, detected_action=action(v.detected), threats=threats_pb(v.threats))
 
 
 def response(r: SafeResult, request_id: str = "") -> pb.GenerateResponse:
@@ -156,6 +165,11 @@ def words_of(words: Iterable[common_pb2.WordMatch]) -> list[WordMatch]:
                       word=w.word, enforced=w.action != common_pb2.POLICY_ACTION_NONE) for w in words]
 
 
+def threats_of(threats: Iterable[common_pb2.ThreatMatch]) -> list[ThreatMatch]:
+    return [ThreatMatch(match=t.match, start=t.start, end=t.end, kind=t.kind,
+                        enforced=t.action != common_pb2.POLICY_ACTION_NONE) for t in threats]
+
+
 def _sensitive_action(s: common_pb2.SensitiveInformationResult) -> SensitiveAction:
     if s.configured_action in SensitiveAction.__members__:
         return SensitiveAction(s.configured_action)
@@ -176,7 +190,7 @@ def text_verdict(r: text_moderation_pb2.ModerateTextResponse, shadow: bool) -> T
         sensitive=[SensitiveMatch(kind=RuleKind.REGEX if s.regex else RuleKind.PII, name=s.type, match=s.match,
                                   start=s.start, end=s.end, action=_sensitive_action(s))
                    for s in r.sensitive_information],
-        anonymized_text=r.anonymized_text, shadow=shadow)
+        anonymized_text=r.anonymized_text, shadow=shadow, threats=threats_of(r.threats))
 
 
 def image_verdicts(r: image_moderation_pb2.ModerateImagesResponse) -> list[ImageVerdict]:

@@ -225,7 +225,7 @@ class DataPlane:
                 content_index=i, action=convert.action(v.intervened), filters=convert.filters_pb(v.filters),
                 words=convert.words_pb(v.words), topics=policy_pb.topic_results(v.topics, v.shadow),
                 sensitive_information=policy_pb.sensitive_results(v.sensitive, v.shadow),
-                detected_action=convert.action(v.detected))
+                detected_action=convert.action(v.detected), threats=convert.threats_pb(v.threats))
             if v.intervened and (v.blocked or not v.anonymized_text):
                 blocked = True
             anonymized = anonymized or bool(v.anonymized_text)

@@ -60,7 +60,8 @@ class TextVerdict:
     sensitive: list[SensitiveMatch] = field(default_factory=list)
     anonymized_text: str = ""  # the text with {TYPE} in place of ANONYMIZE matches; empty when none
     shadow: bool = False
-    #: Threats found by the rules (safegen.text.threats), with spans; they make VIOLENCE HIGH.
+    #: Threats found by the rules (safegen.text.threats), with spans; they make VIOLENCE HIGH. Empty when the
+    #: VIOLENCE filter did not detect (reported_threats).
     threats: list[ThreatMatch] = field(default_factory=list)
 
 
@@ -85,6 +86,15 @@ def with_threats(scores: Mapping[Category, CategoryScore], threats: list[ThreatM
         out[Category.VIOLENCE] = CategoryScore(Category.VIOLENCE, max(THREAT_SCORE, cur.score if cur else 0.0),
                                                Level.HIGH)
     return out
+
+
+def reported_threats(threats: list[ThreatMatch], filters: list[FilterVerdict]) -> list[ThreatMatch]:
+    """The threats a verdict reports: none when the guardrail's VIOLENCE filter did not detect (it is off for
+    this source, as word matches are when the word policy is), else each with the filter's enforcement."""
+    violence = next((f for f in filters if f.category == Category.VIOLENCE), None)
+    if violence is None or not violence.detected:
+        return []
+    return [replace(t, enforced=violence.enforced) for t in threats]
 
 
 class TextModerator:
@@ -143,6 +153,7 @@ class TextModerator:
         THREATS_SECONDS.observe(time.perf_counter() - t_threats)
         scores = with_threats(assessment.scores, threats)
         filters = guardrail.evaluate(scores, source, Modality.TEXT)
+        threats = reported_threats(threats, filters)
         output = source == Source.OUTPUT
         topics = self._topics(guardrail, text, output)
         t3 = time.perf_counter()

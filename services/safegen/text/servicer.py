@@ -14,6 +14,7 @@ from safegen.policy.audit import AuditLog, process_audit_log
 from safegen.text.backends import CategoryBackend, build_backend
 from safegen.text.moderator import TextModerator, TextVerdict
 from safegen.text.settings import TextSettings
+from safegen.text.threats import ThreatMatch
 from safegen.v1 import common_pb2, text_moderation_pb2, text_moderation_pb2_grpc
 
 
@@ -33,6 +34,12 @@ def _word(m: WordMatch) -> common_pb2.WordMatch:
                                 action=policy_pb.word_action(m))
 
 
+def _threat(t: ThreatMatch) -> common_pb2.ThreatMatch:
+    return common_pb2.ThreatMatch(match=t.match, start=t.start, end=t.end, category=common_pb2.CATEGORY_VIOLENCE,
+                                  kind=t.kind,
+                                  action=common_pb2.POLICY_ACTION_BLOCKED if t.enforced else common_pb2.POLICY_ACTION_NONE)
+
+
 def to_response(v: TextVerdict) -> text_moderation_pb2.ModerateTextResponse:
     return text_moderation_pb2.ModerateTextResponse(
         action=common_pb2.ACTION_GUARDRAIL_INTERVENED if v.intervened else common_pb2.ACTION_NONE,
@@ -50,6 +57,7 @@ def to_response(v: TextVerdict) -> text_moderation_pb2.ModerateTextResponse:
         topics=policy_pb.topic_results(v.topics, v.shadow),
         sensitive_information=policy_pb.sensitive_results(v.sensitive, v.shadow),
         anonymized_text=v.anonymized_text,
+        threats=[_threat(t) for t in v.threats],
     )
 
 

@@ -117,6 +117,7 @@ class ThreatMatch:
     start: int
     end: int
     kind: str  # intent | imperative | death_to | second_person
+    enforced: bool = True  # False: the VIOLENCE filter is detect-only (or the guardrail is in SHADOW mode), report only
 
 
 @dataclass(frozen=True)

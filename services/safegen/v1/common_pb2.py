@@ -24,39 +24,41 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17safegen/v1/common.proto\x12\nsafegen.v1\"\xe2\x01\n\x0c\x46ilterResult\x12&\n\x08\x63\x61tegory\x18\x01 \x01(\x0e\x32\x14.safegen.v1.Category\x12\r\n\x05score\x18\x02 \x01(\x02\x12*\n\nconfidence\x18\x03 \x01(\x0e\x32\x16.safegen.v1.Confidence\x12\x33\n\x0f\x66ilter_strength\x18\x04 \x01(\x0e\x32\x1a.safegen.v1.FilterStrength\x12\x10\n\x08\x64\x65tected\x18\x05 \x01(\x08\x12(\n\x06\x61\x63tion\x18\x14 \x01(\x0e\x32\x18.safegen.v1.PolicyAction\"\x97\x01\n\tWordMatch\x12\r\n\x05match\x18\x01 \x01(\t\x12\r\n\x05start\x18\x02 \x01(\r\x12\x0b\n\x03\x65nd\x18\x03 \x01(\r\x12\'\n\tword_list\x18\x04 \x01(\x0e\x32\x14.safegen.v1.WordList\x12\x0c\n\x04word\x18\x05 \x01(\t\x12(\n\x06\x61\x63tion\x18\x14 \x01(\x0e\x32\x18.safegen.v1.PolicyAction\"t\n\x0bTopicResult\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x10\n\x08\x64\x65tected\x18\x03 \x01(\x08\x12(\n\x06\x61\x63tion\x18\x04 \x01(\x0e\x32\x18.safegen.v1.PolicyAction\x12\r\n\x05score\x18\x05 \x01(\x02\"\xbb\x01\n\x1aSensitiveInformationResult\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\r\n\x05regex\x18\x02 \x01(\x08\x12\r\n\x05match\x18\x03 \x01(\t\x12\r\n\x05start\x18\x04 \x01(\r\x12\x0b\n\x03\x65nd\x18\x05 \x01(\r\x12\x10\n\x08\x64\x65tected\x18\x06 \x01(\x08\x12(\n\x06\x61\x63tion\x18\x07 \x01(\x0e\x32\x18.safegen.v1.PolicyAction\x12\x19\n\x11\x63onfigured_action\x18\x08 \x01(\t\"\xa3\x01\n\x10\x46ilterTightening\x12&\n\x08\x63\x61tegory\x18\x01 \x01(\x0e\x32\x14.safegen.v1.Category\x12\x32\n\x0einput_strength\x18\x02 \x01(\x0e\x32\x1a.safegen.v1.FilterStrength\x12\x33\n\x0foutput_strength\x18\x03 \x01(\x0e\x32\x1a.safegen.v1.FilterStrength\"G\n\x0b\x42oundingBox\x12\x0c\n\x04left\x18\x01 \x01(\x02\x12\x0b\n\x03top\x18\x02 \x01(\x02\x12\r\n\x05width\x18\x03 \x01(\x02\x12\x0e\n\x06height\x18\x04 \x01(\x02\"\xc5\x01\n\x0fModerationLabel\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0bparent_name\x18\x02 \x01(\t\x12\x12\n\nconfidence\x18\x03 \x01(\x02\x12\x16\n\x0etaxonomy_level\x18\x04 \x01(\r\x12-\n\x0c\x62ounding_box\x18\x05 \x01(\x0b\x32\x17.safegen.v1.BoundingBox\x12&\n\x08\x63\x61tegory\x18\x06 \x01(\x0e\x32\x14.safegen.v1.Category\x12\x0c\n\x04text\x18\x07 \x01(\t*\xae\x01\n\x08\x43\x61tegory\x12\x18\n\x14\x43\x41TEGORY_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x43\x41TEGORY_SEXUAL\x10\x01\x12\x15\n\x11\x43\x41TEGORY_VIOLENCE\x10\x02\x12\x11\n\rCATEGORY_HATE\x10\x03\x12\x14\n\x10\x43\x41TEGORY_INSULTS\x10\x04\x12\x17\n\x13\x43\x41TEGORY_MISCONDUCT\x10\x05\x12\x1a\n\x16\x43\x41TEGORY_PROMPT_ATTACK\x10\x06*}\n\nConfidence\x12\x1a\n\x16\x43ONFIDENCE_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x43ONFIDENCE_NONE\x10\x01\x12\x12\n\x0e\x43ONFIDENCE_LOW\x10\x02\x12\x15\n\x11\x43ONFIDENCE_MEDIUM\x10\x03\x12\x13\n\x0f\x43ONFIDENCE_HIGH\x10\x04*\x9a\x01\n\x0e\x46ilterStrength\x12\x1f\n\x1b\x46ILTER_STRENGTH_UNSPECIFIED\x10\x00\x12\x18\n\x14\x46ILTER_STRENGTH_NONE\x10\x01\x12\x17\n\x13\x46ILTER_STRENGTH_LOW\x10\x02\x12\x1a\n\x16\x46ILTER_STRENGTH_MEDIUM\x10\x03\x12\x18\n\x14\x46ILTER_STRENGTH_HIGH\x10\x04*R\n\x06\x41\x63tion\x12\x16\n\x12\x41\x43TION_UNSPECIFIED\x10\x00\x12\x0f\n\x0b\x41\x43TION_NONE\x10\x01\x12\x1f\n\x1b\x41\x43TION_GUARDRAIL_INTERVENED\x10\x02*E\n\x06Source\x12\x16\n\x12SOURCE_UNSPECIFIED\x10\x00\x12\x10\n\x0cSOURCE_INPUT\x10\x01\x12\x11\n\rSOURCE_OUTPUT\x10\x02*\\\n\x08WordList\x12\x19\n\x15WORD_LIST_UNSPECIFIED\x10\x00\x12\x1f\n\x1bWORD_LIST_MANAGED_PROFANITY\x10\x01\x12\x14\n\x10WORD_LIST_CUSTOM\x10\x02*~\n\x0cPolicyAction\x12\x1d\n\x19POLICY_ACTION_UNSPECIFIED\x10\x00\x12\x16\n\x12POLICY_ACTION_NONE\x10\x01\x12\x19\n\x15POLICY_ACTION_BLOCKED\x10\x02\x12\x1c\n\x18POLICY_ACTION_ANONYMIZED\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17safegen/v1/common.proto\x12\nsafegen.v1\"\xe2\x01\n\x0c\x46ilterResult\x12&\n\x08\x63\x61tegory\x18\x01 \x01(\x0e\x32\x14.safegen.v1.Category\x12\r\n\x05score\x18\x02 \x01(\x02\x12*\n\nconfidence\x18\x03 \x01(\x0e\x32\x16.safegen.v1.Confidence\x12\x33\n\x0f\x66ilter_strength\x18\x04 \x01(\x0e\x32\x1a.safegen.v1.FilterStrength\x12\x10\n\x08\x64\x65tected\x18\x05 \x01(\x08\x12(\n\x06\x61\x63tion\x18\x14 \x01(\x0e\x32\x18.safegen.v1.PolicyAction\"\x97\x01\n\tWordMatch\x12\r\n\x05match\x18\x01 \x01(\t\x12\r\n\x05start\x18\x02 \x01(\r\x12\x0b\n\x03\x65nd\x18\x03 \x01(\r\x12\'\n\tword_list\x18\x04 \x01(\x0e\x32\x14.safegen.v1.WordList\x12\x0c\n\x04word\x18\x05 \x01(\t\x12(\n\x06\x61\x63tion\x18\x14 \x01(\x0e\x32\x18.safegen.v1.PolicyAction\"\x98\x01\n\x0bThreatMatch\x12\r\n\x05match\x18\x01 \x01(\t\x12\r\n\x05start\x18\x02 \x01(\r\x12\x0b\n\x03\x65nd\x18\x03 \x01(\r\x12&\n\x08\x63\x61tegory\x18\x04 \x01(\x0e\x32\x14.safegen.v1.Category\x12\x0c\n\x04kind\x18\x05 \x01(\t\x12(\n\x06\x61\x63tion\x18\x14 \x01(\x0e\x32\x18.safegen.v1.PolicyAction\"t\n\x0bTopicResult\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x10\n\x08\x64\x65tected\x18\x03 \x01(\x08\x12(\n\x06\x61\x63tion\x18\x04 \x01(\x0e\x32\x18.safegen.v1.PolicyAction\x12\r\n\x05score\x18\x05 \x01(\x02\"\xbb\x01\n\x1aSensitiveInformationResult\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\r\n\x05regex\x18\x02 \x01(\x08\x12\r\n\x05match\x18\x03 \x01(\t\x12\r\n\x05start\x18\x04 \x01(\r\x12\x0b\n\x03\x65nd\x18\x05 \x01(\r\x12\x10\n\x08\x64\x65tected\x18\x06 \x01(\x08\x12(\n\x06\x61\x63tion\x18\x07 \x01(\x0e\x32\x18.safegen.v1.PolicyAction\x12\x19\n\x11\x63onfigured_action\x18\x08 \x01(\t\"\xa3\x01\n\x10\x46ilterTightening\x12&\n\x08\x63\x61tegory\x18\x01 \x01(\x0e\x32\x14.safegen.v1.Category\x12\x32\n\x0einput_strength\x18\x02 \x01(\x0e\x32\x1a.safegen.v1.FilterStrength\x12\x33\n\x0foutput_strength\x18\x03 \x01(\x0e\x32\x1a.safegen.v1.FilterStrength\"G\n\x0b\x42oundingBox\x12\x0c\n\x04left\x18\x01 \x01(\x02\x12\x0b\n\x03top\x18\x02 \x01(\x02\x12\r\n\x05width\x18\x03 \x01(\x02\x12\x0e\n\x06height\x18\x04 \x01(\x02\"\xc5\x01\n\x0fModerationLabel\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0bparent_name\x18\x02 \x01(\t\x12\x12\n\nconfidence\x18\x03 \x01(\x02\x12\x16\n\x0etaxonomy_level\x18\x04 \x01(\r\x12-\n\x0c\x62ounding_box\x18\x05 \x01(\x0b\x32\x17.safegen.v1.BoundingBox\x12&\n\x08\x63\x61tegory\x18\x06 \x01(\x0e\x32\x14.safegen.v1.Category\x12\x0c\n\x04text\x18\x07 \x01(\t*\xae\x01\n\x08\x43\x61tegory\x12\x18\n\x14\x43\x41TEGORY_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x43\x41TEGORY_SEXUAL\x10\x01\x12\x15\n\x11\x43\x41TEGORY_VIOLENCE\x10\x02\x12\x11\n\rCATEGORY_HATE\x10\x03\x12\x14\n\x10\x43\x41TEGORY_INSULTS\x10\x04\x12\x17\n\x13\x43\x41TEGORY_MISCONDUCT\x10\x05\x12\x1a\n\x16\x43\x41TEGORY_PROMPT_ATTACK\x10\x06*}\n\nConfidence\x12\x1a\n\x16\x43ONFIDENCE_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x43ONFIDENCE_NONE\x10\x01\x12\x12\n\x0e\x43ONFIDENCE_LOW\x10\x02\x12\x15\n\x11\x43ONFIDENCE_MEDIUM\x10\x03\x12\x13\n\x0f\x43ONFIDENCE_HIGH\x10\x04*\x9a\x01\n\x0e\x46ilterStrength\x12\x1f\n\x1b\x46ILTER_STRENGTH_UNSPECIFIED\x10\x00\x12\x18\n\x14\x46ILTER_STRENGTH_NONE\x10\x01\x12\x17\n\x13\x46ILTER_STRENGTH_LOW\x10\x02\x12\x1a\n\x16\x46ILTER_STRENGTH_MEDIUM\x10\x03\x12\x18\n\x14\x46ILTER_STRENGTH_HIGH\x10\x04*R\n\x06\x41\x63tion\x12\x16\n\x12\x41\x43TION_UNSPECIFIED\x10\x00\x12\x0f\n\x0b\x41\x43TION_NONE\x10\x01\x12\x1f\n\x1b\x41\x43TION_GUARDRAIL_INTERVENED\x10\x02*E\n\x06Source\x12\x16\n\x12SOURCE_UNSPECIFIED\x10\x00\x12\x10\n\x0cSOURCE_INPUT\x10\x01\x12\x11\n\rSOURCE_OUTPUT\x10\x02*\\\n\x08WordList\x12\x19\n\x15WORD_LIST_UNSPECIFIED\x10\x00\x12\x1f\n\x1bWORD_LIST_MANAGED_PROFANITY\x10\x01\x12\x14\n\x10WORD_LIST_CUSTOM\x10\x02*~\n\x0cPolicyAction\x12\x1d\n\x19POLICY_ACTION_UNSPECIFIED\x10\x00\x12\x16\n\x12POLICY_ACTION_NONE\x10\x01\x12\x19\n\x15POLICY_ACTION_BLOCKED\x10\x02\x12\x1c\n\x18POLICY_ACTION_ANONYMIZED\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'safegen.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CATEGORY']._serialized_start=1170
-  _globals['_CATEGORY']._serialized_end=1344
-  _globals['_CONFIDENCE']._serialized_start=1346
-  _globals['_CONFIDENCE']._serialized_end=1471
-  _globals['_FILTERSTRENGTH']._serialized_start=1474
-  _globals['_FILTERSTRENGTH']._serialized_end=1628
-  _globals['_ACTION']._serialized_start=1630
-  _globals['_ACTION']._serialized_end=1712
-  _globals['_SOURCE']._serialized_start=1714
-  _globals['_SOURCE']._serialized_end=1783
-  _globals['_WORDLIST']._serialized_start=1785
-  _globals['_WORDLIST']._serialized_end=1877
-  _globals['_POLICYACTION']._serialized_start=1879
-  _globals['_POLICYACTION']._serialized_end=2005
+  _globals['_CATEGORY']._serialized_start=1325
+  _globals['_CATEGORY']._serialized_end=1499
+  _globals['_CONFIDENCE']._serialized_start=1501
+  _globals['_CONFIDENCE']._serialized_end=1626
+  _globals['_FILTERSTRENGTH']._serialized_start=1629
+  _globals['_FILTERSTRENGTH']._serialized_end=1783
+  _globals['_ACTION']._serialized_start=1785
+  _globals['_ACTION']._serialized_end=1867
+  _globals['_SOURCE']._serialized_start=1869
+  _globals['_SOURCE']._serialized_end=1938
+  _globals['_WORDLIST']._serialized_start=1940
+  _globals['_WORDLIST']._serialized_end=2032
+  _globals['_POLICYACTION']._serialized_start=2034
+  _globals['_POLICYACTION']._serialized_end=2160
   _globals['_FILTERRESULT']._serialized_start=40
   _globals['_FILTERRESULT']._serialized_end=266
   _globals['_WORDMATCH']._serialized_start=269
   _globals['_WORDMATCH']._serialized_end=420
-  _globals['_TOPICRESULT']._serialized_start=422
-  _globals['_TOPICRESULT']._serialized_end=538
-  _globals['_SENSITIVEINFORMATIONRESULT']._serialized_start=541
-  _globals['_SENSITIVEINFORMATIONRESULT']._serialized_end=728
-  _globals['_FILTERTIGHTENING']._serialized_start=731
-  _globals['_FILTERTIGHTENING']._serialized_end=894
-  _globals['_BOUNDINGBOX']._serialized_start=896
-  _globals['_BOUNDINGBOX']._serialized_end=967
-  _globals['_MODERATIONLABEL']._serialized_start=970
-  _globals['_MODERATIONLABEL']._serialized_end=1167
+  _globals['_THREATMATCH']._serialized_start=423
+  _globals['_THREATMATCH']._serialized_end=575
+  _globals['_TOPICRESULT']._serialized_start=577
+  _globals['_TOPICRESULT']._serialized_end=693
+  _globals['_SENSITIVEINFORMATIONRESULT']._serialized_start=696
+  _globals['_SENSITIVEINFORMATIONRESULT']._serialized_end=883
+  _globals['_FILTERTIGHTENING']._serialized_start=886
+  _globals['_FILTERTIGHTENING']._serialized_end=1049
+  _globals['_BOUNDINGBOX']._serialized_start=1051
+  _globals['_BOUNDINGBOX']._serialized_end=1122
+  _globals['_MODERATIONLABEL']._serialized_start=1125
+  _globals['_MODERATIONLABEL']._serialized_end=1322
 # @@protoc_insertion_point(module_scope)

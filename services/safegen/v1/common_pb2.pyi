@@ -119,6 +119,22 @@ class WordMatch(_message.Message):
     action: PolicyAction
     def __init__(self, match: _Optional[str] = ..., start: _Optional[int] = ..., end: _Optional[int] = ..., word_list: _Optional[_Union[WordList, str]] = ..., word: _Optional[str] = ..., action: _Optional[_Union[PolicyAction, str]] = ...) -> None: ...
 
+class ThreatMatch(_message.Message):
+    __slots__ = ("match", "start", "end", "category", "kind", "action")
+    MATCH_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    match: str
+    start: int
+    end: int
+    category: Category
+    kind: str
+    action: PolicyAction
+    def __init__(self, match: _Optional[str] = ..., start: _Optional[int] = ..., end: _Optional[int] = ..., category: _Optional[_Union[Category, str]] = ..., kind: _Optional[str] = ..., action: _Optional[_Union[PolicyAction, str]] = ...) -> None: ...
+
 class TopicResult(_message.Message):
     __slots__ = ("name", "type", "detected", "action", "score")
     NAME_FIELD_NUMBER: _ClassVar[int]

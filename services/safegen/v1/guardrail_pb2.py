@@ -25,15 +25,15 @@ _sym_db = _symbol_database.Default()
 from safegen.v1 import common_pb2 as safegen_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1asafegen/v1/guardrail.proto\x12\nsafegen.v1\x1a\x17safegen/v1/common.proto\"\"\n\x12GuardrailTextBlock\x12\x0c\n\x04text\x18\x01 \x01(\t\"L\n\x13GuardrailImageBlock\x12\'\n\x06\x66ormat\x18\x01 \x01(\x0e\x32\x17.safegen.v1.ImageFormat\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"\x82\x01\n\x15GuardrailContentBlock\x12.\n\x04text\x18\x01 \x01(\x0b\x32\x1e.safegen.v1.GuardrailTextBlockH\x00\x12\x30\n\x05image\x18\x02 \x01(\x0b\x32\x1f.safegen.v1.GuardrailImageBlockH\x00\x42\x07\n\x05\x62lock\"\xd7\x01\n\x15\x41pplyGuardrailRequest\x12\x14\n\x0cguardrail_id\x18\x01 \x01(\t\x12\x19\n\x11guardrail_version\x18\x02 \x01(\t\x12\"\n\x06source\x18\x03 \x01(\x0e\x32\x12.safegen.v1.Source\x12\x32\n\x07\x63ontent\x18\x04 \x03(\x0b\x32!.safegen.v1.GuardrailContentBlock\x12\x35\n\x0ftighten_filters\x18\x05 \x03(\x0b\x32\x1c.safegen.v1.FilterTightening\"\xeb\x02\n\x13GuardrailAssessment\x12\x15\n\rcontent_index\x18\x01 \x01(\r\x12\"\n\x06\x61\x63tion\x18\x02 \x01(\x0e\x32\x12.safegen.v1.Action\x12)\n\x07\x66ilters\x18\x03 \x03(\x0b\x32\x18.safegen.v1.FilterResult\x12$\n\x05words\x18\x04 \x03(\x0b\x32\x15.safegen.v1.WordMatch\x12+\n\x06labels\x18\x05 \x03(\x0b\x32\x1b.safegen.v1.ModerationLabel\x12\'\n\x06topics\x18\x06 \x03(\x0b\x32\x17.safegen.v1.TopicResult\x12\x45\n\x15sensitive_information\x18\x07 \x03(\x0b\x32&.safegen.v1.SensitiveInformationResult\x12+\n\x0f\x64\x65tected_action\x18\x08 \x01(\x0e\x32\x12.safegen.v1.Action\"\x91\x02\n\x0eGuardrailUsage\x12\x1a\n\x12topic_policy_units\x18\x01 \x01(\r\x12\x1c\n\x14\x63ontent_policy_units\x18\x02 \x01(\r\x12\x19\n\x11word_policy_units\x18\x03 \x01(\r\x12*\n\"sensitive_information_policy_units\x18\x04 \x01(\r\x12/\n\'sensitive_information_policy_free_units\x18\x05 \x01(\r\x12)\n!contextual_grounding_policy_units\x18\x06 \x01(\r\x12\"\n\x1a\x63ontent_policy_image_units\x18\x07 \x01(\r\"\x81\x01\n\x11GuardrailCoverage\x12\x1f\n\x17text_characters_guarded\x18\x01 \x01(\r\x12\x1d\n\x15text_characters_total\x18\x02 \x01(\r\x12\x16\n\x0eimages_guarded\x18\x03 \x01(\r\x12\x14\n\x0cimages_total\x18\x04 \x01(\r\"\x1f\n\x0fGuardrailOutput\x12\x0c\n\x04text\x18\x01 \x01(\t\"\x8f\x03\n\x16\x41pplyGuardrailResponse\x12\"\n\x06\x61\x63tion\x18\x01 \x01(\x0e\x32\x12.safegen.v1.Action\x12\x15\n\raction_reason\x18\x02 \x01(\t\x12\x34\n\x0b\x61ssessments\x18\x03 \x03(\x0b\x32\x1f.safegen.v1.GuardrailAssessment\x12,\n\x07outputs\x18\x04 \x03(\x0b\x32\x1b.safegen.v1.GuardrailOutput\x12\x14\n\x0cguardrail_id\x18\x05 \x01(\t\x12\x19\n\x11guardrail_version\x18\x06 \x01(\t\x12+\n\x0f\x64\x65tected_action\x18\x07 \x01(\x0e\x32\x12.safegen.v1.Action\x12)\n\x05usage\x18\x08 \x01(\x0b\x32\x1a.safegen.v1.GuardrailUsage\x12\x39\n\x12guardrail_coverage\x18\t \x01(\x0b\x32\x1d.safegen.v1.GuardrailCoverage\x12\x12\n\nrequest_id\x18\n \x01(\t\"\x17\n\x15ListGuardrailsRequest\"\x8d\x01\n\x10GuardrailSummary\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x12\n\nis_default\x18\x04 \x01(\x08\x12\x10\n\x08versions\x18\x05 \x03(\t\x12\x16\n\x0elatest_version\x18\x06 \x01(\t\x12\x0c\n\x04mode\x18\x07 \x01(\t\"J\n\x16ListGuardrailsResponse\x12\x30\n\nguardrails\x18\x01 \x03(\x0b\x32\x1c.safegen.v1.GuardrailSummary*X\n\x0bImageFormat\x12\x1c\n\x18IMAGE_FORMAT_UNSPECIFIED\x10\x00\x12\x14\n\x10IMAGE_FORMAT_PNG\x10\x01\x12\x15\n\x11IMAGE_FORMAT_JPEG\x10\x02\x32\xc4\x01\n\x10GuardrailService\x12W\n\x0e\x41pplyGuardrail\x12!.safegen.v1.ApplyGuardrailRequest\x1a\".safegen.v1.ApplyGuardrailResponse\x12W\n\x0eListGuardrails\x12!.safegen.v1.ListGuardrailsRequest\x1a\".safegen.v1.ListGuardrailsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1asafegen/v1/guardrail.proto\x12\nsafegen.v1\x1a\x17safegen/v1/common.proto\"\"\n\x12GuardrailTextBlock\x12\x0c\n\x04text\x18\x01 \x01(\t\"L\n\x13GuardrailImageBlock\x12\'\n\x06\x66ormat\x18\x01 \x01(\x0e\x32\x17.safegen.v1.ImageFormat\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"\x82\x01\n\x15GuardrailContentBlock\x12.\n\x04text\x18\x01 \x01(\x0b\x32\x1e.safegen.v1.GuardrailTextBlockH\x00\x12\x30\n\x05image\x18\x02 \x01(\x0b\x32\x1f.safegen.v1.GuardrailImageBlockH\x00\x42\x07\n\x05\x62lock\"\xd7\x01\n\x15\x41pplyGuardrailRequest\x12\x14\n\x0cguardrail_id\x18\x01 \x01(\t\x12\x19\n\x11guardrail_version\x18\x02 \x01(\t\x12\"\n\x06source\x18\x03 \x01(\x0e\x32\x12.safegen.v1.Source\x12\x32\n\x07\x63ontent\x18\x04 \x03(\x0b\x32!.safegen.v1.GuardrailContentBlock\x12\x35\n\x0ftighten_filters\x18\x05 \x03(\x0b\x32\x1c.safegen.v1.FilterTightening\"\x95\x03\n\x13GuardrailAssessment\x12\x15\n\rcontent_index\x18\x01 \x01(\r\x12\"\n\x06\x61\x63tion\x18\x02 \x01(\x0e\x32\x12.safegen.v1.Action\x12)\n\x07\x66ilters\x18\x03 \x03(\x0b\x32\x18.safegen.v1.FilterResult\x12$\n\x05words\x18\x04 \x03(\x0b\x32\x15.safegen.v1.WordMatch\x12+\n\x06labels\x18\x05 \x03(\x0b\x32\x1b.safegen.v1.ModerationLabel\x12\'\n\x06topics\x18\x06 \x03(\x0b\x32\x17.safegen.v1.TopicResult\x12\x45\n\x15sensitive_information\x18\x07 \x03(\x0b\x32&.safegen.v1.SensitiveInformationResult\x12+\n\x0f\x64\x65tected_action\x18\x08 \x01(\x0e\x32\x12.safegen.v1.Action\x12(\n\x07threats\x18\t \x03(\x0b\x32\x17.safegen.v1.ThreatMatch\"\x91\x02\n\x0eGuardrailUsage\x12\x1a\n\x12topic_policy_units\x18\x01 \x01(\r\x12\x1c\n\x14\x63ontent_policy_units\x18\x02 \x01(\r\x12\x19\n\x11word_policy_units\x18\x03 \x01(\r\x12*\n\"sensitive_information_policy_units\x18\x04 \x01(\r\x12/\n\'sensitive_information_policy_free_units\x18\x05 \x01(\r\x12)\n!contextual_grounding_policy_units\x18\x06 \x01(\r\x12\"\n\x1a\x63ontent_policy_image_units\x18\x07 \x01(\r\"\x81\x01\n\x11GuardrailCoverage\x12\x1f\n\x17text_characters_guarded\x18\x01 \x01(\r\x12\x1d\n\x15text_characters_total\x18\x02 \x01(\r\x12\x16\n\x0eimages_guarded\x18\x03 \x01(\r\x12\x14\n\x0cimages_total\x18\x04 \x01(\r\"\x1f\n\x0fGuardrailOutput\x12\x0c\n\x04text\x18\x01 \x01(\t\"\x8f\x03\n\x16\x41pplyGuardrailResponse\x12\"\n\x06\x61\x63tion\x18\x01 \x01(\x0e\x32\x12.safegen.v1.Action\x12\x15\n\raction_reason\x18\x02 \x01(\t\x12\x34\n\x0b\x61ssessments\x18\x03 \x03(\x0b\x32\x1f.safegen.v1.GuardrailAssessment\x12,\n\x07outputs\x18\x04 \x03(\x0b\x32\x1b.safegen.v1.GuardrailOutput\x12\x14\n\x0cguardrail_id\x18\x05 \x01(\t\x12\x19\n\x11guardrail_version\x18\x06 \x01(\t\x12+\n\x0f\x64\x65tected_action\x18\x07 \x01(\x0e\x32\x12.safegen.v1.Action\x12)\n\x05usage\x18\x08 \x01(\x0b\x32\x1a.safegen.v1.GuardrailUsage\x12\x39\n\x12guardrail_coverage\x18\t \x01(\x0b\x32\x1d.safegen.v1.GuardrailCoverage\x12\x12\n\nrequest_id\x18\n \x01(\t\"\x17\n\x15ListGuardrailsRequest\"\x8d\x01\n\x10GuardrailSummary\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x12\n\nis_default\x18\x04 \x01(\x08\x12\x10\n\x08versions\x18\x05 \x03(\t\x12\x16\n\x0elatest_version\x18\x06 \x01(\t\x12\x0c\n\x04mode\x18\x07 \x01(\t\"J\n\x16ListGuardrailsResponse\x12\x30\n\nguardrails\x18\x01 \x03(\x0b\x32\x1c.safegen.v1.GuardrailSummary*X\n\x0bImageFormat\x12\x1c\n\x18IMAGE_FORMAT_UNSPECIFIED\x10\x00\x12\x14\n\x10IMAGE_FORMAT_PNG\x10\x01\x12\x15\n\x11IMAGE_FORMAT_JPEG\x10\x02\x32\xc4\x01\n\x10GuardrailService\x12W\n\x0e\x41pplyGuardrail\x12!.safegen.v1.ApplyGuardrailRequest\x1a\".safegen.v1.ApplyGuardrailResponse\x12W\n\x0eListGuardrails\x12!.safegen.v1.ListGuardrailsRequest\x1a\".safegen.v1.ListGuardrailsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'safegen.v1.guardrail_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_IMAGEFORMAT']._serialized_start=1986
-  _globals['_IMAGEFORMAT']._serialized_end=2074
+  _globals['_IMAGEFORMAT']._serialized_start=2028
+  _globals['_IMAGEFORMAT']._serialized_end=2116
   _globals['_GUARDRAILTEXTBLOCK']._serialized_start=67
   _globals['_GUARDRAILTEXTBLOCK']._serialized_end=101
   _globals['_GUARDRAILIMAGEBLOCK']._serialized_start=103
@@ -43,21 +43,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_APPLYGUARDRAILREQUEST']._serialized_start=315
   _globals['_APPLYGUARDRAILREQUEST']._serialized_end=530
   _globals['_GUARDRAILASSESSMENT']._serialized_start=533
-  _globals['_GUARDRAILASSESSMENT']._serialized_end=896
-  _globals['_GUARDRAILUSAGE']._serialized_start=899
-  _globals['_GUARDRAILUSAGE']._serialized_end=1172
-  _globals['_GUARDRAILCOVERAGE']._serialized_start=1175
-  _globals['_GUARDRAILCOVERAGE']._serialized_end=1304
-  _globals['_GUARDRAILOUTPUT']._serialized_start=1306
-  _globals['_GUARDRAILOUTPUT']._serialized_end=1337
-  _globals['_APPLYGUARDRAILRESPONSE']._serialized_start=1340
-  _globals['_APPLYGUARDRAILRESPONSE']._serialized_end=1739
-  _globals['_LISTGUARDRAILSREQUEST']._serialized_start=1741
-  _globals['_LISTGUARDRAILSREQUEST']._serialized_end=1764
-  _globals['_GUARDRAILSUMMARY']._serialized_start=1767
-  _globals['_GUARDRAILSUMMARY']._serialized_end=1908
-  _globals['_LISTGUARDRAILSRESPONSE']._serialized_start=1910
-  _globals['_LISTGUARDRAILSRESPONSE']._serialized_end=1984
-  _globals['_GUARDRAILSERVICE']._serialized_start=2077
-  _globals['_GUARDRAILSERVICE']._serialized_end=2273
+  _globals['_GUARDRAILASSESSMENT']._serialized_end=938
+  _globals['_GUARDRAILUSAGE']._serialized_start=941
+  _globals['_GUARDRAILUSAGE']._serialized_end=1214
+  _globals['_GUARDRAILCOVERAGE']._serialized_start=1217
+  _globals['_GUARDRAILCOVERAGE']._serialized_end=1346
+  _globals['_GUARDRAILOUTPUT']._serialized_start=1348
+  _globals['_GUARDRAILOUTPUT']._serialized_end=1379
+  _globals['_APPLYGUARDRAILRESPONSE']._serialized_start=1382
+  _globals['_APPLYGUARDRAILRESPONSE']._serialized_end=1781
+  _globals['_LISTGUARDRAILSREQUEST']._serialized_start=1783
+  _globals['_LISTGUARDRAILSREQUEST']._serialized_end=1806
+  _globals['_GUARDRAILSUMMARY']._serialized_start=1809
+  _globals['_GUARDRAILSUMMARY']._serialized_end=1950
+  _globals['_LISTGUARDRAILSRESPONSE']._serialized_start=1952
+  _globals['_LISTGUARDRAILSRESPONSE']._serialized_end=2026
+  _globals['_GUARDRAILSERVICE']._serialized_start=2119
+  _globals['_GUARDRAILSERVICE']._serialized_end=2315
 # @@protoc_insertion_point(module_scope)

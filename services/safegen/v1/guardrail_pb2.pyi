@@ -54,7 +54,7 @@ class ApplyGuardrailRequest(_message.Message):
     def __init__(self, guardrail_id: _Optional[str] = ..., guardrail_version: _Optional[str] = ..., source: _Optional[_Union[_common_pb2.Source, str]] = ..., content: _Optional[_Iterable[_Union[GuardrailContentBlock, _Mapping]]] = ..., tighten_filters: _Optional[_Iterable[_Union[_common_pb2.FilterTightening, _Mapping]]] = ...) -> None: ...
 
 class GuardrailAssessment(_message.Message):
-    __slots__ = ("content_index", "action", "filters", "words", "labels", "topics", "sensitive_information", "detected_action")
+    __slots__ = ("content_index", "action", "filters", "words", "labels", "topics", "sensitive_information", "detected_action", "threats")
     CONTENT_INDEX_FIELD_NUMBER: _ClassVar[int]
     ACTION_FIELD_NUMBER: _ClassVar[int]
     FILTERS_FIELD_NUMBER: _ClassVar[int]
@@ -63,6 +63,7 @@ class GuardrailAssessment(_message.Message):
     TOPICS_FIELD_NUMBER: _ClassVar[int]
     SENSITIVE_INFORMATION_FIELD_NUMBER: _ClassVar[int]
     DETECTED_ACTION_FIELD_NUMBER: _ClassVar[int]
+    THREATS_FIELD_NUMBER: _ClassVar[int]
     content_index: int
     action: _common_pb2.Action
     filters: _containers.RepeatedCompositeFieldContainer[_common_pb2.FilterResult]
@@ -71,7 +72,8 @@ class GuardrailAssessment(_message.Message):
     topics: _containers.RepeatedCompositeFieldContainer[_common_pb2.TopicResult]
     sensitive_information: _containers.RepeatedCompositeFieldContainer[_common_pb2.SensitiveInformationResult]
     detected_action: _common_pb2.Action
-    def __init__(self, content_index: _Optional[int] = ..., action: _Optional[_Union[_common_pb2.Action, str]] = ..., filters: _Optional[_Iterable[_Union[_common_pb2.FilterResult, _Mapping]]] = ..., words: _Optional[_Iterable[_Union[_common_pb2.WordMatch, _Mapping]]] = ..., labels: _Optional[_Iterable[_Union[_common_pb2.ModerationLabel, _Mapping]]] = ..., topics: _Optional[_Iterable[_Union[_common_pb2.TopicResult, _Mapping]]] = ..., sensitive_information: _Optional[_Iterable[_Union[_common_pb2.SensitiveInformationResult, _Mapping]]] = ..., detected_action: _Optional[_Union[_common_pb2.Action, str]] = ...) -> None: ...
+    threats: _containers.RepeatedCompositeFieldContainer[_common_pb2.ThreatMatch]
+    def __init__(self, content_index: _Optional[int] = ..., action: _Optional[_Union[_common_pb2.Action, str]] = ..., filters: _Optional[_Iterable[_Union[_common_pb2.FilterResult, _Mapping]]] = ..., words: _Optional[_Iterable[_Union[_common_pb2.WordMatch, _Mapping]]] = ..., labels: _Optional[_Iterable[_Union[_common_pb2.ModerationLabel, _Mapping]]] = ..., topics: _Optional[_Iterable[_Union[_common_pb2.TopicResult, _Mapping]]] = ..., sensitive_information: _Optional[_Iterable[_Union[_common_pb2.SensitiveInformationResult, _Mapping]]] = ..., detected_action: _Optional[_Union[_common_pb2.Action, str]] = ..., threats: _Optional[_Iterable[_Union[_common_pb2.ThreatMatch, _Mapping]]] = ...) -> None: ...
 
 class GuardrailUsage(_message.Message):
     __slots__ = ("topic_policy_units", "content_policy_units", "word_policy_units", "sensitive_information_policy_units", "sensitive_information_policy_free_units", "contextual_grounding_policy_units", "content_policy_image_units")

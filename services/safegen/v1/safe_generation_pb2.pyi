@@ -47,7 +47,7 @@ class GenerateRequest(_message.Message):
     def __init__(self, prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., num_images: _Optional[int] = ..., steps: _Optional[int] = ..., guidance_scale: _Optional[float] = ..., seed: _Optional[int] = ..., guardrail_id: _Optional[str] = ..., guardrail_version: _Optional[str] = ..., tighten_filters: _Optional[_Iterable[_Union[_common_pb2.FilterTightening, _Mapping]]] = ...) -> None: ...
 
 class PromptAssessment(_message.Message):
-    __slots__ = ("action", "filters", "words", "topics", "sensitive_information", "anonymized_prompt", "detected_action")
+    __slots__ = ("action", "filters", "words", "topics", "sensitive_information", "anonymized_prompt", "detected_action", "threats")
     ACTION_FIELD_NUMBER: _ClassVar[int]
     FILTERS_FIELD_NUMBER: _ClassVar[int]
     WORDS_FIELD_NUMBER: _ClassVar[int]
@@ -55,6 +55,7 @@ class PromptAssessment(_message.Message):
     SENSITIVE_INFORMATION_FIELD_NUMBER: _ClassVar[int]
     ANONYMIZED_PROMPT_FIELD_NUMBER: _ClassVar[int]
     DETECTED_ACTION_FIELD_NUMBER: _ClassVar[int]
+    THREATS_FIELD_NUMBER: _ClassVar[int]
     action: _common_pb2.Action
     filters: _containers.RepeatedCompositeFieldContainer[_common_pb2.FilterResult]
     words: _containers.RepeatedCompositeFieldContainer[_common_pb2.WordMatch]
@@ -62,7 +63,8 @@ class PromptAssessment(_message.Message):
     sensitive_information: _containers.RepeatedCompositeFieldContainer[_common_pb2.SensitiveInformationResult]
     anonymized_prompt: str
     detected_action: _common_pb2.Action
-    def __init__(self, action: _Optional[_Union[_common_pb2.Action, str]] = ..., filters: _Optional[_Iterable[_Union[_common_pb2.FilterResult, _Mapping]]] = ..., words: _Optional[_Iterable[_Union[_common_pb2.WordMatch, _Mapping]]] = ..., topics: _Optional[_Iterable[_Union[_common_pb2.TopicResult, _Mapping]]] = ..., sensitive_information: _Optional[_Iterable[_Union[_common_pb2.SensitiveInformationResult, _Mapping]]] = ..., anonymized_prompt: _Optional[str] = ..., detected_action: _Optional[_Union[_common_pb2.Action, str]] = ...) -> None: ...
+    threats: _containers.RepeatedCompositeFieldContainer[_common_pb2.ThreatMatch]
+    def __init__(self, action: _Optional[_Union[_common_pb2.Action, str]] = ..., filters: _Optional[_Iterable[_Union[_common_pb2.FilterResult, _Mapping]]] = ..., words: _Optional[_Iterable[_Union[_common_pb2.WordMatch, _Mapping]]] = ..., topics: _Optional[_Iterable[_Union[_common_pb2.TopicResult, _Mapping]]] = ..., sensitive_information: _Optional[_Iterable[_Union[_common_pb2.SensitiveInformationResult, _Mapping]]] = ..., anonymized_prompt: _Optional[str] = ..., detected_action: _Optional[_Union[_common_pb2.Action, str]] = ..., threats: _Optional[_Iterable[_Union[_common_pb2.ThreatMatch, _Mapping]]] = ...) -> None: ...
 
 class GeneratedImage(_message.Message):
     __slots__ = ("data", "mime_type", "blurred", "withheld", "action", "filters", "labels", "seed", "attempt", "detected_action")

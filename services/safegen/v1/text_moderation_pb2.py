@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from safegen.v1 import common_pb2 as safegen_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n safegen/v1/text_moderation.proto\x12\nsafegen.v1\x1a\x17safegen/v1/common.proto\"\xaf\x01\n\x13ModerateTextRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\"\n\x06source\x18\x02 \x01(\x0e\x32\x12.safegen.v1.Source\x12\x14\n\x0cguardrail_id\x18\x03 \x01(\t\x12\x19\n\x11guardrail_version\x18\x04 \x01(\t\x12\x35\n\x0ftighten_filters\x18\x05 \x03(\x0b\x32\x1c.safegen.v1.FilterTightening\"\x94\x03\n\x14ModerateTextResponse\x12\"\n\x06\x61\x63tion\x18\x01 \x01(\x0e\x32\x12.safegen.v1.Action\x12)\n\x07\x66ilters\x18\x02 \x03(\x0b\x32\x18.safegen.v1.FilterResult\x12$\n\x05words\x18\x03 \x03(\x0b\x32\x15.safegen.v1.WordMatch\x12\x14\n\x0cguardrail_id\x18\x04 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x05 \x01(\t\x12\x19\n\x11guardrail_version\x18\x06 \x01(\t\x12+\n\x0f\x64\x65tected_action\x18\x07 \x01(\x0e\x32\x12.safegen.v1.Action\x12\x0f\n\x07\x62locked\x18\x08 \x01(\x08\x12\'\n\x06topics\x18\t \x03(\x0b\x32\x17.safegen.v1.TopicResult\x12\x45\n\x15sensitive_information\x18\n \x03(\x0b\x32&.safegen.v1.SensitiveInformationResult\x12\x17\n\x0f\x61nonymized_text\x18\x0b \x01(\t2j\n\x15TextModerationService\x12Q\n\x0cModerateText\x12\x1f.safegen.v1.ModerateTextRequest\x1a .safegen.v1.ModerateTextResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n safegen/v1/text_moderation.proto\x12\nsafegen.v1\x1a\x17safegen/v1/common.proto\"\xaf\x01\n\x13ModerateTextRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\"\n\x06source\x18\x02 \x01(\x0e\x32\x12.safegen.v1.Source\x12\x14\n\x0cguardrail_id\x18\x03 \x01(\t\x12\x19\n\x11guardrail_version\x18\x04 \x01(\t\x12\x35\n\x0ftighten_filters\x18\x05 \x03(\x0b\x32\x1c.safegen.v1.FilterTightening\"\xbe\x03\n\x14ModerateTextResponse\x12\"\n\x06\x61\x63tion\x18\x01 \x01(\x0e\x32\x12.safegen.v1.Action\x12)\n\x07\x66ilters\x18\x02 \x03(\x0b\x32\x18.safegen.v1.FilterResult\x12$\n\x05words\x18\x03 \x03(\x0b\x32\x15.safegen.v1.WordMatch\x12\x14\n\x0cguardrail_id\x18\x04 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x05 \x01(\t\x12\x19\n\x11guardrail_version\x18\x06 \x01(\t\x12+\n\x0f\x64\x65tected_action\x18\x07 \x01(\x0e\x32\x12.safegen.v1.Action\x12\x0f\n\x07\x62locked\x18\x08 \x01(\x08\x12\'\n\x06topics\x18\t \x03(\x0b\x32\x17.safegen.v1.TopicResult\x12\x45\n\x15sensitive_information\x18\n \x03(\x0b\x32&.safegen.v1.SensitiveInformationResult\x12\x17\n\x0f\x61nonymized_text\x18\x0b \x01(\t\x12(\n\x07threats\x18\x0c \x03(\x0b\x32\x17.safegen.v1.ThreatMatch2j\n\x15TextModerationService\x12Q\n\x0cModerateText\x12\x1f.safegen.v1.ModerateTextRequest\x1a .safegen.v1.ModerateTextResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,7 +35,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MODERATETEXTREQUEST']._serialized_start=74
   _globals['_MODERATETEXTREQUEST']._serialized_end=249
   _globals['_MODERATETEXTRESPONSE']._serialized_start=252
-  _globals['_MODERATETEXTRESPONSE']._serialized_end=656
-  _globals['_TEXTMODERATIONSERVICE']._serialized_start=658
-  _globals['_TEXTMODERATIONSERVICE']._serialized_end=764
+  _globals['_MODERATETEXTRESPONSE']._serialized_end=698
+  _globals['_TEXTMODERATIONSERVICE']._serialized_start=700
+  _globals['_TEXTMODERATIONSERVICE']._serialized_end=806
 # @@protoc_insertion_point(module_scope)

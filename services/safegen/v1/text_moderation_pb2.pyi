@@ -22,7 +22,7 @@ class ModerateTextRequest(_message.Message):
     def __init__(self, text: _Optional[str] = ..., source: _Optional[_Union[_common_pb2.Source, str]] = ..., guardrail_id: _Optional[str] = ..., guardrail_version: _Optional[str] = ..., tighten_filters: _Optional[_Iterable[_Union[_common_pb2.FilterTightening, _Mapping]]] = ...) -> None: ...
 
 class ModerateTextResponse(_message.Message):
-    __slots__ = ("action", "filters", "words", "guardrail_id", "backend", "guardrail_version", "detected_action", "blocked", "topics", "sensitive_information", "anonymized_text")
+    __slots__ = ("action", "filters", "words", "guardrail_id", "backend", "guardrail_version", "detected_action", "blocked", "topics", "sensitive_information", "anonymized_text", "threats")
     ACTION_FIELD_NUMBER: _ClassVar[int]
     FILTERS_FIELD_NUMBER: _ClassVar[int]
     WORDS_FIELD_NUMBER: _ClassVar[int]
@@ -34,6 +34,7 @@ class ModerateTextResponse(_message.Message):
     TOPICS_FIELD_NUMBER: _ClassVar[int]
     SENSITIVE_INFORMATION_FIELD_NUMBER: _ClassVar[int]
     ANONYMIZED_TEXT_FIELD_NUMBER: _ClassVar[int]
+    THREATS_FIELD_NUMBER: _ClassVar[int]
     action: _common_pb2.Action
     filters: _containers.RepeatedCompositeFieldContainer[_common_pb2.FilterResult]
     words: _containers.RepeatedCompositeFieldContainer[_common_pb2.WordMatch]
@@ -45,4 +46,5 @@ class ModerateTextResponse(_message.Message):
     topics: _containers.RepeatedCompositeFieldContainer[_common_pb2.TopicResult]
     sensitive_information: _containers.RepeatedCompositeFieldContainer[_common_pb2.SensitiveInformationResult]
     anonymized_text: str
-    def __init__(self, action: _Optional[_Union[_common_pb2.Action, str]] = ..., filters: _Optional[_Iterable[_Union[_common_pb2.FilterResult, _Mapping]]] = ..., words: _Optional[_Iterable[_Union[_common_pb2.WordMatch, _Mapping]]] = ..., guardrail_id: _Optional[str] = ..., backend: _Optional[str] = ..., guardrail_version: _Optional[str] = ..., detected_action: _Optional[_Union[_common_pb2.Action, str]] = ..., blocked: _Optional[bool] = ..., topics: _Optional[_Iterable[_Union[_common_pb2.TopicResult, _Mapping]]] = ..., sensitive_information: _Optional[_Iterable[_Union[_common_pb2.SensitiveInformationResult, _Mapping]]] = ..., anonymized_text: _Optional[str] = ...) -> None: ...
+    threats: _containers.RepeatedCompositeFieldContainer[_common_pb2.ThreatMatch]
+    def __init__(self, action: _Optional[_Union[_common_pb2.Action, str]] = ..., filters: _Optional[_Iterable[_Union[_common_pb2.FilterResult, _Mapping]]] = ..., words: _Optional[_Iterable[_Union[_common_pb2.WordMatch, _Mapping]]] = ..., guardrail_id: _Optional[str] = ..., backend: _Optional[str] = ..., guardrail_version: _Optional[str] = ..., detected_action: _Optional[_Union[_common_pb2.Action, str]] = ..., blocked: _Optional[bool] = ..., topics: _Optional[_Iterable[_Union[_common_pb2.TopicResult, _Mapping]]] = ..., sensitive_information: _Optional[_Iterable[_Union[_common_pb2.SensitiveInformationResult, _Mapping]]] = ..., anonymized_text: _Optional[str] = ..., threats: _Optional[_Iterable[_Union[_common_pb2.ThreatMatch, _Mapping]]] = ...) -> None: ...
