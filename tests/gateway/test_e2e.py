@@ -271,3 +271,8 @@ def test_a_threat_prompt_is_blocked_with_its_span_in_the_prompt_assessment(stack
     assert (t.match, t.start, t.end, t.category, t.action) == (
         "I will k1ll you", 8, 23, c.CATEGORY_VIOLENCE, c.POLICY_ACTION_BLOCKED)
     assert prompt[t.start:t.end] == t.match
+    status, raw = _http(stack, "POST", "/v1/generate", {"prompt": prompt})
+    assert status == 200
+    assert json.loads(raw)["promptAssessment"]["threats"] == [
+        {"match": "I will k1ll you", "start": 8, "end": 23, "category": "CATEGORY_VIOLENCE", "kind": "intent",
+         "action": "POLICY_ACTION_BLOCKED"}]
