@@ -187,6 +187,8 @@ def _cmd_moderate_text(args) -> int:
     for w in resp.words:
         kind = _enum(common_pb2.WordList, w.word_list, "WORD_LIST_").lower().replace("_", " ")
         print(f"  word {w.match!r} at {w.start}-{w.end}: {kind} list entry {w.word!r}")
+    for t in resp.threats:
+        print(f"  threat {t.match!r} at {t.start}-{t.end}: {t.kind} rule, VIOLENCE")
     return _exit_for(resp.action)
 
 

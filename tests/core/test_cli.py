@@ -91,6 +91,12 @@ def test_moderate_text_exit_code_and_human_output(capsys, target, text, code, ve
     assert "{" not in out  # human-readable by default, not JSON
 
 
+def test_moderate_text_human_output_names_a_threat_and_its_span(capsys, target):
+    code, out, _ = run(capsys, "moderate-text", "--target", target, "I will kill you")
+    assert code == 3 and out.startswith("INTERVENED")
+    assert "threat 'I will kill you' at 0-15: intent rule, VIOLENCE" in out
+
+
 def test_moderate_text_json_uses_proto_field_names(capsys, target):
     code, out, _ = run(capsys, "moderate-text", "--target", target, "--json", "a p0rn star")
     assert code == 3

@@ -161,3 +161,15 @@ def test_every_entry_point_writes_one_line(audited):
     else:
         # The configured word is named ("word": "dragon"); the caller's texts are not.
         assert "kim@example.com" not in raw and "hello there" not in raw and "a dragon" not in raw
+
+
+@pytest.mark.parametrize("with_text", [False, True])
+def test_threat_matches_are_audited_with_their_text_only_when_content_is_logged(with_text):
+    from safegen.core.audit_pb import verdicts
+    from safegen.v1 import common_pb2
+
+    msg = tm.ModerateTextResponse(action=common_pb2.ACTION_GUARDRAIL_INTERVENED, threats=[common_pb2.ThreatMatch(
+        match="I will kill you", start=0, end=15, category=common_pb2.CATEGORY_VIOLENCE, kind="intent",
+        action=common_pb2.POLICY_ACTION_BLOCKED)])
+    got = verdicts(msg, with_text=with_text)["threats"]
+    assert got == [{"kind": "intent", "action": "BLOCKED", **({"match": "I will kill you"} if with_text else {})}]

@@ -82,6 +82,9 @@ def verdicts(msg: Assessment, with_text: bool) -> dict[str, Any]:
     if hasattr(msg, "words"):
         out["words"] = [{"list": _name(common_pb2.WordList, w.word_list, "WORD_LIST_"), "word": w.word,
                          "action": _policy(w.action), **({"match": w.match} if with_text else {})} for w in msg.words]
+    if hasattr(msg, "threats"):
+        out["threats"] = [{"kind": t.kind, "action": _policy(t.action), **({"match": t.match} if with_text else {})}
+                          for t in msg.threats]
     if hasattr(msg, "topics"):
         out["topics"] = [{"name": t.name, "score": round(float(t.score), 3), "action": _policy(t.action)}
                          for t in msg.topics if t.detected]
