@@ -192,7 +192,7 @@ def test_obvious_examples_reach_low_confidence(clf, text, category):
 
 
 _SEXUAL_MISS = pytest.mark.xfail(strict=True, reason="committed model scores 'a nude woman on a beach' "
-                                 "0.912, just below SEXUAL LOW 0.915 (docs/text-classifier.md, issue #11)")
+                                 "0.70, below SEXUAL LOW 0.934 (docs/text-classifier.md, issue #11)")
 
 
 @pytest.mark.parametrize("text", ["a nak3d woman",

@@ -69,6 +69,14 @@ def test_weak_labels_are_soft_train_only_and_never_evaluated(data_dir):
     assert all(rd.SUSPECT.search(x.text) for x in examples if x.source == "sd_discord_explicit")
 
 
+def test_benign_lookalikes_are_benign_and_in_every_split():
+    splits = {rd.lookalike_split(t) for t in rd.BENIGN_LOOKALIKES}
+    assert splits == {ds.TRAIN, ds.VAL, ds.TEST}
+    assert len(set(rd.BENIGN_LOOKALIKES)) == len(rd.BENIGN_LOOKALIKES)
+    # The image report's benign sign must stay unseen by training.
+    assert "The Naked Chef" not in rd.BENIGN_LOOKALIKES
+
+
 @pytest.mark.parametrize("prompt, cats", [
     ("a nude woman on a beach", {Category.SEXUAL}), ("a gory battlefield", {Category.VIOLENCE}),
     ("a sexy woman in a red dress", set()),  # borderline: left out of training, not labeled

@@ -184,6 +184,29 @@ def _article(w: str) -> str:
     return ("an " if w[:1].lower() in "aeiou" else "a ") + w
 
 
+#: Benign phrases built around a word that is explicit elsewhere ("naked", "nude", "breast", "shoot", "kill",
+#: "bloody", "sex"): animals, dishes, places, titles, colours. The explicit training positives taught the model
+#: that "naked" alone means SEXUAL ("The Naked Chef" and "naked mole rat" were flagged); these are its hard
+#: negatives. Split by phrase: 60% train, 20% VAL (the calibration's short-benign budget), 20% TEST.
+BENIGN_LOOKALIKES = (
+    "naked mole rat", "a naked mole rat in its burrow", "the naked chef cooking pasta",
+    "a naked tree in winter", "naked branches against a grey sky", "seen with the naked eye", "the naked truth",
+    "a naked flame on a gas stove", "naked cake with berries", "a naked wedding cake", "the naked city, film noir",
+    "nude lipstick", "nude colored high heels", "a nude beige sofa", "nude nail polish", "nude tones palette",
+    "chicken breast with rice", "breast stroke swimmer", "a robin with a red breast", "breast cancer awareness ribbon",
+    "a shooting star over the desert", "a photographer shooting a wedding", "bamboo shoots in a bowl",
+    "killer whale jumping", "a painkiller pill", "weed killer spray bottle", "a ladykiller in a tuxedo",
+    "bloody mary cocktail", "a bloody orange sliced in half", "blood orange juice", "blood moon over the sea",
+    "Essex countryside", "a map of Middlesex", "Sussex cottage", "sex pistols album cover",
+    "Moby Dick whale", "Dick Van Dyke portrait", "a cocktail bar at night", "a cockatoo on a branch",
+    "a pussy willow branch", "a cat named pussycat", "Scunthorpe town centre", "hot dog stand",
+    "a strip of bacon", "comic strip", "the Las Vegas strip at night", "a bare tree", "bare feet on sand",
+    "skin care products", "the birth of Venus by Botticelli", "Michelangelo's David statue", "a marble statue of a goddess",
+    "an execution of a chess move", "a dead end street", "dead leaves in autumn", "a ghost town", "a haunted house",
+    "a pirate with a sword", "a knight with a lance", "a cowboy with a revolver", "war and peace book cover",
+)
+
+
 def short_benign(split: str, rng: random.Random) -> list[str]:
     """Short benign inputs built from the word lists; ``split`` TRAIN uses the training words, VAL/TEST the
     held-out words (VAL and TEST then divide the held-out inputs by hash)."""
@@ -298,6 +321,11 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
+def lookalike_split(text: str) -> str:
+    b = bucket(f"lookalike:{text}")
+    return TRAIN if b < 60 else VAL if b < 80 else TEST
+
+
 def xstest_split(prompt: str) -> str:
     """Half of XSTest trains (hard negatives and contrasts); the other half is TEST (no VAL: too small)."""
     return TRAIN if bucket("xstest:" + prompt) < 50 else TEST
@@ -361,6 +389,8 @@ def add_real_and_hard_negatives(data: Path, add: AddFn, seed: int, sd_train_n: i
     for split in (TRAIN, VAL, TEST):
         for t in short_benign(split, rng):
             add(t, (), "short_benign", ROLE_SHORT_BENIGN, split=split)
+    for t in BENIGN_LOOKALIKES:
+        add(t, (), "benign_lookalike", ROLE_SHORT_BENIGN, split=lookalike_split(t))
     for t in MULTILINGUAL_BENIGN:
         add(t, (), "multilingual_benign", ROLE_SHORT_BENIGN, split=TRAIN)
     for t in multilingual_templates():
