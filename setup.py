@@ -29,8 +29,9 @@ class build_py_with_derived_models(build_py):
         try:
             models = _source_module("safegen.image.backends.models")
         except ImportError as exc:  # a build environment without numpy, Pillow or onnx: starts rewrite in memory
-            print(f"safegen: not preparing the image detectors' graphs ({exc}); starts will rewrite them",
-                  file=sys.stderr)
+            print(
+                f"safegen: not preparing the image detectors' graphs ({exc}); starts will rewrite them", file=sys.stderr
+            )
             return
         for cls in (models.OpenNsfw, models.XyranSafety):
             try:

@@ -14,9 +14,27 @@ def start_stack(work: Path, *, http: bool = True, timeout_s: float = 300) -> tup
     """The process and its ready-file contents (port, metrics_port, http_port); its log goes to work/serve.log."""
     ready = work / "ready.json"
     log = open(work / "serve.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "safegen.cli", "serve", "--host", "127.0.0.1", "--port", "0",
-                             "--metrics-port", "0", "--http-port", "0" if http else "-1", "--ready-file", str(ready)],
-                            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "safegen.cli",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--metrics-port",
+            "0",
+            "--http-port",
+            "0" if http else "-1",
+            "--ready-file",
+            str(ready),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"},
+    )
     deadline = time.monotonic() + timeout_s
     while not ready.exists():
         if proc.poll() is not None or time.monotonic() > deadline:

@@ -19,10 +19,22 @@ from safegen.v1 import common_pb2 as c, safe_generation_pb2 as pb
 
 def response() -> tuple[pb.GenerateRequest, pb.GenerateResponse]:
     req = pb.GenerateRequest(prompt="portrait of an elf princess, intricate, highly detailed, artstation " * 3)
-    filters = [c.FilterResult(category=k, score=0.1, confidence=c.CONFIDENCE_NONE,
-                              filter_strength=c.FILTER_STRENGTH_HIGH, action=c.POLICY_ACTION_NONE) for k in range(1, 7)]
-    resp = pb.GenerateResponse(action=c.ACTION_NONE, guardrail_id="default", guardrail_version="DRAFT",
-                               prompt_assessment=pb.PromptAssessment(action=c.ACTION_NONE, filters=filters))
+    filters = [
+        c.FilterResult(
+            category=k,
+            score=0.1,
+            confidence=c.CONFIDENCE_NONE,
+            filter_strength=c.FILTER_STRENGTH_HIGH,
+            action=c.POLICY_ACTION_NONE,
+        )
+        for k in range(1, 7)
+    ]
+    resp = pb.GenerateResponse(
+        action=c.ACTION_NONE,
+        guardrail_id="default",
+        guardrail_version="DRAFT",
+        prompt_assessment=pb.PromptAssessment(action=c.ACTION_NONE, filters=filters),
+    )
     resp.images.add(data=b"\x89PNG" + bytes(300_000), attempt=1, action=c.ACTION_NONE, filters=filters[:5])
     return req, resp
 
@@ -52,12 +64,18 @@ def main() -> int:
         lines = len(path.read_text().splitlines())
         size = path.stat().st_size
     puts.sort()
-    print(f"record() itself (queue put): p50 {statistics.median(puts) * 1e6:.1f} us, "
-          f"p99 {puts[int(len(puts) * 0.99)] * 1e6:.1f} us")
+    print(
+        f"record() itself (queue put): p50 {statistics.median(puts) * 1e6:.1f} us, "
+        f"p99 {puts[int(len(puts) * 0.99)] * 1e6:.1f} us"
+    )
     costs.sort()
-    print(f"building the line from a Generate response (one 300 KB image hashed): p50 {statistics.median(costs) * 1e6:.0f} us, "
-          f"p99 {costs[int(len(costs) * 0.99)] * 1e6:.0f} us over {a.n} calls")
-    print(f"writer: {lines} lines ({size / lines:.0f} bytes each) to a file in {total:.2f}s = {lines / total:,.0f} lines/s")
+    print(
+        f"building the line from a Generate response (one 300 KB image hashed): p50 {statistics.median(costs) * 1e6:.0f} us, "
+        f"p99 {costs[int(len(costs) * 0.99)] * 1e6:.0f} us over {a.n} calls"
+    )
+    print(
+        f"writer: {lines} lines ({size / lines:.0f} bytes each) to a file in {total:.2f}s = {lines / total:,.0f} lines/s"
+    )
     return 0
 
 

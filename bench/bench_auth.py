@@ -24,9 +24,14 @@ def main() -> int:
 
     path = os.path.join(tempfile.mkdtemp(prefix="safegen-bench-auth-"), "keys.yaml")
     with open(path, "w") as f:
-        f.write("keys:\n" + "".join(f"  - id: k{i}\n    sha256: {hash_key(f'sk-{i}')}\n"
-                                    f"    rate: {{requests_per_second: 1000000, burst: 1000000}}\n"
-                                    for i in range(args.keys)))
+        f.write(
+            "keys:\n"
+            + "".join(
+                f"  - id: k{i}\n    sha256: {hash_key(f'sk-{i}')}\n"
+                f"    rate: {{requests_per_second: 1000000, burst: 1000000}}\n"
+                for i in range(args.keys)
+            )
+        )
     keyed, open_guard = Guard(KeyStore(path)), Guard(None)
     service = "safegen.v1.GuardrailService"
     key = f"Bearer sk-{args.keys // 2}"

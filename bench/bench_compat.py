@@ -65,26 +65,59 @@ def main() -> None:
                 r = conn.getresponse()
                 data = r.read()
                 assert r.status == 200, data[:300]
+
             return call
 
         oai = openai.OpenAI(base_url=f"{s.base_url}/v1", api_key="unused", max_retries=0)
-        brt = boto3.client("bedrock-runtime", endpoint_url=s.base_url, region_name="us-east-1",
-                           aws_access_key_id="x", aws_secret_access_key="y", config=Config(retries={"max_attempts": 1}))
+        brt = boto3.client(
+            "bedrock-runtime",
+            endpoint_url=s.base_url,
+            region_name="us-east-1",
+            aws_access_key_id="x",
+            aws_secret_access_key="y",
+            config=Config(retries={"max_attempts": 1}),
+        )
         az = ContentSafetyClient(s.base_url, AzureKeyCredential("unused"), retry_total=0)
         cases = {
-            "text  raw  /v1/apply-guardrail (baseline)": raw("/v1/apply-guardrail", {"source": "SOURCE_INPUT", "content": [{"text": {"text": TEXT}}]}),
+            "text  raw  /v1/apply-guardrail (baseline)": raw(
+                "/v1/apply-guardrail", {"source": "SOURCE_INPUT", "content": [{"text": {"text": TEXT}}]}
+            ),
             "text  raw  /v1/moderations": raw("/v1/moderations", {"input": TEXT}),
-            "text  raw  bedrock apply": raw("/guardrail/default/version/DRAFT/apply", {"source": "INPUT", "content": [{"text": {"text": TEXT}}]}),
+            "text  raw  bedrock apply": raw(
+                "/guardrail/default/version/DRAFT/apply", {"source": "INPUT", "content": [{"text": {"text": TEXT}}]}
+            ),
             "text  raw  azure text:analyze": raw("/contentsafety/text:analyze?api-version=2023-10-01", {"text": TEXT}),
             "text  sdk  openai moderations.create": lambda: oai.moderations.create(input=TEXT),
-            "text  sdk  boto3 apply_guardrail": lambda: brt.apply_guardrail(guardrailIdentifier="default", guardrailVersion="DRAFT", source="INPUT", content=[{"text": {"text": TEXT}}]),
+            "text  sdk  boto3 apply_guardrail": lambda: brt.apply_guardrail(
+                guardrailIdentifier="default",
+                guardrailVersion="DRAFT",
+                source="INPUT",
+                content=[{"text": {"text": TEXT}}],
+            ),
             "text  sdk  azure analyze_text": lambda: az.analyze_text(AnalyzeTextOptions(text=TEXT)),
-            "image raw  /v1/apply-guardrail (baseline)": raw("/v1/apply-guardrail", {"source": "SOURCE_OUTPUT", "content": [{"image": {"data": b64}}]}),
-            "image raw  /v1/moderations": raw("/v1/moderations", {"input": [{"type": "image_url", "image_url": {"url": f"data:image/png;base64,{b64}"}}]}),
-            "image raw  bedrock apply": raw("/guardrail/default/version/DRAFT/apply", {"source": "OUTPUT", "content": [{"image": {"format": "png", "source": {"bytes": b64}}}]}),
-            "image raw  azure image:analyze": raw("/contentsafety/image:analyze?api-version=2023-10-01", {"image": {"content": b64}}),
-            "image sdk  boto3 apply_guardrail": lambda: brt.apply_guardrail(guardrailIdentifier="default", guardrailVersion="DRAFT", source="OUTPUT", content=[{"image": {"format": "png", "source": {"bytes": png}}}]),
-            "image sdk  azure analyze_image": lambda: az.analyze_image(AnalyzeImageOptions(image=ImageData(content=png))),
+            "image raw  /v1/apply-guardrail (baseline)": raw(
+                "/v1/apply-guardrail", {"source": "SOURCE_OUTPUT", "content": [{"image": {"data": b64}}]}
+            ),
+            "image raw  /v1/moderations": raw(
+                "/v1/moderations",
+                {"input": [{"type": "image_url", "image_url": {"url": f"data:image/png;base64,{b64}"}}]},
+            ),
+            "image raw  bedrock apply": raw(
+                "/guardrail/default/version/DRAFT/apply",
+                {"source": "OUTPUT", "content": [{"image": {"format": "png", "source": {"bytes": b64}}}]},
+            ),
+            "image raw  azure image:analyze": raw(
+                "/contentsafety/image:analyze?api-version=2023-10-01", {"image": {"content": b64}}
+            ),
+            "image sdk  boto3 apply_guardrail": lambda: brt.apply_guardrail(
+                guardrailIdentifier="default",
+                guardrailVersion="DRAFT",
+                source="OUTPUT",
+                content=[{"image": {"format": "png", "source": {"bytes": png}}}],
+            ),
+            "image sdk  azure analyze_image": lambda: az.analyze_image(
+                AnalyzeImageOptions(image=ImageData(content=png))
+            ),
         }
         for call in cases.values():  # warm up: model load, connections
             for _ in range(3):
@@ -97,15 +130,42 @@ def main() -> None:
                 times[name].append((time.perf_counter() - t0) * 1000)
 
     # The mapping functions alone.
-    resp = guardrail_pb2.ApplyGuardrailResponse(action=common_pb2.ACTION_NONE, guardrail_id="default", assessments=[
-        guardrail_pb2.GuardrailAssessment(content_index=0, action=common_pb2.ACTION_NONE, filters=[
-            common_pb2.FilterResult(category=c, score=0.01, confidence=common_pb2.CONFIDENCE_NONE,
-                                    filter_strength=common_pb2.FILTER_STRENGTH_HIGH) for c in range(1, 7)])])
+    resp = guardrail_pb2.ApplyGuardrailResponse(
+        action=common_pb2.ACTION_NONE,
+        guardrail_id="default",
+        assessments=[
+            guardrail_pb2.GuardrailAssessment(
+                content_index=0,
+                action=common_pb2.ACTION_NONE,
+                filters=[
+                    common_pb2.FilterResult(
+                        category=c,
+                        score=0.01,
+                        confidence=common_pb2.CONFIDENCE_NONE,
+                        filter_strength=common_pb2.FILTER_STRENGTH_HIGH,
+                    )
+                    for c in range(1, 7)
+                ],
+            )
+        ],
+    )
     micro = {
-        "openai parse+response (text)": lambda: openai_compat.response(openai_compat.parse_request({"input": TEXT}), [resp]),
-        "bedrock parse+response (text)": lambda: bedrock_compat.response(bedrock_compat.parse_request("default", "DRAFT", {"source": "INPUT", "content": [{"text": {"text": TEXT}}]}), resp, 1),
-        "azure parse+response (text)": lambda: azure_compat.text_result(resp, azure_compat.text_request({"text": TEXT})[1], False),
-        f"openai data URL decode ({len(png) // 1024} KB PNG)": lambda: openai_compat.decode_data_url(f"data:image/png;base64,{b64}", "u"),
+        "openai parse+response (text)": lambda: openai_compat.response(
+            openai_compat.parse_request({"input": TEXT}), [resp]
+        ),
+        "bedrock parse+response (text)": lambda: bedrock_compat.response(
+            bedrock_compat.parse_request(
+                "default", "DRAFT", {"source": "INPUT", "content": [{"text": {"text": TEXT}}]}
+            ),
+            resp,
+            1,
+        ),
+        "azure parse+response (text)": lambda: azure_compat.text_result(
+            resp, azure_compat.text_request({"text": TEXT})[1], False
+        ),
+        f"openai data URL decode ({len(png) // 1024} KB PNG)": lambda: openai_compat.decode_data_url(
+            f"data:image/png;base64,{b64}", "u"
+        ),
     }
     micro_us = {}
     for name, fn in micro.items():
@@ -116,7 +176,9 @@ def main() -> None:
             fn()
         micro_us[name] = (time.perf_counter() - t0) / reps * 1e6
 
-    print(f"{args.n} sequential requests per route, interleaved; PNG {len(png):,} bytes ({args.image_side}x{args.image_side})")
+    print(
+        f"{args.n} sequential requests per route, interleaved; PNG {len(png):,} bytes ({args.image_side}x{args.image_side})"
+    )
     print(f"{'route':48s} {'p50 ms':>8s} {'p99 ms':>8s} {'mean ms':>8s}")
     for name, xs in times.items():
         print(f"{name:48s} {statistics.median(xs):8.2f} {pct(xs, 99):8.2f} {statistics.fmean(xs):8.2f}")

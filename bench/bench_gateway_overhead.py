@@ -104,8 +104,10 @@ class DomainClock:
         # The image service calls admit (cheap checks) then judge (decode + detect) instead of moderate; the
         # gateway calls the text moderator's moderate_with (the pinned guardrail), which moderate also calls.
         methods = [(TextModerator, "moderate_with" if hasattr(TextModerator, "moderate_with") else "moderate")] + (
-            [(ImageModerator, "admit"), (ImageModerator, "judge")] if hasattr(ImageModerator, "judge")
-            else [(ImageModerator, "moderate")])
+            [(ImageModerator, "admit"), (ImageModerator, "judge")]
+            if hasattr(ImageModerator, "judge")
+            else [(ImageModerator, "moderate")]
+        )
         for cls, name in methods:
             inner = getattr(cls, name)
 
@@ -147,23 +149,30 @@ def main() -> None:
 
     from safegen.cli import SERVICES, build_servicers
     from safegen.policy import GuardrailRegistry
+
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test suite's server helper
     from support import serve
     from safegen.v1 import safe_generation_pb2 as pb, safe_generation_pb2_grpc as pb_grpc
 
     servicers = build_servicers(SERVICES, GuardrailRegistry.load())
     with serve(*servicers) as port:
-        stub = pb_grpc.SafeGenerationServiceStub(grpc.insecure_channel(
-            f"127.0.0.1:{port}", options=[("grpc.max_receive_message_length", 96 << 20)]))
-        prompts = ["a blue square on a yellow background", "a yellow circle on a blue background",
-                   "a white square on a red background", "a black triangle on a green background"]
+        stub = pb_grpc.SafeGenerationServiceStub(
+            grpc.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.max_receive_message_length", 96 << 20)])
+        )
+        prompts = [
+            "a blue square on a yellow background",
+            "a yellow circle on a blue background",
+            "a white square on a red background",
+            "a black triangle on a green background",
+        ]
         stub.Generate(pb.GenerateRequest(prompt=prompts[0], width=args.size, height=args.size, steps=args.steps))
         rows = []
         counter.reset()
         images = 0
         for i in range(args.n):
-            req = pb.GenerateRequest(prompt=prompts[i % len(prompts)], seed=i, width=args.size, height=args.size,
-                                     steps=args.steps)
+            req = pb.GenerateRequest(
+                prompt=prompts[i % len(prompts)], seed=i, width=args.size, height=args.size, steps=args.steps
+            )
             domain.seconds = 0.0
             t0 = time.perf_counter()
             r = stub.Generate(req, timeout=120)
@@ -171,24 +180,42 @@ def main() -> None:
             images += sum(1 for img in r.images if img.data)
             t = r.timings
             stages = t.prompt_moderation_seconds + t.generation_seconds + t.image_moderation_seconds
-            rows.append((t.total_seconds - stages, rt - t.total_seconds, t.total_seconds, t.moderation_overhead_ratio,
-                         t.prompt_moderation_seconds, t.image_moderation_seconds, t.generation_seconds,
-                         t.total_seconds - domain.seconds))
+            rows.append(
+                (
+                    t.total_seconds - stages,
+                    rt - t.total_seconds,
+                    t.total_seconds,
+                    t.moderation_overhead_ratio,
+                    t.prompt_moderation_seconds,
+                    t.image_moderation_seconds,
+                    t.generation_seconds,
+                    t.total_seconds - domain.seconds,
+                )
+            )
     cols = list(zip(*rows))
     ms = lambda xs, q: f"{pct(xs, q) * 1000:8.2f}"  # noqa: E731
     print(f"requests: {args.n}, image {args.size}x{args.size}, {args.steps} steps, embedded stack, one process")
     print(f"{'metric':<34}{'p50 ms':>9}{'p99 ms':>9}")
-    for name, xs in [("gateway own time (total - domain)", cols[7]),
-                     ("gateway overhead (total - stages)", cols[0]), ("client wire + (de)serialization", cols[1]),
-                     ("prompt moderation", cols[4]), ("image moderation", cols[5]), ("generation", cols[6]),
-                     ("total (server)", cols[2])]:
+    for name, xs in [
+        ("gateway own time (total - domain)", cols[7]),
+        ("gateway overhead (total - stages)", cols[0]),
+        ("client wire + (de)serialization", cols[1]),
+        ("prompt moderation", cols[4]),
+        ("image moderation", cols[5]),
+        ("generation", cols[6]),
+        ("total (server)", cols[2]),
+    ]:
         print(f"{name:<34}{ms(xs, 50)}{ms(xs, 99)}")
     per = {k: v / max(1, images) for k, v in counter.counts.items()}
-    print(f"PNG (de)serialisations per generated image: server process {per['server']:.1f}, "
-          f"client {per['client']:.1f} ({images} images)")
+    print(
+        f"PNG (de)serialisations per generated image: server process {per['server']:.1f}, "
+        f"client {per['client']:.1f} ({images} images)"
+    )
     print("  by message: " + ", ".join(f"{k} {v / max(1, images):.1f}" for k, v in sorted(counter.by_class.items())))
-    print(f"moderation overhead ratio: median {statistics.median(cols[3]):.1%} "
-          f"(reference design: ~5% of a 15 s SageMaker generation)")
+    print(
+        f"moderation overhead ratio: median {statistics.median(cols[3]):.1%} "
+        f"(reference design: ~5% of a 15 s SageMaker generation)"
+    )
 
 
 if __name__ == "__main__":

@@ -29,8 +29,13 @@ def run(runtime: str, args) -> None:
     t0 = time.perf_counter()
     backend = build_backend(GenerationSettings.from_env(env))
     load_s = time.perf_counter() - t0
-    req = GenerationRequest(prompt="a red circle on a white background", width=args.size, height=args.size,
-                            steps=args.steps, safety_negative_prompts=("nsfw", "nudity", "gore"))
+    req = GenerationRequest(
+        prompt="a red circle on a white background",
+        width=args.size,
+        height=args.size,
+        steps=args.steps,
+        safety_negative_prompts=("nsfw", "nudity", "gore"),
+    )
     backend.generate(validate(req, backend.limits), None, CancelToken())  # warm-up
     times = []
     for seed in range(args.images):
@@ -43,10 +48,12 @@ def run(runtime: str, args) -> None:
     backend.generate(batch, None, CancelToken())
     batch_s = (time.perf_counter() - t) / 4
     median = statistics.median(times)
-    print(f"{runtime:9s} ({type(backend).__name__}): load {load_s:.2f} s (in a process that already imported "
-          f"what earlier runs did); {args.size}x{args.size} from 32x32, {batch.steps} steps: median {median:.3f} s/image "
-          f"({1 / median:.2f} images/s), min {min(times):.3f}, max {max(times):.3f} over {len(times)} images; "
-          f"batch of 4: {batch_s:.3f} s/image ({1 / batch_s:.2f} images/s)")
+    print(
+        f"{runtime:9s} ({type(backend).__name__}): load {load_s:.2f} s (in a process that already imported "
+        f"what earlier runs did); {args.size}x{args.size} from 32x32, {batch.steps} steps: median {median:.3f} s/image "
+        f"({1 / median:.2f} images/s), min {min(times):.3f}, max {max(times):.3f} over {len(times)} images; "
+        f"batch of 4: {batch_s:.3f} s/image ({1 / batch_s:.2f} images/s)"
+    )
 
 
 def main() -> None:
@@ -54,12 +61,16 @@ def main() -> None:
     p.add_argument("--images", type=int, default=10)
     p.add_argument("--size", type=int, default=512, help="requested width and height (native is 32)")
     p.add_argument("--steps", type=int, default=0, help="0 = the model's default (20 DDIM steps)")
-    p.add_argument("--threads", type=int, default=0,
-                   help="SAFEGEN_GEN_TORCH_THREADS (torch threads, onnxruntime intra-op threads); 0 = their default")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="SAFEGEN_GEN_TORCH_THREADS (torch threads, onnxruntime intra-op threads); 0 = their default",
+    )
     p.add_argument("--runtime", choices=("onnx", "diffusers", "both"), default="both")
     args = p.parse_args()
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
-    for runtime in (("onnx", "diffusers") if args.runtime == "both" else (args.runtime,)):
+    for runtime in ("onnx", "diffusers") if args.runtime == "both" else (args.runtime,):
         run(runtime, args)
 
 

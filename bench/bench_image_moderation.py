@@ -76,8 +76,12 @@ def main() -> int:
         return img.convert("RGB").resize((512, 512))
 
     fams = list(synthetic.FAMILIES)
-    no_text = [sq(v) for name, img in bench.sample_photos() if name not in ("page", "text", "logo")
-               for _, v in bench.photo_views(img)[:4]]
+    no_text = [
+        sq(v)
+        for name, img in bench.sample_photos()
+        if name not in ("page", "text", "logo")
+        for _, v in bench.photo_views(img)[:4]
+    ]
     no_text += [synthetic.FAMILIES[fams[i % len(fams)]](i) for i in range(24) if fams[i % len(fams)] != "document"]
     images = [synthetic.encode(img, "PNG" if i % 2 else "JPEG", quality=90) for i, img in enumerate(no_text)]
     signs = [sq(img) for _, _, img in bench.signs(per_text=1)]
@@ -87,11 +91,15 @@ def main() -> int:
     k, ks = len(images), len(sign_bytes)
 
     results = {}
-    results["end_to_end_no_text"] = timed(lambda i: mod.moderate([images[i % k]], Source.OUTPUT), args.n,
-                                          name="end_to_end_no_text")
+    results["end_to_end_no_text"] = timed(
+        lambda i: mod.moderate([images[i % k]], Source.OUTPUT), args.n, name="end_to_end_no_text"
+    )
     if detector.ocr:
-        results["end_to_end_with_text"] = timed(lambda i: mod.moderate([sign_bytes[i % ks]], Source.OUTPUT),
-                                                max(20, args.n // 2), name="end_to_end_with_text")
+        results["end_to_end_with_text"] = timed(
+            lambda i: mod.moderate([sign_bytes[i % ks]], Source.OUTPUT),
+            max(20, args.n // 2),
+            name="end_to_end_with_text",
+        )
     results["decode"] = timed(lambda i: decode_working(valid[i % k]), args.n, name="decode")
     if detector.open_nsfw:
         results["open_nsfw"] = timed(lambda i: detector.open_nsfw.score([working[i % k]]), args.n, name="open_nsfw")
@@ -101,17 +109,20 @@ def main() -> int:
         from safegen.image.backends.models import XyranSafety
 
         shared = [XyranSafety.preprocess(w)[None] for w in working]
-        results["weapons (shared 224 input)"] = timed(lambda i: detector.weapons.score_arrays(shared[i % k]), args.n,
-                                                      name="weapons (shared 224 input)")
+        results["weapons (shared 224 input)"] = timed(
+            lambda i: detector.weapons.score_arrays(shared[i % k]), args.n, name="weapons (shared 224 input)"
+        )
     if detector.ocr:
         from safegen.image.backends.ocr import text_likely
 
         results["ocr gate"] = timed(lambda i: text_likely(working[i % k]), args.n, name="ocr gate")
         gate_rate = sum(text_likely(w) for w in working) / k
-        results["ocr detect (gate open)"] = timed(lambda i: detector.ocr.detect(signs[i % ks]), max(20, args.n // 4),
-                                                  name="ocr detect (gate open)")
-        results["ocr read, signs"] = timed(lambda i: detector.ocr.read(signs[i % ks]), max(20, args.n // 4),
-                                           name="ocr read, signs")
+        results["ocr detect (gate open)"] = timed(
+            lambda i: detector.ocr.detect(signs[i % ks]), max(20, args.n // 4), name="ocr detect (gate open)"
+        )
+        results["ocr read, signs"] = timed(
+            lambda i: detector.ocr.read(signs[i % ks]), max(20, args.n // 4), name="ocr read, signs"
+        )
     if detector.nudenet:
         results["nudenet"] = timed(lambda i: detector.nudenet.detect([working[i % k]]), args.n, name="nudenet")
     if detector.open_nsfw:
@@ -120,26 +131,39 @@ def main() -> int:
         def grid(i):
             img = working[i % k]
             detector.open_nsfw.score([img.crop(b) for b in grid_tiles(img.size)], center_crop=False)
-        results["grid_localization_if_flagged"] = timed(grid, max(20, args.n // 10), warmup=2,
-                                                        name="grid_localization_if_flagged")
-    print(f"image moderation, one thread, 512x512, detectors={','.join(dets)}, models loaded in {load_s:.1f} s, "
-          f"load average {os.getloadavg()[0]:.1f}; {k} images without text, {ks} signs")
+
+        results["grid_localization_if_flagged"] = timed(
+            grid, max(20, args.n // 10), warmup=2, name="grid_localization_if_flagged"
+        )
+    print(
+        f"image moderation, one thread, 512x512, detectors={','.join(dets)}, models loaded in {load_s:.1f} s, "
+        f"load average {os.getloadavg()[0]:.1f}; {k} images without text, {ks} signs"
+    )
     if detector.ocr:
         print(f"OCR gate open on {gate_rate:.0%} of the images without text")
     print(f"{'stage':32s} {'p50 ms':>8s} {'p99 ms':>8s} {'mean ms':>8s} {'cpu p50':>8s} {'cpu p99':>8s}")
     summary = {}
     for name, xs in results.items():
         cpu = CPU[name]
-        summary[name] = {"p50_ms": round(pct(xs, 50), 2), "p99_ms": round(pct(xs, 99), 2),
-                         "mean_ms": round(statistics.fmean(xs), 2), "cpu_p50_ms": round(pct(cpu, 50), 2),
-                         "cpu_p99_ms": round(pct(cpu, 99), 2), "n": len(xs)}
-        print(f"{name:32s} {pct(xs, 50):8.1f} {pct(xs, 99):8.1f} {statistics.fmean(xs):8.1f} "
-              f"{pct(cpu, 50):8.1f} {pct(cpu, 99):8.1f}")
+        summary[name] = {
+            "p50_ms": round(pct(xs, 50), 2),
+            "p99_ms": round(pct(xs, 99), 2),
+            "mean_ms": round(statistics.fmean(xs), 2),
+            "cpu_p50_ms": round(pct(cpu, 50), 2),
+            "cpu_p99_ms": round(pct(cpu, 99), 2),
+            "n": len(xs),
+        }
+        print(
+            f"{name:32s} {pct(xs, 50):8.1f} {pct(xs, 99):8.1f} {statistics.fmean(xs):8.1f} "
+            f"{pct(cpu, 50):8.1f} {pct(cpu, 99):8.1f}"
+        )
     for key, target in (("end_to_end_no_text", 40), ("end_to_end_with_text", 150)):
         if key in summary:
             p50, cpu50 = summary[key]["p50_ms"], summary[key]["cpu_p50_ms"]
-            print(f"{key}: target p50 <= {target} ms: wall {p50:.1f} ms ({'met' if p50 <= target else 'NOT met'}), "
-                  f"CPU {cpu50:.1f} ms ({'met' if cpu50 <= target else 'NOT met'}) on one thread")
+            print(
+                f"{key}: target p50 <= {target} ms: wall {p50:.1f} ms ({'met' if p50 <= target else 'NOT met'}), "
+                f"CPU {cpu50:.1f} ms ({'met' if cpu50 <= target else 'NOT met'}) on one thread"
+            )
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"detectors": dets, "load_s": load_s, **summary}, f, indent=2)

@@ -26,8 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _stack import start_stack, stop_stack  # noqa: E402
 
 MB = 1024 * 1024
-PROMPTS = ["a yellow circle on a blue background", "a green square on a white background",
-           "a blue triangle on a yellow background", "a red circle on a white background"]
+PROMPTS = [
+    "a yellow circle on a blue background",
+    "a green square on a white background",
+    "a blue triangle on a yellow background",
+    "a red circle on a white background",
+]
 
 
 def pct(xs: list[float], p: float) -> float:
@@ -110,12 +114,16 @@ async def run(target: str, stages: list[int], stage_seconds: float, size: int, t
         tally = Tally()
         deadline = time.monotonic() + stage_seconds
         t0 = time.perf_counter()
-        await asyncio.gather(*(caller(stubs[k % len(stubs)], pb, deadline, size, tally, timeout, k * 1000, grpc)
-                               for k in range(conc)))
+        await asyncio.gather(
+            *(caller(stubs[k % len(stubs)], pb, deadline, size, tally, timeout, k * 1000, grpc) for k in range(conc))
+        )
         wall = time.perf_counter() - t0
         done = sum(tally.codes.values())
-        print(f"{conc:>7} {done / wall:>7.1f} {tally.codes['OK'] / wall:>6.2f} {pct(tally.ok_seconds, 50):>7.2f} "
-              f"{pct(tally.ok_seconds, 99):>7.2f}  {dict(tally.codes)}", flush=True)
+        print(
+            f"{conc:>7} {done / wall:>7.1f} {tally.codes['OK'] / wall:>6.2f} {pct(tally.ok_seconds, 50):>7.2f} "
+            f"{pct(tally.ok_seconds, 99):>7.2f}  {dict(tally.codes)}",
+            flush=True,
+        )
         total.codes.update(tally.codes)
         total.ok_seconds += tally.ok_seconds
         total.images.update(tally.images)
@@ -129,8 +137,12 @@ async def run(target: str, stages: list[int], stage_seconds: float, size: int, t
     for what, n in total.details.most_common(6):
         print(f"  {n:6d}  {what}")
     print(f"images decoded and checked ({size}x{size} PNG): {dict(total.images)}")
-    lost = total.images["corrupt"] + total.images["wrong_size_or_format"] + total.images["missing"] \
+    lost = (
+        total.images["corrupt"]
+        + total.images["wrong_size_or_format"]
+        + total.images["missing"]
         + total.codes["STREAM_WITHOUT_RESULT"]
+    )
     print(f"lost or corrupted: {lost}")
     return 0 if lost == 0 else 1
 

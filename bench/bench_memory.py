@@ -75,9 +75,27 @@ def main() -> int:
     env = {**os.environ, "SAFEGEN_IMAGE_RATE_LIMIT": "0", "OMP_WAIT_POLICY": "PASSIVE"}
     env.update(kv.split("=", 1) for kv in args.env)
     log = open(work / "serve.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "safegen.cli", "serve", "--host", "127.0.0.1", "--port", "0",
-                             "--metrics-port", "0", "--http-port", "-1", "--ready-file", str(ready)],
-                            stdout=log, stderr=subprocess.STDOUT, env=env)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "safegen.cli",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--metrics-port",
+            "0",
+            "--http-port",
+            "-1",
+            "--ready-file",
+            str(ready),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
     try:
         deadline = time.monotonic() + 300
         while not ready.exists():
@@ -138,12 +156,16 @@ def main() -> int:
         peak = max(samples) if samples else 0
         n_images = sum(statuses.values()) * args.images
         print(f"server pid {proc.pid}: baseline RSS {baseline / 1024:.0f} MB after warm-up")
-        print(f"peak RSS (sampled every 50 ms) {peak / 1024:.0f} MB; kernel high-water mark VmHWM {hwm / 1024:.0f} MB "
-              f"(includes start-up)")
-        print(f"{args.concurrency} concurrent x {args.rounds} rounds = {sum(statuses.values())} requests, "
-              f"{n_images} images of {args.side}x{args.side} in {wall:.1f} s "
-              f"({n_images / wall:.2f} images/s); request seconds p50 {sorted(seconds)[len(seconds) // 2]:.1f}, "
-              f"max {max(seconds):.1f}")
+        print(
+            f"peak RSS (sampled every 50 ms) {peak / 1024:.0f} MB; kernel high-water mark VmHWM {hwm / 1024:.0f} MB "
+            f"(includes start-up)"
+        )
+        print(
+            f"{args.concurrency} concurrent x {args.rounds} rounds = {sum(statuses.values())} requests, "
+            f"{n_images} images of {args.side}x{args.side} in {wall:.1f} s "
+            f"({n_images / wall:.2f} images/s); request seconds p50 {sorted(seconds)[len(seconds) // 2]:.1f}, "
+            f"max {max(seconds):.1f}"
+        )
         print("status table:")
         for code, n in statuses.most_common():
             print(f"  {code:24s} {n}")

@@ -23,9 +23,13 @@ def main() -> int:
     p.add_argument("--n", type=int, default=5000)
     p.add_argument("--shared", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     a = p.parse_args()
-    rules = parse_sensitive_policy({
-        "piiEntitiesConfig": [{"type": t, "action": "ANONYMIZE"} for t in SUPPORTED_PII_TYPES],
-        "regexesConfig": [{"name": "ORDER_ID", "pattern": r"\bORD-\d{6,10}\b", "action": "ANONYMIZE"}]}, "bench")
+    rules = parse_sensitive_policy(
+        {
+            "piiEntitiesConfig": [{"type": t, "action": "ANONYMIZE"} for t in SUPPORTED_PII_TYPES],
+            "regexesConfig": [{"name": "ORDER_ID", "pattern": r"\bORD-\d{6,10}\b", "action": "ANONYMIZE"}],
+        },
+        "bench",
+    )
     with gzip.open(Path(a.shared) / "sd_discord_prompts" / "prompts.txt.gz", "rt", encoding="utf-8") as f:
         prompts = [ln.strip() for ln in f if ln.strip()]
     prompts = random.Random(5).sample(prompts, min(a.n, len(prompts)))
@@ -37,8 +41,10 @@ def main() -> int:
         for m in {m.name for m in found}:
             hits[m] += 1
     costs.sort()
-    print(f"{len(rules)} rules on {len(prompts)} Discord prompts (median {statistics.median(map(len, prompts)):.0f} chars): "
-          f"p50 {statistics.median(costs) * 1e6:.0f} us, p99 {costs[int(len(costs) * 0.99)] * 1e6:.0f} us")
+    print(
+        f"{len(rules)} rules on {len(prompts)} Discord prompts (median {statistics.median(map(len, prompts)):.0f} chars): "
+        f"p50 {statistics.median(costs) * 1e6:.0f} us, p99 {costs[int(len(costs) * 0.99)] * 1e6:.0f} us"
+    )
     flagged = sum(1 for t in prompts if find_sensitive(t, rules, output=False))
     print(f"prompts with any match: {flagged} ({flagged / len(prompts):.2%}); by type: {dict(hits.most_common())}")
     long = (" ".join(prompts))[:10_000]

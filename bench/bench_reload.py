@@ -51,9 +51,11 @@ def run(files: int, rounds: int, topics: bool) -> None:
             reg.get("g7", "")
             gets.append(time.perf_counter() - t0)
     gets.sort()
-    print(f"{files} files{' with 4 topics each' if topics else ' without topics'}: reload p50 "
-          f"{statistics.median(times) * 1000:.0f} ms ({statistics.median(times) / files * 1000:.1f} ms per file); "
-          f"get() p50 {statistics.median(gets) * 1e6:.2f} us, p99 {gets[int(len(gets) * 0.99)] * 1e6:.2f} us")
+    print(
+        f"{files} files{' with 4 topics each' if topics else ' without topics'}: reload p50 "
+        f"{statistics.median(times) * 1000:.0f} ms ({statistics.median(times) / files * 1000:.1f} ms per file); "
+        f"get() p50 {statistics.median(gets) * 1e6:.2f} us, p99 {gets[int(len(gets) * 0.99)] * 1e6:.2f} us"
+    )
 
 
 def main() -> int:

@@ -54,8 +54,11 @@ def main() -> int:
                 report = scanner.scan_dataset(store, moderate, None, opts)
                 dt = time.perf_counter() - t0
             images = report["summary"]["images"]
-            print(f"{n:>8,} names, {'shard 0/4' if shard else 'unsharded'}: {images:>7,} images in {dt:6.2f} s "
-                  f"= {dt / images * 1000:.3f} ms per image", flush=True)
+            print(
+                f"{n:>8,} names, {'shard 0/4' if shard else 'unsharded'}: {images:>7,} images in {dt:6.2f} s "
+                f"= {dt / images * 1000:.3f} ms per image",
+                flush=True,
+            )
     return 0
 
 

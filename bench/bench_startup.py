@@ -29,8 +29,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _ts(line: dict) -> float:
-    return datetime.strptime(line["time"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(
-        tzinfo=__import__("datetime").timezone.utc).timestamp()
+    return (
+        datetime.strptime(line["time"], "%Y-%m-%dT%H:%M:%S.%fZ")
+        .replace(tzinfo=__import__("datetime").timezone.utc)
+        .timestamp()
+    )
 
 
 def one_start(service: str, timeout: float) -> dict[str, float]:
@@ -42,9 +45,27 @@ def one_start(service: str, timeout: float) -> dict[str, float]:
         http = ["--http-port", "0"] if service in ("all", "gateway") else []
         with open(log, "w") as out:
             spawned = time.time()
-            proc = subprocess.Popen([sys.executable, "-m", "safegen.cli", "serve", service, "--host", "127.0.0.1",
-                                     "--port", "0", "--metrics-port", "0", *http, "--ready-file", str(ready)],
-                                    stdout=out, stderr=subprocess.STDOUT, env=env)
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "safegen.cli",
+                    "serve",
+                    service,
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    "0",
+                    "--metrics-port",
+                    "0",
+                    *http,
+                    "--ready-file",
+                    str(ready),
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
         try:
             deadline = time.monotonic() + timeout
             while not (ready.exists() and '"event": "serving"' in log.read_text()):
@@ -80,8 +101,10 @@ def main(argv: list[str] | None = None) -> int:
         runs.append(one_start(a.service, a.timeout))
         print(f"run {i + 1}: {runs[-1]['total']:.2f} s to SERVING", flush=True)
     total = statistics.median(r["total"] for r in runs)
-    print(f"\nsafegen serve {a.service}: median {total:.2f} s to SERVING over {a.runs} starts "
-          f"(min {min(r['total'] for r in runs):.2f}, max {max(r['total'] for r in runs):.2f})")
+    print(
+        f"\nsafegen serve {a.service}: median {total:.2f} s to SERVING over {a.runs} starts "
+        f"(min {min(r['total'] for r in runs):.2f}, max {max(r['total'] for r in runs):.2f})"
+    )
     for stage in runs[0]:
         if stage == "total":
             continue

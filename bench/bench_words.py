@@ -72,11 +72,18 @@ def main() -> int:
         s = time.perf_counter()
         lists[n] = custom_matcher(words)
         lists[n, "compile"] = time.perf_counter() - s
-    print(f"compile: managed list ({managed.size} entries) {1000 * (t1 - t0):.0f} ms; "
-          f"custom 100 words {1000 * lists[100, 'compile']:.1f} ms; 10,000 words {1000 * lists[10_000, 'compile']:.0f} ms")
+    print(
+        f"compile: managed list ({managed.size} entries) {1000 * (t1 - t0):.0f} ms; "
+        f"custom 100 words {1000 * lists[100, 'compile']:.1f} ms; 10,000 words {1000 * lists[10_000, 'compile']:.0f} ms"
+    )
 
-    timings: dict[str, list[float]] = {"analyze": [], "managed": [], "custom-100": [], "custom-10000": [],
-                                       "total (managed + 10,000 custom)": []}
+    timings: dict[str, list[float]] = {
+        "analyze": [],
+        "managed": [],
+        "custom-100": [],
+        "custom-10000": [],
+        "total (managed + 10,000 custom)": [],
+    }
     # Interleave the variants per prompt so machine noise hits them alike.
     for _ in range(args.rounds):
         for p in prompts:
@@ -98,7 +105,9 @@ def main() -> int:
             timings["custom-10000"].append(t_10k)
             timings["total (managed + 10,000 custom)"].append(t_an + t_m + t_10k)
     n = len(prompts) * args.rounds
-    print(f"{n} prompt runs ({len(prompts)} prompts x {args.rounds} rounds, mean {statistics.mean(map(len, prompts)):.0f} chars)")
+    print(
+        f"{n} prompt runs ({len(prompts)} prompts x {args.rounds} rounds, mean {statistics.mean(map(len, prompts)):.0f} chars)"
+    )
     print(f"{'stage':34s} {'p50 us':>8s} {'p99 us':>8s}")
     for k, xs in timings.items():
         print(f"{k:34s} {1e6 * pct(xs, 0.5):8.1f} {1e6 * pct(xs, 0.99):8.1f}")

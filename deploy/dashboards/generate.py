@@ -65,34 +65,80 @@ def targets(*pairs: tuple[str, str]) -> list[dict]:
     return [target(e, legend, chr(ord("A") + i)) for i, (e, legend) in enumerate(pairs)]
 
 
-def timeseries(lay: Layout, title: str, description: str, tgts: list[dict], unit: str, w: int = 12, h: int = 8,
-               stack: bool = False, thresholds: list[dict] | None = None, max_: float | None = None) -> dict:
-    custom = {"drawStyle": "line", "lineWidth": 1, "fillOpacity": 10 if not stack else 60,
-              "showPoints": "never", "spanNulls": False,
-              "stacking": {"mode": "normal" if stack else "none", "group": "A"}}
+def timeseries(
+    lay: Layout,
+    title: str,
+    description: str,
+    tgts: list[dict],
+    unit: str,
+    w: int = 12,
+    h: int = 8,
+    stack: bool = False,
+    thresholds: list[dict] | None = None,
+    max_: float | None = None,
+) -> dict:
+    custom = {
+        "drawStyle": "line",
+        "lineWidth": 1,
+        "fillOpacity": 10 if not stack else 60,
+        "showPoints": "never",
+        "spanNulls": False,
+        "stacking": {"mode": "normal" if stack else "none", "group": "A"},
+    }
     steps = [{"color": "green", "value": None}]
     if thresholds:
         steps += thresholds
         custom["thresholdsStyle"] = {"mode": "line+area"}
-    defaults = {"unit": unit, "custom": custom, "thresholds": {"mode": "absolute", "steps": steps},
-                "color": {"mode": "palette-classic"}, "min": 0}
+    defaults = {
+        "unit": unit,
+        "custom": custom,
+        "thresholds": {"mode": "absolute", "steps": steps},
+        "color": {"mode": "palette-classic"},
+        "min": 0,
+    }
     if max_ is not None:
         defaults["max"] = max_
-    return {"id": lay.take_id(), "type": "timeseries", "title": title, "description": description,
-            "datasource": DS, "gridPos": lay.place(w, h), "targets": tgts,
-            "fieldConfig": {"defaults": defaults, "overrides": []},
-            "options": {"legend": {"displayMode": "table", "placement": "bottom", "calcs": ["mean", "max", "lastNotNull"]},
-                        "tooltip": {"mode": "multi", "sort": "desc"}}}
+    return {
+        "id": lay.take_id(),
+        "type": "timeseries",
+        "title": title,
+        "description": description,
+        "datasource": DS,
+        "gridPos": lay.place(w, h),
+        "targets": tgts,
+        "fieldConfig": {"defaults": defaults, "overrides": []},
+        "options": {
+            "legend": {"displayMode": "table", "placement": "bottom", "calcs": ["mean", "max", "lastNotNull"]},
+            "tooltip": {"mode": "multi", "sort": "desc"},
+        },
+    }
 
 
 def stat(lay: Layout, title: str, description: str, expr: str, unit: str, thresholds: list[dict] | None = None) -> dict:
     steps = [{"color": "green", "value": None}] + (thresholds or [])
-    return {"id": lay.take_id(), "type": "stat", "title": title, "description": description, "datasource": DS,
-            "gridPos": lay.place(6, 4), "targets": targets((expr, "")),
-            "fieldConfig": {"defaults": {"unit": unit, "thresholds": {"mode": "absolute", "steps": steps},
-                                         "color": {"mode": "thresholds"}}, "overrides": []},
-            "options": {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-                        "colorMode": "value", "graphMode": "area", "textMode": "auto"}}
+    return {
+        "id": lay.take_id(),
+        "type": "stat",
+        "title": title,
+        "description": description,
+        "datasource": DS,
+        "gridPos": lay.place(6, 4),
+        "targets": targets((expr, "")),
+        "fieldConfig": {
+            "defaults": {
+                "unit": unit,
+                "thresholds": {"mode": "absolute", "steps": steps},
+                "color": {"mode": "thresholds"},
+            },
+            "overrides": [],
+        },
+        "options": {
+            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            "colorMode": "value",
+            "graphMode": "area",
+            "textMode": "auto",
+        },
+    }
 
 
 def row(lay: Layout, title: str, repeat: str | None = None) -> dict:
@@ -118,8 +164,10 @@ def overhead_percent() -> str:
     """Share of the gateway's request time spent moderating, weighted by time: sum of moderation-stage
     seconds over sum of total seconds. Unlike the mean of the per-request ratio, a cheap blocked prompt
     (ratio ~1, no generation) barely moves it. The chart's alert uses the same expression."""
-    return (f"100 * sum(rate(safegen_stage_duration_seconds_sum{{{NS}, stage=~\"prompt_moderation|image_moderation\"}}[$__rate_interval]))"
-            f" / sum(rate(safegen_stage_duration_seconds_sum{{{NS}, stage=\"total\"}}[$__rate_interval]))")
+    return (
+        f'100 * sum(rate(safegen_stage_duration_seconds_sum{{{NS}, stage=~"prompt_moderation|image_moderation"}}[$__rate_interval]))'
+        f' / sum(rate(safegen_stage_duration_seconds_sum{{{NS}, stage="total"}}[$__rate_interval]))'
+    )
 
 
 def build() -> dict:
@@ -129,100 +177,269 @@ def build() -> dict:
     objective = [{"color": "red", "value": OVERHEAD_OBJECTIVE_PERCENT}]
 
     panels.append(row(lay, "Overview"))
-    panels.append(stat(lay, "Gateway requests", "Calls per second to the gateway (Generate and StreamGenerate).",
-                       f'sum(rate(grpc_server_handled_total{{{NS}, grpc_service="safegen.v1.SafeGenerationService"}}[$__rate_interval]))',
-                       "reqps"))
-    panels.append(stat(lay, "Moderation overhead", "Share of the gateway's request time spent moderating prompts and images.",
-                       overhead_percent(), "percent", objective))
-    panels.append(stat(lay, "Blocked requests / min", "Requests answered without images: unsafe prompt, or every image withheld.",
-                       f"sum(rate(safegen_blocked_requests_total{{{NS}}}[$__rate_interval])) * 60", "short"))
-    panels.append(stat(lay, "Error ratio (all services)", "Share of calls that failed with a server-side code.",
-                       error_ratio(svc_all, None), "percentunit",
-                       [{"color": "orange", "value": 0.01}, {"color": "red", "value": 0.05}]))
-    panels.append(timeseries(lay, "Requests by service", "Calls per second per gRPC service, all methods.",
-                             targets((f"sum by (grpc_service) (rate(grpc_server_handled_total{{{svc_all}}}[$__rate_interval]))",
-                                      "{{grpc_service}}")), "reqps"))
-    panels.append(timeseries(lay, "Error ratio by service", "Share of calls per service that ended with a server-side code "
-                             "(Unknown, DeadlineExceeded, Unimplemented, Internal, Unavailable, DataLoss).",
-                             targets((error_ratio(svc_all, "grpc_service"), "{{grpc_service}}")), "percentunit",
-                             thresholds=[{"color": "red", "value": 0.05}]))
+    panels.append(
+        stat(
+            lay,
+            "Gateway requests",
+            "Calls per second to the gateway (Generate and StreamGenerate).",
+            f'sum(rate(grpc_server_handled_total{{{NS}, grpc_service="safegen.v1.SafeGenerationService"}}[$__rate_interval]))',
+            "reqps",
+        )
+    )
+    panels.append(
+        stat(
+            lay,
+            "Moderation overhead",
+            "Share of the gateway's request time spent moderating prompts and images.",
+            overhead_percent(),
+            "percent",
+            objective,
+        )
+    )
+    panels.append(
+        stat(
+            lay,
+            "Blocked requests / min",
+            "Requests answered without images: unsafe prompt, or every image withheld.",
+            f"sum(rate(safegen_blocked_requests_total{{{NS}}}[$__rate_interval])) * 60",
+            "short",
+        )
+    )
+    panels.append(
+        stat(
+            lay,
+            "Error ratio (all services)",
+            "Share of calls that failed with a server-side code.",
+            error_ratio(svc_all, None),
+            "percentunit",
+            [{"color": "orange", "value": 0.01}, {"color": "red", "value": 0.05}],
+        )
+    )
+    panels.append(
+        timeseries(
+            lay,
+            "Requests by service",
+            "Calls per second per gRPC service, all methods.",
+            targets(
+                (
+                    f"sum by (grpc_service) (rate(grpc_server_handled_total{{{svc_all}}}[$__rate_interval]))",
+                    "{{grpc_service}}",
+                )
+            ),
+            "reqps",
+        )
+    )
+    panels.append(
+        timeseries(
+            lay,
+            "Error ratio by service",
+            "Share of calls per service that ended with a server-side code "
+            "(Unknown, DeadlineExceeded, Unimplemented, Internal, Unavailable, DataLoss).",
+            targets((error_ratio(svc_all, "grpc_service"), "{{grpc_service}}")),
+            "percentunit",
+            thresholds=[{"color": "red", "value": 0.05}],
+        )
+    )
 
     panels.append(row(lay, "Load (the autoscaling signals)"))
-    panels.append(timeseries(
-        lay, "Queue depth by service",
-        "safegen_queue_depth summed over pods: calls waiting for the generation device or the image scoring pool. "
-        "The chart's queue-based autoscaler targets its per-pod average (docs/operations.md, Autoscaling).",
-        targets((f"sum by (service) (safegen_queue_depth{{{NS}}})", "{{service}}")), "short", w=12))
-    panels.append(timeseries(
-        lay, "In-flight requests by service",
-        "safegen_inflight_requests summed over pods: RPCs being handled (running + waiting), per service.",
-        targets((f"sum by (service) (safegen_inflight_requests{{{NS}}})", "{{service}}")), "short", w=12))
+    panels.append(
+        timeseries(
+            lay,
+            "Queue depth by service",
+            "safegen_queue_depth summed over pods: calls waiting for the generation device or the image scoring pool. "
+            "The chart's queue-based autoscaler targets its per-pod average (docs/operations.md, Autoscaling).",
+            targets((f"sum by (service) (safegen_queue_depth{{{NS}}})", "{{service}}")),
+            "short",
+            w=12,
+        )
+    )
+    panels.append(
+        timeseries(
+            lay,
+            "In-flight requests by service",
+            "safegen_inflight_requests summed over pods: RPCs being handled (running + waiting), per service.",
+            targets((f"sum by (service) (safegen_inflight_requests{{{NS}}})", "{{service}}")),
+            "short",
+            w=12,
+        )
+    )
 
     panels.append(row(lay, "Moderation overhead"))
-    panels.append(timeseries(
-        lay, "Moderation overhead (% of request time)",
-        "overall: moderation seconds / total seconds over all requests (what SafegenModerationOverheadHigh "
-        f"alerts on; the red line is its {OVERHEAD_OBJECTIVE_PERCENT}% objective). p50/p95: the per-request ratio "
-        "(safegen_moderation_overhead_ratio); a prompt blocked before generation counts as ~100% there.",
-        targets((overhead_percent(), "overall"),
+    panels.append(
+        timeseries(
+            lay,
+            "Moderation overhead (% of request time)",
+            "overall: moderation seconds / total seconds over all requests (what SafegenModerationOverheadHigh "
+            f"alerts on; the red line is its {OVERHEAD_OBJECTIVE_PERCENT}% objective). p50/p95: the per-request ratio "
+            "(safegen_moderation_overhead_ratio); a prompt blocked before generation counts as ~100% there.",
+            targets(
+                (overhead_percent(), "overall"),
                 (f"100 * {quantile(0.5, 'safegen_moderation_overhead_ratio', NS, 'le')}", "per request p50"),
-                (f"100 * {quantile(0.95, 'safegen_moderation_overhead_ratio', NS, 'le')}", "per request p95")),
-        "percent", w=12, thresholds=objective))
-    panels.append(timeseries(
-        lay, "Mean time per request by stage",
-        "Mean seconds per request in each gateway stage, stacked; `total` includes the gateway's own work.",
-        targets((f"sum by (stage) (rate(safegen_stage_duration_seconds_sum{{{NS}, stage!=\"total\"}}[$__rate_interval]))"
-                 f" / sum by (stage) (rate(safegen_stage_duration_seconds_count{{{NS}, stage!=\"total\"}}[$__rate_interval]))",
-                 "{{stage}}")),
-        "s", w=12, stack=True))
+                (f"100 * {quantile(0.95, 'safegen_moderation_overhead_ratio', NS, 'le')}", "per request p95"),
+            ),
+            "percent",
+            w=12,
+            thresholds=objective,
+        )
+    )
+    panels.append(
+        timeseries(
+            lay,
+            "Mean time per request by stage",
+            "Mean seconds per request in each gateway stage, stacked; `total` includes the gateway's own work.",
+            targets(
+                (
+                    f'sum by (stage) (rate(safegen_stage_duration_seconds_sum{{{NS}, stage!="total"}}[$__rate_interval]))'
+                    f' / sum by (stage) (rate(safegen_stage_duration_seconds_count{{{NS}, stage!="total"}}[$__rate_interval]))',
+                    "{{stage}}",
+                )
+            ),
+            "s",
+            w=12,
+            stack=True,
+        )
+    )
 
     panels.append(row(lay, "Gateway stages"))
     for q in (0.5, 0.95, 0.99):
-        panels.append(timeseries(
-            lay, f"Stage latency p{int(q * 100)}", f"p{int(q * 100)} of each gateway stage's duration.",
-            targets((quantile(q, "safegen_stage_duration_seconds", NS, "stage, le"), "{{stage}}")), "s", w=8))
+        panels.append(
+            timeseries(
+                lay,
+                f"Stage latency p{int(q * 100)}",
+                f"p{int(q * 100)} of each gateway stage's duration.",
+                targets((quantile(q, "safegen_stage_duration_seconds", NS, "stage, le"), "{{stage}}")),
+                "s",
+                w=8,
+            )
+        )
 
     panels.append(row(lay, "Decisions"))
-    panels.append(timeseries(
-        lay, "Decisions per minute by category and action",
-        "Moderation decisions of the gateway: source (input = prompt, output = image), category (or WORDS) and the action taken.",
-        targets((f"sum by (source, category, action) (rate(safegen_decisions_total{{{NS}}}[$__rate_interval])) * 60",
-                 "{{source}} {{category}} {{action}}")), "short", w=12, stack=True))
-    panels.append(timeseries(
-        lay, "Regenerations and blocks per minute",
-        "Regenerations after an unsafe image from a safe prompt; blocked requests by reason (prompt or image).",
-        targets((f"sum(rate(safegen_regenerations_total{{{NS}}}[$__rate_interval])) * 60", "regenerations"),
-                (f"sum by (reason) (rate(safegen_blocked_requests_total{{{NS}}}[$__rate_interval])) * 60", "blocked: {{reason}}")),
-        "short", w=12))
+    panels.append(
+        timeseries(
+            lay,
+            "Decisions per minute by category and action",
+            "Moderation decisions of the gateway: source (input = prompt, output = image), category (or WORDS) and the action taken.",
+            targets(
+                (
+                    f"sum by (source, category, action) (rate(safegen_decisions_total{{{NS}}}[$__rate_interval])) * 60",
+                    "{{source}} {{category}} {{action}}",
+                )
+            ),
+            "short",
+            w=12,
+            stack=True,
+        )
+    )
+    panels.append(
+        timeseries(
+            lay,
+            "Regenerations and blocks per minute",
+            "Regenerations after an unsafe image from a safe prompt; blocked requests by reason (prompt or image).",
+            targets(
+                (f"sum(rate(safegen_regenerations_total{{{NS}}}[$__rate_interval])) * 60", "regenerations"),
+                (
+                    f"sum by (reason) (rate(safegen_blocked_requests_total{{{NS}}}[$__rate_interval])) * 60",
+                    "blocked: {{reason}}",
+                ),
+            ),
+            "short",
+            w=12,
+        )
+    )
 
     panels.append(row(lay, "Service $service", repeat="service"))
     svc = f'{NS}, grpc_service=~"$service"'
-    panels.append(timeseries(
-        lay, "Requests by method and code", "Calls per second of this service by method and status code.",
-        targets((f"sum by (grpc_method, grpc_code) (rate(grpc_server_handled_total{{{svc}}}[$__rate_interval]))",
-                 "{{grpc_method}} {{grpc_code}}")), "reqps", w=8))
-    panels.append(timeseries(
-        lay, "Error ratio", "Share of this service's calls that ended with a server-side code.",
-        targets((error_ratio(svc, "grpc_method"), "{{grpc_method}}")), "percentunit", w=8,
-        thresholds=[{"color": "red", "value": 0.05}]))
-    panels.append(timeseries(
-        lay, "Latency p50 / p95 / p99", "Handling time of this service's calls (for streams: the whole stream).",
-        targets((quantile(0.5, "grpc_server_handling_seconds", svc, "le"), "p50"),
+    panels.append(
+        timeseries(
+            lay,
+            "Requests by method and code",
+            "Calls per second of this service by method and status code.",
+            targets(
+                (
+                    f"sum by (grpc_method, grpc_code) (rate(grpc_server_handled_total{{{svc}}}[$__rate_interval]))",
+                    "{{grpc_method}} {{grpc_code}}",
+                )
+            ),
+            "reqps",
+            w=8,
+        )
+    )
+    panels.append(
+        timeseries(
+            lay,
+            "Error ratio",
+            "Share of this service's calls that ended with a server-side code.",
+            targets((error_ratio(svc, "grpc_method"), "{{grpc_method}}")),
+            "percentunit",
+            w=8,
+            thresholds=[{"color": "red", "value": 0.05}],
+        )
+    )
+    panels.append(
+        timeseries(
+            lay,
+            "Latency p50 / p95 / p99",
+            "Handling time of this service's calls (for streams: the whole stream).",
+            targets(
+                (quantile(0.5, "grpc_server_handling_seconds", svc, "le"), "p50"),
                 (quantile(0.95, "grpc_server_handling_seconds", svc, "le"), "p95"),
-                (quantile(0.99, "grpc_server_handling_seconds", svc, "le"), "p99")), "s", w=8))
+                (quantile(0.99, "grpc_server_handling_seconds", svc, "le"), "p99"),
+            ),
+            "s",
+            w=8,
+        )
+    )
 
     templating = [
-        {"name": "datasource", "label": "Data source", "type": "datasource", "query": "prometheus",
-         "current": {}, "hide": 0, "refresh": 1, "regex": "", "includeAll": False, "multi": False, "options": []},
-        {"name": "namespace", "label": "Namespace", "type": "query", "datasource": DS,
-         "query": {"query": "label_values(grpc_server_handled_total, namespace)", "refId": "namespace"},
-         "definition": "label_values(grpc_server_handled_total, namespace)",
-         "refresh": 2, "includeAll": True, "allValue": ".*", "multi": True, "current": {}, "hide": 0,
-         "options": [], "regex": "", "sort": 1},
-        {"name": "service", "label": "gRPC service", "type": "query", "datasource": DS,
-         "query": {"query": f"label_values(grpc_server_handled_total{{{svc_all}}}, grpc_service)", "refId": "service"},
-         "definition": f"label_values(grpc_server_handled_total{{{svc_all}}}, grpc_service)",
-         "refresh": 2, "includeAll": True, "multi": True, "current": {}, "hide": 0, "options": [], "regex": "", "sort": 1},
+        {
+            "name": "datasource",
+            "label": "Data source",
+            "type": "datasource",
+            "query": "prometheus",
+            "current": {},
+            "hide": 0,
+            "refresh": 1,
+            "regex": "",
+            "includeAll": False,
+            "multi": False,
+            "options": [],
+        },
+        {
+            "name": "namespace",
+            "label": "Namespace",
+            "type": "query",
+            "datasource": DS,
+            "query": {"query": "label_values(grpc_server_handled_total, namespace)", "refId": "namespace"},
+            "definition": "label_values(grpc_server_handled_total, namespace)",
+            "refresh": 2,
+            "includeAll": True,
+            "allValue": ".*",
+            "multi": True,
+            "current": {},
+            "hide": 0,
+            "options": [],
+            "regex": "",
+            "sort": 1,
+        },
+        {
+            "name": "service",
+            "label": "gRPC service",
+            "type": "query",
+            "datasource": DS,
+            "query": {
+                "query": f"label_values(grpc_server_handled_total{{{svc_all}}}, grpc_service)",
+                "refId": "service",
+            },
+            "definition": f"label_values(grpc_server_handled_total{{{svc_all}}}, grpc_service)",
+            "refresh": 2,
+            "includeAll": True,
+            "multi": True,
+            "current": {},
+            "hide": 0,
+            "options": [],
+            "regex": "",
+            "sort": 1,
+        },
     ]
     return {
         "title": "safegen",

@@ -50,8 +50,13 @@ EXIT_CLOSED_PIPE = 141  # the reader of stdout went away (128 + SIGPIPE, as for 
 def _channel(target: str):
     from safegen.core.clientauth import client_channel  # SAFEGEN_API_KEY, SAFEGEN_TARGET_CA_FILE (TLS)
 
-    return client_channel(target, options=[("grpc.max_receive_message_length", 96 * 1024 * 1024),
-                                           ("grpc.max_send_message_length", 96 * 1024 * 1024)])
+    return client_channel(
+        target,
+        options=[
+            ("grpc.max_receive_message_length", 96 * 1024 * 1024),
+            ("grpc.max_send_message_length", 96 * 1024 * 1024),
+        ],
+    )
 
 
 def _rpc_error(e) -> int:
@@ -92,9 +97,11 @@ def _filter_lines(filters) -> list[str]:
         if not f.detected and f.confidence in (common_pb2.CONFIDENCE_NONE, common_pb2.CONFIDENCE_UNSPECIFIED):
             continue
         flag = "  detected" if f.detected else ""
-        lines.append(f"  {_enum(common_pb2.Category, f.category, 'CATEGORY_'):<14} {f.score:.3f}  "
-                     f"confidence {_enum(common_pb2.Confidence, f.confidence, 'CONFIDENCE_'):<6} "
-                     f"strength {_enum(common_pb2.FilterStrength, f.filter_strength, 'FILTER_STRENGTH_')}{flag}")
+        lines.append(
+            f"  {_enum(common_pb2.Category, f.category, 'CATEGORY_'):<14} {f.score:.3f}  "
+            f"confidence {_enum(common_pb2.Confidence, f.confidence, 'CONFIDENCE_'):<6} "
+            f"strength {_enum(common_pb2.FilterStrength, f.filter_strength, 'FILTER_STRENGTH_')}{flag}"
+        )
     return lines or ["  no category above confidence NONE"]
 
 
@@ -110,9 +117,16 @@ def _cmd_generate(args) -> int:
     from safegen.v1 import safe_generation_pb2 as pb, safe_generation_pb2_grpc
 
     req = pb.StreamGenerateRequest(
-        prompt=args.prompt, negative_prompt=args.negative_prompt, width=args.width, height=args.height,
-        num_images=args.num_images, steps=args.steps, guidance_scale=args.guidance_scale, guardrail_id=args.guardrail,
-        guardrail_version=args.guardrail_version)
+        prompt=args.prompt,
+        negative_prompt=args.negative_prompt,
+        width=args.width,
+        height=args.height,
+        num_images=args.num_images,
+        steps=args.steps,
+        guidance_scale=args.guidance_scale,
+        guardrail_id=args.guardrail,
+        guardrail_version=args.guardrail_version,
+    )
     if args.seed is not None:
         req.seed = args.seed
     stub = safe_generation_pb2_grpc.SafeGenerationServiceStub(_channel(args.target))
@@ -158,9 +172,11 @@ def _cmd_generate(args) -> int:
     if withheld:
         print(f"withheld {withheld} unsafe image(s)")
     t = result.timings
-    print(f"timings: prompt {t.prompt_moderation_seconds * 1000:.0f} ms, generation {t.generation_seconds * 1000:.0f} ms, "
-          f"images {t.image_moderation_seconds * 1000:.0f} ms, total {t.total_seconds * 1000:.0f} ms "
-          f"(moderation overhead {t.moderation_overhead_ratio:.1%})")
+    print(
+        f"timings: prompt {t.prompt_moderation_seconds * 1000:.0f} ms, generation {t.generation_seconds * 1000:.0f} ms, "
+        f"images {t.image_moderation_seconds * 1000:.0f} ms, total {t.total_seconds * 1000:.0f} ms "
+        f"(moderation overhead {t.moderation_overhead_ratio:.1%})"
+    )
     if result.blocked_message:
         print(f"blocked: {result.blocked_message}")
     return _exit_for(result.action)
@@ -173,16 +189,24 @@ def _cmd_moderate_text(args) -> int:
 
     stub = text_moderation_pb2_grpc.TextModerationServiceStub(_channel(args.target))
     try:
-        resp = stub.ModerateText(text_moderation_pb2.ModerateTextRequest(
-            text=args.text, source=_source(args.source), guardrail_id=args.guardrail,
-            guardrail_version=args.guardrail_version), timeout=args.timeout)
+        resp = stub.ModerateText(
+            text_moderation_pb2.ModerateTextRequest(
+                text=args.text,
+                source=_source(args.source),
+                guardrail_id=args.guardrail,
+                guardrail_version=args.guardrail_version,
+            ),
+            timeout=args.timeout,
+        )
     except grpc.RpcError as e:
         return _rpc_error(e)
     if args.json:
         print(_to_json(resp))
         return _exit_for(resp.action)
-    print(f"{_verdict(resp.action)} (guardrail {resp.guardrail_id or 'default'} version {resp.guardrail_version or 'DRAFT'}, "
-          f"backend {resp.backend})")
+    print(
+        f"{_verdict(resp.action)} (guardrail {resp.guardrail_id or 'default'} version {resp.guardrail_version or 'DRAFT'}, "
+        f"backend {resp.backend})"
+    )
     print("\n".join(_filter_lines(resp.filters)))
     for w in resp.words:
         kind = _enum(common_pb2.WordList, w.word_list, "WORD_LIST_").lower().replace("_", " ")
@@ -204,9 +228,15 @@ def _cmd_moderate_image(args) -> int:
         return EXIT_USAGE
     stub = image_moderation_pb2_grpc.ImageModerationServiceStub(_channel(args.target))
     try:
-        resp = stub.ModerateImages(image_moderation_pb2.ModerateImagesRequest(
-            images=images, source=_source(args.source), guardrail_id=args.guardrail,
-            guardrail_version=args.guardrail_version), timeout=args.timeout)
+        resp = stub.ModerateImages(
+            image_moderation_pb2.ModerateImagesRequest(
+                images=images,
+                source=_source(args.source),
+                guardrail_id=args.guardrail,
+                guardrail_version=args.guardrail_version,
+            ),
+            timeout=args.timeout,
+        )
     except grpc.RpcError as e:
         return _rpc_error(e)
     intervened = any(r.action == common_pb2.ACTION_GUARDRAIL_INTERVENED for r in resp.results)
@@ -218,11 +248,16 @@ def _cmd_moderate_image(args) -> int:
         print("\n".join(_filter_lines(r.filters)))
         for lb in r.labels:
             box = lb.bounding_box if lb.HasField("bounding_box") else None
-            where = (f" at left {box.left:.2f} top {box.top:.2f} width {box.width:.2f} height {box.height:.2f}"
-                     if box else "")
+            where = (
+                f" at left {box.left:.2f} top {box.top:.2f} width {box.width:.2f} height {box.height:.2f}"
+                if box
+                else ""
+            )
             print(f"  label {lb.name!r} {lb.confidence:.1f}%{where}")
-    print(f"(guardrail {resp.guardrail_id or 'default'} version {resp.guardrail_version or 'DRAFT'}, "
-          f"backend {resp.backend})")
+    print(
+        f"(guardrail {resp.guardrail_id or 'default'} version {resp.guardrail_version or 'DRAFT'}, "
+        f"backend {resp.backend})"
+    )
     return EXIT_INTERVENED if intervened else EXIT_ALLOWED
 
 
@@ -249,10 +284,10 @@ def _cmd_completion(args) -> int:
         opts = sorted(o for a in sp._actions for o in a.option_strings)
         choices = sorted({str(c) for a in sp._actions if not a.option_strings and a.choices for c in a.choices})
         cases.append(f'    {name}) words="{" ".join(opts + choices)}" ;;')
-    print("# safegen bash completion: eval \"$(safegen completion)\" (e.g. in ~/.bashrc)")
+    print('# safegen bash completion: eval "$(safegen completion)" (e.g. in ~/.bashrc)')
     print("_safegen() {")
     print('  local cur="${COMP_WORDS[COMP_CWORD]}" words')
-    print("  if [ \"$COMP_CWORD\" -eq 1 ]; then")
+    print('  if [ "$COMP_CWORD" -eq 1 ]; then')
     print(f'    words="{" ".join(list(sub.choices) + ["--help", "--version"])}"')
     print("  else")
     print('    case "${COMP_WORDS[1]}" in')
@@ -261,7 +296,7 @@ def _cmd_completion(args) -> int:
     print("    esac")
     print("  fi")
     print('  COMPREPLY=($(compgen -W "$words" -- "$cur"))')
-    print("  [ ${#COMPREPLY[@]} -eq 0 ] && COMPREPLY=($(compgen -f -- \"$cur\"))  # files and folders")
+    print('  [ ${#COMPREPLY[@]} -eq 0 ] && COMPREPLY=($(compgen -f -- "$cur"))  # files and folders')
     print("  return 0")
     print("}")
     print("complete -F _safegen safegen")
@@ -286,29 +321,47 @@ _EPILOG = """exit codes of generate, moderate-text, moderate-image and scan-data
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The whole command line. Given the `command` about to run, only that subcommand's plugin module is
     imported (the others' import numpy and training code: seconds off every start and client call)."""
-    p = argparse.ArgumentParser(prog="safegen", description=__doc__, epilog=_EPILOG,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="safegen", description=__doc__, epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--version", action="version", version=f"safegen {_version()}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     s = sub.add_parser("serve", help="Run all four services in one process, or one service.")
-    s.add_argument("service", nargs="?", default="all", choices=("all",) + SERVICES,
-                   help="which service to run (default: all, the embedded stack)")
+    s.add_argument(
+        "service",
+        nargs="?",
+        default="all",
+        choices=("all",) + SERVICES,
+        help="which service to run (default: all, the embedded stack)",
+    )
     s.add_argument("--host", default="0.0.0.0", help="address to bind (default 0.0.0.0)")
     s.add_argument("--port", type=int, default=50051, help="gRPC port; 0 picks a free one (default 50051)")
-    s.add_argument("--metrics-port", type=int, default=9464, help="Prometheus /metrics port; 0 picks one (default 9464)")
-    s.add_argument("--http-port", type=int, default=8080,
-                   help="gateway HTTP/JSON and web page port; -1 disables; 0 picks one (default 8080)")
+    s.add_argument(
+        "--metrics-port", type=int, default=9464, help="Prometheus /metrics port; 0 picks one (default 9464)"
+    )
+    s.add_argument(
+        "--http-port",
+        type=int,
+        default=8080,
+        help="gateway HTTP/JSON and web page port; -1 disables; 0 picks one (default 8080)",
+    )
     s.add_argument("--ready-file", default="", help="write the bound ports as JSON here once serving")
     s.set_defaults(func=_cmd_serve)
 
     def client(name, help_):
         c = sub.add_parser(name, help=help_)
-        c.add_argument("--target", default=os.environ.get("SAFEGEN_TARGET", DEFAULT_TARGET),
-                       help="gRPC address of the service (default $SAFEGEN_TARGET or localhost:50051)")
+        c.add_argument(
+            "--target",
+            default=os.environ.get("SAFEGEN_TARGET", DEFAULT_TARGET),
+            help="gRPC address of the service (default $SAFEGEN_TARGET or localhost:50051)",
+        )
         c.add_argument("--guardrail", default="", help="guardrail id (default: the server's default guardrail)")
-        c.add_argument("--guardrail-version", default="",
-                       help="guardrail version: a number, or DRAFT / empty for the highest (default)")
+        c.add_argument(
+            "--guardrail-version",
+            default="",
+            help="guardrail version: a number, or DRAFT / empty for the highest (default)",
+        )
         c.add_argument("--timeout", type=float, default=600.0, help="seconds before giving up")
         return c
 
@@ -322,11 +375,17 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     g.add_argument("--steps", type=int, default=0)
     g.add_argument("--guidance-scale", type=float, default=0.0)
     g.add_argument("--seed", type=int, default=None)
-    g.add_argument("--json", action="store_true",
-                   help="print the result as proto JSON (snake_case field names, as grpcurl) instead of text")
+    g.add_argument(
+        "--json",
+        action="store_true",
+        help="print the result as proto JSON (snake_case field names, as grpcurl) instead of text",
+    )
     g.add_argument("--quiet", action="store_true", help="no progress output")
-    g.add_argument("--strict", action="store_true",
-                   help="kept for old scripts: exit 3 whenever the guardrail intervened is now the default")
+    g.add_argument(
+        "--strict",
+        action="store_true",
+        help="kept for old scripts: exit 3 whenever the guardrail intervened is now the default",
+    )
     g.set_defaults(func=_cmd_generate)
 
     t = client("moderate-text", "Moderate a text through a running text moderation service.")
@@ -345,7 +404,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     h.add_argument("--service", default="", help="service name, e.g. safegen.v1.SafeGenerationService")
     h.set_defaults(func=_cmd_health)
 
-    c = sub.add_parser("completion", help="Print a bash completion script: eval \"$(safegen completion)\".")
+    c = sub.add_parser("completion", help='Print a bash completion script: eval "$(safegen completion)".')
     c.set_defaults(func=_cmd_completion)
 
     for name, (module, help_) in _PLUGINS.items():

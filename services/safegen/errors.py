@@ -3,7 +3,6 @@
 Domain code never imports grpc; it raises one of these with a message a caller can act on.
 """
 
-
 #: Budget of a message once gRPC has percent-encoded it into the `grpc-message` trailer. Messages echo
 #: caller input (an unknown guardrail id, a field value); a 16 KB id used to push the trailer past the
 #: metadata limit, so the caller got RESOURCE_EXHAUSTED instead of NOT_FOUND.
@@ -30,7 +29,7 @@ def bounded(message: str, budget: int = MAX_MESSAGE_BYTES) -> str:
         head.append(ch)
     tail: list[str] = []
     used = 0
-    for ch in reversed(message[len(head):]):
+    for ch in reversed(message[len(head) :]):
         used += _encoded_len(ch)
         if used > tail_budget:
             break

@@ -48,8 +48,14 @@ class Wiring:
     plane: Any = None  # safegen.gateway.plane.DataPlane
 
 
-def build(names: Sequence[str], registry, env: Mapping[str, str] | None = None, *,
-          prebuilt: Mapping[str, Any] | None = None, core=None) -> Wiring:
+def build(
+    names: Sequence[str],
+    registry,
+    env: Mapping[str, str] | None = None,
+    *,
+    prebuilt: Mapping[str, Any] | None = None,
+    core=None,
+) -> Wiring:
     """The servicers for `names`: one service (split mode), or all four (all-in-one).
 
     `prebuilt` maps a service name to an already built servicer to use instead of its factory's (tests
@@ -76,8 +82,9 @@ def build(names: Sequence[str], registry, env: Mapping[str, str] | None = None, 
     servicers: list = []
     for name in names:
         if name == "gateway":
-            servicers.extend(_as_list(prebuilt["gateway"] if "gateway" in prebuilt
-                                      else _factory(name)(registry, env, core=core)))
+            servicers.extend(
+                _as_list(prebuilt["gateway"] if "gateway" in prebuilt else _factory(name)(registry, env, core=core))
+            )
         else:
             servicers.extend(_as_list(made[name]))
     plane = next((s.plane for s in servicers if hasattr(s, "plane")), None)
@@ -128,7 +135,8 @@ def _check_no_addresses(env: Mapping[str, str] | None) -> None:
         # Silently calling a remote backend (or silently ignoring the address) would both surprise.
         raise SettingsError(
             f"{', '.join(set_addrs)} set, but `safegen serve` runs every backend in this process; unset "
-            "it, or run the gateway alone (`safegen serve gateway`) in front of separate backends")
+            "it, or run the gateway alone (`safegen serve gateway`) in front of separate backends"
+        )
 
 
 def _all_in_one(registry, env: Mapping[str, str] | None, made: dict, core) -> Wiring:
@@ -140,8 +148,9 @@ def _all_in_one(registry, env: Mapping[str, str] | None, made: dict, core) -> Wi
 
     core = core or CoreSettings.from_env(env)
     text, image, generation = made["text-moderation"], made["image-moderation"], made["image-generation"]
-    backends = InProcessBackends(text, image, generation, generation_timeout_s=core.generation_timeout_s,
-                                 closers=[generation.aclose])
+    backends = InProcessBackends(
+        text, image, generation, generation_timeout_s=core.generation_timeout_s, closers=[generation.aclose]
+    )
     plane = DataPlane(backends, registry, audit=process_audit_log(env))  # SAFEGEN_AUDIT_LOG, if set
     # ImageGenerationService is deliberately absent: the gateway is the only way to the generator.
     return Wiring([text, image, *servicers_for(plane)], plane)
@@ -170,8 +179,7 @@ async def serve(args) -> int:
     log = logging.getLogger("safegen.serve")
     names = SERVICES if args.service == "all" else (args.service,)
     t0 = time.perf_counter()
-    log_event(log, "starting", "starting %s (pid %d)", args.service, os.getpid(), service=args.service,
-              pid=os.getpid())
+    log_event(log, "starting", "starting %s (pid %d)", args.service, os.getpid(), service=args.service, pid=os.getpid())
     registry = GuardrailRegistry.load(core.guardrails_dir or None, core.default_guardrail)
     policy = PolicySettings.from_env()
     wiring = build(names, registry, core=core)  # CoreSettings read once, here
@@ -192,24 +200,46 @@ async def serve(args) -> int:
 
         wiring.plane.set_health(server_health)  # /healthz follows the gRPC health, drain included
         http = await start_http_server(args.host, args.http_port, wiring.plane, grace_seconds=core.grace_seconds)
-    ready = {"port": port, "metrics_port": metrics_port, "http_port": http.port if http else None,
-             "services": service_names(servicers)}
+    ready = {
+        "port": port,
+        "metrics_port": metrics_port,
+        "http_port": http.port if http else None,
+        "services": service_names(servicers),
+    }
     # SIGTERM handlers first: whoever reads the ready file (or the serving line) may stop us at once.
     stop = asyncio.ensure_future(wait_for_signal())
     await asyncio.sleep(0)
-    log_event(log, "serving", "serving %s on %s:%d (metrics :%d%s) after %.1f s", ", ".join(ready["services"]),
-              args.host, port, metrics_port, f", http :{http.port}" if http else "", time.perf_counter() - t0,
-              **ready, seconds=round(time.perf_counter() - t0, 3))
+    log_event(
+        log,
+        "serving",
+        "serving %s on %s:%d (metrics :%d%s) after %.1f s",
+        ", ".join(ready["services"]),
+        args.host,
+        port,
+        metrics_port,
+        f", http :{http.port}" if http else "",
+        time.perf_counter() - t0,
+        **ready,
+        seconds=round(time.perf_counter() - t0, 3),
+    )
     if args.ready_file:  # after the serving line: a reader of the file finds the line in the log
         atomic_write(args.ready_file, json.dumps(ready).encode())  # readers never see a half-written file
     sig = await stop
-    log_event(log, "draining", "signal %d: draining (health NOT_SERVING, grace %.0f s)", sig, core.grace_seconds,
-              signal=sig, grace_seconds=core.grace_seconds)
+    log_event(
+        log,
+        "draining",
+        "signal %d: draining (health NOT_SERVING, grace %.0f s)",
+        sig,
+        core.grace_seconds,
+        signal=sig,
+        grace_seconds=core.grace_seconds,
+    )
     # HTTP and gRPC drain together: both count their calls on the same data plane, and running the
     # two graces one after the other would exceed the pod's termination grace.
     await asyncio.gather(
         http.stop() if http else asyncio.sleep(0),
-        drain(server, health_servicer, core.grace_seconds, core.drain_delay_seconds, servicers))
+        drain(server, health_servicer, core.grace_seconds, core.drain_delay_seconds, servicers),
+    )
     for s in servicers:
         close = getattr(s, "aclose", None)
         if close:

@@ -52,19 +52,23 @@ def guard_for(tmp_path: Path, text: str, **kw) -> Guard:
 
 # --- the keys file ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("doc, message", [
-    ({"key": []}, "one key, `keys:`"),
-    ({"keys": [{"id": "a"}]}, "sha256: expected 64 hex digits"),
-    ({"keys": [{"id": "a", "sha256": "sk-live-not-a-hash"}]}, "not the key itself"),
-    ({"keys": [{"id": "a b", "sha256": "0" * 64}]}, "id: 'a b'"),
-    ({"keys": [{"id": "a", "sha256": "0" * 64}, {"id": "a", "sha256": "1" * 64}]}, "used twice"),
-    ({"keys": [{"id": "a", "sha256": "0" * 64}, {"id": "b", "sha256": "0" * 64}]}, "same key hash"),
-    ({"keys": [{"id": "a", "sha256": "0" * 64, "services": ["safegen.v1.Nope"]}]}, "unknown ['safegen.v1.Nope']"),
-    ({"keys": [{"id": "a", "sha256": "0" * 64, "rate": {"requests_per_second": 0}}]}, "requests_per_second: 0"),
-    ({"keys": [{"id": "a", "sha256": "0" * 64, "rate": {"requests_per_second": 1, "burst": 0}}]}, "burst: 0"),
-    ({"keys": [{"id": "a", "sha256": "0" * 64, "scopes": []}]}, "unknown field(s) ['scopes']"),
-    ({"keys": [{"id": "internal", "sha256": "0" * 64}]}, "reserved"),
-])
+
+@pytest.mark.parametrize(
+    "doc, message",
+    [
+        ({"key": []}, "one key, `keys:`"),
+        ({"keys": [{"id": "a"}]}, "sha256: expected 64 hex digits"),
+        ({"keys": [{"id": "a", "sha256": "sk-live-not-a-hash"}]}, "not the key itself"),
+        ({"keys": [{"id": "a b", "sha256": "0" * 64}]}, "id: 'a b'"),
+        ({"keys": [{"id": "a", "sha256": "0" * 64}, {"id": "a", "sha256": "1" * 64}]}, "used twice"),
+        ({"keys": [{"id": "a", "sha256": "0" * 64}, {"id": "b", "sha256": "0" * 64}]}, "same key hash"),
+        ({"keys": [{"id": "a", "sha256": "0" * 64, "services": ["safegen.v1.Nope"]}]}, "unknown ['safegen.v1.Nope']"),
+        ({"keys": [{"id": "a", "sha256": "0" * 64, "rate": {"requests_per_second": 0}}]}, "requests_per_second: 0"),
+        ({"keys": [{"id": "a", "sha256": "0" * 64, "rate": {"requests_per_second": 1, "burst": 0}}]}, "burst: 0"),
+        ({"keys": [{"id": "a", "sha256": "0" * 64, "scopes": []}]}, "unknown field(s) ['scopes']"),
+        ({"keys": [{"id": "internal", "sha256": "0" * 64}]}, "reserved"),
+    ],
+)
 def test_keys_file_errors_name_the_entry_and_field(doc, message):
     with pytest.raises(SettingsError) as e:
         parse_keys(doc, "keys.yaml")
@@ -85,6 +89,7 @@ def test_without_keys_everyone_is_anonymous_and_one_warning_says_so(caplog):
 
 # --- the Guard ------------------------------------------------------------------------------------------
 
+
 def test_authenticate_checks_the_bearer_key(tmp_path):
     g = guard_for(tmp_path, keys_yaml(entry("alice", "sk-alice")))
     assert g.authenticate("Bearer sk-alice").id == "alice"
@@ -102,8 +107,11 @@ def test_authenticate_checks_the_bearer_key(tmp_path):
 
 def test_scopes_and_rate_and_share(tmp_path):
     clock = Clock()
-    g = guard_for(tmp_path, keys_yaml(entry("gen", "k1", services=[GEN], rate=(2, 3), max_in_flight=2),
-                                      entry("other", "k2")), clock=clock)
+    g = guard_for(
+        tmp_path,
+        keys_yaml(entry("gen", "k1", services=[GEN], rate=(2, 3), max_in_flight=2), entry("other", "k2")),
+        clock=clock,
+    )
     p = g.authenticate("Bearer k1")
     with pytest.raises(PermissionDenied, match=f"'gen' may not call {GUARD}; it may call: {GEN}"):
         g.admit(p, GUARD)
@@ -169,11 +177,18 @@ def test_keys_file_reloads_on_secret_rotation(tmp_path, caplog):
 
 # --- over gRPC and HTTP -------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def keyed(tmp_path, monkeypatch):
     """The process guard replaced by one with three keys: full, scoped to GuardrailService, rate-limited."""
-    g = guard_for(tmp_path, keys_yaml(entry("full", "sk-full"), entry("guard-only", "sk-guard", services=[GUARD]),
-                                      entry("slow", "sk-slow", rate=(0.01, 1))))
+    g = guard_for(
+        tmp_path,
+        keys_yaml(
+            entry("full", "sk-full"),
+            entry("guard-only", "sk-guard", services=[GUARD]),
+            entry("slow", "sk-slow", rate=(0.01, 1)),
+        ),
+    )
     monkeypatch.setattr(auth, "_process_guard", g)
     return g
 
@@ -190,10 +205,15 @@ def test_grpc_statuses_for_missing_wrong_scoped_and_limited_keys(keyed):
             health = health_pb2_grpc.HealthStub(ch)
             req = pb.GenerateRequest(prompt="a cat")
             # Health stays open: probes have no key.
-            assert health.Check(health_pb2.HealthCheckRequest(service=GEN)).status == health_pb2.HealthCheckResponse.SERVING
-            for key, code, text in [(None, grpc.StatusCode.UNAUTHENTICATED, "missing API key"),
-                                    ("sk-wrong", grpc.StatusCode.UNAUTHENTICATED, "invalid API key"),
-                                    ("sk-guard", grpc.StatusCode.PERMISSION_DENIED, f"may not call {GEN}")]:
+            assert (
+                health.Check(health_pb2.HealthCheckRequest(service=GEN)).status
+                == health_pb2.HealthCheckResponse.SERVING
+            )
+            for key, code, text in [
+                (None, grpc.StatusCode.UNAUTHENTICATED, "missing API key"),
+                ("sk-wrong", grpc.StatusCode.UNAUTHENTICATED, "invalid API key"),
+                ("sk-guard", grpc.StatusCode.PERMISSION_DENIED, f"may not call {GEN}"),
+            ]:
                 with pytest.raises(grpc.RpcError) as e:
                     gen.Generate(req, metadata=_md(key), timeout=10)
                 assert e.value.code() == code and text in e.value.details()
@@ -217,9 +237,11 @@ def test_grpc_key_metric_carries_the_id_not_the_key(keyed):
     with run_stack(FakeSafeGeneration(), FakeGuardrails()) as s:
         with grpc.insecure_channel(f"127.0.0.1:{s.grpc_port}") as ch:
             guardrail_pb2_grpc.GuardrailServiceStub(ch).ListGuardrails(
-                guardrail_pb2.ListGuardrailsRequest(), metadata=_md("sk-full"), timeout=10)
-    value = REGISTRY.get_sample_value("safegen_api_key_requests_total",
-                                      {"key_id": "full", "grpc_service": GUARD, "grpc_code": "OK"})
+                guardrail_pb2.ListGuardrailsRequest(), metadata=_md("sk-full"), timeout=10
+            )
+    value = REGISTRY.get_sample_value(
+        "safegen_api_key_requests_total", {"key_id": "full", "grpc_service": GUARD, "grpc_code": "OK"}
+    )
     assert value and value >= 1
     from prometheus_client import generate_latest
 
@@ -233,8 +255,9 @@ def test_http_statuses_and_forwarded_identity(keyed):
         assert status == 401 and b"missing API key" in raw and headers["www-authenticate"].startswith("Bearer")
         status, _, raw = s.request("POST", "/v1/generate", body, headers={"Authorization": "Bearer nope"})
         assert status == 401 and b"invalid API key" in raw
-        status, _, raw = s.request("POST", "/v1/generate", body,
-                                   headers={"Authorization": "AWS4-HMAC-SHA256 Credential=AKIA/x, Signature=00"})
+        status, _, raw = s.request(
+            "POST", "/v1/generate", body, headers={"Authorization": "AWS4-HMAC-SHA256 Credential=AKIA/x, Signature=00"}
+        )
         assert status == 401 and b"Authorization: Bearer" in raw
         status, _, raw = s.request("POST", "/v1/generate", body, headers={"Authorization": "Bearer sk-guard"})
         assert status == 403 and b"may not call safegen.v1.SafeGenerationService" in raw
@@ -250,7 +273,10 @@ def test_http_statuses_and_forwarded_identity(keyed):
         assert s.request("GET", "/")[0] == 200
         # The drop-in APIs are behind the same keys, scoped as ApplyGuardrail.
         assert s.request("POST", "/v1/moderations", {"input": "hi"})[0] == 401
-        assert s.request("POST", "/v1/moderations", {"input": "hi"}, headers={"Authorization": "Bearer sk-guard"})[0] == 200
+        assert (
+            s.request("POST", "/v1/moderations", {"input": "hi"}, headers={"Authorization": "Bearer sk-guard"})[0]
+            == 200
+        )
         # A route nobody declared is still behind the key (new routes are covered automatically).
         assert s.request("POST", "/v1/not-a-route", body)[0] == 401
         assert s.request("POST", "/v1/not-a-route", body, headers={"Authorization": "Bearer sk-full"})[0] == 404
@@ -283,8 +309,13 @@ def test_client_commands_send_safegen_api_key(keyed):
         req = guardrail_pb2.ListGuardrailsRequest()
         with client_channel(target, env={"SAFEGEN_API_KEY": "sk-full"}) as ch:
             guardrail_pb2_grpc.GuardrailServiceStub(ch).ListGuardrails(req, timeout=10)
-            next(iter(safe_generation_pb2_grpc.SafeGenerationServiceStub(ch).StreamGenerate(
-                pb.StreamGenerateRequest(prompt="a cat"), timeout=10)))
+            next(
+                iter(
+                    safe_generation_pb2_grpc.SafeGenerationServiceStub(ch).StreamGenerate(
+                        pb.StreamGenerateRequest(prompt="a cat"), timeout=10
+                    )
+                )
+            )
         with client_channel(target, env={}) as ch:
             with pytest.raises(grpc.RpcError) as e:
                 guardrail_pb2_grpc.GuardrailServiceStub(ch).ListGuardrails(req, timeout=10)

@@ -13,8 +13,15 @@ from safegen.gateway.plane import DataPlane
 from safegen.gateway.servicer import GuardrailServicer
 from safegen.image.moderator import ImageVerdict
 from safegen.text.moderator import TextVerdict
-from safegen.v1 import (common_pb2, guardrail_pb2 as gr, guardrail_pb2_grpc, image_moderation_pb2,
-                        image_moderation_pb2_grpc, text_moderation_pb2, text_moderation_pb2_grpc)
+from safegen.v1 import (
+    common_pb2,
+    guardrail_pb2 as gr,
+    guardrail_pb2_grpc,
+    image_moderation_pb2,
+    image_moderation_pb2_grpc,
+    text_moderation_pb2,
+    text_moderation_pb2_grpc,
+)
 from support import RedIsUnsafe, serve
 from web.fakes import PNG_1x1, FakeGuardrails, FakeSafeGeneration
 from web.stack import run_stack
@@ -44,20 +51,25 @@ def test_markdown_rule_is_moderated_not_internal(registry, text):
     with serve(text_servicer(registry, {}, backend=LocalClassifierBackend(classifier))) as port:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
             r = text_moderation_pb2_grpc.TextModerationServiceStub(ch).ModerateText(
-                text_moderation_pb2.ModerateTextRequest(text=text), timeout=30)
+                text_moderation_pb2.ModerateTextRequest(text=text), timeout=30
+            )
     assert r.action == common_pb2.ACTION_NONE and classifier.texts[0] == text
 
 
 @pytest.mark.parametrize("source", [3, 99, -5])
 def test_unknown_source_is_invalid_argument_for_text_and_images(registry, source):
-    with serve(text_servicer(registry, {}, backend=LocalClassifierBackend(NoScores())),
-               image_servicer(registry, {"SAFEGEN_IMAGE_RATE_LIMIT": "0"}, detector=RedIsUnsafe())) as port:
+    with serve(
+        text_servicer(registry, {}, backend=LocalClassifierBackend(NoScores())),
+        image_servicer(registry, {"SAFEGEN_IMAGE_RATE_LIMIT": "0"}, detector=RedIsUnsafe()),
+    ) as port:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
             calls = [
                 lambda: text_moderation_pb2_grpc.TextModerationServiceStub(ch).ModerateText(
-                    text_moderation_pb2.ModerateTextRequest(text="a cat", source=source), timeout=30),
+                    text_moderation_pb2.ModerateTextRequest(text="a cat", source=source), timeout=30
+                ),
                 lambda: image_moderation_pb2_grpc.ImageModerationServiceStub(ch).ModerateImages(
-                    image_moderation_pb2.ModerateImagesRequest(images=[PNG_1x1], source=source), timeout=30),
+                    image_moderation_pb2.ModerateImagesRequest(images=[PNG_1x1], source=source), timeout=30
+                ),
             ]
             for call in calls:
                 with pytest.raises(grpc.RpcError) as e:
@@ -65,7 +77,8 @@ def test_unknown_source_is_invalid_argument_for_text_and_images(registry, source
                 assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
                 assert e.value.details() == (
                     f"source: {source} is not a valid safegen.v1.Source; allowed values: SOURCE_UNSPECIFIED (0), "
-                    "SOURCE_INPUT (1), SOURCE_OUTPUT (2)")
+                    "SOURCE_INPUT (1), SOURCE_OUTPUT (2)"
+                )
 
 
 class RecordingBackends:
@@ -96,21 +109,37 @@ def test_apply_guardrail_unknown_image_format_fails_before_moderation(registry, 
         with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
             stub = guardrail_pb2_grpc.GuardrailServiceStub(ch)
             with pytest.raises(grpc.RpcError) as e:
-                stub.ApplyGuardrail(gr.ApplyGuardrailRequest(content=[
-                    gr.GuardrailContentBlock(text=gr.GuardrailTextBlock(text="hello")),
-                    gr.GuardrailContentBlock(image=gr.GuardrailImageBlock(format=fmt, data=PNG_1x1))]), timeout=30)
+                stub.ApplyGuardrail(
+                    gr.ApplyGuardrailRequest(
+                        content=[
+                            gr.GuardrailContentBlock(text=gr.GuardrailTextBlock(text="hello")),
+                            gr.GuardrailContentBlock(image=gr.GuardrailImageBlock(format=fmt, data=PNG_1x1)),
+                        ]
+                    ),
+                    timeout=30,
+                )
             assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
             assert e.value.details().startswith(f"content[1].image.format: {fmt} is not a valid safegen.v1.ImageFormat")
             assert "IMAGE_FORMAT_PNG (1), IMAGE_FORMAT_JPEG (2)" in e.value.details()
             with pytest.raises(grpc.RpcError) as e:
-                stub.ApplyGuardrail(gr.ApplyGuardrailRequest(
-                    source=42, content=[gr.GuardrailContentBlock(text=gr.GuardrailTextBlock(text="hello"))]), timeout=30)
+                stub.ApplyGuardrail(
+                    gr.ApplyGuardrailRequest(
+                        source=42, content=[gr.GuardrailContentBlock(text=gr.GuardrailTextBlock(text="hello"))]
+                    ),
+                    timeout=30,
+                )
             assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "source: 42" in e.value.details()
     assert backends.calls == []
 
 
-@pytest.mark.parametrize("body", ["[" * 100_000 + "]" * 100_000, '{"prompt": ' + "[" * 100_000 + "]" * 100_000 + "}",
-                                  '{"a":' * 50_000 + "1" + "}" * 50_000])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "[" * 100_000 + "]" * 100_000,
+        '{"prompt": ' + "[" * 100_000 + "]" * 100_000 + "}",
+        '{"a":' * 50_000 + "1" + "}" * 50_000,
+    ],
+)
 def test_deeply_nested_json_is_400_not_500(body):
     with run_stack(FakeSafeGeneration(), FakeGuardrails()) as s:
         status, _, raw = s.request("POST", "/v1/generate", body, headers={"Content-Type": "application/json"})

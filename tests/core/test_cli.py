@@ -19,7 +19,12 @@ from safegen.core.types import Category, CategoryScore, Level, TextAssessment
 from safegen.image.servicer import create_servicer as image_servicer
 from safegen.policy import GuardrailRegistry
 from safegen.text.servicer import create_servicer as text_servicer
-from safegen.v1 import common_pb2, image_generation_pb2 as gen_pb, safe_generation_pb2 as pb, safe_generation_pb2_grpc as pb_grpc
+from safegen.v1 import (
+    common_pb2,
+    image_generation_pb2 as gen_pb,
+    safe_generation_pb2 as pb,
+    safe_generation_pb2_grpc as pb_grpc,
+)
 from support import RedIsUnsafe, serve
 
 
@@ -29,8 +34,9 @@ class CleanClassifier:
     name = "clean-double"
 
     def assess(self, text, source):
-        return TextAssessment({c: CategoryScore(c, 0.01, Level.NONE) for c in (Category.SEXUAL, Category.VIOLENCE)},
-                              backend=self.name)
+        return TextAssessment(
+            {c: CategoryScore(c, 0.01, Level.NONE) for c in (Category.SEXUAL, Category.VIOLENCE)}, backend=self.name
+        )
 
 
 class CannedGateway(pb_grpc.SafeGenerationServiceServicer):
@@ -44,25 +50,37 @@ class CannedGateway(pb_grpc.SafeGenerationServiceServicer):
     async def StreamGenerate(self, request, context):  # noqa: N802 - generated name
         if request.prompt == "hang":
             await asyncio.sleep(60)
-        yield pb.StreamGenerateResponse(stage=pb.StageEvent(stage=pb.STAGE_PROMPT_MODERATION, finished=True,
-                                                            detail="ok", seconds=0.001))
+        yield pb.StreamGenerateResponse(
+            stage=pb.StageEvent(stage=pb.STAGE_PROMPT_MODERATION, finished=True, detail="ok", seconds=0.001)
+        )
         yield pb.StreamGenerateResponse(progress=gen_pb.GenerationProgress(step=1, total_steps=1))
         if request.prompt == "blocked":
             result = pb.GenerateResponse(action=common_pb2.ACTION_GUARDRAIL_INTERVENED, blocked_message="no")
         elif request.prompt == "blurred":
-            result = pb.GenerateResponse(action=common_pb2.ACTION_GUARDRAIL_INTERVENED, images=[
-                pb.GeneratedImage(data=self.png, blurred=True, seed=7, action=common_pb2.ACTION_GUARDRAIL_INTERVENED)])
+            result = pb.GenerateResponse(
+                action=common_pb2.ACTION_GUARDRAIL_INTERVENED,
+                images=[
+                    pb.GeneratedImage(
+                        data=self.png, blurred=True, seed=7, action=common_pb2.ACTION_GUARDRAIL_INTERVENED
+                    )
+                ],
+            )
         else:
-            result = pb.GenerateResponse(action=common_pb2.ACTION_NONE, images=[
-                pb.GeneratedImage(data=self.png, seed=7, action=common_pb2.ACTION_NONE)])
+            result = pb.GenerateResponse(
+                action=common_pb2.ACTION_NONE,
+                images=[pb.GeneratedImage(data=self.png, seed=7, action=common_pb2.ACTION_NONE)],
+            )
         yield pb.StreamGenerateResponse(result=result)
 
 
 @pytest.fixture(scope="module")
 def target():
     registry = GuardrailRegistry.load()
-    with serve(text_servicer(registry, {}, backend=CleanClassifier()),
-               image_servicer(registry, {}, detector=RedIsUnsafe()), CannedGateway()) as port:
+    with serve(
+        text_servicer(registry, {}, backend=CleanClassifier()),
+        image_servicer(registry, {}, detector=RedIsUnsafe()),
+        CannedGateway(),
+    ) as port:
         yield f"127.0.0.1:{port}"
 
 
@@ -78,10 +96,13 @@ def run(capsys, *argv):
     return code, out, err
 
 
-@pytest.mark.parametrize("text, code, verdict", [
-    ("a watercolor of a lighthouse", 0, "ALLOWED"),
-    ("a p0rn star", 3, "INTERVENED"),
-])
+@pytest.mark.parametrize(
+    "text, code, verdict",
+    [
+        ("a watercolor of a lighthouse", 0, "ALLOWED"),
+        ("a p0rn star", 3, "INTERVENED"),
+    ],
+)
 def test_moderate_text_exit_code_and_human_output(capsys, target, text, code, verdict):
     got, out, _ = run(capsys, "moderate-text", "--target", target, text)
     assert got == code
@@ -140,11 +161,14 @@ def test_unreachable_server_exits_1(capsys):
     assert code == 1 and "UNAVAILABLE" in err
 
 
-@pytest.mark.parametrize("prompt, code, line", [
-    ("a blue square", 0, "wrote"),
-    ("blurred", 3, "(blurred) seed=7"),
-    ("blocked", 3, "blocked: no"),
-])
+@pytest.mark.parametrize(
+    "prompt, code, line",
+    [
+        ("a blue square", 0, "wrote"),
+        ("blurred", 3, "(blurred) seed=7"),
+        ("blocked", 3, "blocked: no"),
+    ],
+)
 def test_generate_exit_codes(capsys, target, tmp_path, prompt, code, line):
     out_file = tmp_path / "out.png"
     got, out, _ = run(capsys, "generate", "--target", target, "-o", str(out_file), prompt)
@@ -176,8 +200,9 @@ def test_version(capsys):
 
 def _client(*argv, **kw):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    return subprocess.Popen([sys.executable, "-m", "safegen.cli", *argv], env=env, stderr=subprocess.PIPE,
-                            text=True, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "safegen.cli", *argv], env=env, stderr=subprocess.PIPE, text=True, **kw
+    )
 
 
 def test_closed_pipe_ends_quietly(target):
@@ -196,10 +221,17 @@ def test_ctrl_c_ends_quietly(target, tmp_path):
 
 
 def test_a_command_imports_no_other_subcommands_plugin():
-    code = ("import sys\nfrom safegen import cli\ncli.build_parser('serve').parse_args(['serve'])\n"
-            "print(sorted(m for m in sys.modules if m.startswith(('safegen.training', 'safegen.scan'))))")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                       env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    code = (
+        "import sys\nfrom safegen import cli\ncli.build_parser('serve').parse_args(['serve'])\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('safegen.training', 'safegen.scan'))))"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
     assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr
 
 
@@ -210,9 +242,17 @@ def test_bash_completion_completes_commands_and_their_options(capsys, tmp_path):
 
     def complete(*words):
         line = " ".join(words)
-        r = subprocess.run(["bash", "-c", f'source {script}; COMP_WORDS=({line}); COMP_CWORD={len(words) - 1}; '
-                                          '_safegen; echo "${COMPREPLY[@]}"'], capture_output=True, text=True,
-                           timeout=30)
+        r = subprocess.run(
+            [
+                "bash",
+                "-c",
+                f"source {script}; COMP_WORDS=({line}); COMP_CWORD={len(words) - 1}; "
+                '_safegen; echo "${COMPREPLY[@]}"',
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert r.returncode == 0, r.stderr
         return r.stdout.split()
 

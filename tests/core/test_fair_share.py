@@ -49,8 +49,11 @@ def _md(value):
 
 def test_bad_and_over_rate_requests_do_not_wait_behind_queued_work():
     detector = Held()
-    servicer = create_servicer(GuardrailRegistry.load(), {"SAFEGEN_IMAGE_RATE_LIMIT": "1", "SAFEGEN_IMAGE_MAX_IMAGES": "2",
-                                                          "SAFEGEN_IMAGE_WORKERS": "1"}, detector=detector)
+    servicer = create_servicer(
+        GuardrailRegistry.load(),
+        {"SAFEGEN_IMAGE_RATE_LIMIT": "1", "SAFEGEN_IMAGE_MAX_IMAGES": "2", "SAFEGEN_IMAGE_WORKERS": "1"},
+        detector=detector,
+    )
     with serve(servicer) as port, grpc.insecure_channel(f"127.0.0.1:{port}") as ch, ThreadPoolExecutor(1) as pool:
         stub = pb_grpc.ImageModerationServiceStub(ch)
         busy = pool.submit(stub.ModerateImages, pb.ModerateImagesRequest(images=[_png(8, 8)]), timeout=30)
@@ -70,8 +73,11 @@ def test_bad_and_over_rate_requests_do_not_wait_behind_queued_work():
 
 
 def test_image_budget_is_per_key_and_the_process_itself_is_not_charged(keyed):
-    servicer = create_servicer(GuardrailRegistry.load(), {"SAFEGEN_IMAGE_RATE_LIMIT": "0.01",
-                                                          "SAFEGEN_IMAGE_MAX_IMAGES": "2"}, detector=RedIsUnsafe())
+    servicer = create_servicer(
+        GuardrailRegistry.load(),
+        {"SAFEGEN_IMAGE_RATE_LIMIT": "0.01", "SAFEGEN_IMAGE_MAX_IMAGES": "2"},
+        detector=RedIsUnsafe(),
+    )
     req = pb.ModerateImagesRequest(images=[_png(8, 8)] * 2)
     with serve(servicer) as port, grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
         stub = pb_grpc.ImageModerationServiceStub(ch)
@@ -177,11 +183,18 @@ def test_the_gateway_passes_the_callers_key_to_the_generation_queue(keyed):
             return GenerationResult(images=[_png(64, 64, (20, 20, 200))], seeds=[0], model_id="gate", backend="gate")
 
     registry = GuardrailRegistry.load()
-    servicers = build(SERVICES, registry, {}, prebuilt={
-        "text-moderation": text_servicer(registry, {}, backend=LocalClassifierBackend(NoScores())),
-        "image-moderation": create_servicer(registry, {"SAFEGEN_IMAGE_RATE_LIMIT": "0"}, detector=RedIsUnsafe()),
-        "image-generation": generation_servicer(registry, {"SAFEGEN_GEN_MAX_QUEUE": "3"}, backend=Gate()),  # 4 places
-    }).servicers
+    servicers = build(
+        SERVICES,
+        registry,
+        {},
+        prebuilt={
+            "text-moderation": text_servicer(registry, {}, backend=LocalClassifierBackend(NoScores())),
+            "image-moderation": create_servicer(registry, {"SAFEGEN_IMAGE_RATE_LIMIT": "0"}, detector=RedIsUnsafe()),
+            "image-generation": generation_servicer(
+                registry, {"SAFEGEN_GEN_MAX_QUEUE": "3"}, backend=Gate()
+            ),  # 4 places
+        },
+    ).servicers
     req = gpb.GenerateRequest(prompt="a blue square", width=64, height=64)
     with serve(*servicers) as port, grpc.insecure_channel(f"127.0.0.1:{port}") as ch, ThreadPoolExecutor(4) as pool:
         stub = gpb_grpc.SafeGenerationServiceStub(ch)

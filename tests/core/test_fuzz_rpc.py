@@ -17,14 +17,28 @@ from safegen.image.servicer import create_servicer as image_servicer
 from safegen.policy import GuardrailRegistry
 from safegen.text.backends.local import LocalClassifierBackend
 from safegen.text.servicer import create_servicer as text_servicer
-from safegen.v1 import (guardrail_pb2, guardrail_pb2_grpc, image_generation_pb2, image_generation_pb2_grpc,
-                        image_moderation_pb2, image_moderation_pb2_grpc, safe_generation_pb2,
-                        safe_generation_pb2_grpc, text_moderation_pb2, text_moderation_pb2_grpc)
+from safegen.v1 import (
+    guardrail_pb2,
+    guardrail_pb2_grpc,
+    image_generation_pb2,
+    image_generation_pb2_grpc,
+    image_moderation_pb2,
+    image_moderation_pb2_grpc,
+    safe_generation_pb2,
+    safe_generation_pb2_grpc,
+    text_moderation_pb2,
+    text_moderation_pb2_grpc,
+)
 from support import RedIsUnsafe, serve
 from support.fuzz import messages
 
-BUDGET = settings(max_examples=30, deadline=None, derandomize=True, database=None,
-                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
+BUDGET = settings(
+    max_examples=30,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+)
 NEVER = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}
 
 
@@ -67,10 +81,16 @@ class Solid(GenerationBackend):
 def channel():
     registry = GuardrailRegistry.load()
     generation = generation_servicer(registry, {}, backend=Solid())
-    wiring = build(SERVICES, registry, {}, prebuilt={
-        "text-moderation": text_servicer(registry, {}, backend=LocalClassifierBackend(NoScores())),
-        "image-moderation": image_servicer(registry, {"SAFEGEN_IMAGE_RATE_LIMIT": "0"}, detector=RedIsUnsafe()),
-        "image-generation": generation})
+    wiring = build(
+        SERVICES,
+        registry,
+        {},
+        prebuilt={
+            "text-moderation": text_servicer(registry, {}, backend=LocalClassifierBackend(NoScores())),
+            "image-moderation": image_servicer(registry, {"SAFEGEN_IMAGE_RATE_LIMIT": "0"}, detector=RedIsUnsafe()),
+            "image-generation": generation,
+        },
+    )
     # The all-in-one wiring, plus the generation service as split mode serves it, so both get fuzzed.
     with serve(*wiring.servicers, generation) as port:
         opts = [("grpc.max_receive_message_length", 100 << 20), ("grpc.max_send_message_length", 100 << 20)]

@@ -16,8 +16,12 @@ PKG = REPO / "services" / "safegen"
 @pytest.mark.parametrize("service", ["text", "image", "generation"])
 def test_every_service_folder_has_settings_servicer_and_backends(service):
     folder = PKG / service
-    for name in ("settings.py", "servicer.py", "backends/__init__.py", "backends/base.py" if service != "text"
-                 else "backends/local.py"):
+    for name in (
+        "settings.py",
+        "servicer.py",
+        "backends/__init__.py",
+        "backends/base.py" if service != "text" else "backends/local.py",
+    ):
         assert (folder / name).is_file(), f"{service}/{name} is missing"
     assert not (folder / "service.py").exists(), "service.py mixed settings, domain and grpc: split it"
 
@@ -32,9 +36,17 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
-DOMAIN = [PKG / "text" / "moderator.py", PKG / "image" / "moderator.py", PKG / "generation" / "generator.py",
-          PKG / "generation" / "request.py", *sorted((PKG / "policy").glob("*.py")), PKG / "image" / "blur.py",
-          PKG / "text" / "words.py", PKG / "text" / "normalize.py", PKG / "text" / "classifier.py"]
+DOMAIN = [
+    PKG / "text" / "moderator.py",
+    PKG / "image" / "moderator.py",
+    PKG / "generation" / "generator.py",
+    PKG / "generation" / "request.py",
+    *sorted((PKG / "policy").glob("*.py")),
+    PKG / "image" / "blur.py",
+    PKG / "text" / "words.py",
+    PKG / "text" / "normalize.py",
+    PKG / "text" / "classifier.py",
+]
 
 
 @pytest.mark.parametrize("path", DOMAIN, ids=[str(p.relative_to(PKG)) for p in DOMAIN])
@@ -50,7 +62,8 @@ def test_runtime_never_imports_training_or_test_helpers():
         "import safegen.cli, safegen.text.servicer, safegen.image.servicer, safegen.generation.servicer\n"
         "import safegen.gateway.servicer, safegen.gateway.http, safegen.scan.cli\n"
         "bad = sorted(m for m in sys.modules if m.startswith('safegen.training') or m == 'support')\n"
-        "print(','.join(bad))\n")
+        "print(','.join(bad))\n"
+    )
     env = {"PYTHONPATH": f"{REPO / 'services'}:{REPO / 'gateway'}", "PATH": "/usr/bin:/bin"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr

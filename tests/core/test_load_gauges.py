@@ -92,8 +92,10 @@ def test_image_moderation_inflight_and_pool_queue_over_real_rpcs():
     with serve(servicer) as port, grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = image_moderation_pb2_grpc.ImageModerationServiceStub(channel)
         with ThreadPoolExecutor(3) as pool:
-            futures = [pool.submit(stub.ModerateImages, image_moderation_pb2.ModerateImagesRequest(images=[image]),
-                                   timeout=30) for _ in range(3)]
+            futures = [
+                pool.submit(stub.ModerateImages, image_moderation_pb2.ModerateImagesRequest(images=[image]), timeout=30)
+                for _ in range(3)
+            ]
             deadline = time.monotonic() + 10
             while gauge("safegen_inflight_requests", "image-moderation") < base_i + 3:
                 assert time.monotonic() < deadline, "three RPCs never showed as in flight"
@@ -103,7 +105,9 @@ def test_image_moderation_inflight_and_pool_queue_over_real_rpcs():
             assert gauge("safegen_inflight_requests", "image-moderation") == base_i + 3
             detector.release.set()
             assert all(len(f.result().results) == 1 for f in futures)
-        bad = stub.ModerateImages.future(image_moderation_pb2.ModerateImagesRequest(images=[b"not an image"]), timeout=10)
+        bad = stub.ModerateImages.future(
+            image_moderation_pb2.ModerateImagesRequest(images=[b"not an image"]), timeout=10
+        )
         with pytest.raises(grpc.RpcError):
             bad.result()
     assert gauge("safegen_inflight_requests", "image-moderation") == base_i

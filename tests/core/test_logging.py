@@ -52,8 +52,14 @@ def test_lifecycle_events_carry_their_fields_as_json_keys(capture):
     assert loading["event"] == "loading" and loading["component"] == "text-moderation"
     assert loaded["event"] == "loaded" and loaded["ms"] == round(sw.ms, 1)
     assert loaded["message"].startswith("loaded text-moderation in ")
-    assert serving == {**serving, "event": "serving", "port": 50051, "message": "serving on 127.0.0.1:50051",
-                       "logger": "safegen.serve", "level": "INFO"}
+    assert serving == {
+        **serving,
+        "event": "serving",
+        "port": 50051,
+        "message": "serving on 127.0.0.1:50051",
+        "logger": "safegen.serve",
+        "level": "INFO",
+    }
     assert serving["time"].endswith("Z")
 
 
@@ -92,13 +98,17 @@ def test_third_party_errors_stay_errors_and_safegen_warnings_stay_warnings(captu
     logging.getLogger("safegen.image").warning("NudeNet is enabled")
     logging.getLogger("safegen.image").warning("NudeNet is enabled")  # our own lines are never deduplicated
     assert [(x["logger"], x["level"]) for x in lines(out)] == [
-        ("somelib.cuda", "ERROR"), ("safegen.image", "WARNING"), ("safegen.image", "WARNING")]
+        ("somelib.cuda", "ERROR"),
+        ("safegen.image", "WARNING"),
+        ("safegen.image", "WARNING"),
+    ]
 
 
 def test_known_messages_are_reworded(capture):
     out = capture(level="DEBUG")
     logging.getLogger("diffusers.models.modeling_utils").warning(
-        "Cannot initialize model with low cpu memory usage because `accelerate` was not found in the environment.")
+        "Cannot initialize model with low cpu memory usage because `accelerate` was not found in the environment."
+    )
     (line,) = lines(out)
     assert line["level"] == "DEBUG" and line["message"].startswith("diffusers loads weights without `accelerate`")
 
@@ -169,8 +179,9 @@ def test_a_clean_start_prints_only_safegen_lines(tmp_path):
     lifecycle order; no third-party warning, advice or progress bar reaches the log."""
     from support import ServeProcess, stop_processes
 
-    sp = ServeProcess(tmp_path, "--http-port", "0", env={"SAFEGEN_LOG_FORMAT": "json", "SAFEGEN_LOG_LEVEL": "INFO"},
-                      name="quiet")
+    sp = ServeProcess(
+        tmp_path, "--http-port", "0", env={"SAFEGEN_LOG_FORMAT": "json", "SAFEGEN_LOG_LEVEL": "INFO"}, name="quiet"
+    )
     try:
         sp.wait_ready(300)
     finally:

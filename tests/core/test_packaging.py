@@ -72,8 +72,19 @@ def wheel(tmp_path_factory) -> Iterator[zipfile.ZipFile]:
         (src / f).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / f, src / f)
     out = tmp_path_factory.mktemp("wheel")
-    cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "--disable-pip-version-check", str(src),
-           "-w", str(out), *_no_isolation()]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "--no-deps",
+        "-q",
+        "--disable-pip-version-check",
+        str(src),
+        "-w",
+        str(out),
+        *_no_isolation(),
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     (built,) = out.glob("safegen-*.whl")
@@ -163,7 +174,9 @@ def test_pyproject_declares_every_runtime_import():
         owners = {_norm(d) for d in dists.get(top, [])}
         if not owners & declared and COMES_WITH.get(top) not in declared:
             undeclared[top] = (where, sorted(owners) or "not installed")
-    assert not undeclared, f"imported but not in pyproject's dependencies (module: importer, distribution): {undeclared}"
+    assert not undeclared, (
+        f"imported but not in pyproject's dependencies (module: importer, distribution): {undeclared}"
+    )
 
 
 def test_model_libraries_write_nothing_into_home(tmp_path):
@@ -176,7 +189,8 @@ def test_model_libraries_write_nothing_into_home(tmp_path):
         "from safegen.core.logging import configure\n"
         "configure('INFO')\n"
         "import onnxruntime as ort\n"
-        f"ort.InferenceSession({str(model)!r}, providers=['CPUExecutionProvider'])\n")
+        f"ort.InferenceSession({str(model)!r}, providers=['CPUExecutionProvider'])\n"
+    )
     env = {"PYTHONPATH": f"{REPO / 'services'}:{REPO / 'gateway'}", "PATH": "/usr/bin:/bin", "HOME": str(home)}
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stderr

@@ -12,12 +12,23 @@ from safegen.policy.guardrail import parse_guardrail
 L = Level
 
 
-@pytest.mark.parametrize("strength,confidence,expected", [
-    (L.HIGH, L.LOW, True), (L.HIGH, L.MEDIUM, True), (L.HIGH, L.HIGH, True), (L.HIGH, L.NONE, False),
-    (L.MEDIUM, L.LOW, False), (L.MEDIUM, L.MEDIUM, True), (L.MEDIUM, L.HIGH, True),
-    (L.LOW, L.LOW, False), (L.LOW, L.MEDIUM, False), (L.LOW, L.HIGH, True),
-    (L.NONE, L.HIGH, False), (L.NONE, L.LOW, False),
-])
+@pytest.mark.parametrize(
+    "strength,confidence,expected",
+    [
+        (L.HIGH, L.LOW, True),
+        (L.HIGH, L.MEDIUM, True),
+        (L.HIGH, L.HIGH, True),
+        (L.HIGH, L.NONE, False),
+        (L.MEDIUM, L.LOW, False),
+        (L.MEDIUM, L.MEDIUM, True),
+        (L.MEDIUM, L.HIGH, True),
+        (L.LOW, L.LOW, False),
+        (L.LOW, L.MEDIUM, False),
+        (L.LOW, L.HIGH, True),
+        (L.NONE, L.HIGH, False),
+        (L.NONE, L.LOW, False),
+    ],
+)
 def test_bedrock_strength_semantics(strength, confidence, expected):
     assert intervenes(strength, confidence) is expected
 
@@ -33,9 +44,20 @@ def test_default_guardrail_is_consumer_safe():
 
 
 def test_evaluate_uses_source_and_modality():
-    doc = {"id": "t", "contentPolicyConfig": {"filtersConfig": [
-        {"type": "SEXUAL", "inputStrength": "LOW", "outputStrength": "HIGH", "inputModalities": ["TEXT"],
-         "outputModalities": ["IMAGE"]}]}}
+    doc = {
+        "id": "t",
+        "contentPolicyConfig": {
+            "filtersConfig": [
+                {
+                    "type": "SEXUAL",
+                    "inputStrength": "LOW",
+                    "outputStrength": "HIGH",
+                    "inputModalities": ["TEXT"],
+                    "outputModalities": ["IMAGE"],
+                }
+            ]
+        },
+    }
     g = parse_guardrail(doc, "t.yaml", "t")
     scores = {Category.SEXUAL: CategoryScore(Category.SEXUAL, 0.4, Level.MEDIUM)}
     by_src = {
@@ -47,20 +69,28 @@ def test_evaluate_uses_source_and_modality():
         [sexual] = g.evaluate(scores, src, mod, [Category.SEXUAL])
         assert sexual.detected is want, (src, mod)
     # Categories without a filter never intervene.
-    assert not any(v.detected for v in g.evaluate(
-        {Category.HATE: CategoryScore(Category.HATE, 1.0, Level.HIGH)}, Source.INPUT, Modality.TEXT))
+    assert not any(
+        v.detected
+        for v in g.evaluate({Category.HATE: CategoryScore(Category.HATE, 1.0, Level.HIGH)}, Source.INPUT, Modality.TEXT)
+    )
 
 
-@pytest.mark.parametrize("doc,fragment", [
-    ({"contentPolicyConfig": {"filtersConfig": [{"type": "GORE"}]}}, "'GORE' is not one of"),
-    ({"contentPolicyConfig": {"filtersConfig": [{"type": "SEXUAL", "inputStrength": "EXTREME"}]}}, "inputStrength"),
-    ({"contentPolicyConfig": {"filtersConfig": [{"type": "PROMPT_ATTACK", "outputStrength": "HIGH"}]}}, "input only"),
-    ({"contentPolicyConfig": {"filtersConfig": [{"type": "SEXUAL", "inputStrenght": "HIGH"}]}}, "unknown key"),
-    ({"wordPolicyConfig": {"wordsConfig": [{"text": "x" * 101}]}}, "1-100 characters"),
-    ({"safegen": {"unsafeImageAction": "DELETE"}}, "unsafeImageAction"),
-    ({"safegen": {"maxRegenerations": 9}}, "maxRegenerations"),
-    ({"colour": "red"}, "unknown key"),
-])
+@pytest.mark.parametrize(
+    "doc,fragment",
+    [
+        ({"contentPolicyConfig": {"filtersConfig": [{"type": "GORE"}]}}, "'GORE' is not one of"),
+        ({"contentPolicyConfig": {"filtersConfig": [{"type": "SEXUAL", "inputStrength": "EXTREME"}]}}, "inputStrength"),
+        (
+            {"contentPolicyConfig": {"filtersConfig": [{"type": "PROMPT_ATTACK", "outputStrength": "HIGH"}]}},
+            "input only",
+        ),
+        ({"contentPolicyConfig": {"filtersConfig": [{"type": "SEXUAL", "inputStrenght": "HIGH"}]}}, "unknown key"),
+        ({"wordPolicyConfig": {"wordsConfig": [{"text": "x" * 101}]}}, "1-100 characters"),
+        ({"safegen": {"unsafeImageAction": "DELETE"}}, "unsafeImageAction"),
+        ({"safegen": {"maxRegenerations": 9}}, "maxRegenerations"),
+        ({"colour": "red"}, "unknown key"),
+    ],
+)
 def test_bad_guardrail_files_are_rejected_with_the_key(doc, fragment):
     with pytest.raises(GuardrailConfigError, match=fragment):
         parse_guardrail(doc, "bad.yaml", "bad")
@@ -81,7 +111,8 @@ def test_directory_guardrails_and_env_interpolation(tmp_path, monkeypatch):
     monkeypatch.setenv("BLOCK_MSG", "Nope.")
     (tmp_path / "kids.yaml").write_text(
         "id: kids\nblockedInputMessaging: ${BLOCK_MSG}\nwordPolicyConfig:\n  wordsConfig: [{text: dragon}]\n"
-        "safegen: {unsafeImageAction: BLOCK, negativePrompts: [scary]}\n")
+        "safegen: {unsafeImageAction: BLOCK, negativePrompts: [scary]}\n"
+    )
     reg = GuardrailRegistry.load(tmp_path)
     g = reg.get("kids")
     assert g.blocked_input_message == "Nope." and g.custom_words == ("dragon",)

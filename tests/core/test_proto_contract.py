@@ -15,9 +15,14 @@ def test_generated_code_matches_protos(repo_root, tmp_path):
     committed = repo_root / "services" / "safegen" / "v1"
     names = sorted(p.name for p in fresh.iterdir() if p.name != "__init__.py")
     assert names, "codegen produced nothing"
-    drift = [n for n in names if not (committed / n).exists() or not filecmp.cmp(fresh / n, committed / n, shallow=False)]
-    stale = sorted(p.name for p in committed.iterdir() if p.suffix in (".py", ".pyi") and p.name != "__init__.py"
-                   and p.name not in names)
+    drift = [
+        n for n in names if not (committed / n).exists() or not filecmp.cmp(fresh / n, committed / n, shallow=False)
+    ]
+    stale = sorted(
+        p.name
+        for p in committed.iterdir()
+        if p.suffix in (".py", ".pyi") and p.name != "__init__.py" and p.name not in names
+    )
     assert not drift and not stale, f"generated code drifted: {drift} stale: {stale}; run scripts/gen-protos"
 
 
@@ -32,8 +37,14 @@ def test_buf_lint(repo_root):
 
 def test_public_names_exist():
     # Outside tools call these exact names (issue #2): renaming any of them is a breaking change.
-    from safegen.v1 import (common_pb2, guardrail_pb2, image_generation_pb2, image_moderation_pb2,
-                            safe_generation_pb2, text_moderation_pb2)
+    from safegen.v1 import (
+        common_pb2,
+        guardrail_pb2,
+        image_generation_pb2,
+        image_moderation_pb2,
+        safe_generation_pb2,
+        text_moderation_pb2,
+    )
 
     services = {
         text_moderation_pb2: ("TextModerationService", ["ModerateText"]),

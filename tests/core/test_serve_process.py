@@ -41,21 +41,26 @@ def channel(port):
 
 
 def test_sigterm_drains_in_flight_calls_and_reports_not_serving(tmp_path):
-    proc, ready = start(tmp_path, env={"SAFEGEN_DRAIN_DELAY_SECONDS": "1.0", "SAFEGEN_GRACE_SECONDS": "30"},
-                        name="all")
+    proc, ready = start(tmp_path, env={"SAFEGEN_DRAIN_DELAY_SECONDS": "1.0", "SAFEGEN_GRACE_SECONDS": "30"}, name="all")
     try:
-        assert set(ready["services"]) >= {"safegen.v1.SafeGenerationService", "safegen.v1.TextModerationService",
-                                          "safegen.v1.ImageModerationService", "safegen.v1.GuardrailService"}
+        assert set(ready["services"]) >= {
+            "safegen.v1.SafeGenerationService",
+            "safegen.v1.TextModerationService",
+            "safegen.v1.ImageModerationService",
+            "safegen.v1.GuardrailService",
+        }
         # No bypass: generation is internal to the all-in-one process, never on its public port.
         assert "safegen.v1.ImageGenerationService" not in ready["services"]
         ch = channel(ready["port"])
         with pytest.raises(grpc.RpcError) as e:
-            gen_grpc.ImageGenerationServiceStub(ch).GenerateImages(gen.GenerateImagesRequest(prompt="a p.0.r.n star"),
-                                                                  timeout=30)
+            gen_grpc.ImageGenerationServiceStub(ch).GenerateImages(
+                gen.GenerateImagesRequest(prompt="a p.0.r.n star"), timeout=30
+            )
         assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
         stub = pb_grpc.SafeGenerationServiceStub(ch)
-        stream = stub.StreamGenerate(pb.StreamGenerateRequest(prompt="a yellow circle on a blue background",
-                                                              steps=150, seed=1), timeout=120)
+        stream = stub.StreamGenerate(
+            pb.StreamGenerateRequest(prompt="a yellow circle on a blue background", steps=150, seed=1), timeout=120
+        )
         first = next(stream)  # the call is in flight
         assert first.WhichOneof("event") == "stage"
         proc.send_signal(signal.SIGTERM)
@@ -77,15 +82,19 @@ def test_metrics_port_serves_grpc_and_stage_metrics(tmp_path):
         stub.Generate(pb.GenerateRequest(prompt="a white square on a red background", seed=4), timeout=120)
         # The gateway calls text moderation in process; the public moderation API is still a gRPC service.
         tm_grpc.TextModerationServiceStub(channel(ready["port"])).ModerateText(
-            tm.ModerateTextRequest(text="a quiet lake"), timeout=30)
+            tm.ModerateTextRequest(text="a quiet lake"), timeout=30
+        )
         body = urllib.request.urlopen(f"http://127.0.0.1:{ready['metrics_port']}/metrics", timeout=10).read().decode()
-        for needle in ('grpc_server_handled_total{grpc_code="OK",grpc_method="Generate"',
-                       'grpc_server_handling_seconds_bucket{grpc_method="ModerateText"',
-                       'safegen_stage_duration_seconds_count{stage="generation"}',
-                       'safegen_text_backend_seconds_count', 'safegen_image_detect_seconds_count',
-                       'safegen_stage_duration_seconds_count{stage="total"}',
-                       "safegen_moderation_overhead_ratio_count",
-                       'safegen_decisions_total{action="ALLOWED",category="NONE",source="input"}'):
+        for needle in (
+            'grpc_server_handled_total{grpc_code="OK",grpc_method="Generate"',
+            'grpc_server_handling_seconds_bucket{grpc_method="ModerateText"',
+            'safegen_stage_duration_seconds_count{stage="generation"}',
+            "safegen_text_backend_seconds_count",
+            "safegen_image_detect_seconds_count",
+            'safegen_stage_duration_seconds_count{stage="total"}',
+            "safegen_moderation_overhead_ratio_count",
+            'safegen_decisions_total{action="ALLOWED",category="NONE",source="input"}',
+        ):
             assert needle in body, needle
     finally:
         assert stop(proc) == 0
@@ -95,9 +104,11 @@ def test_services_as_separate_processes(tmp_path):
     procs = []
     try:
         addrs = {}
-        for svc, var in (("text-moderation", "SAFEGEN_TEXT_MODERATION_ADDR"),
-                         ("image-moderation", "SAFEGEN_IMAGE_MODERATION_ADDR"),
-                         ("image-generation", "SAFEGEN_IMAGE_GENERATION_ADDR")):
+        for svc, var in (
+            ("text-moderation", "SAFEGEN_TEXT_MODERATION_ADDR"),
+            ("image-moderation", "SAFEGEN_IMAGE_MODERATION_ADDR"),
+            ("image-generation", "SAFEGEN_IMAGE_GENERATION_ADDR"),
+        ):
             p, r = start(tmp_path, svc, name=svc)
             procs.append(p)
             addrs[var] = f"127.0.0.1:{r['port']}"
@@ -106,29 +117,60 @@ def test_services_as_separate_processes(tmp_path):
         procs.append(gw)
         assert "safegen.v1.TextModerationService" not in r["services"]
         resp = pb_grpc.SafeGenerationServiceStub(channel(r["port"])).Generate(
-            pb.GenerateRequest(prompt="a blue square on a yellow background", seed=2), timeout=120)
+            pb.GenerateRequest(prompt="a blue square on a yellow background", seed=2), timeout=120
+        )
         assert resp.images and resp.images[0].data and resp.timings.prompt_moderation_seconds > 0
         # A dead backend is UNAVAILABLE naming it, not a hang or INTERNAL.
         assert stop(procs[0]) == 0
         with pytest.raises(grpc.RpcError) as e:
-            pb_grpc.SafeGenerationServiceStub(channel(r["port"])).Generate(pb.GenerateRequest(prompt="a cat"), timeout=60)
+            pb_grpc.SafeGenerationServiceStub(channel(r["port"])).Generate(
+                pb.GenerateRequest(prompt="a cat"), timeout=60
+            )
         assert e.value.code() == grpc.StatusCode.UNAVAILABLE and "text moderation" in e.value.details()
     finally:
         stop_processes(procs)
 
 
 def test_bad_setting_stops_with_a_clear_message(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "safegen.cli", "serve", "gateway", "--port", "0", "--metrics-port", "0"],
-                       env={**os.environ, "SAFEGEN_GRACE_SECONDS": "soon"}, capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "safegen.cli", "serve", "gateway", "--port", "0", "--metrics-port", "0"],
+        env={**os.environ, "SAFEGEN_GRACE_SECONDS": "soon"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 2 and "SAFEGEN_GRACE_SECONDS='soon': expected a number" in r.stderr
 
 
-@pytest.mark.parametrize("args,env,fragment", [
-    ([], {"SAFEGEN_IMAGE_GENERATION_ADDR": "gpu:50051"},
-     "SAFEGEN_IMAGE_GENERATION_ADDR set, but `safegen serve` runs every backend in this process"),
-])
+@pytest.mark.parametrize(
+    "args,env,fragment",
+    [
+        (
+            [],
+            {"SAFEGEN_IMAGE_GENERATION_ADDR": "gpu:50051"},
+            "SAFEGEN_IMAGE_GENERATION_ADDR set, but `safegen serve` runs every backend in this process",
+        ),
+    ],
+)
 def test_backend_addresses_that_cannot_be_honoured_stop_the_start(args, env, fragment):
     clean = {k: v for k, v in os.environ.items() if not k.endswith("_ADDR")}
-    r = subprocess.run([sys.executable, "-m", "safegen.cli", "serve", *args, "--port", "0", "--metrics-port", "0",
-                        "--http-port", "-1"], env={**clean, **env}, capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "safegen.cli",
+            "serve",
+            *args,
+            "--port",
+            "0",
+            "--metrics-port",
+            "0",
+            "--http-port",
+            "-1",
+        ],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 2 and fragment in r.stderr, r.stderr[-2000:]

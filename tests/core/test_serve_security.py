@@ -36,8 +36,12 @@ def test_gateway_process_serves_tls_and_keys_on_both_doors(tmp_path):
     write_secret(secret, pki, "gateway")
     (tmp_path / "keys.yaml").write_text(f"keys:\n  - id: ops\n    sha256: {hash_key('sk-ops')}\n")
     loopback = free_port()
-    env = {"SAFEGEN_TLS_CERT_FILE": str(secret / "tls.crt"), "SAFEGEN_TLS_KEY_FILE": str(secret / "tls.key"),
-           "SAFEGEN_API_KEYS_FILE": str(tmp_path / "keys.yaml"), "SAFEGEN_LOOPBACK_PORT": str(loopback)}
+    env = {
+        "SAFEGEN_TLS_CERT_FILE": str(secret / "tls.crt"),
+        "SAFEGEN_TLS_KEY_FILE": str(secret / "tls.key"),
+        "SAFEGEN_API_KEYS_FILE": str(tmp_path / "keys.yaml"),
+        "SAFEGEN_LOOPBACK_PORT": str(loopback),
+    }
     sp = ServeProcess(tmp_path, "gateway", "--http-port", "0", env=env)
     try:
         ready = sp.wait_ready(180)
@@ -59,17 +63,52 @@ def test_gateway_process_serves_tls_and_keys_on_both_doors(tmp_path):
             resp.read()
         conn.close()
         # What the chart's exec probes run: plaintext to the loopback port, no key needed for health.
-        probe = subprocess.run([sys.executable, "-m", "safegen.cli", "health", f"--target=127.0.0.1:{loopback}",
-                                "--service=safegen.v1.GuardrailService", "--timeout=20"],
-                               capture_output=True, text=True, timeout=60, env=os.environ)
+        probe = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "safegen.cli",
+                "health",
+                f"--target=127.0.0.1:{loopback}",
+                "--service=safegen.v1.GuardrailService",
+                "--timeout=20",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=os.environ,
+        )
         assert probe.returncode == 0, probe.stdout + probe.stderr
     finally:
         stop_processes([sp.proc])
 
 
 def test_a_missing_certificate_stops_the_start_naming_the_variable(tmp_path):
-    env = {**os.environ, "SAFEGEN_TLS_CERT_FILE": str(tmp_path / "nope.crt"), "SAFEGEN_TLS_KEY_FILE": str(tmp_path / "nope.key")}
-    p = subprocess.run([sys.executable, "-m", "safegen.cli", "serve", "gateway", "--port", "0", "--metrics-port", "0",
-                        "--http-port", "-1", "--host", "127.0.0.1"], capture_output=True, text=True, timeout=120, env=env)
+    env = {
+        **os.environ,
+        "SAFEGEN_TLS_CERT_FILE": str(tmp_path / "nope.crt"),
+        "SAFEGEN_TLS_KEY_FILE": str(tmp_path / "nope.key"),
+    }
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "safegen.cli",
+            "serve",
+            "gateway",
+            "--port",
+            "0",
+            "--metrics-port",
+            "0",
+            "--http-port",
+            "-1",
+            "--host",
+            "127.0.0.1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert p.returncode == 2, p.stdout + p.stderr
     assert "SAFEGEN_TLS_CERT_FILE=" in p.stderr and "cannot read" in p.stderr

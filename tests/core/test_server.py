@@ -68,11 +68,16 @@ def channel(port):
         yield ch
 
 
-@pytest.mark.parametrize("text,code", [
-    ("invalid", grpc.StatusCode.INVALID_ARGUMENT), ("notfound", grpc.StatusCode.NOT_FOUND),
-    ("exhausted", grpc.StatusCode.RESOURCE_EXHAUSTED), ("precondition", grpc.StatusCode.FAILED_PRECONDITION),
-    ("unavailable", grpc.StatusCode.UNAVAILABLE),
-])
+@pytest.mark.parametrize(
+    "text,code",
+    [
+        ("invalid", grpc.StatusCode.INVALID_ARGUMENT),
+        ("notfound", grpc.StatusCode.NOT_FOUND),
+        ("exhausted", grpc.StatusCode.RESOURCE_EXHAUSTED),
+        ("precondition", grpc.StatusCode.FAILED_PRECONDITION),
+        ("unavailable", grpc.StatusCode.UNAVAILABLE),
+    ],
+)
 def test_domain_errors_map_to_status_with_message(channel, text, code):
     with pytest.raises(grpc.RpcError) as e:
         pb_grpc.TextModerationServiceStub(channel).ModerateText(pb.ModerateTextRequest(text=text))
@@ -110,8 +115,12 @@ def test_server_streaming_errors_after_messages(channel):
         for ev in stub.StreamGenerateImages(gen_pb.StreamGenerateImagesRequest(prompt="fail")):
             got.append(ev)
     assert len(got) == 3 and e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    labels = {"grpc_type": "server_stream", "grpc_service": "safegen.v1.ImageGenerationService",
-              "grpc_method": "StreamGenerateImages", "grpc_code": "ResourceExhausted"}
+    labels = {
+        "grpc_type": "server_stream",
+        "grpc_service": "safegen.v1.ImageGenerationService",
+        "grpc_method": "StreamGenerateImages",
+        "grpc_code": "ResourceExhausted",
+    }
     assert _eventually("grpc_server_handled_total", labels, 1.0) >= 1
 
 

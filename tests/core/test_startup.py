@@ -18,6 +18,7 @@ def test_jobs_run_at_the_same_time_and_results_keep_their_names(caplog):
         def run():
             barrier.wait()
             return value
+
         return run
 
     with caplog.at_level(logging.INFO, logger="safegen.serve"):

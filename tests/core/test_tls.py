@@ -31,7 +31,9 @@ def _name(cn: str):
 
 
 def _pem_key(key) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 class Pki:
@@ -40,11 +42,17 @@ class Pki:
     def __init__(self):
         self.key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.timezone.utc)
-        self.cert = (x509.CertificateBuilder().subject_name(_name("test-ca")).issuer_name(_name("test-ca"))
-                     .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
-                     .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
-                     .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-                     .sign(self.key, hashes.SHA256()))
+        self.cert = (
+            x509.CertificateBuilder()
+            .subject_name(_name("test-ca"))
+            .issuer_name(_name("test-ca"))
+            .public_key(self.key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(self.key, hashes.SHA256())
+        )
 
     @property
     def ca_pem(self) -> bytes:
@@ -53,13 +61,22 @@ class Pki:
     def issue(self, cn: str) -> tuple[bytes, bytes]:
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.timezone.utc)
-        cert = (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(self.cert.subject)
-                .public_key(key.public_key()).serial_number(x509.random_serial_number())
-                .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
-                .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                            x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                               critical=False)
-                .sign(self.key, hashes.SHA256()))
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(_name(cn))
+            .issuer_name(self.cert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(
+                x509.SubjectAlternativeName(
+                    [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                ),
+                critical=False,
+            )
+            .sign(self.key, hashes.SHA256())
+        )
         return cert.public_bytes(serialization.Encoding.PEM), _pem_key(key)
 
 
@@ -96,8 +113,9 @@ def use_tls(monkeypatch, env: dict[str, str]):
     return s
 
 
-def peer_cn(port: int, pki: Pki, client: tuple[bytes, bytes] | None = None, tmp: Path | None = None,
-            alpn: str = "h2") -> str:
+def peer_cn(
+    port: int, pki: Pki, client: tuple[bytes, bytes] | None = None, tmp: Path | None = None, alpn: str = "h2"
+) -> str:
     """The CN of the certificate the server presents on a new connection."""
     ctx = ssl.create_default_context(cadata=pki.ca_pem.decode())
     ctx.set_alpn_protocols([alpn])
@@ -116,6 +134,7 @@ def _health(channel) -> int:
 
 # --- settings -----------------------------------------------------------------------------------------
 
+
 def test_settings_errors_stop_the_start(tmp_path, secret):
     (tmp_path / "plain.txt").write_text("not a certificate")
     cert, key = str(secret / "tls.crt"), str(secret / "tls.key")
@@ -123,12 +142,17 @@ def test_settings_errors_stop_the_start(tmp_path, secret):
     other_key.write_bytes(_pem_key(ec.generate_private_key(ec.SECP256R1())))
     for env, message in [
         ({"SAFEGEN_TLS_CERT_FILE": cert}, "must be set together"),
-        ({"SAFEGEN_TLS_CERT_FILE": cert, "SAFEGEN_TLS_KEY_FILE": "/nope/tls.key"},
-         "SAFEGEN_TLS_KEY_FILE='/nope/tls.key': cannot read"),
+        (
+            {"SAFEGEN_TLS_CERT_FILE": cert, "SAFEGEN_TLS_KEY_FILE": "/nope/tls.key"},
+            "SAFEGEN_TLS_KEY_FILE='/nope/tls.key': cannot read",
+        ),
         ({"SAFEGEN_TLS_CERT_FILE": str(tmp_path / "plain.txt"), "SAFEGEN_TLS_KEY_FILE": key}, "not a PEM file"),
         ({"SAFEGEN_TLS_CERT_FILE": cert, "SAFEGEN_TLS_KEY_FILE": str(other_key)}, "not a usable pair"),
         ({"SAFEGEN_TLS_CLIENT_CA_FILE": str(secret / "ca.crt")}, "needs SAFEGEN_TLS_CERT_FILE"),
-        ({"SAFEGEN_BACKEND_TLS_CERT_FILE": cert, "SAFEGEN_BACKEND_TLS_KEY_FILE": key}, "needs SAFEGEN_BACKEND_TLS_CA_FILE"),
+        (
+            {"SAFEGEN_BACKEND_TLS_CERT_FILE": cert, "SAFEGEN_BACKEND_TLS_KEY_FILE": key},
+            "needs SAFEGEN_BACKEND_TLS_CA_FILE",
+        ),
     ]:
         with pytest.raises(SettingsError) as e:
             tls.TlsSettings.from_env(env)
@@ -137,14 +161,18 @@ def test_settings_errors_stop_the_start(tmp_path, secret):
 
 # --- gRPC and HTTP on the same certificate --------------------------------------------------------------
 
+
 def test_grpc_and_http_share_the_certificate_and_reload_it(monkeypatch, secret, pki, tmp_path):
-    use_tls(monkeypatch, {"SAFEGEN_TLS_CERT_FILE": str(secret / "tls.crt"), "SAFEGEN_TLS_KEY_FILE": str(secret / "tls.key")})
+    use_tls(
+        monkeypatch, {"SAFEGEN_TLS_CERT_FILE": str(secret / "tls.crt"), "SAFEGEN_TLS_KEY_FILE": str(secret / "tls.key")}
+    )
     with run_stack(FakeSafeGeneration(), FakeGuardrails()) as s:
         creds = grpc.ssl_channel_credentials(root_certificates=pki.ca_pem)
         with grpc.secure_channel(f"localhost:{s.grpc_port}", creds) as ch:
             assert _health(ch) == health_pb2.HealthCheckResponse.SERVING
-            r = safe_generation_pb2_grpc.SafeGenerationServiceStub(ch).Generate(pb.GenerateRequest(prompt="a cat"),
-                                                                                 timeout=10)
+            r = safe_generation_pb2_grpc.SafeGenerationServiceStub(ch).Generate(
+                pb.GenerateRequest(prompt="a cat"), timeout=10
+            )
             assert r.attempts == 1
         from safegen.core.clientauth import client_channel  # what `safegen health` & co. use
 
@@ -168,12 +196,22 @@ def test_grpc_and_http_share_the_certificate_and_reload_it(monkeypatch, secret, 
 
 
 def test_mtls_requires_a_client_certificate_from_the_ca(monkeypatch, secret, pki, tmp_path):
-    use_tls(monkeypatch, {"SAFEGEN_TLS_CERT_FILE": str(secret / "tls.crt"), "SAFEGEN_TLS_KEY_FILE": str(secret / "tls.key"),
-                          "SAFEGEN_TLS_CLIENT_CA_FILE": str(secret / "ca.crt")})
+    use_tls(
+        monkeypatch,
+        {
+            "SAFEGEN_TLS_CERT_FILE": str(secret / "tls.crt"),
+            "SAFEGEN_TLS_KEY_FILE": str(secret / "tls.key"),
+            "SAFEGEN_TLS_CLIENT_CA_FILE": str(secret / "ca.crt"),
+        },
+    )
     client_cert, client_key = pki.issue("client")
     stranger_cert, stranger_key = Pki().issue("stranger")
     with run_stack(FakeSafeGeneration(), FakeGuardrails()) as s:
-        for cert, key, ok in [(None, None, False), (stranger_cert, stranger_key, False), (client_cert, client_key, True)]:
+        for cert, key, ok in [
+            (None, None, False),
+            (stranger_cert, stranger_key, False),
+            (client_cert, client_key, True),
+        ]:
             creds = grpc.ssl_channel_credentials(root_certificates=pki.ca_pem, private_key=key, certificate_chain=cert)
             with grpc.secure_channel(f"localhost:{s.grpc_port}", creds) as ch:
                 if ok:
@@ -210,9 +248,15 @@ def test_gateway_backend_channels_use_tls_settings(monkeypatch, secret, pki):
         async def ModerateText(self, request, context):
             return text_moderation_pb2.ModerateTextResponse(guardrail_id="tls-ok")
 
-    use_tls(monkeypatch, {"SAFEGEN_TLS_CERT_FILE": str(secret / "tls.crt"), "SAFEGEN_TLS_KEY_FILE": str(secret / "tls.key"),
-                          "SAFEGEN_BACKEND_TLS_CA_FILE": str(secret / "ca.crt"),
-                          "SAFEGEN_BACKEND_TLS_SERVER_NAME": "localhost"})
+    use_tls(
+        monkeypatch,
+        {
+            "SAFEGEN_TLS_CERT_FILE": str(secret / "tls.crt"),
+            "SAFEGEN_TLS_KEY_FILE": str(secret / "tls.key"),
+            "SAFEGEN_BACKEND_TLS_CA_FILE": str(secret / "ca.crt"),
+            "SAFEGEN_BACKEND_TLS_SERVER_NAME": "localhost",
+        },
+    )
 
     async def call(port):
         b = GrpcBackends(f"127.0.0.1:{port}", "", "")

@@ -18,8 +18,14 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "deploy" / "k8s" / "safegen"
 SCENARIOS = sorted((CHART / "ci").glob("*-values.yaml"))
-TOOLS_CACHE = Path(os.environ.get("SAFEGEN_TOOLS_DIR", Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-                                  / "safegen" / "tools")) / "bin"
+TOOLS_CACHE = (
+    Path(
+        os.environ.get(
+            "SAFEGEN_TOOLS_DIR", Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "safegen" / "tools"
+        )
+    )
+    / "bin"
+)
 
 
 def missing_tool(what: str):
@@ -43,8 +49,15 @@ def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300, **kw)
 
 
-def render(helm: str, *values_files: Path, sets: tuple[str, ...] = (), namespace: str = "safegen",
-           release: str = "safegen", show_only: str | None = None, kube_version: str | None = None) -> str:
+def render(
+    helm: str,
+    *values_files: Path,
+    sets: tuple[str, ...] = (),
+    namespace: str = "safegen",
+    release: str = "safegen",
+    show_only: str | None = None,
+    kube_version: str | None = None,
+) -> str:
     """`helm template` of the chart (for `kube_version`'s API, as `helm install` renders for the cluster
     it talks to); fails the test with helm's message on error."""
     cmd = [helm, "template", release, str(CHART), "--namespace", namespace]
@@ -68,8 +81,13 @@ def documents(manifest: str) -> list[dict]:
 
 def rules_file(helm: str, dest: Path, namespace: str = "safegen", release: str = "safegen") -> Path:
     """Renders the chart's PrometheusRule and writes its spec (plain Prometheus rule groups) to dest."""
-    manifest = render(helm, sets=("metrics.prometheusRule.enabled=true",), namespace=namespace, release=release,
-                      show_only="templates/prometheusrule.yaml")
+    manifest = render(
+        helm,
+        sets=("metrics.prometheusRule.enabled=true",),
+        namespace=namespace,
+        release=release,
+        show_only="templates/prometheusrule.yaml",
+    )
     (rule,) = documents(manifest)
     dest.write_text(yaml.safe_dump(rule["spec"], sort_keys=False))
     return dest

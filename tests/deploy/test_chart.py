@@ -39,7 +39,9 @@ def test_helm_lint_strict(helm, scenario):
 
 @pytest.mark.parametrize("kube_version", KUBE_VERSIONS, ids=lambda v: v or "latest")
 @pytest.mark.parametrize("scenario", ALL, ids=ALL_IDS)
-def test_rendered_manifests_pass_kubernetes_validate_strict(helm, kubernetes_validate, tmp_path, scenario, kube_version):
+def test_rendered_manifests_pass_kubernetes_validate_strict(
+    helm, kubernetes_validate, tmp_path, scenario, kube_version
+):
     manifest = tmp_path / "manifest.yaml"
     manifest.write_text(render(helm, *values_args(scenario), kube_version=kube_version))
     cmd = [*kubernetes_validate, "--strict"] + (["-k", kube_version] if kube_version else []) + [str(manifest)]
@@ -53,15 +55,18 @@ def test_rendered_manifests_pass_kubernetes_validate_strict(helm, kubernetes_val
     assert "ERROR" not in out and "FAILED" not in out.upper(), out
 
 
-@pytest.mark.parametrize("bad", [
-    "textModeration.bakend=local",            # misspelt key in a service
-    "gateway.service.tpye=ClusterIP",         # misspelt nested key
-    "metrics.serviceMonitor.enabeld=true",    # misspelt switch
-    "imageGeneration.backend=dall-e",         # value outside the enum
-    "aws.accessKeyId=AKIAEXAMPLE",            # credentials have no place in values
-    "ports.grpc=70000",                       # out of range
-    "shutdown.graceSeconds=-1",
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "textModeration.bakend=local",  # misspelt key in a service
+        "gateway.service.tpye=ClusterIP",  # misspelt nested key
+        "metrics.serviceMonitor.enabeld=true",  # misspelt switch
+        "imageGeneration.backend=dall-e",  # value outside the enum
+        "aws.accessKeyId=AKIAEXAMPLE",  # credentials have no place in values
+        "ports.grpc=70000",  # out of range
+        "shutdown.graceSeconds=-1",
+    ],
+)
 def test_schema_rejects_typos_and_bad_values(helm, bad):
     p = run([helm, "template", "x", str(CHART), "--set", bad])
     assert p.returncode != 0, f"--set {bad} rendered"
@@ -117,8 +122,11 @@ def test_generation_startup_probe_is_short_for_the_bundled_model_and_long_for_an
     assert _generation_startup(default_docs) == (2, 30)
     own = documents(render(helm, sets=("imageGeneration.model=/models/sd-2-1",)))
     assert _generation_startup(own) == (5, 120)
-    tuned = documents(render(helm, sets=("imageGeneration.model=/models/sdxl",
-                                         "imageGeneration.modelStartupProbe.failureThreshold=360")))
+    tuned = documents(
+        render(
+            helm, sets=("imageGeneration.model=/models/sdxl", "imageGeneration.modelStartupProbe.failureThreshold=360")
+        )
+    )
     assert _generation_startup(tuned) == (5, 360)
 
 
@@ -148,9 +156,17 @@ def test_deployment_probes_security_and_shutdown(default_docs, name):
 def test_gateway_reaches_backends_through_headless_dns(default_docs):
     (c,) = by_kind(default_docs, "Deployment")["safegen-gateway"]["spec"]["template"]["spec"]["containers"]
     env = {e["name"]: e.get("value") for e in c["env"]}
-    assert env["SAFEGEN_TEXT_MODERATION_ADDR"] == "dns:///safegen-text-moderation-headless.safegen.svc.cluster.local:50051"
-    assert env["SAFEGEN_IMAGE_MODERATION_ADDR"] == "dns:///safegen-image-moderation-headless.safegen.svc.cluster.local:50051"
-    assert env["SAFEGEN_IMAGE_GENERATION_ADDR"] == "dns:///safegen-image-generation-headless.safegen.svc.cluster.local:50051"
+    assert (
+        env["SAFEGEN_TEXT_MODERATION_ADDR"] == "dns:///safegen-text-moderation-headless.safegen.svc.cluster.local:50051"
+    )
+    assert (
+        env["SAFEGEN_IMAGE_MODERATION_ADDR"]
+        == "dns:///safegen-image-moderation-headless.safegen.svc.cluster.local:50051"
+    )
+    assert (
+        env["SAFEGEN_IMAGE_GENERATION_ADDR"]
+        == "dns:///safegen-image-generation-headless.safegen.svc.cluster.local:50051"
+    )
     assert "--http-port=8080" in c["args"]
 
 
@@ -161,10 +177,18 @@ def settings_read_by_the_code(repo_root: Path) -> set[str]:
         for path in (repo_root / folder).rglob("*.py"):
             names |= set(re.findall(r"[\"'](SAFEGEN_[A-Z0-9_]+)[\"']", path.read_text(encoding="utf-8")))
     # Not settings of a running pod: the CLI's client target, a training script's threads, a constant.
-    return names - {"SAFEGEN_TARGET", "SAFEGEN_TRAIN_THREADS", "SAFEGEN_PIPELINES", "SAFEGEN_DATA_DIR",
-                    # the client commands' key and TLS (core/clientauth.py), not a pod's settings
-                    "SAFEGEN_API_KEY", "SAFEGEN_TARGET_CA_FILE", "SAFEGEN_TARGET_CERT_FILE", "SAFEGEN_TARGET_KEY_FILE",
-                    "SAFEGEN_TARGET_SERVER_NAME"}
+    return names - {
+        "SAFEGEN_TARGET",
+        "SAFEGEN_TRAIN_THREADS",
+        "SAFEGEN_PIPELINES",
+        "SAFEGEN_DATA_DIR",
+        # the client commands' key and TLS (core/clientauth.py), not a pod's settings
+        "SAFEGEN_API_KEY",
+        "SAFEGEN_TARGET_CA_FILE",
+        "SAFEGEN_TARGET_CERT_FILE",
+        "SAFEGEN_TARGET_KEY_FILE",
+        "SAFEGEN_TARGET_SERVER_NAME",
+    }
 
 
 def settings_the_chart_can_set(helm) -> set[str]:
@@ -182,14 +206,18 @@ def settings_the_chart_can_set(helm) -> set[str]:
 
 def test_values_reach_every_setting_the_code_reads(helm, repo_root):
     missing = sorted(settings_read_by_the_code(repo_root) - settings_the_chart_can_set(helm))
-    assert not missing, (f"settings read by the code but not settable from values.yaml: {missing}; run "
-                         "python deploy/sync-settings-schema.py and mention them in values.yaml")
+    assert not missing, (
+        f"settings read by the code but not settable from values.yaml: {missing}; run "
+        "python deploy/sync-settings-schema.py and mention them in values.yaml"
+    )
 
 
 def test_values_set_only_settings_the_code_reads(helm, repo_root):
     unknown = sorted(settings_the_chart_can_set(helm) - settings_read_by_the_code(repo_root))
-    assert not unknown, (f"the chart sets variables no code reads (renamed or misspelt?): {unknown}; "
-                         "python deploy/sync-settings-schema.py drops stale settings names")
+    assert not unknown, (
+        f"the chart sets variables no code reads (renamed or misspelt?): {unknown}; "
+        "python deploy/sync-settings-schema.py drops stale settings names"
+    )
 
 
 def test_aws_scenario_uses_irsa_and_no_credentials(helm):
@@ -220,12 +248,22 @@ def test_gpu_scenario_schedules_generation_on_gpu_nodes(helm):
 
 def test_everything_scenario_renders_every_optional_object(everything_docs):
     kinds = {d["kind"] for d in everything_docs}
-    assert {"HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy", "ServiceMonitor", "PrometheusRule"} <= kinds
+    assert {
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+        "ServiceMonitor",
+        "PrometheusRule",
+    } <= kinds
     assert len(by_kind(everything_docs, "HorizontalPodAutoscaler")) == 4
     assert len(by_kind(everything_docs, "PodDisruptionBudget")) == 4
     for d in by_kind(everything_docs, "Deployment").values():
         assert "replicas" not in d["spec"], "the HPA owns replicas"
-    dashboards = [d for d in everything_docs if d["kind"] == "ConfigMap" and d["metadata"]["labels"].get("grafana_dashboard") == "1"]
+    dashboards = [
+        d
+        for d in everything_docs
+        if d["kind"] == "ConfigMap" and d["metadata"]["labels"].get("grafana_dashboard") == "1"
+    ]
     assert dashboards, "no dashboard ConfigMap labelled grafana_dashboard=1"
     for d in dashboards:
         for body in d["data"].values():
@@ -253,16 +291,42 @@ def test_network_policy_lets_only_the_gateway_reach_backends_and_scrapers_reach_
     components = {p["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for p in grpc_rule["from"]}
     assert components == {"gateway", "helm-test"}
     for policy in policies.values():
-        metrics_rule = next(r for r in policy["spec"]["ingress"] if {"port": "metrics", "protocol": "TCP"} in r["ports"])
-        assert metrics_rule["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
+        metrics_rule = next(
+            r for r in policy["spec"]["ingress"] if {"port": "metrics", "protocol": "TCP"} in r["ports"]
+        )
+        assert metrics_rule["from"] == [
+            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+        ]
 
 
 # The fields of the ServiceMonitor CRD (monitoring.coreos.com/v1) the chart may use: kubernetes-validate
 # has no schema for custom resources, so a misspelt field here would be silently dropped by the API server.
-SERVICE_MONITOR_SPEC = {"jobLabel", "targetLabels", "podTargetLabels", "endpoints", "selector", "namespaceSelector",
-                        "sampleLimit", "scrapeProtocols", "attachMetadata"}
-SERVICE_MONITOR_ENDPOINT = {"port", "targetPort", "path", "scheme", "params", "interval", "scrapeTimeout", "honorLabels",
-                            "honorTimestamps", "metricRelabelings", "relabelings", "followRedirects", "enableHttp2"}
+SERVICE_MONITOR_SPEC = {
+    "jobLabel",
+    "targetLabels",
+    "podTargetLabels",
+    "endpoints",
+    "selector",
+    "namespaceSelector",
+    "sampleLimit",
+    "scrapeProtocols",
+    "attachMetadata",
+}
+SERVICE_MONITOR_ENDPOINT = {
+    "port",
+    "targetPort",
+    "path",
+    "scheme",
+    "params",
+    "interval",
+    "scrapeTimeout",
+    "honorLabels",
+    "honorTimestamps",
+    "metricRelabelings",
+    "relabelings",
+    "followRedirects",
+    "enableHttp2",
+}
 
 
 def test_service_monitor_scrapes_headless_services_with_job_names_the_alerts_use(everything_docs):
@@ -271,8 +335,11 @@ def test_service_monitor_scrapes_headless_services_with_job_names_the_alerts_use
     for ep in sm["spec"]["endpoints"]:
         assert set(ep) <= SERVICE_MONITOR_ENDPOINT
     assert sm["metadata"]["labels"]["release"] == "kube-prometheus-stack"
-    selected = [s for s in by_kind(everything_docs, "Service").values()
-                if all(s["metadata"]["labels"].get(k) == v for k, v in sm["spec"]["selector"]["matchLabels"].items())]
+    selected = [
+        s
+        for s in by_kind(everything_docs, "Service").values()
+        if all(s["metadata"]["labels"].get(k) == v for k, v in sm["spec"]["selector"]["matchLabels"].items())
+    ]
     assert {s["metadata"]["name"] for s in selected} == {f"safegen-{n}-headless" for n in SERVICES}
     jobs = {s["metadata"]["labels"][sm["spec"]["jobLabel"]] for s in selected}
     assert jobs == {f"safegen-{n}" for n in SERVICES}
@@ -285,13 +352,17 @@ def test_service_monitor_scrapes_headless_services_with_job_names_the_alerts_use
 def test_helm_test_pod_checks_every_service_with_safegen_health(default_docs, helm):
     (pod,) = by_kind(default_docs, "Pod").values()
     assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
-    checked = {next(a for a in c["args"] if a.startswith("--service=")).split("=", 1)[1] for c in pod["spec"]["containers"]}
+    checked = {
+        next(a for a in c["args"] if a.startswith("--service=")).split("=", 1)[1] for c in pod["spec"]["containers"]
+    }
     # The default NetworkPolicy keeps the test pod away from image-generation (only the gateway reaches it).
     assert checked == set(SERVICES.values()) - {"safegen.v1.ImageGenerationService"} | {"safegen.v1.GuardrailService"}
     for c in pod["spec"]["containers"]:
         assert c["args"][0] == "health"
     (pod,) = by_kind(documents(render(helm, sets=("networkPolicy.enabled=false",))), "Pod").values()
-    checked = {next(a for a in c["args"] if a.startswith("--service=")).split("=", 1)[1] for c in pod["spec"]["containers"]}
+    checked = {
+        next(a for a in c["args"] if a.startswith("--service=")).split("=", 1)[1] for c in pod["spec"]["containers"]
+    }
     assert checked == set(SERVICES.values()) | {"safegen.v1.GuardrailService"}
 
 
@@ -301,17 +372,22 @@ def test_only_the_gateway_reaches_image_generation_by_default(default_docs):
     assert generation["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "image-generation"
     assert generation["policyTypes"] == ["Ingress"]
     grpc_rule = next(r for r in generation["ingress"] if {"port": "grpc", "protocol": "TCP"} in r["ports"])
-    assert grpc_rule["from"] == [{"podSelector": {"matchLabels": {
-        **policies["safegen-gateway"]["spec"]["podSelector"]["matchLabels"]}}}]
+    assert grpc_rule["from"] == [
+        {"podSelector": {"matchLabels": {**policies["safegen-gateway"]["spec"]["podSelector"]["matchLabels"]}}}
+    ]
     other_rules = [r for r in generation["ingress"] if r is not grpc_rule]
     assert all({p["port"] for p in r["ports"]} == {"metrics"} for r in other_rules)
 
 
 def test_notes_tell_how_to_reach_the_gateway(helm):
-    for scenario, needle in ((None, "port-forward service/safegen-gateway"),
-                             (CHART / "ci" / "everything-values.yaml", "EXTERNAL-IP"),
-                             (CHART / "ci" / "minimal-values.yaml", "nodePort")):
-        cmd = [helm, "install", "safegen", str(CHART), "--dry-run=client", "-n", "safegen"] + (["-f", str(scenario)] if scenario else [])
+    for scenario, needle in (
+        (None, "port-forward service/safegen-gateway"),
+        (CHART / "ci" / "everything-values.yaml", "EXTERNAL-IP"),
+        (CHART / "ci" / "minimal-values.yaml", "nodePort"),
+    ):
+        cmd = [helm, "install", "safegen", str(CHART), "--dry-run=client", "-n", "safegen"] + (
+            ["-f", str(scenario)] if scenario else []
+        )
         p = run(cmd)
         assert p.returncode == 0, p.stderr
         notes = p.stdout.split("NOTES:", 1)[1]
@@ -377,8 +453,12 @@ def test_chart_defaults_are_the_code_defaults(default_docs):
     env = {e["name"]: e["value"] for e in c["env"] if "value" in e}
     assert AwsSettings.from_env(env) == AwsSettings.from_env({})
     core, default = CoreSettings.from_env(env), CoreSettings()
-    assert (core.moderation_timeout_s, core.generation_timeout_s, core.grace_seconds, core.log_level) == \
-           (default.moderation_timeout_s, default.generation_timeout_s, default.grace_seconds, default.log_level)
+    assert (core.moderation_timeout_s, core.generation_timeout_s, core.grace_seconds, core.log_level) == (
+        default.moderation_timeout_s,
+        default.generation_timeout_s,
+        default.grace_seconds,
+        default.log_level,
+    )
 
 
 def test_chart_requires_kubernetes_with_native_grpc_probes(helm):
@@ -392,8 +472,17 @@ def test_chart_requires_kubernetes_with_native_grpc_probes(helm):
 # ------------------------------------------------------------------------ scan Job and queue autoscaling
 SCAN = CHART / "ci" / "scan-values.yaml"
 # The fields of KEDA's ScaledObject (keda.sh/v1alpha1) the chart may use: kubernetes-validate has no schema for it.
-SCALED_OBJECT_SPEC = {"scaleTargetRef", "minReplicaCount", "maxReplicaCount", "pollingInterval", "cooldownPeriod",
-                      "idleReplicaCount", "fallback", "advanced", "triggers"}
+SCALED_OBJECT_SPEC = {
+    "scaleTargetRef",
+    "minReplicaCount",
+    "maxReplicaCount",
+    "pollingInterval",
+    "cooldownPeriod",
+    "idleReplicaCount",
+    "fallback",
+    "advanced",
+    "triggers",
+}
 
 
 @pytest.fixture(scope="module")
@@ -477,7 +566,9 @@ def test_image_moderation_scales_on_its_queue_through_keda(scan_docs):
     (so,) = by_kind(scan_docs, "ScaledObject").values()
     assert set(so["spec"]) <= SCALED_OBJECT_SPEC
     assert so["spec"]["scaleTargetRef"] == {"name": "safegen-image-moderation"}
-    queries = {t["metadata"]["query"]: t["metadata"]["threshold"] for t in so["spec"]["triggers"] if t["type"] == "prometheus"}
+    queries = {
+        t["metadata"]["query"]: t["metadata"]["threshold"] for t in so["spec"]["triggers"] if t["type"] == "prometheus"
+    }
     sel = 'namespace="safegen", job="safegen-image-moderation", service="image-moderation"'
     assert queries == {f"sum(safegen_inflight_requests{{{sel}}})": "4", f"sum(safegen_queue_depth{{{sel}}})": "2"}
     behavior = so["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]
@@ -508,7 +599,9 @@ def test_service_monitor_keeps_the_gauges_service_label(scan_docs):
 
 
 def test_gateway_can_drain_its_open_generation_streams(helm):
-    docs = documents(render(helm, sets=("gateway.graceFollowsGenerationTimeout=true", "gateway.generationTimeoutSeconds=120")))
+    docs = documents(
+        render(helm, sets=("gateway.graceFollowsGenerationTimeout=true", "gateway.generationTimeoutSeconds=120"))
+    )
     pod = by_kind(docs, "Deployment")["safegen-gateway"]["spec"]["template"]["spec"]
     env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
     assert env["SAFEGEN_GRACE_SECONDS"] == "120" and pod["terminationGracePeriodSeconds"] == 5 + 120 + 5
@@ -528,6 +621,7 @@ def test_in_process_scan_moderates_in_the_pod_with_the_image_settings(helm):
 
 def test_policies_hot_reload_by_default_and_roll_pods_only_when_asked(helm):
     """Default: no checksum annotation (a policy change must not restart pods that hot-reload it)."""
+
     def annotations(scenario):
         deps = by_kind(documents(render(helm, *values_args(scenario))), "Deployment")
         return [d["spec"]["template"]["metadata"].get("annotations") or {} for d in deps.values()]

@@ -28,8 +28,10 @@ def _labels(obj, path=""):
             yield from _labels(value, f"{path}[{i}]")
 
 
-CASES = [(LONG_RELEASE, p) for p in SCENARIOS] + [("safegen-" + "x" * 45, CHART / "ci" / "everything-values.yaml"),
-                                                  ("a", CHART / "ci" / "everything-values.yaml")]
+CASES = [(LONG_RELEASE, p) for p in SCENARIOS] + [
+    ("safegen-" + "x" * 45, CHART / "ci" / "everything-values.yaml"),
+    ("a", CHART / "ci" / "everything-values.yaml"),
+]
 
 
 @pytest.mark.parametrize("release,scenario", CASES, ids=[f"{len(r)}-{p.name}" for r, p in CASES])
@@ -57,9 +59,13 @@ def test_long_release_names_still_wire_the_services_together(helm):
 
 
 def test_resource_quantities_render_as_strings(helm):
-    docs = documents(render(helm, CHART / "ci" / "gpu-values.yaml",
-                            sets=("textModeration.resources.requests.cpu=2",
-                                  "textModeration.resources.limits.memory=4294967296")))
+    docs = documents(
+        render(
+            helm,
+            CHART / "ci" / "gpu-values.yaml",
+            sets=("textModeration.resources.requests.cpu=2", "textModeration.resources.limits.memory=4294967296"),
+        )
+    )
     seen = 0
     for d in docs:
         if d["kind"] != "Deployment":

@@ -30,8 +30,10 @@ def test_tls_scenario_mounts_the_secrets_and_probes_through_the_loopback_port(he
     env = {e["name"]: e for e in gw["env"]}
     assert env["SAFEGEN_BACKEND_TLS_CA_FILE"]["value"] == "/etc/safegen/tls/ca.crt"
     assert env["SAFEGEN_BACKEND_TLS_CERT_FILE"]["value"] == "/etc/safegen/tls/tls.crt"
-    assert env["SAFEGEN_BACKEND_API_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "safegen-gateway-key",
-                                                                           "key": "backend-key"}
+    assert env["SAFEGEN_BACKEND_API_KEY"]["valueFrom"]["secretKeyRef"] == {
+        "name": "safegen-gateway-key",
+        "key": "backend-key",
+    }
     # Without TLS the kubelet's native gRPC probes stay.
     plain = by_kind(documents(render(helm)), "Deployment")["safegen-gateway"]
     assert "grpc" in plain["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]

@@ -19,5 +19,5 @@ def test_image_builds_runs_and_answers_grpcurl():
     if os.environ.get("SAFEGEN_PODMAN_CHECK") != "1":
         pytest.skip("the container build takes minutes: set SAFEGEN_PODMAN_CHECK=1 to run it")
     p = subprocess.run([str(REPO / "deploy" / "podman-check.sh")], capture_output=True, text=True, timeout=3600)
-    assert p.returncode == 0, (p.stdout[-4000:] + "\n" + p.stderr[-4000:])
+    assert p.returncode == 0, p.stdout[-4000:] + "\n" + p.stderr[-4000:]
     assert "podman-check: OK" in p.stdout

@@ -81,8 +81,9 @@ def test_shows_what_operators_need(dashboard):
 def test_dashboard_and_alert_use_the_same_overhead_and_error_definitions(dashboard, helm):
     from deploy_helpers import documents, render
 
-    (rule,) = documents(render(helm, sets=("metrics.prometheusRule.enabled=true",),
-                               show_only="templates/prometheusrule.yaml"))
+    (rule,) = documents(
+        render(helm, sets=("metrics.prometheusRule.enabled=true",), show_only="templates/prometheusrule.yaml")
+    )
     rules = {r.get("record"): r["expr"] for g in rule["spec"]["groups"] for r in g["rules"]}
     codes = re.search(r'grpc_code=~"([^"]+)"', rules["namespace_grpc_service:grpc_server_errors:ratio_rate5m"]).group(1)
     dash = json.dumps(dashboard)

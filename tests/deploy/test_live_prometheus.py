@@ -32,8 +32,13 @@ pytestmark = [pytest.mark.tools, pytest.mark.slow]
 NAMESPACE = "safegen"
 RELEASE = "safegen"  # job names: safegen-<service>, as the chart's ServiceMonitor and rules expect
 SERVICES = ("text-moderation", "image-moderation", "image-generation", "gateway")
-GRPC_SERVICES = ("safegen.v1.TextModerationService", "safegen.v1.ImageModerationService",
-                 "safegen.v1.ImageGenerationService", "safegen.v1.SafeGenerationService", "safegen.v1.GuardrailService")
+GRPC_SERVICES = (
+    "safegen.v1.TextModerationService",
+    "safegen.v1.ImageModerationService",
+    "safegen.v1.ImageGenerationService",
+    "safegen.v1.SafeGenerationService",
+    "safegen.v1.GuardrailService",
+)
 # Concrete values for Grafana's variables: a rate window holding many 1 s scrapes, as $__rate_interval would.
 RATE_INTERVAL = "30s"
 LOAD_SECONDS = float(os.environ.get("SAFEGEN_LIVE_LOAD_SECONDS", "20"))
@@ -55,8 +60,13 @@ def stack(tmp_path_factory):
     """The four services as separate processes; yields {service: ready-info}."""
     tmp = tmp_path_factory.mktemp("stack")
     # Keep the shared machine responsive: one thread per model runtime.
-    env = {"SAFEGEN_DRAIN_DELAY_SECONDS": "0", "SAFEGEN_GRACE_SECONDS": "5", "OMP_NUM_THREADS": "1",
-           "SAFEGEN_GEN_TORCH_THREADS": "1", "SAFEGEN_TEXT_CLASSIFIER_THREADS": "1"}
+    env = {
+        "SAFEGEN_DRAIN_DELAY_SECONDS": "0",
+        "SAFEGEN_GRACE_SECONDS": "5",
+        "OMP_NUM_THREADS": "1",
+        "SAFEGEN_GEN_TORCH_THREADS": "1",
+        "SAFEGEN_TEXT_CLASSIFIER_THREADS": "1",
+    }
     procs, infos = [], {}
     try:
         started = {s: start_serve(tmp, s, env) for s in SERVICES[:3]}  # backends load their models in parallel
@@ -64,10 +74,12 @@ def stack(tmp_path_factory):
         for s, sp in started.items():
             infos[s] = sp.wait_ready()
         # The chart's address form: the dns resolver and round_robin over what the name resolves to.
-        gw_env = {**env,
-                  "SAFEGEN_TEXT_MODERATION_ADDR": f"dns:///localhost:{infos['text-moderation']['port']}",
-                  "SAFEGEN_IMAGE_MODERATION_ADDR": f"dns:///localhost:{infos['image-moderation']['port']}",
-                  "SAFEGEN_IMAGE_GENERATION_ADDR": f"dns:///localhost:{infos['image-generation']['port']}"}
+        gw_env = {
+            **env,
+            "SAFEGEN_TEXT_MODERATION_ADDR": f"dns:///localhost:{infos['text-moderation']['port']}",
+            "SAFEGEN_IMAGE_MODERATION_ADDR": f"dns:///localhost:{infos['image-moderation']['port']}",
+            "SAFEGEN_IMAGE_GENERATION_ADDR": f"dns:///localhost:{infos['image-generation']['port']}",
+        }
         gateway = start_serve(tmp, "gateway", gw_env)
         procs.append(gateway.proc)
         infos["gateway"] = gateway.wait_ready()
@@ -85,18 +97,29 @@ def prometheus(stack, prometheus_bin, helm, tmp_path_factory):
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s", "scrape_timeout": "1s"},
         "rule_files": [str(rules)],
         "scrape_configs": [
-            {"job_name": f"{RELEASE}-{s}",
-             "static_configs": [{"targets": [f"127.0.0.1:{stack[s]['metrics_port']}"],
-                                 "labels": {"namespace": NAMESPACE}}]}
-            for s in SERVICES],
+            {
+                "job_name": f"{RELEASE}-{s}",
+                "static_configs": [
+                    {"targets": [f"127.0.0.1:{stack[s]['metrics_port']}"], "labels": {"namespace": NAMESPACE}}
+                ],
+            }
+            for s in SERVICES
+        ],
     }
     (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
     port = free_port()
     log = open(tmp / "prometheus.log", "w")
     proc = subprocess.Popen(
-        [prometheus_bin, f"--config.file={tmp / 'prometheus.yml'}", f"--storage.tsdb.path={tmp / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--web.enable-lifecycle"],
-        stdout=log, stderr=subprocess.STDOUT)
+        [
+            prometheus_bin,
+            f"--config.file={tmp / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--web.enable-lifecycle",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -141,8 +164,9 @@ def put_load(gateway_port: int, seconds: float) -> dict[str, int]:
             counts[kind] = counts.get(kind, 0) + 1
 
     def client(worker: int):
-        channel = grpc.insecure_channel(f"127.0.0.1:{gateway_port}",
-                                        options=[("grpc.max_receive_message_length", 96 << 20)])
+        channel = grpc.insecure_channel(
+            f"127.0.0.1:{gateway_port}", options=[("grpc.max_receive_message_length", 96 << 20)]
+        )
         gen = pb_grpc.SafeGenerationServiceStub(channel)
         guard = guardrail_pb2_grpc.GuardrailServiceStub(channel)
         i = 0
@@ -151,24 +175,36 @@ def put_load(gateway_port: int, seconds: float) -> dict[str, int]:
             kind = ("safe", "blocked", "stream", "invalid", "unknown-guardrail", "apply-guardrail")[(i + worker) % 6]
             try:
                 if kind == "safe":
-                    gen.Generate(pb.GenerateRequest(prompt="a red circle on a white background", steps=4, seed=i),
-                                 timeout=60)
+                    gen.Generate(
+                        pb.GenerateRequest(prompt="a red circle on a white background", steps=4, seed=i), timeout=60
+                    )
                 elif kind == "blocked":
                     r = gen.Generate(pb.GenerateRequest(prompt="a picture of an arse-fucker", steps=4), timeout=60)
                     assert r.action == common_pb2.ACTION_GUARDRAIL_INTERVENED and not r.images
                 elif kind == "stream":
-                    events = list(gen.StreamGenerate(pb.StreamGenerateRequest(
-                        prompt="a yellow circle on a blue background", steps=4, seed=i), timeout=60))
+                    events = list(
+                        gen.StreamGenerate(
+                            pb.StreamGenerateRequest(prompt="a yellow circle on a blue background", steps=4, seed=i),
+                            timeout=60,
+                        )
+                    )
                     assert events[-1].WhichOneof("event") == "result"
                 elif kind == "invalid":
                     gen.Generate(pb.GenerateRequest(prompt=""), timeout=10)
                 elif kind == "unknown-guardrail":
                     gen.Generate(pb.GenerateRequest(prompt="a cat", guardrail_id="no-such-guardrail"), timeout=10)
                 else:
-                    guard.ApplyGuardrail(guardrail_pb2.ApplyGuardrailRequest(
-                        source=common_pb2.SOURCE_INPUT,
-                        content=[guardrail_pb2.GuardrailContentBlock(
-                            text=guardrail_pb2.GuardrailTextBlock(text="a friendly robot"))]), timeout=30)
+                    guard.ApplyGuardrail(
+                        guardrail_pb2.ApplyGuardrailRequest(
+                            source=common_pb2.SOURCE_INPUT,
+                            content=[
+                                guardrail_pb2.GuardrailContentBlock(
+                                    text=guardrail_pb2.GuardrailTextBlock(text="a friendly robot")
+                                )
+                            ],
+                        ),
+                        timeout=30,
+                    )
                 count(kind)
             except grpc.RpcError as e:
                 expected = {"invalid": grpc.StatusCode.INVALID_ARGUMENT, "unknown-guardrail": grpc.StatusCode.NOT_FOUND}
@@ -207,8 +243,7 @@ def dashboard_queries() -> list[tuple[str, str]]:
     out = []
     for panel in dashboard["panels"]:
         for target in panel.get("targets", []):
-            expr = (target["expr"].replace("$__rate_interval", RATE_INTERVAL)
-                    .replace("$namespace", NAMESPACE))
+            expr = target["expr"].replace("$__rate_interval", RATE_INTERVAL).replace("$namespace", NAMESPACE)
             if "$service" in expr:
                 for svc in GRPC_SERVICES:
                     out.append((f"{panel['title']} [{svc}]", expr.replace("$service", svc.replace(".", "\\\\."))))
@@ -244,7 +279,7 @@ def test_dashboard_variables_have_values(prometheus, loaded):
         if var["type"] != "query":
             continue
         # label_values(<selector>, <label>) is Grafana's; the same thing in Prometheus' API:
-        inner = var["query"]["query"].replace("$namespace", NAMESPACE)[len("label_values("):-1]
+        inner = var["query"]["query"].replace("$namespace", NAMESPACE)[len("label_values(") : -1]
         selector, label = inner.rsplit(",", 1)
         body = api(prometheus, f"label/{label.strip()}/values", **{"match[]": selector.strip()})
         assert body["status"] == "success" and body["data"], (var["name"], body)
@@ -284,7 +319,12 @@ def test_overhead_recording_rule_matches_the_gateway_timings(prometheus, loaded)
     assert rec, "no overhead series"
     value = float(rec[0]["value"][1])
     assert 0 < value < 1, value
-    raw = api(prometheus, "query", query=(
-        'sum(safegen_stage_duration_seconds_sum{stage=~"prompt_moderation|image_moderation"})'
-        ' / sum(safegen_stage_duration_seconds_sum{stage="total"})'))["data"]["result"]
+    raw = api(
+        prometheus,
+        "query",
+        query=(
+            'sum(safegen_stage_duration_seconds_sum{stage=~"prompt_moderation|image_moderation"})'
+            ' / sum(safegen_stage_duration_seconds_sum{stage="total"})'
+        ),
+    )["data"]["result"]
     assert abs(float(raw[0]["value"][1]) - value) < 0.2, (value, raw)

@@ -36,15 +36,26 @@ def test_promtool_unit_tests_of_the_alerts(promtool, rendered_rules):
 def test_every_alert_has_a_unit_test_and_a_runbook(rendered_rules):
     groups = yaml.safe_load(rendered_rules.read_text())["groups"]
     alerts = {r["alert"] for g in groups for r in g["rules"] if "alert" in r}
-    assert alerts == {"SafegenModerationOverheadHigh", "SafegenHighErrorRatio", "SafegenLatencyP99High",
-                      "SafegenTargetDown", "SafegenServiceNotServing"}
-    tested = {t["alertname"] for case in yaml.safe_load(UNIT_TESTS.read_text())["tests"]
-              for t in case.get("alert_rule_test", []) if any(a for a in t.get("exp_alerts", []))}
+    assert alerts == {
+        "SafegenModerationOverheadHigh",
+        "SafegenHighErrorRatio",
+        "SafegenLatencyP99High",
+        "SafegenTargetDown",
+        "SafegenServiceNotServing",
+    }
+    tested = {
+        t["alertname"]
+        for case in yaml.safe_load(UNIT_TESTS.read_text())["tests"]
+        for t in case.get("alert_rule_test", [])
+        if any(a for a in t.get("exp_alerts", []))
+    }
     assert alerts <= tested, f"alerts never shown to fire in {UNIT_TESTS.name}: {sorted(alerts - tested)}"
     runbooks = (REPO / "docs" / "operations.md").read_text().lower()
     for g in groups:
         for r in g["rules"]:
             if "alert" in r:
                 anchor = r["annotations"]["runbook_url"].rsplit("#", 1)[1]
-                assert f"### {r['alert'].lower()}" in runbooks, f"docs/operations.md has no runbook heading for {r['alert']}"
+                assert f"### {r['alert'].lower()}" in runbooks, (
+                    f"docs/operations.md has no runbook heading for {r['alert']}"
+                )
                 assert anchor == r["alert"].lower()

@@ -48,8 +48,9 @@ class HeldBackend:
         while not self.release.wait(0.01):
             cancel.check()
         n = request.num_images or 1
-        return GenerationResult(images=[_png(64, 64, (255, 255, 255))] * n, seeds=list(range(n)),
-                                model_id=self.model_id, backend=self.name)
+        return GenerationResult(
+            images=[_png(64, 64, (255, 255, 255))] * n, seeds=list(range(n)), model_id=self.model_id, backend=self.name
+        )
 
     def close(self):
         pass
@@ -92,8 +93,11 @@ def test_a_full_queue_refuses_before_prompt_moderation_and_frees_places_after(pl
         while backend.calls < 1 or places_for(generator).held < 2:
             await asyncio.sleep(0.01)
         moderated = text.moderated
-        with pytest.raises(ResourceExhausted, match="image generation is busy: the held backend running held-model "
-                                                    "has 1 running and 1 waiting; retry later"):
+        with pytest.raises(
+            ResourceExhausted,
+            match="image generation is busy: the held backend running held-model "
+            "has 1 running and 1 waiting; retry later",
+        ):
             await plane.generate(pb.GenerateRequest(prompt="a third cat"))
         assert text.moderated == moderated  # refused without moderating its prompt
         backend.release.set()
@@ -133,8 +137,10 @@ def test_one_key_cannot_take_more_than_its_share(plane_and_parts):
         while places_for(generator).by_key.get("a", 0) < 2:
             await asyncio.sleep(0.01)
         moderated = text.moderated
-        with pytest.raises(ResourceExhausted, match="API key 'a' already has 2 generations running or waiting, "
-                                                    "its share of this backend's 4 places") as e:
+        with pytest.raises(
+            ResourceExhausted,
+            match="API key 'a' already has 2 generations running or waiting, its share of this backend's 4 places",
+        ) as e:
             await asyncio.ensure_future(as_key("one too many"))  # its own context: the key stays there
         assert e.value.retry_after_s == 1.0 and text.moderated == moderated
         # Another caller still gets a place.

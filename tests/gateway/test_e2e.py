@@ -50,8 +50,15 @@ def stack():
     counting = CountingGenerator(generation.generator)
     generation.generator = counting
     real = build(SERVICES, registry, prebuilt={"text-moderation": text, "image-generation": generation})
-    red = build(SERVICES, registry, prebuilt={"text-moderation": text, "image-generation": generation,
-                                              "image-moderation": image_servicer(registry, detector=RedIsUnsafe())})
+    red = build(
+        SERVICES,
+        registry,
+        prebuilt={
+            "text-moderation": text,
+            "image-generation": generation,
+            "image-moderation": image_servicer(registry, detector=RedIsUnsafe()),
+        },
+    )
 
     async def http_front(port):
         return await start_http_server("127.0.0.1", 0, real.plane, timeout_seconds=120)
@@ -72,8 +79,12 @@ def _stub(port):
 def _http(stack, method, path, body=None):
     conn = http.client.HTTPConnection("127.0.0.1", stack["http_port"], timeout=120)
     try:
-        conn.request(method, path, body=json.dumps(body) if body is not None else None,
-                     headers={"Content-Type": "application/json"} if body is not None else {})
+        conn.request(
+            method,
+            path,
+            body=json.dumps(body) if body is not None else None,
+            headers={"Content-Type": "application/json"} if body is not None else {},
+        )
         resp = conn.getresponse()
         return resp.status, resp.read()
     finally:
@@ -81,8 +92,9 @@ def _http(stack, method, path, body=None):
 
 
 def test_safe_prompt_gives_a_png_image(stack):
-    r = _stub(stack["port"]).Generate(pb.GenerateRequest(prompt="a blue square on a yellow background", seed=3,
-                                                          width=128, height=128), timeout=120)
+    r = _stub(stack["port"]).Generate(
+        pb.GenerateRequest(prompt="a blue square on a yellow background", seed=3, width=128, height=128), timeout=120
+    )
     assert r.action == c.ACTION_NONE and r.attempts == 1 and r.guardrail_id == "default"
     assert len(r.images) == 1 and not r.images[0].blurred
     img = Image.open(io.BytesIO(r.images[0].data))
@@ -92,8 +104,9 @@ def test_safe_prompt_gives_a_png_image(stack):
     assert r.timings.prompt_moderation_seconds > 0 and r.timings.image_moderation_seconds > 0
 
 
-@pytest.mark.parametrize("prompt", ["a porn star on a beach", "a p.0.r.n star on a beach", "a p\u200bo\u200br\u200bn star",
-                                    "a ρ0rn star"])
+@pytest.mark.parametrize(
+    "prompt", ["a porn star on a beach", "a p.0.r.n star on a beach", "a p\u200bo\u200br\u200bn star", "a ρ0rn star"]
+)
 def test_banned_word_prompt_is_blocked_without_generation(stack, prompt):
     before = stack["gen"].calls
     r = _stub(stack["port"]).Generate(pb.GenerateRequest(prompt=prompt), timeout=60)
@@ -106,7 +119,9 @@ def test_banned_word_prompt_is_blocked_without_generation(stack, prompt):
 
 def test_unsafe_image_is_blurred_after_bounded_regeneration(stack):
     before = stack["gen"].calls
-    r = _stub(stack["red_port"]).Generate(pb.GenerateRequest(prompt=RED_PROMPT, seed=1, width=64, height=64), timeout=120)
+    r = _stub(stack["red_port"]).Generate(
+        pb.GenerateRequest(prompt=RED_PROMPT, seed=1, width=64, height=64), timeout=120
+    )
     assert r.action == c.ACTION_GUARDRAIL_INTERVENED
     assert r.attempts == 3  # 1 + the default guardrail's 2 regenerations; every red circle is "unsafe"
     assert stack["gen"].calls - before == 3
@@ -119,8 +134,9 @@ def test_unsafe_image_is_blurred_after_bounded_regeneration(stack):
 
 
 def test_stream_generate_sends_stage_events_then_result(stack):
-    events = list(_stub(stack["port"]).StreamGenerate(pb.StreamGenerateRequest(prompt="a green triangle", seed=2),
-                                                      timeout=120))
+    events = list(
+        _stub(stack["port"]).StreamGenerate(pb.StreamGenerateRequest(prompt="a green triangle", seed=2), timeout=120)
+    )
     kinds = [e.WhichOneof("event") for e in events]
     assert kinds[0] == "stage" and kinds[-1] == "result" and "progress" in kinds
     stages = {e.stage.stage for e in events if e.HasField("stage")}
@@ -128,12 +144,15 @@ def test_stream_generate_sends_stage_events_then_result(stack):
     assert events[-1].result.images
 
 
-@pytest.mark.parametrize("req,code,fragment", [
-    ({"prompt": ""}, grpc.StatusCode.INVALID_ARGUMENT, "prompt must not be empty"),
-    ({"prompt": "x" * 5000}, grpc.StatusCode.INVALID_ARGUMENT, "at most 2000"),
-    ({"prompt": "a cat", "guardrail_id": "nope"}, grpc.StatusCode.NOT_FOUND, "guardrail 'nope' not found"),
-    ({"prompt": "a cat", "width": 100}, grpc.StatusCode.INVALID_ARGUMENT, "width must be a multiple of 8"),
-])
+@pytest.mark.parametrize(
+    "req,code,fragment",
+    [
+        ({"prompt": ""}, grpc.StatusCode.INVALID_ARGUMENT, "prompt must not be empty"),
+        ({"prompt": "x" * 5000}, grpc.StatusCode.INVALID_ARGUMENT, "at most 2000"),
+        ({"prompt": "a cat", "guardrail_id": "nope"}, grpc.StatusCode.NOT_FOUND, "guardrail 'nope' not found"),
+        ({"prompt": "a cat", "width": 100}, grpc.StatusCode.INVALID_ARGUMENT, "width must be a multiple of 8"),
+    ],
+)
 def test_bad_inputs_get_clear_status(stack, req, code, fragment):
     with pytest.raises(grpc.RpcError) as e:
         _stub(stack["port"]).Generate(pb.GenerateRequest(**req), timeout=30)
@@ -146,8 +165,12 @@ def test_a_huge_unknown_guardrail_id_is_not_found_with_a_bounded_message(stack):
     for rpc in ("Generate", "StreamGenerate"):
         with pytest.raises(grpc.RpcError) as e:
             call = getattr(_stub(stack["port"]), rpc)
-            result = call(pb.GenerateRequest(prompt="a cat", guardrail_id=huge) if rpc == "Generate"
-                          else pb.StreamGenerateRequest(prompt="a cat", guardrail_id=huge), timeout=30)
+            result = call(
+                pb.GenerateRequest(prompt="a cat", guardrail_id=huge)
+                if rpc == "Generate"
+                else pb.StreamGenerateRequest(prompt="a cat", guardrail_id=huge),
+                timeout=30,
+            )
             list(result) if rpc == "StreamGenerate" else result
         assert e.value.code() == grpc.StatusCode.NOT_FOUND, rpc
         details = e.value.details()
@@ -162,18 +185,35 @@ def test_apply_guardrail_mixes_text_and_image_blocks(stack):
     png = io.BytesIO()
     Image.new("RGB", (64, 64), (250, 10, 10)).save(png, "PNG")
     stub = gr_grpc.GuardrailServiceStub(_channel(stack["red_port"]))
-    r = stub.ApplyGuardrail(gr.ApplyGuardrailRequest(source=c.SOURCE_OUTPUT, content=[
-        gr.GuardrailContentBlock(text=gr.GuardrailTextBlock(text="a quiet lake at dawn")),
-        gr.GuardrailContentBlock(image=gr.GuardrailImageBlock(format=gr.IMAGE_FORMAT_PNG, data=png.getvalue())),
-    ]), timeout=60)
+    r = stub.ApplyGuardrail(
+        gr.ApplyGuardrailRequest(
+            source=c.SOURCE_OUTPUT,
+            content=[
+                gr.GuardrailContentBlock(text=gr.GuardrailTextBlock(text="a quiet lake at dawn")),
+                gr.GuardrailContentBlock(image=gr.GuardrailImageBlock(format=gr.IMAGE_FORMAT_PNG, data=png.getvalue())),
+            ],
+        ),
+        timeout=60,
+    )
     assert r.action == c.ACTION_GUARDRAIL_INTERVENED and r.outputs[0].text
     assert [a.content_index for a in r.assessments] == [0, 1]
     assert r.assessments[0].action == c.ACTION_NONE and r.assessments[1].action == c.ACTION_GUARDRAIL_INTERVENED
     assert "block 1" in r.action_reason
     with pytest.raises(grpc.RpcError) as e:
-        stub.ApplyGuardrail(gr.ApplyGuardrailRequest(content=[gr.GuardrailContentBlock(
-            image=gr.GuardrailImageBlock(format=gr.IMAGE_FORMAT_JPEG, data=png.getvalue()))]), timeout=30)
-    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "format is JPEG but the bytes are PNG" in e.value.details()
+        stub.ApplyGuardrail(
+            gr.ApplyGuardrailRequest(
+                content=[
+                    gr.GuardrailContentBlock(
+                        image=gr.GuardrailImageBlock(format=gr.IMAGE_FORMAT_JPEG, data=png.getvalue())
+                    )
+                ]
+            ),
+            timeout=30,
+        )
+    assert (
+        e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        and "format is JPEG but the bytes are PNG" in e.value.details()
+    )
     names = [g.id for g in stub.ListGuardrails(gr.ListGuardrailsRequest()).guardrails]
     assert names[0] == "default" and "permissive-warn" in names
 
@@ -189,25 +229,33 @@ def test_the_public_port_does_not_serve_image_generation(stack):
     services = _listed_services(stack["port"])
     assert "safegen.v1.ImageGenerationService" not in services
     # The user-facing moderation APIs stay public.
-    assert {"safegen.v1.SafeGenerationService", "safegen.v1.GuardrailService", "safegen.v1.TextModerationService",
-            "safegen.v1.ImageModerationService"} <= services
+    assert {
+        "safegen.v1.SafeGenerationService",
+        "safegen.v1.GuardrailService",
+        "safegen.v1.TextModerationService",
+        "safegen.v1.ImageModerationService",
+    } <= services
     stub = gen_grpc.ImageGenerationServiceStub(_channel(stack["port"]))
     before = stack["gen"].calls
     # The prompt the security review got a PNG for, straight from GenerateImages.
-    for call in (lambda: stub.GenerateImages(gen.GenerateImagesRequest(prompt="a p.0.r.n star"), timeout=30),
-                 lambda: list(stub.StreamGenerateImages(gen.StreamGenerateImagesRequest(prompt="a p.0.r.n star"),
-                                                        timeout=30))):
+    for call in (
+        lambda: stub.GenerateImages(gen.GenerateImagesRequest(prompt="a p.0.r.n star"), timeout=30),
+        lambda: list(stub.StreamGenerateImages(gen.StreamGenerateImagesRequest(prompt="a p.0.r.n star"), timeout=30)),
+    ):
         with pytest.raises(grpc.RpcError) as e:
             call()
         assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
     assert stack["gen"].calls == before
 
 
-@pytest.mark.parametrize("port_key,prompt", [("port", "a blue square on a yellow background"),
-                                             ("red_port", RED_PROMPT), ("port", "a p.0.r.n star")])
+@pytest.mark.parametrize(
+    "port_key,prompt",
+    [("port", "a blue square on a yellow background"), ("red_port", RED_PROMPT), ("port", "a p.0.r.n star")],
+)
 def test_generated_bytes_only_come_with_both_verdicts(stack, port_key, prompt):
-    r = _stub(stack[port_key]).Generate(pb.GenerateRequest(prompt=prompt, seed=5, width=64, height=64,
-                                                           num_images=2), timeout=120)
+    r = _stub(stack[port_key]).Generate(
+        pb.GenerateRequest(prompt=prompt, seed=5, width=64, height=64, num_images=2), timeout=120
+    )
     assert r.prompt_assessment.action in (c.ACTION_NONE, c.ACTION_GUARDRAIL_INTERVENED)
     assert r.prompt_assessment.filters  # the prompt was judged
     for img in r.images:
@@ -221,8 +269,12 @@ def test_generated_bytes_only_come_with_both_verdicts(stack, port_key, prompt):
 
 # ------------------------------------------------------------------------------ the HTTP front
 def test_http_front_calls_the_same_plane(stack):
-    status, body = _http(stack, "POST", "/v1/generate", {"prompt": "a yellow circle on a blue background", "seed": 4,
-                                                         "width": 64, "height": 64})
+    status, body = _http(
+        stack,
+        "POST",
+        "/v1/generate",
+        {"prompt": "a yellow circle on a blue background", "seed": 4, "width": 64, "height": 64},
+    )
     assert status == 200, body
     r = json.loads(body)
     [img] = r["images"]
@@ -239,8 +291,9 @@ def test_http_front_calls_the_same_plane(stack):
 
 
 def test_http_stream_over_the_plane(stack):
-    status, body = _http(stack, "POST", "/v1/generate:stream", {"prompt": "a green triangle", "seed": 2,
-                                                                "width": 64, "height": 64})
+    status, body = _http(
+        stack, "POST", "/v1/generate:stream", {"prompt": "a green triangle", "seed": 2, "width": 64, "height": 64}
+    )
     assert status == 200
     events = [line.split(": ", 1)[1] for line in body.decode().splitlines() if line.startswith("event: ")]
     assert events[0] == "stage" and "progress" in events and events[-1] == "result"
@@ -269,10 +322,22 @@ def test_a_threat_prompt_is_blocked_with_its_span_in_the_prompt_assessment(stack
     assert r.action == c.ACTION_GUARDRAIL_INTERVENED and not r.images and stack["gen"].calls == before
     [t] = r.prompt_assessment.threats
     assert (t.match, t.start, t.end, t.category, t.action) == (
-        "I will k1ll you", 8, 23, c.CATEGORY_VIOLENCE, c.POLICY_ACTION_BLOCKED)
-    assert prompt[t.start:t.end] == t.match
+        "I will k1ll you",
+        8,
+        23,
+        c.CATEGORY_VIOLENCE,
+        c.POLICY_ACTION_BLOCKED,
+    )
+    assert prompt[t.start : t.end] == t.match
     status, raw = _http(stack, "POST", "/v1/generate", {"prompt": prompt})
     assert status == 200
     assert json.loads(raw)["promptAssessment"]["threats"] == [
-        {"match": "I will k1ll you", "start": 8, "end": 23, "category": "CATEGORY_VIOLENCE", "kind": "intent",
-         "action": "POLICY_ACTION_BLOCKED"}]
+        {
+            "match": "I will k1ll you",
+            "start": 8,
+            "end": 23,
+            "category": "CATEGORY_VIOLENCE",
+            "kind": "intent",
+            "action": "POLICY_ACTION_BLOCKED",
+        }
+    ]

@@ -26,8 +26,15 @@ BOX = BoundingBox(left=0.25, top=0.25, width=0.5, height=0.5)
 
 
 def text_verdict(intervened, filters, words=()):
-    return TextVerdict(intervened=intervened, filters=list(filters), words=list(words), guardrail_id="t",
-                       backend="fake", blocked=intervened, detected=intervened)
+    return TextVerdict(
+        intervened=intervened,
+        filters=list(filters),
+        words=list(words),
+        guardrail_id="t",
+        backend="fake",
+        blocked=intervened,
+        detected=intervened,
+    )
 
 
 @dataclass
@@ -55,8 +62,13 @@ class FakeBackends:
         if on_progress:
             for s in (1, 2):
                 await on_progress(s, 2)
-        return GenerationResult(images=[(b"bad" if s in self.unsafe_seeds else b"ok") + str(s).encode() for s in seeds],
-                                seeds=seeds, model_id="fake", backend="fake", negative_prompt="x")
+        return GenerationResult(
+            images=[(b"bad" if s in self.unsafe_seeds else b"ok") + str(s).encode() for s in seeds],
+            seeds=seeds,
+            model_id="fake",
+            backend="fake",
+            negative_prompt="x",
+        )
 
     async def moderate_images(self, images, source, pin):
         self.pins.append(pin)
@@ -101,9 +113,13 @@ def fake_blur(data, boxes, full):
 
 
 def registry_with(**safegen):
-    doc = {"id": "t", "contentPolicyConfig": {"filtersConfig": [{"type": "SEXUAL", "inputStrength": "HIGH",
-                                                                 "outputStrength": "HIGH"}]},
-           "safegen": safegen}
+    doc = {
+        "id": "t",
+        "contentPolicyConfig": {
+            "filtersConfig": [{"type": "SEXUAL", "inputStrength": "HIGH", "outputStrength": "HIGH"}]
+        },
+        "safegen": safegen,
+    }
     return GuardrailRegistry([*GuardrailRegistry.load().all(), parse_guardrail(doc, "t", "t")])
 
 
@@ -130,16 +146,21 @@ def test_unsafe_prompt_blocked_without_generation():
 
 def test_unsafe_prompt_warned_generates_but_never_regenerates():
     b = FakeBackends(unsafe_seeds={7})
-    r = run(Flow(b, registry_with(unsafePromptAction="WARN", maxRegenerations=3), fake_blur),
-            prompt="UNSAFE", seed=7, guardrail_id="t")
+    r = run(
+        Flow(b, registry_with(unsafePromptAction="WARN", maxRegenerations=3), fake_blur),
+        prompt="UNSAFE",
+        seed=7,
+        guardrail_id="t",
+    )
     assert len(b.generate_calls) == 1  # the prompt was unsafe: regenerating would not help
     assert r.images[0].blurred and "flagged" in r.warnings[0]
 
 
 def test_unsafe_image_regenerated_then_safe():
     b = FakeBackends(unsafe_seeds={10})
-    r = run(Flow(b, registry_with(maxRegenerations=2), fake_blur), prompt="a cat", seed=10,
-            num_images=2, guardrail_id="t")
+    r = run(
+        Flow(b, registry_with(maxRegenerations=2), fake_blur), prompt="a cat", seed=10, num_images=2, guardrail_id="t"
+    )
     assert [x.num_images for x in b.generate_calls] == [2, 1]
     assert b.generate_calls[1].seed == 12  # reproducible, distinct seeds per attempt
     assert r.action == c.ACTION_NONE and r.attempts == 2
@@ -149,8 +170,7 @@ def test_unsafe_image_regenerated_then_safe():
 
 def test_regeneration_is_bounded_then_blurs_regions():
     b = FakeBackends(unsafe_seeds=set(range(0, 100)))
-    r = run(Flow(b, registry_with(maxRegenerations=2), fake_blur), prompt="a cat", seed=0,
-            guardrail_id="t")
+    r = run(Flow(b, registry_with(maxRegenerations=2), fake_blur), prompt="a cat", seed=0, guardrail_id="t")
     assert len(b.generate_calls) == 3 and r.attempts == 3
     img = r.images[0]
     assert img.blurred and img.data == b"blurred-1" and r.action == c.ACTION_GUARDRAIL_INTERVENED
@@ -162,30 +182,45 @@ def test_blur_falls_back_to_full_image_without_regions_or_by_policy():
     r = run(Flow(b, registry_with(maxRegenerations=0), fake_blur), prompt="p", seed=1, guardrail_id="t")
     assert r.images[0].data == b"blurred-full"
     b = FakeBackends(unsafe_seeds={1})
-    r = run(Flow(b, registry_with(maxRegenerations=0, blurMode="FULL"), fake_blur), prompt="p", seed=1,
-            guardrail_id="t")
+    r = run(
+        Flow(b, registry_with(maxRegenerations=0, blurMode="FULL"), fake_blur), prompt="p", seed=1, guardrail_id="t"
+    )
     assert r.images[0].data == b"blurred-full"
 
 
 def test_block_policy_withholds_bytes():
     b = FakeBackends(unsafe_seeds={1})
-    r = run(Flow(b, registry_with(maxRegenerations=0, unsafeImageAction="BLOCK"), fake_blur),
-            prompt="p", seed=1, guardrail_id="t")
+    r = run(
+        Flow(b, registry_with(maxRegenerations=0, unsafeImageAction="BLOCK"), fake_blur),
+        prompt="p",
+        seed=1,
+        guardrail_id="t",
+    )
     assert r.images[0].withheld and r.images[0].data == b"" and r.blocked_message
 
 
 def test_warn_policy_keeps_image_with_warning():
     b = FakeBackends(unsafe_seeds={1})
-    r = run(Flow(b, registry_with(maxRegenerations=0, unsafeImageAction="WARN"), fake_blur),
-            prompt="p", seed=1, guardrail_id="t")
+    r = run(
+        Flow(b, registry_with(maxRegenerations=0, unsafeImageAction="WARN"), fake_blur),
+        prompt="p",
+        seed=1,
+        guardrail_id="t",
+    )
     assert r.images[0].data == b"bad1" and "may be unsafe" in r.warnings[-1]
 
 
 def test_backend_guardrail_intervention_is_a_verdict():
     class Refusing(FakeBackends):
         async def generate(self, request, pin, on_progress=None):
-            return GenerationResult(images=[], seeds=[], model_id="bedrock", backend="bedrock", intervened=True,
-                                    intervention_reason="Filter reason: prompt")
+            return GenerationResult(
+                images=[],
+                seeds=[],
+                model_id="bedrock",
+                backend="bedrock",
+                intervened=True,
+                intervention_reason="Filter reason: prompt",
+            )
 
     r = run(Flow(Refusing(), GuardrailRegistry.load(), fake_blur), prompt="p")
     assert r.action == c.ACTION_GUARDRAIL_INTERVENED and not r.images and "Filter reason" in r.warnings[-1]
@@ -197,22 +232,24 @@ def test_stream_emits_stages_and_progress_in_order():
     async def emit(e):
         events.append(e)
 
-    asyncio.run(Flow(FakeBackends(), GuardrailRegistry.load(), fake_blur).run(
-        pb.GenerateRequest(prompt="p"), emit))
+    asyncio.run(Flow(FakeBackends(), GuardrailRegistry.load(), fake_blur).run(pb.GenerateRequest(prompt="p"), emit))
     kinds = [(e.WhichOneof("event"), e.stage.stage if e.HasField("stage") else 0, e.stage.finished) for e in events]
     assert kinds[0] == ("stage", pb.STAGE_PROMPT_MODERATION, False)
     assert ("progress", 0, False) in kinds
     assert kinds[-1] == ("stage", pb.STAGE_IMAGE_MODERATION, True)
 
 
-@pytest.mark.parametrize("req,fragment", [
-    ({"prompt": "  "}, "prompt must not be empty"),
-    ({"prompt": "x" * 2001}, "at most 2000"),
-    ({"prompt": "p", "width": 500}, "width must be a multiple of 8"),
-    ({"prompt": "p", "height": 4096}, "height must be a multiple of 8 from 64 to 2048"),
-    ({"prompt": "p", "num_images": 9}, "num_images must be from 1 to 8"),
-    ({"prompt": "p", "negative_prompt": "n" * 2001}, "negative_prompt is 2001 characters"),
-])
+@pytest.mark.parametrize(
+    "req,fragment",
+    [
+        ({"prompt": "  "}, "prompt must not be empty"),
+        ({"prompt": "x" * 2001}, "at most 2000"),
+        ({"prompt": "p", "width": 500}, "width must be a multiple of 8"),
+        ({"prompt": "p", "height": 4096}, "height must be a multiple of 8 from 64 to 2048"),
+        ({"prompt": "p", "num_images": 9}, "num_images must be from 1 to 8"),
+        ({"prompt": "p", "negative_prompt": "n" * 2001}, "negative_prompt is 2001 characters"),
+    ],
+)
 def test_bad_requests_fail_before_any_backend_call(req, fragment):
     b = FakeBackends()
     with pytest.raises(InvalidArgument, match=fragment):
@@ -236,8 +273,12 @@ def test_a_detected_category_without_regions_forces_full_blur():
                     v.filters.append(violence)  # detected, but its detector gave no box
             return verdicts
 
-    r = run(Flow(TwoCategories(unsafe_seeds={1}), registry_with(maxRegenerations=0), fake_blur),
-            prompt="p", seed=1, guardrail_id="t")
+    r = run(
+        Flow(TwoCategories(unsafe_seeds={1}), registry_with(maxRegenerations=0), fake_blur),
+        prompt="p",
+        seed=1,
+        guardrail_id="t",
+    )
     assert r.images[0].data == b"blurred-full" and "whole image" in r.warnings[-1]
 
 
@@ -271,8 +312,15 @@ def test_no_generation_while_image_moderation_is_unreachable():
 def test_every_stage_gets_the_one_guardrail_resolved_for_the_request():
     b = FakeBackends(unsafe_seeds={3})
     registry = registry_with(maxRegenerations=1)
-    r = run(Flow(b, registry, fake_blur), prompt="a cat", seed=3, guardrail_id="t",
-            tighten_filters=[c.FilterTightening(category=c.CATEGORY_HATE, input_strength=c.FILTER_STRENGTH_HIGH)])
+    r = run(
+        Flow(b, registry, fake_blur),
+        prompt="a cat",
+        seed=3,
+        guardrail_id="t",
+        tighten_filters=[c.FilterTightening(category=c.CATEGORY_HATE, input_strength=c.FILTER_STRENGTH_HIGH)],
+    )
     assert r.attempts == 2 and len(b.pins) == 5  # text, generate, images, generate again, images
     assert all(p is b.pins[0] for p in b.pins) and b.pins[0].guardrail.id == "t"
-    assert b.pins[0].tighten and b.generate_calls[0].safety_negative_prompts == tuple(b.pins[0].guardrail.negative_prompts)
+    assert b.pins[0].tighten and b.generate_calls[0].safety_negative_prompts == tuple(
+        b.pins[0].guardrail.negative_prompts
+    )

@@ -45,8 +45,12 @@ class Backends:
             self.cancelled = True
             raise
         n = request.num_images or 1
-        return GenerationResult(images=[b"\x89PNG-fake"] * n, seeds=[(request.seed or 0) + i for i in range(n)],
-                                model_id="fake", backend="fake")
+        return GenerationResult(
+            images=[b"\x89PNG-fake"] * n,
+            seeds=[(request.seed or 0) + i for i in range(n)],
+            model_id="fake",
+            backend="fake",
+        )
 
     def generation_place(self):
         return contextlib.nullcontext()

@@ -29,10 +29,18 @@ def _png(color) -> bytes:
 
 class FakeText(tm_grpc.TextModerationServiceServicer):
     async def ModerateText(self, request, context):
-        return tm.ModerateTextResponse(action=c.ACTION_NONE, guardrail_id=request.guardrail_id or "default",
-                                       filters=[c.FilterResult(category=c.CATEGORY_SEXUAL, score=0.01,
-                                                               confidence=c.CONFIDENCE_NONE,
-                                                               filter_strength=c.FILTER_STRENGTH_HIGH)])
+        return tm.ModerateTextResponse(
+            action=c.ACTION_NONE,
+            guardrail_id=request.guardrail_id or "default",
+            filters=[
+                c.FilterResult(
+                    category=c.CATEGORY_SEXUAL,
+                    score=0.01,
+                    confidence=c.CONFIDENCE_NONE,
+                    filter_strength=c.FILTER_STRENGTH_HIGH,
+                )
+            ],
+        )
 
 
 class FakeGeneration(gen_grpc.ImageGenerationServiceServicer):
@@ -45,8 +53,13 @@ class FakeGeneration(gen_grpc.ImageGenerationServiceServicer):
         self.calls += 1
         n = request.num_images or 1
         color = (250, 10, 10) if "red" in request.prompt else (10, 10, 250)
-        return gen.GenerateImagesResponse(images=[_png(color)] * n, seeds=[request.seed + i for i in range(n)],
-                                          model_id="fake-model", backend="fake", negative_prompt_applied=True)
+        return gen.GenerateImagesResponse(
+            images=[_png(color)] * n,
+            seeds=[request.seed + i for i in range(n)],
+            model_id="fake-model",
+            backend="fake",
+            negative_prompt_applied=True,
+        )
 
 
 @pytest.fixture()
@@ -60,8 +73,12 @@ def split(tmp_path):
         backends = GrpcBackends(f"127.0.0.1:{text_port}", f"127.0.0.1:{image_port}", f"127.0.0.1:{gen_port}")
         with running_server(*servicers_for(DataPlane(backends, registry))) as (gw_port, _):
             stub = pb_grpc.SafeGenerationServiceStub(grpc.insecure_channel(f"127.0.0.1:{gw_port}"))
-            yield {"stub": stub, "image_addr": f"127.0.0.1:{image_port}", "generation": generation,
-                   "registry": registry}
+            yield {
+                "stub": stub,
+                "image_addr": f"127.0.0.1:{image_port}",
+                "generation": generation,
+                "registry": registry,
+            }
 
 
 def _image_moderation(split):
@@ -171,20 +188,32 @@ def test_threat_matches_cross_the_text_adapter_intact():
     registry = GuardrailRegistry.load()
     text = "ok. I will k i l l y0u"
     generation = FakeGeneration()
-    with running_server(text_servicer(registry, {}, backend=WordsOnlyBackend())) as (text_port, _), \
-            running_server(generation) as (gen_port, _), \
-            running_server(image_servicer(registry, detector=RedIsUnsafe())) as (image_port, _):
+    with (
+        running_server(text_servicer(registry, {}, backend=WordsOnlyBackend())) as (text_port, _),
+        running_server(generation) as (gen_port, _),
+        running_server(image_servicer(registry, detector=RedIsUnsafe())) as (image_port, _),
+    ):
         direct = tm_grpc.TextModerationServiceStub(grpc.insecure_channel(f"127.0.0.1:{text_port}")).ModerateText(
-            tm.ModerateTextRequest(text=text), timeout=30)
+            tm.ModerateTextRequest(text=text), timeout=30
+        )
         backends = GrpcBackends(f"127.0.0.1:{text_port}", f"127.0.0.1:{image_port}", f"127.0.0.1:{gen_port}")
         with running_server(*servicers_for(DataPlane(backends, registry))) as (gw_port, _):
             channel = grpc.insecure_channel(f"127.0.0.1:{gw_port}")
-            applied = gr_grpc.GuardrailServiceStub(channel).ApplyGuardrail(gr.ApplyGuardrailRequest(
-                source=c.SOURCE_INPUT, content=[gr.GuardrailContentBlock(text=gr.GuardrailTextBlock(text=text))]),
-                timeout=30)
+            applied = gr_grpc.GuardrailServiceStub(channel).ApplyGuardrail(
+                gr.ApplyGuardrailRequest(
+                    source=c.SOURCE_INPUT, content=[gr.GuardrailContentBlock(text=gr.GuardrailTextBlock(text=text))]
+                ),
+                timeout=30,
+            )
             generated = pb_grpc.SafeGenerationServiceStub(channel).Generate(pb.GenerateRequest(prompt=text), timeout=30)
     [t] = direct.threats
-    assert (t.match, t.start, t.end, t.kind, t.action) == ("I will k i l l y0u", 4, 22, "intent", c.POLICY_ACTION_BLOCKED)
+    assert (t.match, t.start, t.end, t.kind, t.action) == (
+        "I will k i l l y0u",
+        4,
+        22,
+        "intent",
+        c.POLICY_ACTION_BLOCKED,
+    )
     assert list(applied.assessments[0].threats) == list(direct.threats)
     assert list(generated.prompt_assessment.threats) == list(direct.threats)
     assert generated.action == c.ACTION_GUARDRAIL_INTERVENED and generation.calls == 0

@@ -60,8 +60,16 @@ def test_loaded_by_default_on_onnxruntime(backend):
     assert backend.limits.min_size == 32 and backend.limits.default_width == 256
 
 
-@pytest.mark.parametrize("text", ["a red circle on a white background", "Blue, NSFW, nudity, gore!!", "",
-                                  "a small green triangle in the centre", "x " * 40])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a red circle on a white background",
+        "Blue, NSFW, nudity, gore!!",
+        "",
+        "a small green triangle in the centre",
+        "x " * 40,
+    ],
+)
 def test_saved_tokenizer_matches_the_training_encoding(saved_tokenizer, text):
     # The diffusers pipeline tokenizes with the saved tokenizer.json; the onnxruntime path with spec.encode.
     ids = saved_tokenizer(text, padding="max_length", max_length=16, truncation=True).input_ids
@@ -75,16 +83,25 @@ def test_unknown_words_become_unk():
 
 def test_one_image_upscaled_to_the_requested_size(backend):
     # Its speed is bench/bench_generation.py's business (tests do not assert timings).
-    req = validate(GenerationRequest(prompt="a red circle on a white background", width=512, height=384, seed=0,
-                                     safety_negative_prompts=("nsfw", "gore")), backend.limits)
+    req = validate(
+        GenerationRequest(
+            prompt="a red circle on a white background",
+            width=512,
+            height=384,
+            seed=0,
+            safety_negative_prompts=("nsfw", "gore"),
+        ),
+        backend.limits,
+    )
     result = backend.generate(req, None, CancelToken())
     assert Image.open(io.BytesIO(result.images[0])).size == (512, 384)
 
 
 def test_follows_the_prompt_across_seeds(backend):
     # The requirement, with the guardrail's safety negatives merged as the gateway does.
-    images = evaluate.generate(backend, "a red circle on a white background", SEEDS,
-                               negative=", ".join(["nsfw", "nudity", "gore"]))
+    images = evaluate.generate(
+        backend, "a red circle on a white background", SEEDS, negative=", ".join(["nsfw", "nudity", "gore"])
+    )
     hits = [evaluate.matches(im, "red", "white") for im in images]
     assert sum(hits) >= 6, hits
 
@@ -92,8 +109,9 @@ def test_follows_the_prompt_across_seeds(backend):
 @pytest.mark.parametrize("fg,shape,bg", evaluate.PROMPTS)
 def test_follows_every_colour_pair(backend, fg, shape, bg):
     # Chance for one (foreground, background) pair is 1 in 30; the committed weights get 5 to 8 of 8.
-    images = evaluate.generate(backend, f"a {fg} {shape} on a {bg} background", SEEDS,
-                               negative=", ".join(["nsfw", "nudity", "gore"]))
+    images = evaluate.generate(
+        backend, f"a {fg} {shape} on a {bg} background", SEEDS, negative=", ".join(["nsfw", "nudity", "gore"])
+    )
     hits = [evaluate.matches(im, fg, bg) for im in images]
     assert sum(hits) >= 4, hits
 

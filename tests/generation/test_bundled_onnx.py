@@ -44,8 +44,10 @@ def _pixels(png: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.int16)
 
 
-@pytest.mark.parametrize("seed,shape", [(0, (1, 3, 32, 32)), (41, (1, 3, 32, 32)), (2**32 - 2, (1, 3, 32, 32)),
-                                        (7, (1, 3, 5, 7)), (3, (16,)), (9, (17,))])
+@pytest.mark.parametrize(
+    "seed,shape",
+    [(0, (1, 3, 32, 32)), (41, (1, 3, 32, 32)), (2**32 - 2, (1, 3, 32, 32)), (7, (1, 3, 5, 7)), (3, (16,)), (9, (17,))],
+)
 def test_noise_is_torch_randn_of_the_seed(seed, shape):
     import torch
 
@@ -81,10 +83,15 @@ def test_ddim_matches_diffusers_scheduler(steps):
         x = got
 
 
-@pytest.mark.parametrize("change,message", [({"prediction_type": "v_prediction"}, "prediction_type"),
-                                            ({"timestep_spacing": "trailing"}, "timestep_spacing"),
-                                            ({"_class_name": "EulerDiscreteScheduler"}, "DDIMScheduler"),
-                                            ({"variance_offset": 1}, "unknown DDIM options")])
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"prediction_type": "v_prediction"}, "prediction_type"),
+        ({"timestep_spacing": "trailing"}, "timestep_spacing"),
+        ({"_class_name": "EulerDiscreteScheduler"}, "DDIMScheduler"),
+        ({"variance_offset": 1}, "unknown DDIM options"),
+    ],
+)
 def test_ddim_refuses_options_it_does_not_implement(change, message):
     cfg = {**json.loads(SCHEDULER_CONFIG.read_text()), **change}
     with pytest.raises(ValueError, match=message):
@@ -119,18 +126,36 @@ def test_committed_onnx_matches_torch_and_a_fresh_export(tmp_path):
     for directory in (BUNDLED_ONNX_DIR, tmp_path):
         got_states = _run(directory / "text_encoder.onnx", {"input_ids": ids.numpy()})
         assert np.abs(got_states - states.numpy()).max() < 1e-4
-        got_eps = _run(directory / "unet.onnx", {"sample": sample.numpy(), "timestep": timestep.numpy(),
-                                                 "encoder_hidden_states": states.numpy()})
+        got_eps = _run(
+            directory / "unet.onnx",
+            {"sample": sample.numpy(), "timestep": timestep.numpy(), "encoder_hidden_states": states.numpy()},
+        )
         assert np.abs(got_eps - eps.numpy()).max() < 1e-4
 
 
-@pytest.mark.parametrize("request_kw", [
-    {"prompt": "a red circle on a white background", "seed": 0, "num_images": 3, "width": 32, "height": 32,
-     "safety_negative_prompts": ("nsfw", "nudity", "gore")},
-    {"prompt": "a blue square on a yellow background", "negative_prompt": "red", "seed": 123, "width": 256,
-     "height": 256, "steps": 7, "guidance_scale": 3.0},
-    {"prompt": "a circle", "seed": 5, "guidance_scale": 1.0, "width": 64, "height": 32},
-])
+@pytest.mark.parametrize(
+    "request_kw",
+    [
+        {
+            "prompt": "a red circle on a white background",
+            "seed": 0,
+            "num_images": 3,
+            "width": 32,
+            "height": 32,
+            "safety_negative_prompts": ("nsfw", "nudity", "gore"),
+        },
+        {
+            "prompt": "a blue square on a yellow background",
+            "negative_prompt": "red",
+            "seed": 123,
+            "width": 256,
+            "height": 256,
+            "steps": 7,
+            "guidance_scale": 3.0,
+        },
+        {"prompt": "a circle", "seed": 5, "guidance_scale": 1.0, "width": 64, "height": 32},
+    ],
+)
 def test_same_images_as_the_diffusers_pipeline_for_the_same_seeds(onnx_backend, torch_backend, request_kw):
     req = validate(GenerationRequest(**request_kw), onnx_backend.limits)
     assert validate(GenerationRequest(**request_kw), torch_backend.limits) == req
@@ -140,7 +165,12 @@ def test_same_images_as_the_diffusers_pipeline_for_the_same_seeds(onnx_backend, 
         diff = np.abs(_pixels(a) - _pixels(b))
         assert diff.max() <= 2 and diff.mean() < 0.05, (diff.max(), diff.mean())  # float rounding only
     assert (ours.seeds, ours.negative_prompt, ours.negative_prompt_applied, ours.notes, ours.backend) == (
-        theirs.seeds, theirs.negative_prompt, theirs.negative_prompt_applied, theirs.notes, theirs.backend)
+        theirs.seeds,
+        theirs.negative_prompt,
+        theirs.negative_prompt_applied,
+        theirs.notes,
+        theirs.backend,
+    )
 
 
 def test_same_images_as_the_diffusers_pipeline_for_the_same_initial_noise(onnx_backend, torch_backend):
@@ -149,9 +179,14 @@ def test_same_images_as_the_diffusers_pipeline_for_the_same_initial_noise(onnx_b
     noise = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(77)) * 1.1
     kw = dict(steps=10, guidance_scale=2.0)
     ours = onnx_backend.pipe("a yellow circle on a blue background", "green", seeds=[], latents=noise.numpy(), **kw)
-    theirs = torch_backend.pipe(prompt="a yellow circle on a blue background", negative_prompt="green",
-                                num_inference_steps=kw["steps"], guidance_scale=kw["guidance_scale"],
-                                num_images_per_prompt=2, latents=noise).images
+    theirs = torch_backend.pipe(
+        prompt="a yellow circle on a blue background",
+        negative_prompt="green",
+        num_inference_steps=kw["steps"],
+        guidance_scale=kw["guidance_scale"],
+        num_images_per_prompt=2,
+        latents=noise,
+    ).images
     for a, b in zip(ours, theirs):
         assert np.abs(np.asarray(a, np.int16) - np.asarray(b, np.int16)).max() <= 2
 
@@ -167,10 +202,14 @@ def test_progress_every_step_and_limits_of_the_bundled_model(onnx_backend, torch
 
 
 def test_image_i_is_the_same_alone_or_in_a_batch(onnx_backend):
-    batch = onnx_backend.generate(validate(GenerationRequest(prompt="a green triangle", seed=40, num_images=2),
-                                           onnx_backend.limits), None, CancelToken())
-    alone = onnx_backend.generate(validate(GenerationRequest(prompt="a green triangle", seed=41),
-                                           onnx_backend.limits), None, CancelToken())
+    batch = onnx_backend.generate(
+        validate(GenerationRequest(prompt="a green triangle", seed=40, num_images=2), onnx_backend.limits),
+        None,
+        CancelToken(),
+    )
+    alone = onnx_backend.generate(
+        validate(GenerationRequest(prompt="a green triangle", seed=41), onnx_backend.limits), None, CancelToken()
+    )
     assert np.abs(_pixels(batch.images[1]) - _pixels(alone.images[0])).max() <= 1
 
 
@@ -195,8 +234,12 @@ def test_torch_only_settings_keep_the_bundled_model_on_diffusers():
 
     assert runs_on_onnx(GenerationSettings.from_env({}))
     assert runs_on_onnx(GenerationSettings.from_env({"SAFEGEN_GEN_DEVICE": "cpu", "SAFEGEN_GEN_DTYPE": "float32"}))
-    for env in ({"SAFEGEN_GEN_SCHEDULER": "EulerDiscreteScheduler"}, {"SAFEGEN_GEN_DEVICE": "cuda"},
-                {"SAFEGEN_GEN_DTYPE": "bfloat16"}, {"SAFEGEN_GEN_MODEL": str(BUNDLED_MODEL_DIR)}):
+    for env in (
+        {"SAFEGEN_GEN_SCHEDULER": "EulerDiscreteScheduler"},
+        {"SAFEGEN_GEN_DEVICE": "cuda"},
+        {"SAFEGEN_GEN_DTYPE": "bfloat16"},
+        {"SAFEGEN_GEN_MODEL": str(BUNDLED_MODEL_DIR)},
+    ):
         assert not runs_on_onnx(GenerationSettings.from_env(env)), env
 
 
@@ -221,20 +264,25 @@ _NO_TORCH = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("setup", [
-    # The generation service alone, one image generated.
-    """from safegen.generation.servicer import create_servicer
+@pytest.mark.parametrize(
+    "setup",
+    [
+        # The generation service alone, one image generated.
+        """from safegen.generation.servicer import create_servicer
 from safegen.generation.request import CancelToken, GenerationRequest, validate
 from safegen.policy import GuardrailRegistry
 gen = create_servicer(GuardrailRegistry.load(), {}).generator.backend
 gen.generate(validate(GenerationRequest(prompt="a red circle", steps=2), gen.limits), None, CancelToken())""",
-    # What `safegen serve` builds with the default settings: all four services.
-    """from safegen.serve import SERVICES, build
+        # What `safegen serve` builds with the default settings: all four services.
+        """from safegen.serve import SERVICES, build
 from safegen.policy import GuardrailRegistry
 build(SERVICES, GuardrailRegistry.load(), {})""",
-], ids=["image-generation", "all-in-one"])
+    ],
+    ids=["image-generation", "all-in-one"],
+)
 def test_serving_path_imports_no_torch_or_diffusers(setup):
-    out = subprocess.run([sys.executable, "-c", _NO_TORCH.format(setup=setup)], capture_output=True, text=True,
-                         timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", _NO_TORCH.format(setup=setup)], capture_output=True, text=True, timeout=300
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout

@@ -9,9 +9,20 @@ import pytest
 from safegen.errors import Cancelled, DeadlineExceeded, InvalidArgument
 from safegen.generation.request import CancelToken, GenerationRequest, Limits, merge_negative_prompts, validate
 
-LIMITS = Limits(min_size=64, max_size=1024, default_width=512, default_height=256, default_steps=20, max_steps=50,
-                max_images=4, max_prompt_chars=100, max_negative_prompt_chars=50, min_guidance=1.0,
-                max_guidance=10.0, default_guidance=7.0)
+LIMITS = Limits(
+    min_size=64,
+    max_size=1024,
+    default_width=512,
+    default_height=256,
+    default_steps=20,
+    max_steps=50,
+    max_images=4,
+    max_prompt_chars=100,
+    max_negative_prompt_chars=50,
+    min_guidance=1.0,
+    max_guidance=10.0,
+    default_guidance=7.0,
+)
 
 
 @pytest.mark.parametrize(
@@ -42,13 +53,20 @@ def test_invalid_requests_name_the_field_and_range(changes, field, allowed):
 def test_defaults_are_filled_in():
     req = validate(GenerationRequest(prompt="  a red circle "), LIMITS)
     assert (req.prompt, req.width, req.height, req.steps, req.num_images, req.guidance_scale) == (
-        "a red circle", 512, 256, 20, 1, 7.0)
+        "a red circle",
+        512,
+        256,
+        20,
+        1,
+        7.0,
+    )
     assert req.seed is not None and req.seed >= 0
 
 
 def test_explicit_values_are_kept():
-    req = validate(GenerationRequest(prompt="p", width=64, height=1024, steps=50, num_images=4, guidance_scale=1.0,
-                                     seed=0), LIMITS)
+    req = validate(
+        GenerationRequest(prompt="p", width=64, height=1024, steps=50, num_images=4, guidance_scale=1.0, seed=0), LIMITS
+    )
     assert (req.width, req.height, req.steps, req.num_images, req.guidance_scale, req.seed) == (64, 1024, 50, 4, 1.0, 0)
 
 

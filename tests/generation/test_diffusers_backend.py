@@ -30,7 +30,14 @@ def backend(tiny_sd_dir):
 
 
 def _req(backend, **kw):
-    base = {"prompt": "a red circle", "width": 64, "height": 64, "steps": 3, "seed": 1, "safety_negative_prompts": SAFETY}
+    base = {
+        "prompt": "a red circle",
+        "width": 64,
+        "height": 64,
+        "steps": 3,
+        "seed": 1,
+        "safety_negative_prompts": SAFETY,
+    }
     return validate(GenerationRequest(**{**base, **kw}), backend.limits)
 
 
@@ -47,8 +54,9 @@ def test_loads_a_saved_stable_diffusion_pipeline(backend, tiny_sd_dir):
 
 def test_generates_pngs_with_progress_and_merged_negatives(backend):
     steps = []
-    result = backend.generate(_req(backend, negative_prompt="blue", num_images=2, seed=10),
-                              lambda s, t: steps.append((s, t)), CancelToken())
+    result = backend.generate(
+        _req(backend, negative_prompt="blue", num_images=2, seed=10), lambda s, t: steps.append((s, t)), CancelToken()
+    )
     assert steps == [(1, 3), (2, 3), (3, 3)]
     assert len(result.images) == 2 and result.seeds == [10, 11]
     assert Image.open(io.BytesIO(result.images[0])).size == (64, 64)
@@ -68,8 +76,9 @@ def test_same_seed_same_image_and_image_i_uses_seed_plus_i(backend):
 
 def test_negative_prompt_changes_the_image(backend):
     plain = backend.generate(_req(backend, safety_negative_prompts=()), None, CancelToken())
-    negated = backend.generate(_req(backend, negative_prompt="red circle", safety_negative_prompts=()), None,
-                               CancelToken())
+    negated = backend.generate(
+        _req(backend, negative_prompt="red circle", safety_negative_prompts=()), None, CancelToken()
+    )
     assert plain.images != negated.images
 
 
@@ -112,8 +121,9 @@ def test_cancelling_the_task_cancels_the_backend(backend):
             steps.append(step)
             started.set()
 
-        task = asyncio.ensure_future(gen.generate(GenerationRequest(prompt="p", width=64, height=64, steps=150, seed=1),
-                                                  on_progress=on_progress))
+        task = asyncio.ensure_future(
+            gen.generate(GenerationRequest(prompt="p", width=64, height=64, steps=150, seed=1), on_progress=on_progress)
+        )
         await started.wait()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -128,11 +138,16 @@ def test_queue_full_is_resource_exhausted(backend):
     async def main():
         gen = ImageGenerator(backend, max_queue=1)
         started = asyncio.Event()
-        first = asyncio.ensure_future(gen.generate(
-            GenerationRequest(prompt="p", width=64, height=64, steps=30, seed=1),
-            on_progress=lambda s, t: started.set()))
+        first = asyncio.ensure_future(
+            gen.generate(
+                GenerationRequest(prompt="p", width=64, height=64, steps=30, seed=1),
+                on_progress=lambda s, t: started.set(),
+            )
+        )
         await started.wait()
-        second = asyncio.ensure_future(gen.generate(GenerationRequest(prompt="p", width=64, height=64, steps=2, seed=2)))
+        second = asyncio.ensure_future(
+            gen.generate(GenerationRequest(prompt="p", width=64, height=64, steps=2, seed=2))
+        )
         await asyncio.sleep(0)
         with pytest.raises(ResourceExhausted, match="busy") as busy:
             await gen.generate(GenerationRequest(prompt="p", width=64, height=64, steps=2, seed=3))

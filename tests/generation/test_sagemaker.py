@@ -38,16 +38,29 @@ def client(moto_url, monkeypatch):
 
 
 def _post(url: str, payload: dict) -> None:
-    req = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        url, data=json.dumps(payload).encode(), method="POST", headers={"Content-Type": "application/json"}
+    )
     urllib.request.urlopen(req, timeout=10).read()
 
 
 def _queue_results(moto_url: str, bodies: list[dict]) -> None:
-    _post(moto_url + "/moto-api/static/sagemaker/endpoint-results", {
-        "account_id": "123456789012", "region": "us-east-1",
-        "results": [{"Body": json.dumps(b), "ContentType": "application/json", "InvokedProductionVariant": "AllTraffic",
-                     "CustomAttributes": ""} for b in bodies]})
+    _post(
+        moto_url + "/moto-api/static/sagemaker/endpoint-results",
+        {
+            "account_id": "123456789012",
+            "region": "us-east-1",
+            "results": [
+                {
+                    "Body": json.dumps(b),
+                    "ContentType": "application/json",
+                    "InvokedProductionVariant": "AllTraffic",
+                    "CustomAttributes": "",
+                }
+                for b in bodies
+            ],
+        },
+    )
 
 
 def _jpeg_b64(colour) -> str:
@@ -58,11 +71,29 @@ def _jpeg_b64(colour) -> str:
 
 def test_jumpstart_request_body_format():
     backend = SageMakerBackend(None, "sd-endpoint")
-    req = validate(GenerationRequest(prompt="a red circle", negative_prompt="blue", width=512, height=768, steps=25,
-                                     guidance_scale=7.5, seed=9, safety_negative_prompts=("nsfw",)), backend.limits)
+    req = validate(
+        GenerationRequest(
+            prompt="a red circle",
+            negative_prompt="blue",
+            width=512,
+            height=768,
+            steps=25,
+            guidance_scale=7.5,
+            seed=9,
+            safety_negative_prompts=("nsfw",),
+        ),
+        backend.limits,
+    )
     assert backend.request_body(req, 9) == {
-        "prompt": "a red circle", "negative_prompt": "blue, nsfw", "width": 512, "height": 768,
-        "num_images_per_prompt": 1, "num_inference_steps": 25, "guidance_scale": 7.5, "seed": 9}
+        "prompt": "a red circle",
+        "negative_prompt": "blue, nsfw",
+        "width": 512,
+        "height": 768,
+        "num_images_per_prompt": 1,
+        "num_inference_steps": 25,
+        "guidance_scale": 7.5,
+        "seed": 9,
+    }
 
 
 def test_stability_request_body_format():
@@ -70,17 +101,28 @@ def test_stability_request_body_format():
     req = validate(GenerationRequest(prompt="a red circle", negative_prompt="blue", seed=3), backend.limits)
     assert backend.request_body(req, 3) == {
         "text_prompts": [{"text": "a red circle", "weight": 1.0}, {"text": "blue", "weight": -1.0}],
-        "width": 1024, "height": 1024, "cfg_scale": 7.0, "steps": 30, "seed": 3, "samples": 1}
+        "width": 1024,
+        "height": 1024,
+        "cfg_scale": 7.0,
+        "steps": 30,
+        "seed": 3,
+        "samples": 1,
+    }
 
 
 def test_jumpstart_endpoint_through_moto(client, moto_url):
     backend = SageMakerBackend(client, "sd-endpoint", retry_base_delay=0)
-    _queue_results(moto_url, [
-        {"generated_images": [_jpeg_b64((250, 0, 0))], "prompt": "a red circle"},
-        {"generated_images": [_jpeg_b64((0, 0, 250))], "prompt": "a red circle"},
-    ])
-    req = validate(GenerationRequest(prompt="a red circle", num_images=2, seed=100,
-                                     safety_negative_prompts=("nsfw", "gore")), backend.limits)
+    _queue_results(
+        moto_url,
+        [
+            {"generated_images": [_jpeg_b64((250, 0, 0))], "prompt": "a red circle"},
+            {"generated_images": [_jpeg_b64((0, 0, 250))], "prompt": "a red circle"},
+        ],
+    )
+    req = validate(
+        GenerationRequest(prompt="a red circle", num_images=2, seed=100, safety_negative_prompts=("nsfw", "gore")),
+        backend.limits,
+    )
     result = backend.generate(req, None, CancelToken())
     assert result.backend == "sagemaker" and result.seeds == [100, 101]
     assert result.negative_prompt == "nsfw, gore" and result.negative_prompt_applied
@@ -91,8 +133,9 @@ def test_jumpstart_endpoint_through_moto(client, moto_url):
 
 def test_stability_endpoint_filtered_output_is_a_verdict(client, moto_url):
     backend = SageMakerBackend(client, "sdxl-endpoint", SageMakerFormat.STABILITY, retry_base_delay=0)
-    _queue_results(moto_url, [{"result": "success", "artifacts": [
-        {"base64": "", "seed": 5, "finishReason": "CONTENT_FILTERED"}]}])
+    _queue_results(
+        moto_url, [{"result": "success", "artifacts": [{"base64": "", "seed": 5, "finishReason": "CONTENT_FILTERED"}]}]
+    )
     req = validate(GenerationRequest(prompt="p", seed=5), backend.limits)
     result = backend.generate(req, None, CancelToken())
     assert result.intervened and result.images == [] and "content filter" in result.intervention_reason

@@ -23,8 +23,12 @@ def stub(tiny_sd_dir, registry):
 
 
 def test_generate_images(stub, registry):
-    resp = stub.GenerateImages(pb.GenerateImagesRequest(prompt="a red circle", negative_prompt="blue", width=64,
-                                                        height=64, num_images=2, steps=2, seed=7), timeout=120)
+    resp = stub.GenerateImages(
+        pb.GenerateImagesRequest(
+            prompt="a red circle", negative_prompt="blue", width=64, height=64, num_images=2, steps=2, seed=7
+        ),
+        timeout=120,
+    )
     assert len(resp.images) == 2 and list(resp.seeds) == [7, 8]
     assert Image.open(io.BytesIO(resp.images[0])).format == "PNG"
     assert resp.backend == "diffusers" and resp.action == common_pb2.ACTION_NONE
@@ -40,20 +44,26 @@ def test_same_seed_same_images_over_grpc(stub):
 
 
 def test_stream_reports_each_step_then_the_result(stub):
-    events = list(stub.StreamGenerateImages(pb.StreamGenerateImagesRequest(prompt="a cat", width=64, height=64, steps=3,
-                                                                           seed=1), timeout=120))
+    events = list(
+        stub.StreamGenerateImages(
+            pb.StreamGenerateImagesRequest(prompt="a cat", width=64, height=64, steps=3, seed=1), timeout=120
+        )
+    )
     progress = [(e.progress.step, e.progress.total_steps) for e in events if e.HasField("progress")]
     assert progress == [(1, 3), (2, 3), (3, 3)]
     assert events[-1].HasField("result") and len(events[-1].result.images) == 1
 
 
-@pytest.mark.parametrize("fields, code, text", [
-    ({"width": 100}, grpc.StatusCode.INVALID_ARGUMENT, "width=100"),
-    ({"steps": 500}, grpc.StatusCode.INVALID_ARGUMENT, "steps=500"),
-    ({"num_images": 9}, grpc.StatusCode.INVALID_ARGUMENT, "num_images=9"),
-    ({"prompt": ""}, grpc.StatusCode.INVALID_ARGUMENT, "prompt"),
-    ({"guardrail_id": "no-such-guardrail"}, grpc.StatusCode.NOT_FOUND, "no-such-guardrail"),
-])
+@pytest.mark.parametrize(
+    "fields, code, text",
+    [
+        ({"width": 100}, grpc.StatusCode.INVALID_ARGUMENT, "width=100"),
+        ({"steps": 500}, grpc.StatusCode.INVALID_ARGUMENT, "steps=500"),
+        ({"num_images": 9}, grpc.StatusCode.INVALID_ARGUMENT, "num_images=9"),
+        ({"prompt": ""}, grpc.StatusCode.INVALID_ARGUMENT, "prompt"),
+        ({"guardrail_id": "no-such-guardrail"}, grpc.StatusCode.NOT_FOUND, "no-such-guardrail"),
+    ],
+)
 def test_errors_map_to_status_codes(stub, fields, code, text):
     req = pb.GenerateImagesRequest(**{"prompt": "a cat", "width": 64, "height": 64, "steps": 2, **fields})
     with pytest.raises(grpc.RpcError) as err:
@@ -67,8 +77,9 @@ def test_errors_map_to_status_codes(stub, fields, code, text):
 
 def test_short_deadline_is_deadline_exceeded(stub):
     with pytest.raises(grpc.RpcError) as err:
-        stub.GenerateImages(pb.GenerateImagesRequest(prompt="a cat", width=256, height=256, steps=150, seed=1),
-                            timeout=0.5)
+        stub.GenerateImages(
+            pb.GenerateImagesRequest(prompt="a cat", width=256, height=256, steps=150, seed=1), timeout=0.5
+        )
     assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     # The server saw the same deadline and stops at its next step; give it that step before teardown.
     time.sleep(1.0)

@@ -37,10 +37,17 @@ class RedIsSexual:
             if red.mean() > 0.05:
                 ys, xs = np.nonzero(red)
                 h, w = red.shape
-                box = BoundingBox(xs.min() / w, ys.min() / h, (xs.max() + 1 - xs.min()) / w, (ys.max() + 1 - ys.min()) / h)
+                box = BoundingBox(
+                    xs.min() / w, ys.min() / h, (xs.max() + 1 - xs.min()) / w, (ys.max() + 1 - ys.min()) / h
+                )
                 scores[Category.SEXUAL] = CategoryScore(Category.SEXUAL, 0.97, Level.HIGH)
-                labels = [Label("Explicit", "", 97.0, 1, Category.SEXUAL),
-                          Label("Explicit Nudity", "Explicit", 97.0, 2, Category.SEXUAL, box)]
-            out.append(ImageAssessment(scores=scores, labels=labels, format=v.format, width=v.width,
-                                       height=v.height, backend=self.name))
+                labels = [
+                    Label("Explicit", "", 97.0, 1, Category.SEXUAL),
+                    Label("Explicit Nudity", "Explicit", 97.0, 2, Category.SEXUAL, box),
+                ]
+            out.append(
+                ImageAssessment(
+                    scores=scores, labels=labels, format=v.format, width=v.width, height=v.height, backend=self.name
+                )
+            )
         return out

@@ -14,8 +14,15 @@ from safegen.image.backends.aws import BedrockDetector, RekognitionDetector
 from safegen.image.limits import ImageLimits, validate_images
 from safegen.image.moderator import ImageModerator
 
-USAGE = {"topicPolicyUnits": 0, "contentPolicyUnits": 0, "wordPolicyUnits": 0, "sensitiveInformationPolicyUnits": 0,
-         "sensitiveInformationPolicyFreeUnits": 0, "contextualGroundingPolicyUnits": 0, "contentPolicyImageUnits": 1}
+USAGE = {
+    "topicPolicyUnits": 0,
+    "contentPolicyUnits": 0,
+    "wordPolicyUnits": 0,
+    "sensitiveInformationPolicyUnits": 0,
+    "sensitiveInformationPolicyFreeUnits": 0,
+    "contextualGroundingPolicyUnits": 0,
+    "contentPolicyImageUnits": 1,
+}
 AWS = AwsSettings(region="us-east-1", max_attempts=2, connect_timeout_s=0.5, read_timeout_s=1.0)
 
 
@@ -43,23 +50,34 @@ def valid(*datas):
 def test_rekognition_hierarchical_labels_map_to_categories_and_levels():
     det, stub = rekognition()
     image = png()
-    stub.add_response("detect_moderation_labels", {
-        "ModerationLabels": [
-            {"Name": "Explicit", "ParentName": "", "Confidence": 96.5, "TaxonomyLevel": 1},
-            {"Name": "Explicit Nudity", "ParentName": "Explicit", "Confidence": 96.5, "TaxonomyLevel": 2},
-            {"Name": "Exposed Female Nipple", "ParentName": "Explicit Nudity", "Confidence": 91.0, "TaxonomyLevel": 3},
-            {"Name": "Hate Symbols", "ParentName": "", "Confidence": 72.0, "TaxonomyLevel": 1},
-            {"Name": "Nazi Party", "ParentName": "Hate Symbols", "Confidence": 72.0, "TaxonomyLevel": 2},
-            {"Name": "Alcohol", "ParentName": "", "Confidence": 99.0, "TaxonomyLevel": 1},
-            {"Name": "Brand New Label", "ParentName": "", "Confidence": 99.0, "TaxonomyLevel": 1},
-        ],
-        "ModerationModelVersion": "7.0",
-    }, {"Image": {"Bytes": image}, "MinConfidence": 50.0})
+    stub.add_response(
+        "detect_moderation_labels",
+        {
+            "ModerationLabels": [
+                {"Name": "Explicit", "ParentName": "", "Confidence": 96.5, "TaxonomyLevel": 1},
+                {"Name": "Explicit Nudity", "ParentName": "Explicit", "Confidence": 96.5, "TaxonomyLevel": 2},
+                {
+                    "Name": "Exposed Female Nipple",
+                    "ParentName": "Explicit Nudity",
+                    "Confidence": 91.0,
+                    "TaxonomyLevel": 3,
+                },
+                {"Name": "Hate Symbols", "ParentName": "", "Confidence": 72.0, "TaxonomyLevel": 1},
+                {"Name": "Nazi Party", "ParentName": "Hate Symbols", "Confidence": 72.0, "TaxonomyLevel": 2},
+                {"Name": "Alcohol", "ParentName": "", "Confidence": 99.0, "TaxonomyLevel": 1},
+                {"Name": "Brand New Label", "ParentName": "", "Confidence": 99.0, "TaxonomyLevel": 1},
+            ],
+            "ModerationModelVersion": "7.0",
+        },
+        {"Image": {"Bytes": image}, "MinConfidence": 50.0},
+    )
     with stub:
         [a] = det.assess(valid(image))
         stub.assert_no_pending_responses()
     assert a.backend == "rekognition" and a.format == "PNG"
-    assert a.scores[Category.SEXUAL].confidence == Level.HIGH and a.scores[Category.SEXUAL].score == pytest.approx(0.965)
+    assert a.scores[Category.SEXUAL].confidence == Level.HIGH and a.scores[Category.SEXUAL].score == pytest.approx(
+        0.965
+    )
     assert a.scores[Category.HATE].confidence == Level.LOW
     # Alcohol is reported but carries no weight: a glass of wine is not misconduct.
     assert a.scores[Category.MISCONDUCT].confidence == Level.NONE
@@ -72,9 +90,15 @@ def test_rekognition_hierarchical_labels_map_to_categories_and_levels():
 @pytest.mark.parametrize("conf, level", [(55.0, Level.LOW), (80.0, Level.MEDIUM), (95.0, Level.HIGH)])
 def test_rekognition_confidence_levels(conf, level):
     det, stub = rekognition()
-    stub.add_response("detect_moderation_labels", {"ModerationLabels": [
-        {"Name": "Graphic Violence", "ParentName": "Violence", "Confidence": conf, "TaxonomyLevel": 2}]},
-        {"Image": ANY, "MinConfidence": 50.0})
+    stub.add_response(
+        "detect_moderation_labels",
+        {
+            "ModerationLabels": [
+                {"Name": "Graphic Violence", "ParentName": "Violence", "Confidence": conf, "TaxonomyLevel": 2}
+            ]
+        },
+        {"Image": ANY, "MinConfidence": 50.0},
+    )
     with stub:
         [a] = det.assess(valid(jpeg()))
     assert a.scores[Category.VIOLENCE].confidence == level
@@ -83,9 +107,15 @@ def test_rekognition_confidence_levels(conf, level):
 def test_rekognition_through_the_moderator_applies_the_guardrail(registry):
     det, stub = rekognition()
     stub.add_response("detect_moderation_labels", {"ModerationLabels": []}, {"Image": ANY, "MinConfidence": 50.0})
-    stub.add_response("detect_moderation_labels", {"ModerationLabels": [
-        {"Name": "Middle Finger", "ParentName": "Rude Gestures", "Confidence": 88.0, "TaxonomyLevel": 2}]},
-        {"Image": ANY, "MinConfidence": 50.0})
+    stub.add_response(
+        "detect_moderation_labels",
+        {
+            "ModerationLabels": [
+                {"Name": "Middle Finger", "ParentName": "Rude Gestures", "Confidence": 88.0, "TaxonomyLevel": 2}
+            ]
+        },
+        {"Image": ANY, "MinConfidence": 50.0},
+    )
     with stub:
         safe, rude = ImageModerator(det, registry, ImageLimits(rate_per_s=0)).moderate([png(), jpeg()], Source.OUTPUT)
     assert not safe.intervened and rude.intervened
@@ -144,17 +174,50 @@ def test_rekognition_rejected_image_is_invalid_argument():
 def test_bedrock_sends_an_image_block_and_maps_filter_confidences():
     det, stub = bedrock()
     image = jpeg()
-    stub.add_response("apply_guardrail", {
-        "usage": USAGE,
-        "action": "GUARDRAIL_INTERVENED",
-        "outputs": [],
-        "assessments": [{"contentPolicy": {"filters": [
-            {"type": "SEXUAL", "confidence": "NONE", "filterStrength": "HIGH", "action": "NONE", "detected": False},
-            {"type": "VIOLENCE", "confidence": "MEDIUM", "filterStrength": "HIGH", "action": "BLOCKED", "detected": True},
-            {"type": "HATE", "confidence": "LOW", "filterStrength": "LOW", "action": "NONE", "detected": False},
-        ]}}],
-    }, {"guardrailIdentifier": "gr-123", "guardrailVersion": "3", "source": "INPUT", "outputScope": "FULL",
-        "content": [{"image": {"format": "jpeg", "source": {"bytes": image}}}]})
+    stub.add_response(
+        "apply_guardrail",
+        {
+            "usage": USAGE,
+            "action": "GUARDRAIL_INTERVENED",
+            "outputs": [],
+            "assessments": [
+                {
+                    "contentPolicy": {
+                        "filters": [
+                            {
+                                "type": "SEXUAL",
+                                "confidence": "NONE",
+                                "filterStrength": "HIGH",
+                                "action": "NONE",
+                                "detected": False,
+                            },
+                            {
+                                "type": "VIOLENCE",
+                                "confidence": "MEDIUM",
+                                "filterStrength": "HIGH",
+                                "action": "BLOCKED",
+                                "detected": True,
+                            },
+                            {
+                                "type": "HATE",
+                                "confidence": "LOW",
+                                "filterStrength": "LOW",
+                                "action": "NONE",
+                                "detected": False,
+                            },
+                        ]
+                    }
+                }
+            ],
+        },
+        {
+            "guardrailIdentifier": "gr-123",
+            "guardrailVersion": "3",
+            "source": "INPUT",
+            "outputScope": "FULL",
+            "content": [{"image": {"format": "jpeg", "source": {"bytes": image}}}],
+        },
+    )
     with stub:
         [a] = det.assess(valid(image), Source.INPUT)
         stub.assert_no_pending_responses()
@@ -166,22 +229,51 @@ def test_bedrock_sends_an_image_block_and_maps_filter_confidences():
 
 def test_bedrock_png_and_guardrail_strengths_apply(registry):
     det, stub = bedrock()
-    stub.add_response("apply_guardrail", {"usage": USAGE, "action": "NONE", "outputs": [], "assessments": [{"contentPolicy": {"filters": [
-        {"type": "HATE", "confidence": "LOW", "filterStrength": "LOW", "action": "NONE", "detected": False}]}}]},
-        {"guardrailIdentifier": "gr-123", "guardrailVersion": "3", "source": "OUTPUT", "outputScope": "FULL",
-         "content": [{"image": {"format": "png", "source": {"bytes": ANY}}}]})
+    stub.add_response(
+        "apply_guardrail",
+        {
+            "usage": USAGE,
+            "action": "NONE",
+            "outputs": [],
+            "assessments": [
+                {
+                    "contentPolicy": {
+                        "filters": [
+                            {
+                                "type": "HATE",
+                                "confidence": "LOW",
+                                "filterStrength": "LOW",
+                                "action": "NONE",
+                                "detected": False,
+                            }
+                        ]
+                    }
+                }
+            ],
+        },
+        {
+            "guardrailIdentifier": "gr-123",
+            "guardrailVersion": "3",
+            "source": "OUTPUT",
+            "outputScope": "FULL",
+            "content": [{"image": {"format": "png", "source": {"bytes": ANY}}}],
+        },
+    )
     with stub:
         [v] = ImageModerator(det, registry, ImageLimits(rate_per_s=0)).moderate([png()], Source.OUTPUT)
     # The default guardrail's HIGH strength intervenes at LOW confidence, whatever Bedrock's own strength was.
     assert v.intervened and [f.category for f in v.filters if f.detected] == [Category.HATE]
 
 
-@pytest.mark.parametrize("code, error, fragment", [
-    ("ThrottlingException", Unavailable, "throttling or unavailable after retries"),
-    ("AccessDeniedException", FailedPrecondition, "denied access"),
-    ("ValidationException", InvalidArgument, "rejected the input"),
-    ("ResourceNotFoundException", Exception, "not found"),
-])
+@pytest.mark.parametrize(
+    "code, error, fragment",
+    [
+        ("ThrottlingException", Unavailable, "throttling or unavailable after retries"),
+        ("AccessDeniedException", FailedPrecondition, "denied access"),
+        ("ValidationException", InvalidArgument, "rejected the input"),
+        ("ResourceNotFoundException", Exception, "not found"),
+    ],
+)
 def test_bedrock_errors(code, error, fragment):
     det, stub = bedrock()
     stub.add_client_error("apply_guardrail", code, "boom", 400)

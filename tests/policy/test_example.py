@@ -21,10 +21,24 @@ def test_example_loads_and_uses_every_feature():
     assert {t.name for t in g.topics} >= {"Political figures", "Gambling"}
     assert any(t.input_action == FilterAction.NONE for t in g.topics)
     kinds = {(r.kind, r.name) for r in g.sensitive}
-    assert {(RuleKind.PII, n) for n in ("EMAIL", "PHONE", "CREDIT_DEBIT_CARD_NUMBER", "IP_ADDRESS", "URL",
-                                        "US_SOCIAL_SECURITY_NUMBER", "AWS_ACCESS_KEY", "AWS_SECRET_KEY",
-                                        "PASSWORD")} <= kinds
+    assert {
+        (RuleKind.PII, n)
+        for n in (
+            "EMAIL",
+            "PHONE",
+            "CREDIT_DEBIT_CARD_NUMBER",
+            "IP_ADDRESS",
+            "URL",
+            "US_SOCIAL_SECURITY_NUMBER",
+            "AWS_ACCESS_KEY",
+            "AWS_SECRET_KEY",
+            "PASSWORD",
+        )
+    } <= kinds
     assert (RuleKind.REGEX, "ORDER_ID") in kinds
-    assert {r.action(False) for r in g.sensitive} == {SensitiveAction.BLOCK, SensitiveAction.ANONYMIZE,
-                                                      SensitiveAction.NONE}
+    assert {r.action(False) for r in g.sensitive} == {
+        SensitiveAction.BLOCK,
+        SensitiveAction.ANONYMIZE,
+        SensitiveAction.NONE,
+    }
     assert "mode" in (EXAMPLES / "everything.yaml").read_text()  # SHADOW is shown, even if not on

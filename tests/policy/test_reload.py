@@ -57,8 +57,14 @@ def test_broken_file_is_refused_with_file_and_key_and_the_old_one_keeps_serving(
     path = write(gdir, "brand.yaml", _brand(message="good"))
     reg = GuardrailRegistry.load(gdir)
     before = _errors("invalid")
-    write(gdir, "brand.yaml", {**_brand(message="bad"), "contentPolicyConfig": {"filtersConfig": [
-        {"type": "SEXUAL", "inputStrenght": "HIGH"}]}})
+    write(
+        gdir,
+        "brand.yaml",
+        {
+            **_brand(message="bad"),
+            "contentPolicyConfig": {"filtersConfig": [{"type": "SEXUAL", "inputStrenght": "HIGH"}]},
+        },
+    )
     with caplog.at_level(logging.ERROR, logger="safegen.policy"):
         assert reg.reload_if_changed()
     assert reg.get("brand").blocked_input_message == "good"
@@ -175,10 +181,16 @@ def test_preparer_failure_refuses_the_file_and_keeps_the_old(gdir):
 def test_no_request_sees_a_half_loaded_guardrail_under_concurrent_reloads(gdir):
     """Two drafts alternate while 4 threads moderate: every verdict comes wholly from one of them (its
     word, its topic and its version name), never a mix, never an error."""
-    a = _brand(message="A", wordPolicyConfig={"wordsConfig": [{"text": "alpha"}]},
-               topicPolicyConfig={"topicsConfig": [{"name": "Cats", "definition": "cats kittens felines"}]})
-    b = _brand(message="B", wordPolicyConfig={"wordsConfig": [{"text": "bravo"}]},
-               topicPolicyConfig={"topicsConfig": [{"name": "Dogs", "definition": "dogs puppies hounds"}]})
+    a = _brand(
+        message="A",
+        wordPolicyConfig={"wordsConfig": [{"text": "alpha"}]},
+        topicPolicyConfig={"topicsConfig": [{"name": "Cats", "definition": "cats kittens felines"}]},
+    )
+    b = _brand(
+        message="B",
+        wordPolicyConfig={"wordsConfig": [{"text": "bravo"}]},
+        topicPolicyConfig={"topicsConfig": [{"name": "Dogs", "definition": "dogs puppies hounds"}]},
+    )
     write(gdir, "brand.yaml", a)
     reg = GuardrailRegistry.load(gdir)
     mod = TextModerator(reg, FixedBackend(), encoder=HashEncoder())

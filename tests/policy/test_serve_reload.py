@@ -28,9 +28,14 @@ def test_running_server_reloads_refuses_and_audits(tmp_path):
     gdir.mkdir()
     write(gdir, "brand.yaml", _brand("alphaword"))
     audit = tmp_path / "audit.jsonl"
-    sp = ServeProcess(tmp_path, "text-moderation", "--http-port", "-1",
-                      env={"SAFEGEN_GUARDRAILS_DIR": str(gdir), "SAFEGEN_AUDIT_LOG": str(audit),
-                           "SAFEGEN_LOG_FORMAT": "text"}, name="text")
+    sp = ServeProcess(
+        tmp_path,
+        "text-moderation",
+        "--http-port",
+        "-1",
+        env={"SAFEGEN_GUARDRAILS_DIR": str(gdir), "SAFEGEN_AUDIT_LOG": str(audit), "SAFEGEN_LOG_FORMAT": "text"},
+        name="text",
+    )
     try:
         ready = sp.wait_ready(180)
         stub = tm_grpc.TextModerationServiceStub(grpc.insecure_channel(f"127.0.0.1:{ready['port']}"))
@@ -51,7 +56,9 @@ def test_running_server_reloads_refuses_and_audits(tmp_path):
         while 'safegen_guardrail_reload_errors_total{reason="invalid"} 1.0' not in metrics:
             assert time.monotonic() < deadline, "the broken file was not refused within 5 s"
             time.sleep(0.2)
-            metrics = urllib.request.urlopen(f"http://127.0.0.1:{ready['metrics_port']}/metrics", timeout=5).read().decode()
+            metrics = (
+                urllib.request.urlopen(f"http://127.0.0.1:{ready['metrics_port']}/metrics", timeout=5).read().decode()
+            )
         assert blocks("a betaword here")  # the last good version keeps serving
     finally:
         sp.proc.send_signal(signal.SIGTERM)

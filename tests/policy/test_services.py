@@ -47,20 +47,35 @@ class RecordingGeneration(gen_grpc.ImageGenerationServiceServicer):
         self.requests.append(request)
         img = _png((220, 20, 20) if "red" in request.prompt else (255, 255, 255))
         n = request.num_images or 1
-        return gen_pb.GenerateImagesResponse(images=[img] * n, seeds=list(range(n)), model_id="recording",
-                                             backend="test", negative_prompt=request.negative_prompt,
-                                             negative_prompt_applied=True, action=c.ACTION_NONE)
+        return gen_pb.GenerateImagesResponse(
+            images=[img] * n,
+            seeds=list(range(n)),
+            model_id="recording",
+            backend="test",
+            negative_prompt=request.negative_prompt,
+            negative_prompt_applied=True,
+            action=c.ACTION_NONE,
+        )
 
 
-BRAND = {"id": "brand", "contentPolicyConfig": {"filtersConfig": [
-    {"type": "VIOLENCE", "inputStrength": "HIGH", "outputStrength": "HIGH"},
-    {"type": "SEXUAL", "inputStrength": "HIGH", "outputStrength": "HIGH", "outputAction": "NONE"}]},
+BRAND = {
+    "id": "brand",
+    "contentPolicyConfig": {
+        "filtersConfig": [
+            {"type": "VIOLENCE", "inputStrength": "HIGH", "outputStrength": "HIGH"},
+            {"type": "SEXUAL", "inputStrength": "HIGH", "outputStrength": "HIGH", "outputAction": "NONE"},
+        ]
+    },
     "wordPolicyConfig": {"wordsConfig": [{"text": "dragon"}, {"text": "unicorn", "inputAction": "NONE"}]},
     "sensitiveInformationPolicyConfig": {
-        "piiEntitiesConfig": [{"type": "EMAIL", "action": "ANONYMIZE"},
-                              {"type": "CREDIT_DEBIT_CARD_NUMBER", "action": "BLOCK"}],
-        "regexesConfig": [{"name": "ORDER_ID", "pattern": r"\bORD-\d{6}\b", "action": "ANONYMIZE"}]},
-    "blockedInputMessaging": "brand says no"}
+        "piiEntitiesConfig": [
+            {"type": "EMAIL", "action": "ANONYMIZE"},
+            {"type": "CREDIT_DEBIT_CARD_NUMBER", "action": "BLOCK"},
+        ],
+        "regexesConfig": [{"name": "ORDER_ID", "pattern": r"\bORD-\d{6}\b", "action": "ANONYMIZE"}],
+    },
+    "blockedInputMessaging": "brand says no",
+}
 
 
 @pytest.fixture(scope="module")
@@ -84,30 +99,42 @@ def stack(tmp_path_factory):
     servicers = [text, image, gen, *servicers_for(plane)]
     with run_stack(*servicers, plane=plane) as s:
         ch = grpc.insecure_channel(f"127.0.0.1:{s.grpc_port}")
-        yield {"stack": s, "gen": gen, "registry": registry, "dir": d,
-               "text": tm_grpc.TextModerationServiceStub(ch), "image": im_grpc.ImageModerationServiceStub(ch),
-               "gw": pb_grpc.SafeGenerationServiceStub(ch), "gr": gr_grpc.GuardrailServiceStub(ch)}
+        yield {
+            "stack": s,
+            "gen": gen,
+            "registry": registry,
+            "dir": d,
+            "text": tm_grpc.TextModerationServiceStub(ch),
+            "image": im_grpc.ImageModerationServiceStub(ch),
+            "gw": pb_grpc.SafeGenerationServiceStub(ch),
+            "gr": gr_grpc.GuardrailServiceStub(ch),
+        }
 
 
 def test_moderate_text_reports_version_and_new_policies(stack):
-    r = stack["text"].ModerateText(tm.ModerateTextRequest(
-        text="mail a@example.com about ORD-123456, a unicorn", guardrail_id="brand"), timeout=10)
+    r = stack["text"].ModerateText(
+        tm.ModerateTextRequest(text="mail a@example.com about ORD-123456, a unicorn", guardrail_id="brand"), timeout=10
+    )
     assert (r.guardrail_id, r.guardrail_version) == ("brand", "2")
     assert r.action == c.ACTION_GUARDRAIL_INTERVENED and not r.blocked
     assert r.anonymized_text == "mail {EMAIL} about {ORDER_ID}, a unicorn"
     assert [(s.type, s.regex, s.action) for s in r.sensitive_information] == [
-        ("EMAIL", False, c.POLICY_ACTION_ANONYMIZED), ("ORDER_ID", True, c.POLICY_ACTION_ANONYMIZED)]
+        ("EMAIL", False, c.POLICY_ACTION_ANONYMIZED),
+        ("ORDER_ID", True, c.POLICY_ACTION_ANONYMIZED),
+    ]
     assert [(w.word, w.action) for w in r.words] == [("unicorn", c.POLICY_ACTION_NONE)]
     assert r.detected_action == c.ACTION_GUARDRAIL_INTERVENED
-    r1 = stack["text"].ModerateText(tm.ModerateTextRequest(text="hello", guardrail_id="brand",
-                                                           guardrail_version="1"), timeout=10)
+    r1 = stack["text"].ModerateText(
+        tm.ModerateTextRequest(text="hello", guardrail_id="brand", guardrail_version="1"), timeout=10
+    )
     assert r1.guardrail_version == "1" and r1.action == c.ACTION_NONE and r1.detected_action == c.ACTION_NONE
 
 
 def test_unknown_version_is_not_found_with_the_known_ones(stack):
     with pytest.raises(grpc.RpcError) as e:
-        stack["text"].ModerateText(tm.ModerateTextRequest(text="x", guardrail_id="brand", guardrail_version="9"),
-                                   timeout=10)
+        stack["text"].ModerateText(
+            tm.ModerateTextRequest(text="x", guardrail_id="brand", guardrail_version="9"), timeout=10
+        )
     assert e.value.code() == grpc.StatusCode.NOT_FOUND and "known versions: 1, 2" in e.value.details()
     with pytest.raises(grpc.RpcError) as e:
         stack["gw"].Generate(pb.GenerateRequest(prompt="x", guardrail_id="brand", guardrail_version="v2"), timeout=10)
@@ -115,8 +142,9 @@ def test_unknown_version_is_not_found_with_the_known_ones(stack):
 
 
 def test_moderate_images_detect_only_output_filter(stack):
-    r = stack["image"].ModerateImages(im.ModerateImagesRequest(images=[_png((220, 20, 20))], guardrail_id="brand"),
-                                      timeout=10)
+    r = stack["image"].ModerateImages(
+        im.ModerateImagesRequest(images=[_png((220, 20, 20))], guardrail_id="brand"), timeout=10
+    )
     assert r.guardrail_version == "2"
     [res] = r.results
     assert res.action == c.ACTION_NONE and res.detected_action == c.ACTION_GUARDRAIL_INTERVENED
@@ -129,8 +157,9 @@ def test_moderate_images_detect_only_output_filter(stack):
 
 def test_generate_gives_the_generator_the_anonymized_prompt(stack):
     before = len(stack["gen"].requests)
-    r = stack["gw"].Generate(pb.GenerateRequest(prompt="a poster for a@example.com", guardrail_id="brand",
-                                                guardrail_version="1"), timeout=30)
+    r = stack["gw"].Generate(
+        pb.GenerateRequest(prompt="a poster for a@example.com", guardrail_id="brand", guardrail_version="1"), timeout=30
+    )
     [sent] = stack["gen"].requests[before:]
     assert sent.prompt == "a poster for {EMAIL}" and sent.guardrail_version == "1"
     assert (r.guardrail_id, r.guardrail_version) == ("brand", "1")
@@ -141,15 +170,18 @@ def test_generate_gives_the_generator_the_anonymized_prompt(stack):
 
 def test_generate_blocks_with_the_versions_message(stack):
     before = len(stack["gen"].requests)
-    r = stack["gw"].Generate(pb.GenerateRequest(prompt="pay with 4111 1111 1111 1111", guardrail_id="brand"),
-                             timeout=30)
+    r = stack["gw"].Generate(
+        pb.GenerateRequest(prompt="pay with 4111 1111 1111 1111", guardrail_id="brand"), timeout=30
+    )
     assert r.action == c.ACTION_GUARDRAIL_INTERVENED and not r.images and r.blocked_message == "brand v2 says no"
     assert len(stack["gen"].requests) == before
 
 
 def _decisions(source, category, action):
-    return REGISTRY.get_sample_value("safegen_decisions_total",
-                                     {"source": source, "category": category, "action": action}) or 0.0
+    return (
+        REGISTRY.get_sample_value("safegen_decisions_total", {"source": source, "category": category, "action": action})
+        or 0.0
+    )
 
 
 def test_shadow_mode_generates_and_counts_detected(stack):
@@ -163,22 +195,44 @@ def test_shadow_mode_generates_and_counts_detected(stack):
 
 
 def test_apply_guardrail_counts_decisions(stack):
-    before = {k: _decisions("input", *k) for k in [("WORDS", "BLOCKED"), ("WORDS", "DETECTED"),
-                                                   ("SENSITIVE_INFORMATION", "ANONYMIZED"), ("NONE", "ALLOWED")]}
-    stack["gr"].ApplyGuardrail(gr.ApplyGuardrailRequest(guardrail_id="brand", content=[
-        gr.GuardrailContentBlock(text=gr.GuardrailTextBlock(text="a dragon")),
-        gr.GuardrailContentBlock(text=gr.GuardrailTextBlock(text="a unicorn for a@example.com")),
-        gr.GuardrailContentBlock(text=gr.GuardrailTextBlock(text="a cat"))]), timeout=10)
+    before = {
+        k: _decisions("input", *k)
+        for k in [
+            ("WORDS", "BLOCKED"),
+            ("WORDS", "DETECTED"),
+            ("SENSITIVE_INFORMATION", "ANONYMIZED"),
+            ("NONE", "ALLOWED"),
+        ]
+    }
+    stack["gr"].ApplyGuardrail(
+        gr.ApplyGuardrailRequest(
+            guardrail_id="brand",
+            content=[
+                gr.GuardrailContentBlock(text=gr.GuardrailTextBlock(text="a dragon")),
+                gr.GuardrailContentBlock(text=gr.GuardrailTextBlock(text="a unicorn for a@example.com")),
+                gr.GuardrailContentBlock(text=gr.GuardrailTextBlock(text="a cat")),
+            ],
+        ),
+        timeout=10,
+    )
     assert {k: _decisions("input", *k) - v for k, v in before.items()} == {
-        ("WORDS", "BLOCKED"): 1, ("WORDS", "DETECTED"): 1, ("SENSITIVE_INFORMATION", "ANONYMIZED"): 1,
-        ("NONE", "ALLOWED"): 1}
+        ("WORDS", "BLOCKED"): 1,
+        ("WORDS", "DETECTED"): 1,
+        ("SENSITIVE_INFORMATION", "ANONYMIZED"): 1,
+        ("NONE", "ALLOWED"): 1,
+    }
 
 
 def test_tightening_over_grpc(stack):
     tight = [c.FilterTightening(category=c.CATEGORY_HATE, input_strength=c.FILTER_STRENGTH_HIGH)]
-    r = stack["gr"].ApplyGuardrail(gr.ApplyGuardrailRequest(
-        guardrail_id="permissive-warn", tighten_filters=tight,
-        content=[gr.GuardrailContentBlock(text=gr.GuardrailTextBlock(text="hello"))]), timeout=10)
+    r = stack["gr"].ApplyGuardrail(
+        gr.ApplyGuardrailRequest(
+            guardrail_id="permissive-warn",
+            tighten_filters=tight,
+            content=[gr.GuardrailContentBlock(text=gr.GuardrailTextBlock(text="hello"))],
+        ),
+        timeout=10,
+    )
     [hate] = [f for f in r.assessments[0].filters if f.category == c.CATEGORY_HATE]
     assert hate.filter_strength == c.FILTER_STRENGTH_HIGH
     for bad, fragment in [
@@ -187,17 +241,25 @@ def test_tightening_over_grpc(stack):
         ([c.FilterTightening(input_strength=c.FILTER_STRENGTH_HIGH)], "category must be set"),
     ]:
         with pytest.raises(grpc.RpcError) as e:
-            stack["gw"].Generate(pb.GenerateRequest(prompt="x", guardrail_id="permissive-warn", tighten_filters=bad),
-                                 timeout=10)
+            stack["gw"].Generate(
+                pb.GenerateRequest(prompt="x", guardrail_id="permissive-warn", tighten_filters=bad), timeout=10
+            )
         assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and fragment in e.value.details()
 
 
 def test_apply_guardrail_outputs_usage_and_coverage(stack):
     text = "mail a@example.com " + "x" * 1200
-    r = stack["gr"].ApplyGuardrail(gr.ApplyGuardrailRequest(guardrail_id="brand", content=[
-        gr.GuardrailContentBlock(text=gr.GuardrailTextBlock(text=text)),
-        gr.GuardrailContentBlock(text=gr.GuardrailTextBlock(text="plain")),
-        gr.GuardrailContentBlock(image=gr.GuardrailImageBlock(data=_png((255, 255, 255))))]), timeout=10)
+    r = stack["gr"].ApplyGuardrail(
+        gr.ApplyGuardrailRequest(
+            guardrail_id="brand",
+            content=[
+                gr.GuardrailContentBlock(text=gr.GuardrailTextBlock(text=text)),
+                gr.GuardrailContentBlock(text=gr.GuardrailTextBlock(text="plain")),
+                gr.GuardrailContentBlock(image=gr.GuardrailImageBlock(data=_png((255, 255, 255)))),
+            ],
+        ),
+        timeout=10,
+    )
     assert r.guardrail_version == "2" and r.action == c.ACTION_GUARDRAIL_INTERVENED
     assert [o.text for o in r.outputs] == ["mail {EMAIL} " + "x" * 1200, "plain"]
     assert "anonymized EMAIL" in r.action_reason
@@ -207,8 +269,13 @@ def test_apply_guardrail_outputs_usage_and_coverage(stack):
     cov = r.guardrail_coverage
     assert (cov.text_characters_guarded, cov.text_characters_total) == (len(text) + 5, len(text) + 5)
     assert (cov.images_guarded, cov.images_total) == (1, 1)
-    blocked = stack["gr"].ApplyGuardrail(gr.ApplyGuardrailRequest(guardrail_id="brand", content=[
-        gr.GuardrailContentBlock(text=gr.GuardrailTextBlock(text="a dragon and a@example.com"))]), timeout=10)
+    blocked = stack["gr"].ApplyGuardrail(
+        gr.ApplyGuardrailRequest(
+            guardrail_id="brand",
+            content=[gr.GuardrailContentBlock(text=gr.GuardrailTextBlock(text="a dragon and a@example.com"))],
+        ),
+        timeout=10,
+    )
     assert [o.text for o in blocked.outputs] == ["brand v2 says no"]
 
 
@@ -221,17 +288,27 @@ def test_list_guardrails_lists_versions(stack):
 
 def test_http_front_maps_the_new_fields(stack):
     s = stack["stack"]
-    status, body = s.json("POST", "/v1/apply-guardrail", {
-        "guardrailId": "brand", "guardrailVersion": "1",
-        "content": [{"text": {"text": "order ORD-654321 for b@example.com"}}]}, headers={"X-Request-Id": "http-7"})
+    status, body = s.json(
+        "POST",
+        "/v1/apply-guardrail",
+        {
+            "guardrailId": "brand",
+            "guardrailVersion": "1",
+            "content": [{"text": {"text": "order ORD-654321 for b@example.com"}}],
+        },
+        headers={"X-Request-Id": "http-7"},
+    )
     assert status == 200, body
     assert body["requestId"] == "http-7"  # the audit log's id for this decision
     assert body["guardrailVersion"] == "1" and body["outputs"] == [{"text": "order {ORDER_ID} for {EMAIL}"}]
     assert body["usage"]["sensitiveInformationPolicyUnits"] == 1
     assert body["assessments"][0]["sensitiveInformation"][0]["type"] == "ORDER_ID"
     status, body = s.json("GET", "/v1/guardrails")
-    assert status == 200 and {"id": "brand", "versions": ["1", "2"]}.items() <= {
-        k: v for g in body["guardrails"] if g["id"] == "brand" for k, v in g.items()}.items()
+    assert (
+        status == 200
+        and {"id": "brand", "versions": ["1", "2"]}.items()
+        <= {k: v for g in body["guardrails"] if g["id"] == "brand" for k, v in g.items()}.items()
+    )
     status, body = s.json("POST", "/v1/generate", {"prompt": "x", "guardrailId": "brand", "guardrailVersion": "5"})
     assert status == 404 and body["status"] == "NOT_FOUND" and "known versions: 1, 2" in body["message"]
 
@@ -241,8 +318,9 @@ def test_reload_under_concurrent_apply_guardrail_calls(stack):
     d, registry = stack["dir"], stack["registry"]
     stop, problems, seen = threading.Event(), [], set()
     stub = stack["gr"]
-    req = gr.ApplyGuardrailRequest(guardrail_id="brand", content=[
-        gr.GuardrailContentBlock(text=gr.GuardrailTextBlock(text="a dragon"))])
+    req = gr.ApplyGuardrailRequest(
+        guardrail_id="brand", content=[gr.GuardrailContentBlock(text=gr.GuardrailTextBlock(text="a dragon"))]
+    )
     expected = {"2": "brand v2 says no", "3": "brand v3 says no"}
 
     def client():

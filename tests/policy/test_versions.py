@@ -61,7 +61,9 @@ def test_unnumbered_file_is_draft(gdir):
 def test_two_files_with_one_id_and_version_are_refused_at_start(gdir):
     write(gdir, "a.yaml", _doc(1, "a"))
     write(gdir, "b.yaml", _doc(1, "b"))
-    with pytest.raises(GuardrailConfigError, match=r"b.yaml: id: guardrail 'brand' version 1 is also defined by .*a.yaml"):
+    with pytest.raises(
+        GuardrailConfigError, match=r"b.yaml: id: guardrail 'brand' version 1 is also defined by .*a.yaml"
+    ):
         GuardrailRegistry.load(gdir)
 
 

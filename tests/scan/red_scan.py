@@ -23,8 +23,7 @@ def moderators(args):
 
     def images(batch):
         time.sleep(delay)
-        return moderation.per_image(lambda d: moderation.result_from_verdict(mod.moderate([d], Source.INPUT)[0]),
-                                    batch)
+        return moderation.per_image(lambda d: moderation.result_from_verdict(mod.moderate([d], Source.INPUT)[0]), batch)
 
     def text(prompt: str) -> dict:
         return {"verdict": "UNSAFE" if "nude" in prompt else "SAFE", "detected": [], "words": []}

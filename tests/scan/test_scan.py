@@ -54,42 +54,58 @@ class Counting:
     """The scan's image function over an ImageModerator with the red-is-unsafe double; counts images."""
 
     def __init__(self):
-        self.mod = ImageModerator(RedIsUnsafe(), GuardrailRegistry.load(),
-                                  ImageLimits(rate_per_s=0))
+        self.mod = ImageModerator(RedIsUnsafe(), GuardrailRegistry.load(), ImageLimits(rate_per_s=0))
         self.seen = 0
 
     def __call__(self, batch):
         self.seen += len(batch)
-        return moderation.per_image(lambda d: moderation.result_from_verdict(self.mod.moderate([d], Source.INPUT)[0]), batch)
+        return moderation.per_image(
+            lambda d: moderation.result_from_verdict(self.mod.moderate([d], Source.INPUT)[0]), batch
+        )
 
 
 def test_default_only_reports(tmp_path):
     files = make_dataset(tmp_path / "ds")
     (tmp_path / "ds" / "notes.txt").write_text("not an image")
     (tmp_path / "ds" / "fake.png").write_bytes(b"GIF89a" + b"\x00" * 30)
-    report = scanner.scan_dataset(tmp_path / "ds", Counting(), lambda p: {"verdict": "SAFE"}, scanner.ScanOptions(progress=False))
+    report = scanner.scan_dataset(
+        tmp_path / "ds", Counting(), lambda p: {"verdict": "SAFE"}, scanner.ScanOptions(progress=False)
+    )
     assert all((tmp_path / "ds" / f).read_bytes() == d for f, d in files.items())  # nothing moved or changed
     on_disk = json.loads((tmp_path / "ds" / stores.REPORT_FILE).read_text())
     assert on_disk == report
     by_file = {e["file"]: e for e in report["images"]}
     assert set(by_file) == set(files) | {"fake.png"}
-    assert by_file["fake.png"]["verdict"] == "INVALID" and "unsupported format (GIF data)" in by_file["fake.png"]["error"]
+    assert (
+        by_file["fake.png"]["verdict"] == "INVALID" and "unsupported format (GIF data)" in by_file["fake.png"]["error"]
+    )
     for f, data in files.items():
         assert by_file[f]["sha256"] == hashlib.sha256(data).hexdigest()
         assert by_file[f]["verdict"] == ("UNSAFE" if "unsafe" in f else "SAFE")
     assert by_file["sub/unsafe_0.jpg"]["labels"][0]["name"] == "Explicit"
     assert by_file["sub/unsafe_0.jpg"]["detected"][0]["category"] == "SEXUAL"
-    assert report["summary"] == {"images": 7, "safe": 4, "unsafe": 2, "invalid": 1, "resumed_from_journal": 0,
-                                 "prompt_unsafe": False}
+    assert report["summary"] == {
+        "images": 7,
+        "safe": 4,
+        "unsafe": 2,
+        "invalid": 1,
+        "resumed_from_journal": 0,
+        "prompt_unsafe": False,
+    }
     assert report["instance_prompt"] == {"text": "a photo of sks dog", "verdict": "SAFE"}
     assert report["actions"] == []
 
 
 def test_quarantine_moves_unsafe_and_rewrites_dataset_info(tmp_path):
     ds, q = tmp_path / "ds", tmp_path / "quarantine"
-    files = make_dataset(ds, extra_info={"captions": {"sub/unsafe_0.jpg": "x", "safe_0.png": "y"},
-                                         "images": ["safe_1.png", "unsafe_1.jpg"],
-                                         "records": [{"file_name": "sub/unsafe_1.jpg"}, {"file_name": "safe_2.png"}]})
+    files = make_dataset(
+        ds,
+        extra_info={
+            "captions": {"sub/unsafe_0.jpg": "x", "safe_0.png": "y"},
+            "images": ["safe_1.png", "unsafe_1.jpg"],
+            "records": [{"file_name": "sub/unsafe_1.jpg"}, {"file_name": "safe_2.png"}],
+        },
+    )
     report = scanner.scan_dataset(ds, Counting(), None, scanner.ScanOptions(quarantine=q, progress=False))
     for f, data in files.items():
         assert (ds / f).exists() == ("unsafe" not in f)
@@ -102,7 +118,10 @@ def test_quarantine_moves_unsafe_and_rewrites_dataset_info(tmp_path):
     assert info["records"] == [{"file_name": "safe_2.png"}]
     assert info["safegen_scan"]["quarantined"] == ["sub/unsafe_0.jpg", "sub/unsafe_1.jpg"]
     assert json.loads((q / "dataset_info.json.orig").read_text())["images"] == ["safe_1.png", "unsafe_1.jpg"]
-    assert sorted(a["file"] for a in report["actions"] if a["kind"] == "moved") == ["sub/unsafe_0.jpg", "sub/unsafe_1.jpg"]
+    assert sorted(a["file"] for a in report["actions"] if a["kind"] == "moved") == [
+        "sub/unsafe_0.jpg",
+        "sub/unsafe_1.jpg",
+    ]
     assert report["instance_prompt"]["verdict"] == "NOT_CHECKED"
     # A second scan finds a clean dataset, still reports what was moved, and never scans the quarantine.
     again = scanner.scan_dataset(ds, Counting(), None, scanner.ScanOptions(quarantine=q, progress=False))
@@ -214,7 +233,9 @@ def test_cli_through_a_running_service(tmp_path, registry, capsys):
     assert "corrupt or truncated PNG data" in {e["file"]: e for e in report["images"]}["broken.png"]["error"]
     assert "moved: sub/unsafe_0.jpg" in out
     # The instance prompt went to the same target, which hosts no text service: reported, not hidden.
-    assert report["instance_prompt"]["verdict"] == "NOT_CHECKED" and "UNIMPLEMENTED" in report["instance_prompt"]["reason"]
+    assert (
+        report["instance_prompt"]["verdict"] == "NOT_CHECKED" and "UNIMPLEMENTED" in report["instance_prompt"]["reason"]
+    )
 
 
 def test_cli_usage_errors(tmp_path, capsys):
@@ -234,8 +255,11 @@ def test_scan_survives_sigkill_and_resumes(tmp_path):
         fam = list(synthetic.FAMILIES)[i % len(synthetic.FAMILIES)]
         (ds / f"img_{i:03d}.png").write_bytes(synthetic.encode(synthetic.FAMILIES[fam](500 + i, 256)))
     (ds / "dataset_info.json").write_text(json.dumps({"instance_prompt": "a photo of a landscape"}))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "services"), str(REPO / "gateway")]),
-           "OMP_NUM_THREADS": "1"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO / "services"), str(REPO / "gateway")]),
+        "OMP_NUM_THREADS": "1",
+    }
     cmd = [sys.executable, "-m", "safegen.scan", str(ds), "--no-progress", "--batch-size", "1"]
     journal = ds / JOURNAL_FILE
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -285,8 +309,12 @@ def test_journal_index_follows_appends_and_reloads(tmp_path):
 
     j = Journal(tmp_path / "j.jsonl")
     index = j.scanned()
-    j.append([{"kind": "image", "file": "a.png", "sha256": "s1", "verdict": "SAFE"},
-              {"kind": "moved", "file": "a.png", "sha256": "s1", "to": "q/a.png"}])
+    j.append(
+        [
+            {"kind": "image", "file": "a.png", "sha256": "s1", "verdict": "SAFE"},
+            {"kind": "moved", "file": "a.png", "sha256": "s1", "to": "q/a.png"},
+        ]
+    )
     j.append([{"kind": "image", "file": "b.png", "sha256": "s1", "verdict": "UNSAFE"}])
     assert index is j.scanned() and set(index) == {"s1"} and index["s1"]["file"] == "b.png"  # the latest wins
     j.close()

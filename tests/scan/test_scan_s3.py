@@ -39,9 +39,13 @@ def put_dataset(client):
     client.put_object(Bucket="datasets", Key="dogs/more/unsafe.jpg", Body=synthetic.encode(img, "JPEG"))
     client.put_object(Bucket="datasets", Key="dogs/readme.txt", Body=b"not an image")
     client.put_object(Bucket="datasets", Key="other/elsewhere.png", Body=synthetic.encode(synthetic.gradient(1)))
-    client.put_object(Bucket="datasets", Key="dogs/dataset_info.json",
-                      Body=json.dumps({"instance_prompt": "a photo of sks dog",
-                                       "images": ["safe_0.png", "more/unsafe.jpg"]}).encode())
+    client.put_object(
+        Bucket="datasets",
+        Key="dogs/dataset_info.json",
+        Body=json.dumps(
+            {"instance_prompt": "a photo of sks dog", "images": ["safe_0.png", "more/unsafe.jpg"]}
+        ).encode(),
+    )
 
 
 class Moderate:
@@ -51,16 +55,20 @@ class Moderate:
 
     def __call__(self, batch):
         self.seen += len(batch)
-        return moderation.per_image(lambda d: moderation.result_from_verdict(self.mod.moderate([d], Source.INPUT)[0]), batch)
+        return moderation.per_image(
+            lambda d: moderation.result_from_verdict(self.mod.moderate([d], Source.INPUT)[0]), batch
+        )
 
 
 def test_s3_scan_quarantines_and_resumes_by_etag(s3, tmp_path):
     put_dataset(s3)
-    store = stores.S3Store("s3://datasets/dogs", client=s3, quarantine="s3://datasets/quarantine/dogs",
-                         state_dir=tmp_path / "state")
+    store = stores.S3Store(
+        "s3://datasets/dogs", client=s3, quarantine="s3://datasets/quarantine/dogs", state_dir=tmp_path / "state"
+    )
     first = Moderate()
-    report = scanner.scan_dataset(store, first, None, scanner.ScanOptions(quarantine="s3://datasets/quarantine/dogs",
-                                                                    progress=False))
+    report = scanner.scan_dataset(
+        store, first, None, scanner.ScanOptions(quarantine="s3://datasets/quarantine/dogs", progress=False)
+    )
     assert first.seen == 4
     assert sorted(e["file"] for e in report["images"]) == ["more/unsafe.jpg", "safe_0.png", "safe_1.png", "safe_2.png"]
     assert report["summary"]["unsafe"] == 1 and report["dataset"] == "s3://datasets/dogs"
@@ -75,8 +83,9 @@ def test_s3_scan_quarantines_and_resumes_by_etag(s3, tmp_path):
     gets = []
     s3.meta.events.register("provide-client-params.s3.GetObject", lambda params, **_: gets.append(params["Key"]))
     again = Moderate()
-    report = scanner.scan_dataset(store, again, None, scanner.ScanOptions(quarantine="s3://datasets/quarantine/dogs",
-                                                                    progress=False))
+    report = scanner.scan_dataset(
+        store, again, None, scanner.ScanOptions(quarantine="s3://datasets/quarantine/dogs", progress=False)
+    )
     assert again.seen == 0 and report["summary"]["resumed_from_journal"] == 3
     assert gets == ["dogs/dataset_info.json"]
     assert report["summary"]["unsafe"] == 1  # the quarantined image is still reported
@@ -120,13 +129,22 @@ def test_sharded_s3_scan_keeps_its_state_in_s3_and_merges(s3, tmp_path, monkeypa
     put_dataset(s3)
     parser = argparse.ArgumentParser()
     cli.configure_parser(parser)
-    base = ["s3://datasets/dogs", "--no-progress", "--state-dir", "s3://datasets/state/dogs",
-            "--quarantine", "s3://datasets/quarantine/dogs"]
+    base = [
+        "s3://datasets/dogs",
+        "--no-progress",
+        "--state-dir",
+        "s3://datasets/state/dogs",
+        "--quarantine",
+        "s3://datasets/quarantine/dogs",
+    ]
     for k in range(2):
         assert cli.run(parser.parse_args([*base, "--shard", f"{k}/2"])) in (0, 3)
     assert sorted(seen) == ["more/unsafe.jpg", "safe_0.png", "safe_1.png", "safe_2.png"]
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket="datasets")["Contents"]}
-    assert {"state/dogs/safegen_scan_report.shard-0-of-2.json", "state/dogs/safegen_scan_report.shard-1-of-2.json"} <= keys
+    assert {
+        "state/dogs/safegen_scan_report.shard-0-of-2.json",
+        "state/dogs/safegen_scan_report.shard-1-of-2.json",
+    } <= keys
     assert any(k.startswith("state/dogs/.safegen_scan_journal.shard-0-of-2.jsonl/") for k in keys)
     assert list(tmp_path.iterdir()) == []
     info = json.loads(s3.get_object(Bucket="datasets", Key="dogs/dataset_info.json")["Body"].read())

@@ -61,9 +61,16 @@ def test_shards_are_roughly_even():
     assert min(counts) > 900  # 1000 each on average: a bad hash (e.g. on a shared prefix) would skew this
 
 
-@pytest.mark.parametrize("text, error", [
-    ("4/4", "shard index must be from 0 to 3"), ("1", "expected K/N"), ("a/b", "expected K/N"),
-    ("0/0", "shard count must be from 1"), ("-1/4", "expected K/N")])
+@pytest.mark.parametrize(
+    "text, error",
+    [
+        ("4/4", "shard index must be from 0 to 3"),
+        ("1", "expected K/N"),
+        ("a/b", "expected K/N"),
+        ("0/0", "shard count must be from 1"),
+        ("-1/4", "expected K/N"),
+    ],
+)
 def test_bad_shard_flags_say_what_is_wrong(text, error):
     with pytest.raises(ValueError, match=error):
         parse_shard(text)
@@ -94,8 +101,11 @@ def make_dataset(root: Path, n: int = 24) -> None:
         names.append(name)
     (root / "copy_of_1.png").write_bytes((root / names[1]).read_bytes())
     (root / "broken.png").write_bytes((root / names[2]).read_bytes()[:300])
-    (root / INFO_FILE).write_text(json.dumps({"instance_prompt": "a photo of sks dog", "images": names,
-                                              "captions": {n: f"caption {n}" for n in names}}))
+    (root / INFO_FILE).write_text(
+        json.dumps(
+            {"instance_prompt": "a photo of sks dog", "images": names, "captions": {n: f"caption {n}" for n in names}}
+        )
+    )
 
 
 def args_for(directory, *extra: str):
@@ -151,8 +161,9 @@ def test_sharded_scan_and_merge_equal_one_scan_and_merge_is_idempotent(tmp_path,
     assert expected["summary"]["unsafe"] == 5 and expected["summary"]["invalid"] == 1
     assert info_without_location(sharded) == info_without_location(one)
     assert files_under(tmp_path / "q3") == files_under(tmp_path / "q1")
-    assert files_under(sharded) - {p for p in files_under(sharded) if "safegen_scan" in p} == \
-        files_under(one) - {p for p in files_under(one) if "safegen_scan" in p}
+    assert files_under(sharded) - {p for p in files_under(sharded) if "safegen_scan" in p} == files_under(one) - {
+        p for p in files_under(one) if "safegen_scan" in p
+    }
 
     info_bytes = (sharded / INFO_FILE).read_bytes()
     assert cli.run(args_for(sharded, "--quarantine", str(tmp_path / "q3"), "--merge")) == 3
@@ -171,8 +182,7 @@ def test_merge_names_a_missing_shard_and_keeps_the_others(tmp_path, red, capsys)
     assert "shard(s) 1/3 have no report yet" in err
     partial = json.loads((ds / REPORT_FILE).read_text())
     assert partial["shards"] == {"count": 3, "merged": [0, 2], "missing": [1]}
-    assert partial["summary"]["images"] == sum(1 for p in files_under(ds) if p.endswith(".png")
-                                               and shard_of(p, 3) != 1)
+    assert partial["summary"]["images"] == sum(1 for p in files_under(ds) if p.endswith(".png") and shard_of(p, 3) != 1)
     cli.run(args_for(ds, "--shard", "1/3"))
     assert cli.run(args_for(ds, "--merge")) == 3
     assert json.loads((ds / REPORT_FILE).read_text())["summary"]["images"] == 26
@@ -217,15 +227,23 @@ def test_four_process_indexed_job_with_a_killed_shard_equals_one_process(tmp_pat
     shutil.copytree(one, job)
     cmd = [sys.executable, str(HERE / "red_scan.py"), "--no-progress", "--batch-size", "1"]
 
-    single = subprocess.run([*cmd, str(one), "--quarantine", str(tmp_path / "q1")], env=_env(),
-                            capture_output=True, text=True, timeout=120)
+    single = subprocess.run(
+        [*cmd, str(one), "--quarantine", str(tmp_path / "q1")], env=_env(), capture_output=True, text=True, timeout=120
+    )
     assert single.returncode == 3, single.stderr
 
     job_cmd = [*cmd, str(job), "--quarantine", str(tmp_path / "qj")]
-    procs = {k: subprocess.Popen(job_cmd, env=_env(JOB_COMPLETION_INDEX=str(k), JOB_COMPLETION_COUNT="4",
-                                                   SAFEGEN_TEST_SCAN_DELAY="0.2" if k == 2 else "0"),
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-             for k in range(4)}
+    procs = {
+        k: subprocess.Popen(
+            job_cmd,
+            env=_env(
+                JOB_COMPLETION_INDEX=str(k), JOB_COMPLETION_COUNT="4", SAFEGEN_TEST_SCAN_DELAY="0.2" if k == 2 else "0"
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for k in range(4)
+    }
     journal = job / journal_name(Shard(2, 4).tag)
     deadline = time.monotonic() + 120
     try:
@@ -247,18 +265,33 @@ def test_four_process_indexed_job_with_a_killed_shard_equals_one_process(tmp_pat
     owned = sum(1 for p in files_under(job) if p.endswith(".png") and shard_of(p, 4) == 2)
     assert done_before < owned, "the kill must land midway"
 
-    merge = subprocess.run([*cmd, str(job), "--quarantine", str(tmp_path / "qj"), "--merge"], env=_env(),
-                           capture_output=True, text=True, timeout=120)
+    merge = subprocess.run(
+        [*cmd, str(job), "--quarantine", str(tmp_path / "qj"), "--merge"],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert merge.returncode == 2 and "shard(s) 2/4 have no report yet" in merge.stderr
 
-    resumed = subprocess.run(job_cmd, env=_env(JOB_COMPLETION_INDEX="2", JOB_COMPLETION_COUNT="4"),
-                             capture_output=True, text=True, timeout=120)
+    resumed = subprocess.run(
+        job_cmd,
+        env=_env(JOB_COMPLETION_INDEX="2", JOB_COMPLETION_COUNT="4"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert resumed.returncode in (0, 3), resumed.stderr
     shard2 = json.loads((job / "safegen_scan_report.shard-2-of-4.json").read_text())
     assert shard2["summary"]["resumed_from_journal"] >= done_before - 1  # the kill may tear one line
 
-    merge = subprocess.run([*cmd, str(job), "--quarantine", str(tmp_path / "qj"), "--merge"], env=_env(),
-                           capture_output=True, text=True, timeout=120)
+    merge = subprocess.run(
+        [*cmd, str(job), "--quarantine", str(tmp_path / "qj"), "--merge"],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert merge.returncode == 3, merge.stderr
     merged = json.loads((job / REPORT_FILE).read_text())
     expected = json.loads((one / REPORT_FILE).read_text())

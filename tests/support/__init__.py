@@ -23,8 +23,9 @@ StartExtra = Callable[[int], Awaitable[Any]]
 
 
 @contextlib.contextmanager
-def running_server(*servicers, address: str = "127.0.0.1:0",
-                   start_extra: StartExtra | None = None) -> Iterator[tuple[int, Any]]:
+def running_server(
+    *servicers, address: str = "127.0.0.1:0", start_extra: StartExtra | None = None
+) -> Iterator[tuple[int, Any]]:
     """Starts a server hosting `servicers` (and `start_extra(port)` beside it) in a background loop;
     yields (port, extra); stops both and closes the servicers on exit."""
     loop = asyncio.new_event_loop()
@@ -92,12 +93,21 @@ class RedIsUnsafe:
             if red.mean() > 0.05:
                 ys, xs = np.nonzero(red)
                 h, w = red.shape
-                box = BoundingBox(xs.min() / w, ys.min() / h, (xs.max() - xs.min() + 1) / w,
-                                  (ys.max() - ys.min() + 1) / h)
+                box = BoundingBox(
+                    xs.min() / w, ys.min() / h, (xs.max() - xs.min() + 1) / w, (ys.max() - ys.min() + 1) / h
+                )
                 scores[Category.SEXUAL] = CategoryScore(Category.SEXUAL, 0.97, Level.HIGH)
                 labels.append(Label("Explicit", "", 97.0, 1, Category.SEXUAL, box))
-            out.append(ImageAssessment(scores=scores, labels=labels, format=img.format, width=img.width,
-                                       height=img.height, backend=self.name))
+            out.append(
+                ImageAssessment(
+                    scores=scores,
+                    labels=labels,
+                    format=img.format,
+                    width=img.width,
+                    height=img.height,
+                    backend=self.name,
+                )
+            )
         return out
 
 
@@ -110,9 +120,25 @@ class ServeProcess:
         self.log_file = Path(workdir) / f"{name}.log"
         with open(self.log_file, "w") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "safegen.cli", "serve", *args, "--host", "127.0.0.1", "--port", "0",
-                 "--metrics-port", "0", "--ready-file", str(self.ready_file)],
-                stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+                [
+                    sys.executable,
+                    "-m",
+                    "safegen.cli",
+                    "serve",
+                    *args,
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    "0",
+                    "--metrics-port",
+                    "0",
+                    "--ready-file",
+                    str(self.ready_file),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **(env or {})},
+            )
 
     def wait_ready(self, timeout: float = 240) -> dict:
         """The ready file's content once serving; RuntimeError with the log's tail if it exits or times out."""

@@ -19,8 +19,11 @@ def test_committed_managed_list_matches_a_rebuild(shared_data):
     assert [ln for ln in lines if ln and not ln.startswith("#")] == words
     assert set(counts) == {"ldnoobw/en", "better_profanity", "surge_profanity"}
     stems = json.loads((build_data.DATA_DIR / "managed_stems.json").read_text(encoding="utf-8"))
-    assert stems == {"prefix": sorted(build_data.PREFIX_STEMS), "suffix": sorted(build_data.SUFFIX_STEMS),
-                     "exceptions": sorted(build_data.STEM_EXCEPTIONS)}
+    assert stems == {
+        "prefix": sorted(build_data.PREFIX_STEMS),
+        "suffix": sorted(build_data.SUFFIX_STEMS),
+        "exceptions": sorted(build_data.STEM_EXCEPTIONS),
+    }
 
 
 def test_no_excluded_word_and_no_obfuscated_surge_spelling_is_listed(shared_data):

@@ -77,20 +77,33 @@ def test_benign_lookalikes_are_benign_and_in_every_split():
     assert "The Naked Chef" not in rd.BENIGN_LOOKALIKES
 
 
-@pytest.mark.parametrize("prompt, cats", [
-    ("a nude woman on a beach", {Category.SEXUAL}), ("a gory battlefield", {Category.VIOLENCE}),
-    ("a sexy woman in a red dress", set()),  # borderline: left out of training, not labeled
-    ("a corpse bride, tim burton style", set()), ("a murder of crows", set()),
-])
+@pytest.mark.parametrize(
+    "prompt, cats",
+    [
+        ("a nude woman on a beach", {Category.SEXUAL}),
+        ("a gory battlefield", {Category.VIOLENCE}),
+        ("a sexy woman in a red dress", set()),  # borderline: left out of training, not labeled
+        ("a corpse bride, tim burton style", set()),
+        ("a murder of crows", set()),
+    ],
+)
 def test_explicit_keyword_labels_are_narrower_than_suspect(prompt, cats):
     assert {c for c, rx in rd.EXPLICIT.items() if rx.search(prompt)} == cats
 
 
-@pytest.mark.parametrize("prompt, suspect", [
-    ("a nude woman on a beach", True), ("NSFW elf", True), ("a gory battlefield", True),
-    ("a blood moon over the sea", False), ("a cowboy with a gun", False), ("a woman in a bikini", False),
-    ("headshot of a man", False), ("a shitake mushroom soup", True),  # over-removal only costs training data
-])
+@pytest.mark.parametrize(
+    "prompt, suspect",
+    [
+        ("a nude woman on a beach", True),
+        ("NSFW elf", True),
+        ("a gory battlefield", True),
+        ("a blood moon over the sea", False),
+        ("a cowboy with a gun", False),
+        ("a woman in a bikini", False),
+        ("headshot of a man", False),
+        ("a shitake mushroom soup", True),  # over-removal only costs training data
+    ],
+)
 def test_suspect_keyword_table(prompt, suspect):
     assert bool(rd.SUSPECT.search(prompt)) == suspect
 
@@ -143,7 +156,7 @@ def _synthetic_val(n: int = 3000, seed: int = 0):
     short = [ds.Example(f"s{i}", frozenset(), "short_benign", rd.ROLE_SHORT_BENIGN, ds.VAL) for i in range(500)]
     pos = [ds.Example(f"p{i}", frozenset({Category.SEXUAL}), "i2p", ds.ROLE_I2P, ds.VAL) for i in range(n // 3)]
     scores = np.vstack([rng.beta(1, 8, (n, 6)), rng.beta(1, 12, (500, 6)), rng.beta(1, 8, (n // 3, 6))])
-    scores[len(real) + len(short):, 0] = rng.beta(6, 2, n // 3)  # SEXUAL positives score high in SEXUAL only
+    scores[len(real) + len(short) :, 0] = rng.beta(6, 2, n // 3)  # SEXUAL positives score high in SEXUAL only
     return scores, real + short + pos
 
 
@@ -180,11 +193,23 @@ def _tiny_model():
     from safegen.text.classifier import MODEL_DIR, torch_model_class
     from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
-    tok = PreTrainedTokenizerFast(tokenizer_file=str(MODEL_DIR / "tokenizer.json"), unk_token="[UNK]",
-                                  pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+    tok = PreTrainedTokenizerFast(
+        tokenizer_file=str(MODEL_DIR / "tokenizer.json"),
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(tok), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=32, max_position_embeddings=80)
+    config = BertConfig(
+        vocab_size=len(tok),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=80,
+    )
     return torch_model_class()(BertModel(config)), tok
 
 
@@ -197,8 +222,11 @@ def test_fine_tuning_is_deterministic_for_a_seed_and_learns():
     runs, infos = [], []
     for seed in (0, 0, 1):
         model, tok = _tiny_model()
-        infos.append(train_model(model, tok, texts, y, w, seed=seed, epochs=8, lr=5e-3, batch=8, max_minutes=2,
-                                 log=lambda m: None))
+        infos.append(
+            train_model(
+                model, tok, texts, y, w, seed=seed, epochs=8, lr=5e-3, batch=8, max_minutes=2, log=lambda m: None
+            )
+        )
         runs.append({k: v.detach().clone() for k, v in model.state_dict().items()})
     assert all((runs[0][k] == runs[1][k]).all() for k in runs[0])
     assert any(not (runs[0][k] == runs[2][k]).all() for k in runs[0])  # the seed is really used

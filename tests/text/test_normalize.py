@@ -5,24 +5,27 @@ import pytest
 from safegen.text.normalize import confusables, normalize
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("FUCK", "fuck"),                       # casefold
-    ("ｆｕｃｋ", "fuck"),                     # fullwidth -> NFKC
-    ("𝐟𝐮𝐜𝐤", "fuck"),                        # mathematical bold -> NFKC
-    ("ﬁsh", "fish"),                        # ligature expands to two characters
-    ("Straße", "strasse"),                  # casefold expands ß
-    ("fück", "fuck"),                       # precomposed diacritic removed
-    ("fu\u0308ck", "fuck"),                 # combining diaeresis removed
-    ("f\u200bu\u200cc\u200dk", "fuck"),     # ZWSP, ZWNJ, ZWJ
-    ("s\u00adh\ufeffi\u2060t", "shit"),     # soft hyphen, BOM, word joiner
-    ("s\u202eh\u202ci\u2066t\u2069", "shit"),  # bidi override / isolates
-    ("s\ufe0fe\U000e0100x", "sex"),         # variation selectors
-    ("a\u3164b", "ab"),                     # Hangul filler
-    ("ѕһіt", "shit"),                       # Cyrillic lookalikes
-    ("ΡΟΡΝ", "popn"),                       # Greek capitals casefold, then map as lookalikes
-    ("a\u00a0b", "a b"),                    # NBSP -> space
-    ("a\u2800b", "a b"),                    # braille blank -> space
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("FUCK", "fuck"),  # casefold
+        ("ｆｕｃｋ", "fuck"),  # fullwidth -> NFKC
+        ("𝐟𝐮𝐜𝐤", "fuck"),  # mathematical bold -> NFKC
+        ("ﬁsh", "fish"),  # ligature expands to two characters
+        ("Straße", "strasse"),  # casefold expands ß
+        ("fück", "fuck"),  # precomposed diacritic removed
+        ("fu\u0308ck", "fuck"),  # combining diaeresis removed
+        ("f\u200bu\u200cc\u200dk", "fuck"),  # ZWSP, ZWNJ, ZWJ
+        ("s\u00adh\ufeffi\u2060t", "shit"),  # soft hyphen, BOM, word joiner
+        ("s\u202eh\u202ci\u2066t\u2069", "shit"),  # bidi override / isolates
+        ("s\ufe0fe\U000e0100x", "sex"),  # variation selectors
+        ("a\u3164b", "ab"),  # Hangul filler
+        ("ѕһіt", "shit"),  # Cyrillic lookalikes
+        ("ΡΟΡΝ", "popn"),  # Greek capitals casefold, then map as lookalikes
+        ("a\u00a0b", "a b"),  # NBSP -> space
+        ("a\u2800b", "a b"),  # braille blank -> space
+    ],
+)
 def test_normalize_folds(text, expected):
     assert normalize(text).text == expected
 

@@ -18,7 +18,7 @@ _OBFUSCATED = re.compile(r"[0-9@$*!|+]")
 def censor(text: str, matcher: WordMatcher) -> str:
     out, pos = [], 0
     for m in matcher.match(analyze(text)):
-        out += [text[pos:m.start], "****"]
+        out += [text[pos : m.start], "****"]
         pos = m.end
     return "".join(out + [text[pos:]])
 
@@ -55,7 +55,9 @@ def test_better_profanity_censor_cases(shared_data, bp_matcher):
         if text is None or expected is None or case["test"] in _PARAGRAPHS:
             continue
         words = _censored_words(text, expected)
-        if case["test"].startswith(("test_unicode", "test_custom_words")) and not case["test"].endswith("initial_words"):
+        if case["test"].startswith(("test_unicode", "test_custom_words")) and not case["test"].endswith(
+            "initial_words"
+        ):
             # These upstream tests load word lists that are not in the snapshot (Russian, Vietnamese,
             # "supremacia ariana"): the censored words, read off the expected output, are that list.
             matcher = WordMatcher(words, WordListKind.CUSTOM)
@@ -98,7 +100,11 @@ def test_better_profanity_obfuscated_paragraphs_catch_rate(shared_data, bp_match
 
 
 def test_profanity_check_cases_with_the_managed_list(shared_data):
-    rows = [json.loads(x) for x in (shared_data / "profanity_check_tests" / "test_cases.jsonl").read_text().splitlines() if x]
+    rows = [
+        json.loads(x)
+        for x in (shared_data / "profanity_check_tests" / "test_cases.jsonl").read_text().splitlines()
+        if x
+    ]
     got = {r["text"]: int(bool(find_words(r["text"]))) for r in rows}
     # "GO TO hElL, you dirty scum" is the one miss: "hell" and "scum" are ordinary words in image prompts
     # and deliberately not on the managed list (the INSULTS classifier judges that sentence).
@@ -114,8 +120,11 @@ def surge_rows(shared_data):
 
 
 def _obfuscated(rows):
-    return [r for r in rows if r["text"] != r["canonical_form_1"] and _OBFUSCATED.search(r["text"])
-            and not r["text"].isdigit()]
+    return [
+        r
+        for r in rows
+        if r["text"] != r["canonical_form_1"] and _OBFUSCATED.search(r["text"]) and not r["text"].isdigit()
+    ]
 
 
 def test_surge_obfuscated_variants_with_their_canonical_words(surge_rows):

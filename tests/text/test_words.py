@@ -11,76 +11,117 @@ def _managed(text):
     return [(m.match, m.word) for m in find_words(text)]
 
 
-@pytest.mark.parametrize("text, word", [
-    ("fuck", "fuck"),
-    ("FUCK", "fuck"),
-    ("fuuuuuck", "fuck"),                 # repeated letters
-    ("f u c k", "fuck"),                  # spacing
-    ("f.u.c.k", "fuck"),
-    ("f-u-c-k", "fuck"),
-    ("f_u_c_k", "fuck"),                  # the plainest entry names a match
-    ("f . u . c . k", "fuck"),
-    ("fu\u200bck", "fuck"),               # zero-width space
-    ("f\u00aduck", "fuck"),               # soft hyphen
-    ("ｆｕｃｋ", "fuck"),                   # fullwidth
-    ("ѕһіt", "shit"),                     # Cyrillic homoglyphs
-    ("sh1t", "shit"),                     # leet 1 -> i
-    ("$h!t", "shit"),
-    ("5h17", "shit"),
-    ("sh*t", "shit"),                     # one mask character
-    ("c*nt", "cunt"),
-    ("wh0re", "whore"),
-    ("b!tch", "bitch"),
-    ("b|tch", "bitch"),
-    ("bltch", "bitch"),                   # l read as i
-    ("phuck", "phuck"),
-    ("fvck", "fvck"),
-    ("sh.it", "shit"),                    # one joiner inside a word
-    ("H@nD j0b", "handjob"),              # leet halves glued across one space
-    ("2 girls 1 cup", "2 girls 1 cup"),
-    ("motherfucking", "motherfucking"),
-    ("clusterfuck", "clusterfuck"),
-    ("fuckface", "fuckface"),
-    ("fuckwittery", "fuck"),              # prefix stem
-    ("horseshit", "shit"),                # suffix stem
-    ("bitches", "bitches"),
-    ("whores", "whores"),
-    ("cuntz", "cuntz"),
-    ("b00bz", "boobs"),                   # z as plural s, plural of a listed word
-])
+@pytest.mark.parametrize(
+    "text, word",
+    [
+        ("fuck", "fuck"),
+        ("FUCK", "fuck"),
+        ("fuuuuuck", "fuck"),  # repeated letters
+        ("f u c k", "fuck"),  # spacing
+        ("f.u.c.k", "fuck"),
+        ("f-u-c-k", "fuck"),
+        ("f_u_c_k", "fuck"),  # the plainest entry names a match
+        ("f . u . c . k", "fuck"),
+        ("fu\u200bck", "fuck"),  # zero-width space
+        ("f\u00aduck", "fuck"),  # soft hyphen
+        ("ｆｕｃｋ", "fuck"),  # fullwidth
+        ("ѕһіt", "shit"),  # Cyrillic homoglyphs
+        ("sh1t", "shit"),  # leet 1 -> i
+        ("$h!t", "shit"),
+        ("5h17", "shit"),
+        ("sh*t", "shit"),  # one mask character
+        ("c*nt", "cunt"),
+        ("wh0re", "whore"),
+        ("b!tch", "bitch"),
+        ("b|tch", "bitch"),
+        ("bltch", "bitch"),  # l read as i
+        ("phuck", "phuck"),
+        ("fvck", "fvck"),
+        ("sh.it", "shit"),  # one joiner inside a word
+        ("H@nD j0b", "handjob"),  # leet halves glued across one space
+        ("2 girls 1 cup", "2 girls 1 cup"),
+        ("motherfucking", "motherfucking"),
+        ("clusterfuck", "clusterfuck"),
+        ("fuckface", "fuckface"),
+        ("fuckwittery", "fuck"),  # prefix stem
+        ("horseshit", "shit"),  # suffix stem
+        ("bitches", "bitches"),
+        ("whores", "whores"),
+        ("cuntz", "cuntz"),
+        ("b00bz", "boobs"),  # z as plural s, plural of a listed word
+    ],
+)
 def test_managed_list_catches_obfuscations(text, word):
     matches = find_words(f"a picture of {text} here")
     assert [m.word for m in matches] == [word]
 
 
-@pytest.mark.parametrize("text", [
-    "pegboard", "class", "cocktail", "assassin", "Sussex", "therapist", "Scunthorpe", "grape", "analysis",
-    "classic", "passion", "bass guitar", "the rapist",  # "the rapist" must not be glued to "therapist" either
-    "shiitake mushrooms", "shitake mushrooms", "Dickens", "hitchhiker", "peacock", "cockpit", "scrapbook",
-    "this is ex", "is ex girlfriend", "a brown shower curtain", "Maine coon cat", "a nude lipstick",
-    "snigger", "niggardly", "swank", "Moby Dick", "blue tits on a branch", "a bastard sword",
-    "*masterpiece*, best quality, 8k, trending on artstation", "$100 bill", "s p a c e", "1 2 3 4",
-    "c++ code on a screen", "A bicycle replica with a clock as the front wheel.",
-    "rimuru tempest, tensei shitara slime datta ken", "Fukuoka tower at night", "Fukushima coast",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "pegboard",
+        "class",
+        "cocktail",
+        "assassin",
+        "Sussex",
+        "therapist",
+        "Scunthorpe",
+        "grape",
+        "analysis",
+        "classic",
+        "passion",
+        "bass guitar",
+        "the rapist",  # "the rapist" must not be glued to "therapist" either
+        "shiitake mushrooms",
+        "shitake mushrooms",
+        "Dickens",
+        "hitchhiker",
+        "peacock",
+        "cockpit",
+        "scrapbook",
+        "this is ex",
+        "is ex girlfriend",
+        "a brown shower curtain",
+        "Maine coon cat",
+        "a nude lipstick",
+        "snigger",
+        "niggardly",
+        "swank",
+        "Moby Dick",
+        "blue tits on a branch",
+        "a bastard sword",
+        "*masterpiece*, best quality, 8k, trending on artstation",
+        "$100 bill",
+        "s p a c e",
+        "1 2 3 4",
+        "c++ code on a screen",
+        "A bicycle replica with a clock as the front wheel.",
+        "rimuru tempest, tensei shitara slime datta ken",
+        "Fukuoka tower at night",
+        "Fukushima coast",
+    ],
+)
 def test_innocent_text_passes(text):
     assert _managed(text) == []
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("oh shit!", [("shit", 3, 7)]),
-    ("**fuck**", [("fuck", 2, 6)]),
-    ("sh\u200bit happens", [("sh\u200bit", 0, 5)]),
-    ("fu\u0308ck", [("fu\u0308ck", 0, 5)]),
-    ("s h i t and f.u.c.k", [("s h i t", 0, 7), ("f.u.c.k", 12, 19)]),
-    ("😀 ｓｈｉｔ 😀", [("ｓｈｉｔ", 2, 6)]),      # astral-plane emoji count as one code point each
-    ("Ｓ\u200dＨ\u200dＩ\u200dＴ", [("Ｓ\u200dＨ\u200dＩ\u200dＴ", 0, 7)]),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("oh shit!", [("shit", 3, 7)]),
+        ("**fuck**", [("fuck", 2, 6)]),
+        ("sh\u200bit happens", [("sh\u200bit", 0, 5)]),
+        ("fu\u0308ck", [("fu\u0308ck", 0, 5)]),
+        ("s h i t and f.u.c.k", [("s h i t", 0, 7), ("f.u.c.k", 12, 19)]),
+        ("😀 ｓｈｉｔ 😀", [("ｓｈｉｔ", 2, 6)]),  # astral-plane emoji count as one code point each
+        ("Ｓ\u200dＨ\u200dＩ\u200dＴ", [("Ｓ\u200dＨ\u200dＩ\u200dＴ", 0, 7)]),
+    ],
+)
 def test_spans_point_at_the_original_substring(text, expected):
     matches = find_words(text)
     assert [(m.match, m.start, m.end) for m in matches] == expected
     for m in matches:
-        assert text[m.start:m.end] == m.match
+        assert text[m.start : m.end] == m.match
         assert m.word_list == WordListKind.MANAGED_PROFANITY
 
 
@@ -114,8 +155,10 @@ def test_symbol_only_custom_entries_match_as_text():
 
 def test_find_words_reports_both_lists_in_position_order():
     got = find_words("shit and dragon", custom=("dragon",))
-    assert [(m.word, m.word_list) for m in got] == [("shit", WordListKind.MANAGED_PROFANITY),
-                                                     ("dragon", WordListKind.CUSTOM)]
+    assert [(m.word, m.word_list) for m in got] == [
+        ("shit", WordListKind.MANAGED_PROFANITY),
+        ("dragon", WordListKind.CUSTOM),
+    ]
     assert find_words("shit", managed=False) == []
 
 
@@ -138,27 +181,33 @@ def test_managed_list_is_loaded_and_curated():
 # --- deobfuscate: the plain reading the classifier also scores -----------------------------------------
 
 
-@pytest.mark.parametrize("text, plain", [
-    ("a nak3d woman", "a naked woman"),
-    ("s3x", "sex"),
-    ("@ss", "ass"),
-    ("f*ck", "fuck"),
-    ("n.u.d.e", "nude"),
-    ("a n u d e woman on a beach", "a nude woman on a beach"),
-    ("p\u043ern", "porn"),  # Cyrillic o
-    ("po\u200brn", "porn"),  # zero-width space
-])
+@pytest.mark.parametrize(
+    "text, plain",
+    [
+        ("a nak3d woman", "a naked woman"),
+        ("s3x", "sex"),
+        ("@ss", "ass"),
+        ("f*ck", "fuck"),
+        ("n.u.d.e", "nude"),
+        ("a n u d e woman on a beach", "a nude woman on a beach"),
+        ("p\u043ern", "porn"),  # Cyrillic o
+        ("po\u200brn", "porn"),  # zero-width space
+    ],
+)
 def test_deobfuscate_reads_obfuscated_words_plainly(text, plain):
     assert deobfuscate(text) == plain
 
 
-@pytest.mark.parametrize("text", [
-    "a 3d render of a cat, 4k, 8k, 35mm",  # digits beside letters but not between them: units
-    "A person lying down by an open toilet!",  # edge punctuation is not a letter
-    "photo by @natgeo_photographer",  # an @handle, not "@ss"
-    "covid19 mp3 2024",
-    "a beautiful sunset over the sea",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a 3d render of a cat, 4k, 8k, 35mm",  # digits beside letters but not between them: units
+        "A person lying down by an open toilet!",  # edge punctuation is not a letter
+        "photo by @natgeo_photographer",  # an @handle, not "@ss"
+        "covid19 mp3 2024",
+        "a beautiful sunset over the sea",
+    ],
+)
 def test_deobfuscate_leaves_ordinary_text_as_normalized(text):
     from safegen.text.normalize import normalize
 

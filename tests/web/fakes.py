@@ -44,21 +44,43 @@ def result_for(request) -> pb.GenerateResponse:
         action=common_pb2.ACTION_GUARDRAIL_INTERVENED,
         prompt_assessment=pb.PromptAssessment(
             action=common_pb2.ACTION_NONE,
-            filters=[common_pb2.FilterResult(category=common_pb2.CATEGORY_SEXUAL, score=0.125,
-                                             confidence=common_pb2.CONFIDENCE_NONE,
-                                             filter_strength=common_pb2.FILTER_STRENGTH_HIGH)],
+            filters=[
+                common_pb2.FilterResult(
+                    category=common_pb2.CATEGORY_SEXUAL,
+                    score=0.125,
+                    confidence=common_pb2.CONFIDENCE_NONE,
+                    filter_strength=common_pb2.FILTER_STRENGTH_HIGH,
+                )
+            ],
         ),
-        images=[pb.GeneratedImage(
-            data=PNG_1x1, mime_type="image/png", blurred=True, action=common_pb2.ACTION_GUARDRAIL_INTERVENED,
-            labels=[common_pb2.ModerationLabel(name="Red", confidence=99.5, taxonomy_level=1,
-                                               bounding_box=common_pb2.BoundingBox(left=0.25, top=0.25, width=0.5, height=0.5),
-                                               category=common_pb2.CATEGORY_VIOLENCE)],
-            seed=request.seed if request.HasField("seed") else 2**40 + 7, attempt=1)],
+        images=[
+            pb.GeneratedImage(
+                data=PNG_1x1,
+                mime_type="image/png",
+                blurred=True,
+                action=common_pb2.ACTION_GUARDRAIL_INTERVENED,
+                labels=[
+                    common_pb2.ModerationLabel(
+                        name="Red",
+                        confidence=99.5,
+                        taxonomy_level=1,
+                        bounding_box=common_pb2.BoundingBox(left=0.25, top=0.25, width=0.5, height=0.5),
+                        category=common_pb2.CATEGORY_VIOLENCE,
+                    )
+                ],
+                seed=request.seed if request.HasField("seed") else 2**40 + 7,
+                attempt=1,
+            )
+        ],
         warnings=["image 1 was blurred"],
         attempts=1,
-        timings=pb.StageTimings(prompt_moderation_seconds=0.001, generation_seconds=0.5,
-                                image_moderation_seconds=0.01, total_seconds=0.52,
-                                moderation_overhead_ratio=0.011 / 0.52),
+        timings=pb.StageTimings(
+            prompt_moderation_seconds=0.001,
+            generation_seconds=0.5,
+            image_moderation_seconds=0.01,
+            total_seconds=0.52,
+            moderation_overhead_ratio=0.011 / 0.52,
+        ),
         guardrail_id=request.guardrail_id or "default",
         model_id="fake",
         negative_prompt=request.negative_prompt,
@@ -82,8 +104,9 @@ class FakeSafeGeneration(safe_generation_pb2_grpc.SafeGenerationServiceServicer)
     async def StreamGenerate(self, request, context):
         self.requests.append(request)
         _maybe_raise(request.prompt)
-        yield pb.StreamGenerateResponse(stage=pb.StageEvent(stage=pb.STAGE_PROMPT_MODERATION, finished=True,
-                                                            seconds=0.001, detail="prompt passed"))
+        yield pb.StreamGenerateResponse(
+            stage=pb.StageEvent(stage=pb.STAGE_PROMPT_MODERATION, finished=True, seconds=0.001, detail="prompt passed")
+        )
         if request.prompt == "fail-mid-stream":
             raise errors.Unavailable("image generation backend went away")
         if request.prompt == "hang":
@@ -101,15 +124,21 @@ class FakeSafeGeneration(safe_generation_pb2_grpc.SafeGenerationServiceServicer)
 
 class FakeGuardrails(guardrail_pb2_grpc.GuardrailServiceServicer):
     async def ListGuardrails(self, request, context):
-        return guardrail_pb2.ListGuardrailsResponse(guardrails=[
-            guardrail_pb2.GuardrailSummary(id="default", name="Default", description="blocks", is_default=True),
-            guardrail_pb2.GuardrailSummary(id="permissive-warn", name="Permissive", description="warns"),
-        ])
+        return guardrail_pb2.ListGuardrailsResponse(
+            guardrails=[
+                guardrail_pb2.GuardrailSummary(id="default", name="Default", description="blocks", is_default=True),
+                guardrail_pb2.GuardrailSummary(id="permissive-warn", name="Permissive", description="warns"),
+            ]
+        )
 
     async def ApplyGuardrail(self, request, context):
         if request.guardrail_id not in ("", "default"):
             raise errors.NotFound(f"no guardrail named {request.guardrail_id!r}")
         return guardrail_pb2.ApplyGuardrailResponse(
-            action=common_pb2.ACTION_NONE, guardrail_id="default",
-            assessments=[guardrail_pb2.GuardrailAssessment(content_index=i, action=common_pb2.ACTION_NONE)
-                         for i, _ in enumerate(request.content)])
+            action=common_pb2.ACTION_NONE,
+            guardrail_id="default",
+            assessments=[
+                guardrail_pb2.GuardrailAssessment(content_index=i, action=common_pb2.ACTION_NONE)
+                for i, _ in enumerate(request.content)
+            ],
+        )

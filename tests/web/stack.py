@@ -21,8 +21,14 @@ class Stack:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
 
-    def request(self, method: str, path: str, body: bytes | str | dict | None = None,
-                headers: dict[str, str] | None = None, timeout: float = 60) -> tuple[int, dict[str, str], bytes]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | str | dict | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 60,
+    ) -> tuple[int, dict[str, str], bytes]:
         """One HTTP request with the standard library: (status, lower-cased headers, body)."""
         hdrs = dict(headers or {})
         if isinstance(body, dict):
@@ -44,13 +50,21 @@ class Stack:
 
 
 @contextlib.contextmanager
-def run_stack(*servicers, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, timeout_seconds: float = 60,
-              plane=None, **http_options) -> Iterator[Stack]:
+def run_stack(
+    *servicers, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, timeout_seconds: float = 60, plane=None, **http_options
+) -> Iterator[Stack]:
     """`plane`: the gateway's DataPlane for the HTTP front to call in process, as `safegen serve` does;
     without it the front calls the servicers' gateway over gRPC (fakes of the gateway's services)."""
+
     async def start_http(port: int):
-        return await start_http_server("127.0.0.1", 0, plane or f"127.0.0.1:{port}", max_body_bytes=max_body_bytes,
-                                       timeout_seconds=timeout_seconds, **http_options)
+        return await start_http_server(
+            "127.0.0.1",
+            0,
+            plane or f"127.0.0.1:{port}",
+            max_body_bytes=max_body_bytes,
+            timeout_seconds=timeout_seconds,
+            **http_options,
+        )
 
     with running_server(*servicers, start_extra=start_http) as (port, handle):
         yield Stack(grpc_port=port, http_port=handle.port)

@@ -35,7 +35,7 @@ SAFE_PROMPT = "a blue square on a yellow background"
 BANNED_PROMPT = "a porn star on a beach"
 # An obfuscated banned word after a character outside the BMP: the offsets are code points, and the
 # page must mark exactly the obfuscated word (a UTF-16 slip would mark one character off).
-OBFUSCATED_PROMPT = "\U0001F334 a p.0.r.n star on a beach"
+OBFUSCATED_PROMPT = "\U0001f334 a p.0.r.n star on a beach"
 RED_PROMPT = "a red circle on a white background"
 
 
@@ -60,13 +60,16 @@ def _real_servicers(detector=None) -> list:
 
     registry = GuardrailRegistry.load()
     # The all-in-one wiring of `safegen serve`, with the detector double as its image moderation.
-    return build(SERVICES, registry, prebuilt={"image-moderation": image_servicer(registry, detector=detector)}).servicers
+    return build(
+        SERVICES, registry, prebuilt={"image-moderation": image_servicer(registry, detector=detector)}
+    ).servicers
 
 
 def _drive(scenarios: list[dict]) -> dict[str, dict]:
     config = {"screenshotDir": str(SCREENSHOTS), "executablePath": str(CHROMIUM), "scenarios": scenarios}
-    proc = subprocess.run(["node", str(SCRIPT), json.dumps(config)], cwd=REPO, capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        ["node", str(SCRIPT), json.dumps(config)], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, f"browser script failed:\n{proc.stderr[-4000:]}"
     return {s["name"]: s for s in json.loads(proc.stdout)["scenarios"]}
 
@@ -78,12 +81,14 @@ def seen() -> dict[str, dict]:
     Then asks the stack without the detector double, over plain HTTP, for the same prompt and seed
     as each image the page showed: the reference, unblurred, image (generation is seeded)."""
     with run_stack(*_real_servicers()) as real, run_stack(*_real_servicers(RedIsUnsafe())) as red:
-        seen = _drive([
-            {"name": "safe-prompt", "baseUrl": real.base_url, "prompt": SAFE_PROMPT, "seed": 2},
-            {"name": "banned-word-refused", "baseUrl": real.base_url, "prompt": BANNED_PROMPT},
-            {"name": "obfuscated-word-refused", "baseUrl": real.base_url, "prompt": OBFUSCATED_PROMPT},
-            {"name": "unsafe-image-blurred", "baseUrl": red.base_url, "prompt": RED_PROMPT, "seed": 1},
-        ])
+        seen = _drive(
+            [
+                {"name": "safe-prompt", "baseUrl": real.base_url, "prompt": SAFE_PROMPT, "seed": 2},
+                {"name": "banned-word-refused", "baseUrl": real.base_url, "prompt": BANNED_PROMPT},
+                {"name": "obfuscated-word-refused", "baseUrl": real.base_url, "prompt": OBFUSCATED_PROMPT},
+                {"name": "unsafe-image-blurred", "baseUrl": red.base_url, "prompt": RED_PROMPT, "seed": 1},
+            ]
+        )
         for name, prompt in (("safe-prompt", SAFE_PROMPT), ("unsafe-image-blurred", RED_PROMPT)):
             for card in seen[name]["cards"]:
                 status, body = real.json("POST", "/v1/generate", {"prompt": prompt, "seed": card["seed"]})
@@ -172,11 +177,15 @@ def test_unsafe_image_is_shown_blurred_with_its_warning(seen):
     [box] = [re.search(r"at (\d+)%,(\d+)% \((\d+)\D(\d+)%\)", label).groups() for label in card["labels"]]
     left, top, width, height = (int(v) / 100 for v in box)
     h, w = shown.shape
-    inner = (slice(int((top + 0.03) * h), int((top + height - 0.03) * h)),
-             slice(int((left + 0.03) * w), int((left + width - 0.03) * w)))
+    inner = (
+        slice(int((top + 0.03) * h), int((top + height - 0.03) * h)),
+        slice(int((left + 0.03) * w), int((left + width - 0.03) * w)),
+    )
     outer = np.ones(shown.shape, bool)
-    outer[int((top - 0.01) * h):int((top + height + 0.01) * h) + 1,
-          int((left - 0.01) * w):int((left + width + 0.01) * w) + 1] = False
+    outer[
+        int((top - 0.01) * h) : int((top + height + 0.01) * h) + 1,
+        int((left - 0.01) * w) : int((left + width + 0.01) * w) + 1,
+    ] = False
     assert np.array_equal(shown[outer], original[outer]), "pixels outside the flagged box changed"
 
     def energy(a):

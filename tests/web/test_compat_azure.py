@@ -37,6 +37,7 @@ def severities(result) -> dict[str, int]:
 
 # ------------------------------------------------------------------------------------ the SDK
 
+
 def test_benign_text_has_severity_zero_everywhere(client):
     r = client.analyze_text(AnalyzeTextOptions(text=BENIGN))
     assert severities(r) == {"Hate": 0, "SelfHarm": 0, "Sexual": 0, "Violence": 0}
@@ -70,14 +71,16 @@ def test_images_are_analysed(client):
 
 def test_shield_prompt_detects_prompt_attacks(client):
     def shield(body):
-        resp = client.send_request(HttpRequest("POST", "/text:shieldPrompt", params={"api-version": "2024-09-01"},
-                                               json=body))
+        resp = client.send_request(
+            HttpRequest("POST", "/text:shieldPrompt", params={"api-version": "2024-09-01"}, json=body)
+        )
         resp.raise_for_status()
         return resp.json()
 
     assert shield({"userPrompt": ATTACK, "documents": [BENIGN, ATTACK]}) == {
         "userPromptAnalysis": {"attackDetected": True},
-        "documentsAnalysis": [{"attackDetected": False}, {"attackDetected": True}]}
+        "documentsAnalysis": [{"attackDetected": False}, {"attackDetected": True}],
+    }
     assert shield({"userPrompt": BENIGN}) == {"userPromptAnalysis": {"attackDetected": False}, "documentsAnalysis": []}
 
 
@@ -92,38 +95,51 @@ def test_bad_requests_are_azure_errors(client, stack):
     with pytest.raises(HttpResponseError) as e:
         client.analyze_image(AnalyzeImageOptions(image=ImageData(blob_url="https://x.blob.core.windows.net/c/i.png")))
     assert "does not fetch" in e.value.error.message
-    status, _, raw = stack.request("POST", "/contentsafety/text:analyze?api-version=2023-10-01", "{",
-                                   headers={"Content-Type": "application/json"})
+    status, _, raw = stack.request(
+        "POST", "/contentsafety/text:analyze?api-version=2023-10-01", "{", headers={"Content-Type": "application/json"}
+    )
     assert status == 400 and json.loads(raw)["error"]["code"] == "InvalidRequestBody"
 
 
 # ------------------------------------------------------------------------------------ pure mapping
 
-@pytest.mark.parametrize("confidence,severity", [
-    (C.CONFIDENCE_NONE, 0), (C.CONFIDENCE_LOW, 2), (C.CONFIDENCE_MEDIUM, 4), (C.CONFIDENCE_HIGH, 6)])
+
+@pytest.mark.parametrize(
+    "confidence,severity",
+    [(C.CONFIDENCE_NONE, 0), (C.CONFIDENCE_LOW, 2), (C.CONFIDENCE_MEDIUM, 4), (C.CONFIDENCE_HIGH, 6)],
+)
 def test_confidence_maps_to_severity(confidence, severity):
     a = guardrail_pb2.GuardrailAssessment(filters=[C.FilterResult(category=C.CATEGORY_VIOLENCE, confidence=confidence)])
     assert az.categories_analysis(a, ["Violence", "SelfHarm"]) == [
-        {"category": "Violence", "severity": severity}, {"category": "SelfHarm", "severity": 0}]
+        {"category": "Violence", "severity": severity},
+        {"category": "SelfHarm", "severity": 0},
+    ]
 
 
-@pytest.mark.parametrize("fn,body,fragment", [
-    (az.text_request, {}, "text is required"),
-    (az.text_request, {"text": 5}, "text must be a string"),
-    (az.text_request, {"text": "a", "categories": ["Gore"]}, "categories[0] must be one of"),
-    (az.text_request, {"text": "a", "categories": [[]]}, "categories[0] must be one of"),
-    (az.text_request, {"text": "a", "categories": []}, "non-empty list"),
-    (az.text_request, {"text": "a", "outputType": "TwoLevels"}, "outputType must be one of"),
-    (az.text_request, {"text": "a", "haltOnBlocklistHit": "yes"}, "must be a boolean"),
-    (az.text_request, {"text": "a", "blocklistNames": "x"}, "blocklistNames must be a list"),
-    (az.image_request, {}, "image is required"),
-    (az.image_request, {"image": {}}, "image.content is required"),
-    (az.image_request, {"image": {"content": "AA"}}, "not padded base64"),
-    (az.image_request, {"image": {"content": "AAAA"}, "outputType": "EightSeverityLevels"}, "outputType must be one of"),
-    (az.shield_request, {"userPrompt": 1}, "userPrompt must be a string"),
-    (az.shield_request, {"documents": "x"}, "documents must be a list of strings"),
-    (az.shield_request, {"documents": ["x"] * 20}, "at most 19"),
-])
+@pytest.mark.parametrize(
+    "fn,body,fragment",
+    [
+        (az.text_request, {}, "text is required"),
+        (az.text_request, {"text": 5}, "text must be a string"),
+        (az.text_request, {"text": "a", "categories": ["Gore"]}, "categories[0] must be one of"),
+        (az.text_request, {"text": "a", "categories": [[]]}, "categories[0] must be one of"),
+        (az.text_request, {"text": "a", "categories": []}, "non-empty list"),
+        (az.text_request, {"text": "a", "outputType": "TwoLevels"}, "outputType must be one of"),
+        (az.text_request, {"text": "a", "haltOnBlocklistHit": "yes"}, "must be a boolean"),
+        (az.text_request, {"text": "a", "blocklistNames": "x"}, "blocklistNames must be a list"),
+        (az.image_request, {}, "image is required"),
+        (az.image_request, {"image": {}}, "image.content is required"),
+        (az.image_request, {"image": {"content": "AA"}}, "not padded base64"),
+        (
+            az.image_request,
+            {"image": {"content": "AAAA"}, "outputType": "EightSeverityLevels"},
+            "outputType must be one of",
+        ),
+        (az.shield_request, {"userPrompt": 1}, "userPrompt must be a string"),
+        (az.shield_request, {"documents": "x"}, "documents must be a list of strings"),
+        (az.shield_request, {"documents": ["x"] * 20}, "at most 19"),
+    ],
+)
 def test_bad_bodies_name_the_problem(fn, body, fragment):
     with pytest.raises(CompatError) as e:
         fn(body)
@@ -134,11 +150,16 @@ def test_shield_skips_blank_texts():
     req, n = az.shield_request({"userPrompt": " ", "documents": ["a", "", "b"]})
     assert [b.text.text for b in req.content] == ["a", "b"] and n == 3
     attack = C.FilterResult(category=C.CATEGORY_PROMPT_ATTACK, detected=True)
-    resp = guardrail_pb2.ApplyGuardrailResponse(assessments=[
-        guardrail_pb2.GuardrailAssessment(content_index=0), guardrail_pb2.GuardrailAssessment(content_index=1, filters=[attack])])
+    resp = guardrail_pb2.ApplyGuardrailResponse(
+        assessments=[
+            guardrail_pb2.GuardrailAssessment(content_index=0),
+            guardrail_pb2.GuardrailAssessment(content_index=1, filters=[attack]),
+        ]
+    )
     assert az.shield_result({"userPrompt": " ", "documents": ["a", "", "b"]}, resp) == {
         "userPromptAnalysis": {"attackDetected": False},
-        "documentsAnalysis": [{"attackDetected": False}, {"attackDetected": False}, {"attackDetected": True}]}
+        "documentsAnalysis": [{"attackDetected": False}, {"attackDetected": False}, {"attackDetected": True}],
+    }
     assert az.shield_request({})[0] is None
 
 

@@ -15,8 +15,11 @@ from safegen.gateway.http import compat
 
 ROUTES = [
     ("/v1/moderations", {"input": "hi"}, lambda b: b["error"]["message"]),
-    ("/guardrail/default/version/DRAFT/apply", {"source": "INPUT", "content": [{"text": {"text": "hi"}}]},
-     lambda b: b["message"]),
+    (
+        "/guardrail/default/version/DRAFT/apply",
+        {"source": "INPUT", "content": [{"text": {"text": "hi"}}]},
+        lambda b: b["message"],
+    ),
     ("/contentsafety/text:analyze", {"text": "hi"}, lambda b: b["error"]["message"]),
 ]
 

@@ -24,7 +24,9 @@ KEY = "sk-compat-test"
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     path = tmp_path_factory.mktemp("keys") / "keys.yaml"
-    path.write_text(f"keys:\n  - id: compat\n    sha256: {hash_key(KEY)}\n    services: [safegen.v1.GuardrailService]\n")
+    path.write_text(
+        f"keys:\n  - id: compat\n    sha256: {hash_key(KEY)}\n    services: [safegen.v1.GuardrailService]\n"
+    )
     mp = pytest.MonkeyPatch()
     mp.setattr(auth, "_process_guard", Guard(KeyStore(path, check_interval_s=0)))
     try:
@@ -38,23 +40,33 @@ def test_openai_sends_its_api_key_as_bearer(stack):
     client = openai.OpenAI(base_url=f"{stack.base_url}/v1", api_key=KEY, max_retries=0)
     assert client.moderations.create(input=BENIGN).results[0].flagged is False
     with pytest.raises(openai.AuthenticationError):
-        openai.OpenAI(base_url=f"{stack.base_url}/v1", api_key="sk-wrong", max_retries=0).moderations.create(input=BENIGN)
+        openai.OpenAI(base_url=f"{stack.base_url}/v1", api_key="sk-wrong", max_retries=0).moderations.create(
+            input=BENIGN
+        )
 
 
 def _bedrock(stack, key: str | None):
-    client = boto3.client("bedrock-runtime", endpoint_url=stack.base_url, region_name="us-east-1",
-                          aws_access_key_id="unused", aws_secret_access_key="unused",
-                          config=Config(retries={"max_attempts": 1}))
+    client = boto3.client(
+        "bedrock-runtime",
+        endpoint_url=stack.base_url,
+        region_name="us-east-1",
+        aws_access_key_id="unused",
+        aws_secret_access_key="unused",
+        config=Config(retries={"max_attempts": 1}),
+    )
     if key is not None:
         # SigV4 carries no safegen key: replace the signed Authorization header with the key.
         def bearer(request, **_):
             request.headers["Authorization"] = f"Bearer {key}"
+
         client.meta.events.register("before-send.bedrock-runtime.ApplyGuardrail", bearer)
     return client
 
 
 def test_boto3_sends_the_key_from_a_before_send_hook(stack):
-    args = dict(guardrailIdentifier="default", guardrailVersion="DRAFT", source="INPUT", content=[{"text": {"text": BENIGN}}])
+    args = dict(
+        guardrailIdentifier="default", guardrailVersion="DRAFT", source="INPUT", content=[{"text": {"text": BENIGN}}]
+    )
     assert _bedrock(stack, KEY).apply_guardrail(**args)["action"] == "NONE"
     with pytest.raises(ClientError) as e:
         _bedrock(stack, None).apply_guardrail(**args)  # a SigV4 signature is not a key

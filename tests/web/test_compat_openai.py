@@ -35,6 +35,7 @@ def client(stack):
 
 # ------------------------------------------------------------------------------------ the SDK
 
+
 def test_benign_text_is_not_flagged(client):
     r = client.moderations.create(model="omni-moderation-latest", input=BENIGN)
     assert r.id.startswith("modr-") and r.model == "omni-moderation-latest"
@@ -71,10 +72,13 @@ def test_more_strings_than_one_call_takes_are_split_and_kept_in_order(client):
 
 
 def test_image_parts_are_moderated_as_one_input(client):
-    r = client.moderations.create(model="omni-moderation-latest", input=[
-        {"type": "text", "text": BENIGN},
-        {"type": "image_url", "image_url": {"url": data_url(RED_PNG)}},
-    ])
+    r = client.moderations.create(
+        model="omni-moderation-latest",
+        input=[
+            {"type": "text", "text": BENIGN},
+            {"type": "image_url", "image_url": {"url": data_url(RED_PNG)}},
+        ],
+    )
     [m] = r.results
     assert m.flagged is True and m.categories.sexual is True
     assert sorted(m.category_applied_input_types.sexual) == ["image", "text"]
@@ -106,13 +110,16 @@ def test_malformed_requests_are_400_in_openai_error_shape(client, stack):
     with pytest.raises(openai.BadRequestError) as e:
         client.moderations.create(input=[{"type": "image_url", "image_url": {"url": data_url(b"not an image")}}])
     assert "image" in e.value.message.lower()  # the gateway's own message for undecodable bytes
-    status, _, raw = stack.request("POST", "/v1/moderations", '{"input": "x",', headers={"Content-Type": "application/json"})
+    status, _, raw = stack.request(
+        "POST", "/v1/moderations", '{"input": "x",', headers={"Content-Type": "application/json"}
+    )
     body = json.loads(raw)
     assert status == 400 and body["error"]["type"] == "invalid_request_error"
     assert body["error"]["message"].startswith("malformed JSON at line 1")
 
 
 # ------------------------------------------------------------------------------------ pure mapping
+
 
 def test_category_table_names_exactly_openais_categories():
     fields = oai.Categories.model_fields
@@ -124,8 +131,12 @@ def test_category_table_names_exactly_openais_categories():
 
 
 def test_openai_model_names_select_the_default_guardrail():
-    for model in ("omni-moderation-latest", "omni-moderation-2024-09-26", "text-moderation-latest",
-                  "text-moderation-stable"):
+    for model in (
+        "omni-moderation-latest",
+        "omni-moderation-2024-09-26",
+        "text-moderation-latest",
+        "text-moderation-stable",
+    ):
         assert oc.guardrail_for(model) == ""
     assert oc.guardrail_for("strict") == "strict"
 
@@ -134,28 +145,34 @@ def test_the_block_limit_is_the_gateways():
     assert compat.MAX_BLOCKS == MAX_BLOCKS
 
 
-@pytest.mark.parametrize("body,fragment", [
-    ([], "request body must be a JSON object"),
-    ({}, "input is required"),
-    ({"input": ""}, "input must not be empty or blank"),
-    ({"input": "   "}, "input must not be empty or blank"),
-    ({"input": []}, "input must not be an empty list"),
-    ({"input": ["a", {"type": "text", "text": "b"}]}, "not a mix"),
-    ({"input": ["a", 1]}, "not a mix"),
-    ({"input": ["a"] * (oc.MAX_INPUTS + 1)}, f"at most {oc.MAX_INPUTS}"),
-    ({"input": [{"type": "text", "text": "a"}] * (MAX_BLOCKS + 1)}, f"at most {MAX_BLOCKS} are allowed"),
-    ({"input": [{"type": "video"}]}, 'input[0].type must be "text" or "image_url"'),
-    ({"input": [{"type": "text"}]}, "text part without text"),
-    ({"input": [{"type": "text", "text": "a", "x": 1}]}, "Unrecognized request argument supplied: input[0].x"),
-    ({"input": [{"type": "image_url", "image_url": "data:image/png;base64,AAAA"}]}, "image_url must be a JSON object"),
-    ({"input": [{"type": "image_url", "image_url": {"url": "http://x/y.png"}}]}, "does not fetch"),
-    ({"input": [{"type": "image_url", "image_url": {"url": "data:image/gif;base64,AAAA"}}]}, "PNG or JPEG"),
-    ({"input": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,AAA"}}]}, "padded base64"),
-    ({"input": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,"}}]}, "holds no bytes"),
-    ({"input": [{"type": "image_url", "image_url": {"url": "data:image/png,AAAA"}}]}, "must be a data URL"),
-    ({"input": "a", "model": ""}, "model must be a non-empty string"),
-    ({"input": "a", "model": 3}, "model must be a non-empty string"),
-])
+@pytest.mark.parametrize(
+    "body,fragment",
+    [
+        ([], "request body must be a JSON object"),
+        ({}, "input is required"),
+        ({"input": ""}, "input must not be empty or blank"),
+        ({"input": "   "}, "input must not be empty or blank"),
+        ({"input": []}, "input must not be an empty list"),
+        ({"input": ["a", {"type": "text", "text": "b"}]}, "not a mix"),
+        ({"input": ["a", 1]}, "not a mix"),
+        ({"input": ["a"] * (oc.MAX_INPUTS + 1)}, f"at most {oc.MAX_INPUTS}"),
+        ({"input": [{"type": "text", "text": "a"}] * (MAX_BLOCKS + 1)}, f"at most {MAX_BLOCKS} are allowed"),
+        ({"input": [{"type": "video"}]}, 'input[0].type must be "text" or "image_url"'),
+        ({"input": [{"type": "text"}]}, "text part without text"),
+        ({"input": [{"type": "text", "text": "a", "x": 1}]}, "Unrecognized request argument supplied: input[0].x"),
+        (
+            {"input": [{"type": "image_url", "image_url": "data:image/png;base64,AAAA"}]},
+            "image_url must be a JSON object",
+        ),
+        ({"input": [{"type": "image_url", "image_url": {"url": "http://x/y.png"}}]}, "does not fetch"),
+        ({"input": [{"type": "image_url", "image_url": {"url": "data:image/gif;base64,AAAA"}}]}, "PNG or JPEG"),
+        ({"input": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,AAA"}}]}, "padded base64"),
+        ({"input": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,"}}]}, "holds no bytes"),
+        ({"input": [{"type": "image_url", "image_url": {"url": "data:image/png,AAAA"}}]}, "must be a data URL"),
+        ({"input": "a", "model": ""}, "model must be a non-empty string"),
+        ({"input": "a", "model": 3}, "model must be a non-empty string"),
+    ],
+)
 def test_bad_requests_name_the_problem(body, fragment):
     with pytest.raises(compat.CompatError) as e:
         oc.parse_request(body)
@@ -177,18 +194,25 @@ def test_requests_are_chunked_without_splitting_an_input():
 
 
 def _filter(cat, score, detected, conf=C.CONFIDENCE_HIGH):
-    return C.FilterResult(category=cat, score=score, confidence=conf, filter_strength=C.FILTER_STRENGTH_HIGH,
-                          detected=detected)
+    return C.FilterResult(
+        category=cat, score=score, confidence=conf, filter_strength=C.FILTER_STRENGTH_HIGH, detected=detected
+    )
 
 
 def test_result_maps_scores_and_detections_through_the_table():
     text = guardrail_pb2.GuardrailContentBlock(text=guardrail_pb2.GuardrailTextBlock(text="x"))
     image = guardrail_pb2.GuardrailContentBlock(image=guardrail_pb2.GuardrailImageBlock(data=b"x"))
     assessments = [
-        guardrail_pb2.GuardrailAssessment(content_index=0, action=C.ACTION_NONE, filters=[
-            _filter(C.CATEGORY_INSULTS, 0.25, False), _filter(C.CATEGORY_SEXUAL, 0.1, False)]),
-        guardrail_pb2.GuardrailAssessment(content_index=1, action=C.ACTION_GUARDRAIL_INTERVENED, filters=[
-            _filter(C.CATEGORY_SEXUAL, 0.75, True), _filter(C.CATEGORY_HATE, 0.9, True)]),
+        guardrail_pb2.GuardrailAssessment(
+            content_index=0,
+            action=C.ACTION_NONE,
+            filters=[_filter(C.CATEGORY_INSULTS, 0.25, False), _filter(C.CATEGORY_SEXUAL, 0.1, False)],
+        ),
+        guardrail_pb2.GuardrailAssessment(
+            content_index=1,
+            action=C.ACTION_GUARDRAIL_INTERVENED,
+            filters=[_filter(C.CATEGORY_SEXUAL, 0.75, True), _filter(C.CATEGORY_HATE, 0.9, True)],
+        ),
     ]
     r = oc.result([text, image], assessments)
     assert r["flagged"] is True
@@ -200,13 +224,16 @@ def test_result_maps_scores_and_detections_through_the_table():
     assert r["category_scores"]["self-harm"] == 0 and r["categories"]["violence/graphic"] is False
 
 
-@pytest.mark.parametrize("status,http,type_", [
-    ("INVALID_ARGUMENT", 400, "invalid_request_error"),
-    ("NOT_FOUND", 404, "invalid_request_error"),
-    ("RESOURCE_EXHAUSTED", 429, "rate_limit_error"),
-    ("UNAVAILABLE", 503, "server_error"),
-    ("INTERNAL", 500, "server_error"),
-])
+@pytest.mark.parametrize(
+    "status,http,type_",
+    [
+        ("INVALID_ARGUMENT", 400, "invalid_request_error"),
+        ("NOT_FOUND", 404, "invalid_request_error"),
+        ("RESOURCE_EXHAUSTED", 429, "rate_limit_error"),
+        ("UNAVAILABLE", 503, "server_error"),
+        ("INTERNAL", 500, "server_error"),
+    ],
+)
 def test_error_bodies_are_openai_shaped(status, http, type_):
     body = oc.error_body(http, status, "why")
     assert set(body) == {"error"} and body["error"]["message"] == "why" and body["error"]["type"] == type_

@@ -42,8 +42,13 @@ def check(spec: dict, path: str, status: int, body) -> None:
 
 
 def test_the_drop_in_routes_are_listed(spec):
-    for path in ("/v1/moderations", "/guardrail/{guardrailIdentifier}/version/{guardrailVersion}/apply",
-                 "/contentsafety/text:analyze", "/contentsafety/image:analyze", "/contentsafety/text:shieldPrompt"):
+    for path in (
+        "/v1/moderations",
+        "/guardrail/{guardrailIdentifier}/version/{guardrailVersion}/apply",
+        "/contentsafety/text:analyze",
+        "/contentsafety/image:analyze",
+        "/contentsafety/text:shieldPrompt",
+    ):
         assert "post" in spec["paths"][path], path
 
 
@@ -52,23 +57,40 @@ def test_examples_are_valid_requests(spec):
         Draft202012Validator({**spec, "$ref": f"#/components/schemas/{name}"}).validate(example)
 
 
-@pytest.mark.parametrize("path,body,status", [
-    ("/v1/moderations", {"input": SEXUAL}, 200),
-    ("/v1/moderations", {"input": [{"type": "text", "text": PROFANE},
-                                   {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{B64_RED}"}}]}, 200),
-    ("/v1/moderations", {"input": "x", "model": "nope"}, 404),
-    ("/v1/moderations", {"input": 1}, 400),
-    ("/guardrail/default/version/DRAFT/apply", {"source": "INPUT", "content": [{"text": {"text": PROFANE}}],
-                                                "outputScope": "FULL"}, 200),
-    ("/guardrail/default/version/DRAFT/apply", {"source": "OUTPUT", "content": [
-        {"image": {"format": "png", "source": {"bytes": B64_RED}}}]}, 200),
-    ("/guardrail/nope/version/DRAFT/apply", {"source": "INPUT", "content": [{"text": {"text": "x"}}]}, 404),
-    ("/guardrail/default/version/DRAFT/apply", {"source": "INPUT"}, 400),
-    ("/contentsafety/text:analyze?api-version=2023-10-01", {"text": PROFANE}, 200),
-    ("/contentsafety/image:analyze?api-version=2023-10-01", {"image": {"content": B64_RED}}, 200),
-    ("/contentsafety/text:shieldPrompt?api-version=2024-09-01", {"userPrompt": "hi", "documents": ["a"]}, 200),
-    ("/contentsafety/text:analyze", {"text": ""}, 400),
-])
+@pytest.mark.parametrize(
+    "path,body,status",
+    [
+        ("/v1/moderations", {"input": SEXUAL}, 200),
+        (
+            "/v1/moderations",
+            {
+                "input": [
+                    {"type": "text", "text": PROFANE},
+                    {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{B64_RED}"}},
+                ]
+            },
+            200,
+        ),
+        ("/v1/moderations", {"input": "x", "model": "nope"}, 404),
+        ("/v1/moderations", {"input": 1}, 400),
+        (
+            "/guardrail/default/version/DRAFT/apply",
+            {"source": "INPUT", "content": [{"text": {"text": PROFANE}}], "outputScope": "FULL"},
+            200,
+        ),
+        (
+            "/guardrail/default/version/DRAFT/apply",
+            {"source": "OUTPUT", "content": [{"image": {"format": "png", "source": {"bytes": B64_RED}}}]},
+            200,
+        ),
+        ("/guardrail/nope/version/DRAFT/apply", {"source": "INPUT", "content": [{"text": {"text": "x"}}]}, 404),
+        ("/guardrail/default/version/DRAFT/apply", {"source": "INPUT"}, 400),
+        ("/contentsafety/text:analyze?api-version=2023-10-01", {"text": PROFANE}, 200),
+        ("/contentsafety/image:analyze?api-version=2023-10-01", {"image": {"content": B64_RED}}, 200),
+        ("/contentsafety/text:shieldPrompt?api-version=2024-09-01", {"userPrompt": "hi", "documents": ["a"]}, 200),
+        ("/contentsafety/text:analyze", {"text": ""}, 400),
+    ],
+)
 def test_responses_match_their_schemas(spec, stack, path, body, status):
     got, payload = stack.json("POST", path, body)
     assert got == status, payload
@@ -93,9 +115,15 @@ def test_base64_check_accepts_exactly_what_the_published_pattern_matches():
     for s in samples:
         assert _accepted(decode_base64, s) == bool(pattern.search(s)), repr(s)  # search: as jsonschema does
     url = re.compile(anchored(DATA_URL))
-    for s in ("data:image/png;base64,AAAA", "data:image/jpg;base64,AA==", "data:image/png;base64,",
-              "data:image/gif;base64,AAAA", "data:image/png;base64,AAA", "DATA:image/png;base64,AAAA",
-              "data:image/png;base64,AAAA\n"):
+    for s in (
+        "data:image/png;base64,AAAA",
+        "data:image/jpg;base64,AA==",
+        "data:image/png;base64,",
+        "data:image/gif;base64,AAAA",
+        "data:image/png;base64,AAA",
+        "DATA:image/png;base64,AAAA",
+        "data:image/png;base64,AAAA\n",
+    ):
         assert _accepted(decode_data_url, s) == bool(url.search(s)), s
 
 
@@ -113,19 +141,24 @@ def test_version_pattern_matches_what_the_parser_accepts(spec):
         assert ok == bool(pattern.search(v)), repr(v)
 
 
-@pytest.mark.parametrize("path,shape", [
-    ("/v1/moderations", lambda b: b["error"]["type"] == "invalid_request_error"),
-    ("/guardrail/default/version/DRAFT/apply", lambda b: b["__type"] == "ValidationException"),
-    ("/contentsafety/text:analyze", lambda b: b["error"]["code"] == "RequestTooLarge"),
-])
+@pytest.mark.parametrize(
+    "path,shape",
+    [
+        ("/v1/moderations", lambda b: b["error"]["type"] == "invalid_request_error"),
+        ("/guardrail/default/version/DRAFT/apply", lambda b: b["__type"] == "ValidationException"),
+        ("/contentsafety/text:analyze", lambda b: b["error"]["code"] == "RequestTooLarge"),
+    ],
+)
 def test_an_oversized_body_is_refused_before_it_is_sent_in_the_apis_shape(stack, path, shape):
     import json
     import socket
 
     sock = socket.create_connection(("127.0.0.1", stack.http_port), timeout=10)
     try:
-        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                     f"Content-Length: {10**12}\r\nExpect: 100-continue\r\n\r\n".encode())
+        sock.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {10**12}\r\nExpect: 100-continue\r\n\r\n".encode()
+        )
         raw = b""
         while b"\r\n\r\n" not in raw or not raw.rstrip().endswith(b"}"):
             chunk = sock.recv(65536)

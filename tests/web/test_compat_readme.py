@@ -31,11 +31,14 @@ def stack():
         yield s
 
 
-@pytest.mark.parametrize("index,expected", [
-    (0, "True True"),
-    (1, "GUARDRAIL_INTERVENED [{'text': 'This prompt was blocked"),
-    (2, "'category': 'Sexual', 'severity': 6"),
-])
+@pytest.mark.parametrize(
+    "index,expected",
+    [
+        (0, "True True"),
+        (1, "GUARDRAIL_INTERVENED [{'text': 'This prompt was blocked"),
+        (2, "'category': 'Sexual', 'severity': 6"),
+    ],
+)
 def test_snippet_runs(stack, index, expected):
     code = snippets()[index].replace("http://localhost:8080", stack.base_url)
     out = io.StringIO()

@@ -26,9 +26,26 @@ def test_api_conforms_to_its_openapi():
     seed = os.environ.get("SAFEGEN_FUZZ_SEED", "20261123")  # fixed by default: CI must not flake
     with run_stack(FakeSafeGeneration(), FakeGuardrails(), max_body_bytes=1 << 20) as s:
         proc = subprocess.run(
-            [ST, "run", f"{s.base_url}/openapi.json", "--checks", "all", "--max-examples", "60",
-             "--workers", "1", "--seed", seed, "--no-color", "--phases", "examples,coverage,fuzzing"],
-            capture_output=True, text=True, timeout=600)
+            [
+                ST,
+                "run",
+                f"{s.base_url}/openapi.json",
+                "--checks",
+                "all",
+                "--max-examples",
+                "60",
+                "--workers",
+                "1",
+                "--seed",
+                seed,
+                "--no-color",
+                "--phases",
+                "examples,coverage,fuzzing",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
 
 
@@ -38,9 +55,18 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 
 from support.fuzz import http_requests  # noqa: E402
 
-HTTP_BUDGET = settings(max_examples=60, deadline=None, derandomize=True, database=None,
-                       suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                              HealthCheck.filter_too_much, HealthCheck.function_scoped_fixture])
+HTTP_BUDGET = settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+        HealthCheck.function_scoped_fixture,
+    ],
+)
 
 
 @pytest.fixture(scope="module")
@@ -56,10 +82,16 @@ def real_stack():
     from safegen.serve import SERVICES, build
 
     registry = GuardrailRegistry.load()
-    wiring = build(SERVICES, registry, {}, prebuilt={
-        "text-moderation": text_servicer(registry, {}, backend=LocalClassifierBackend(NoScores())),
-        "image-moderation": image_servicer(registry, {"SAFEGEN_IMAGE_RATE_LIMIT": "0"}, detector=RedIsUnsafe()),
-        "image-generation": generation_servicer(registry, {}, backend=Solid())})
+    wiring = build(
+        SERVICES,
+        registry,
+        {},
+        prebuilt={
+            "text-moderation": text_servicer(registry, {}, backend=LocalClassifierBackend(NoScores())),
+            "image-moderation": image_servicer(registry, {"SAFEGEN_IMAGE_RATE_LIMIT": "0"}, detector=RedIsUnsafe()),
+            "image-generation": generation_servicer(registry, {}, backend=Solid()),
+        },
+    )
     # As `safegen serve` wires it: the HTTP front calls the data plane in process.
     with run_stack(*wiring.servicers, plane=wiring.plane, max_body_bytes=1 << 20, timeout_seconds=30) as s:
         yield s

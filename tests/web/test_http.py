@@ -33,20 +33,24 @@ def stack(fake):
 
 # ------------------------------------------------------------------------------------ status mapping
 
-@pytest.mark.parametrize("code,expected", [
-    (grpc.StatusCode.INVALID_ARGUMENT, 400),
-    (grpc.StatusCode.NOT_FOUND, 404),
-    (grpc.StatusCode.RESOURCE_EXHAUSTED, 429),
-    (grpc.StatusCode.FAILED_PRECONDITION, 400),
-    (grpc.StatusCode.UNAVAILABLE, 503),
-    (grpc.StatusCode.DEADLINE_EXCEEDED, 504),
-    (grpc.StatusCode.UNIMPLEMENTED, 501),
-    (grpc.StatusCode.INTERNAL, 500),
-    (grpc.StatusCode.CANCELLED, 499),
-    (grpc.StatusCode.PERMISSION_DENIED, 403),
-    (grpc.StatusCode.UNAUTHENTICATED, 401),
-    (grpc.StatusCode.UNKNOWN, 500),
-])
+
+@pytest.mark.parametrize(
+    "code,expected",
+    [
+        (grpc.StatusCode.INVALID_ARGUMENT, 400),
+        (grpc.StatusCode.NOT_FOUND, 404),
+        (grpc.StatusCode.RESOURCE_EXHAUSTED, 429),
+        (grpc.StatusCode.FAILED_PRECONDITION, 400),
+        (grpc.StatusCode.UNAVAILABLE, 503),
+        (grpc.StatusCode.DEADLINE_EXCEEDED, 504),
+        (grpc.StatusCode.UNIMPLEMENTED, 501),
+        (grpc.StatusCode.INTERNAL, 500),
+        (grpc.StatusCode.CANCELLED, 499),
+        (grpc.StatusCode.PERMISSION_DENIED, 403),
+        (grpc.StatusCode.UNAUTHENTICATED, 401),
+        (grpc.StatusCode.UNKNOWN, 500),
+    ],
+)
 def test_grpc_code_maps_to_http_status(code, expected):
     assert http_status(code) == expected
 
@@ -57,23 +61,32 @@ def test_every_grpc_code_has_an_http_status():
 
 def test_error_body_is_google_rpc_status_shaped():
     assert error_body(grpc.StatusCode.NOT_FOUND, "no guardrail named 'x'") == {
-        "code": 5, "status": "NOT_FOUND", "message": "no guardrail named 'x'"}
+        "code": 5,
+        "status": "NOT_FOUND",
+        "message": "no guardrail named 'x'",
+    }
 
 
-@pytest.mark.parametrize("name,http", [
-    ("INVALID_ARGUMENT", 400),
-    ("NOT_FOUND", 404),
-    ("RESOURCE_EXHAUSTED", 429),
-    ("FAILED_PRECONDITION", 400),
-    ("UNAVAILABLE", 503),
-    ("DEADLINE_EXCEEDED", 504),
-    ("CANCELLED", 499),
-])
+@pytest.mark.parametrize(
+    "name,http",
+    [
+        ("INVALID_ARGUMENT", 400),
+        ("NOT_FOUND", 404),
+        ("RESOURCE_EXHAUSTED", 429),
+        ("FAILED_PRECONDITION", 400),
+        ("UNAVAILABLE", 503),
+        ("DEADLINE_EXCEEDED", 504),
+        ("CANCELLED", 499),
+    ],
+)
 def test_domain_errors_from_the_gateway_become_http_errors(stack, name, http):
     status, body = stack.json("POST", "/v1/generate", {"prompt": f"raise:{name}"})
     assert status == http
-    assert body == {"code": getattr(grpc.StatusCode, name).value[0], "status": name,
-                    "message": f"fake {name} for 'raise:{name}'"}
+    assert body == {
+        "code": getattr(grpc.StatusCode, name).value[0],
+        "status": name,
+        "message": f"fake {name} for 'raise:{name}'",
+    }
 
 
 def test_internal_errors_never_leak_details(stack):
@@ -91,21 +104,30 @@ def test_generation_deadline_is_504():
 
 # ------------------------------------------------------------------------------------ bad requests
 
-@pytest.mark.parametrize("raw,content_type,http,fragment", [
-    ('{"prompt": "x",', "application/json", 400, "malformed JSON at line 1 column 16"),
-    ("not json", "application/json", 400, "malformed JSON at line 1 column 1"),
-    ('{"prompt": "x", "bogus": 1}', "application/json", 400, 'no field named "bogus"'),
-    ('{"prompt": "x", "width": "wide"}', "application/json", 400, "width"),
-    ('{"prompt": "x", "seed": "1.5"}', "application/json", 400, "seed"),
-    ('{"prompt": "x", "guardrailId": 7}', "application/json", 400, "guardrailId"),
-    ('["a red circle"]', "application/json", 400, "must be a JSON object"),
-    ('{"prompt": "x", "guidanceScale": false}', "application/json", 400, "guidanceScale of safegen.v1.GenerateRequest must not be a boolean"),
-    ('{"prompt": "x", "num_images": true}', "application/json", 400, "num_images"),
-    ("", "application/json", 400, "request body is empty"),
-    (b'{"prompt": "\xff"}', "application/json", 400, "not UTF-8"),
-    ('{"prompt": "x"}', "text/plain", 415, "Content-Type must be application/json"),
-    ('prompt=x', "application/x-www-form-urlencoded", 415, "Content-Type must be application/json"),
-])
+
+@pytest.mark.parametrize(
+    "raw,content_type,http,fragment",
+    [
+        ('{"prompt": "x",', "application/json", 400, "malformed JSON at line 1 column 16"),
+        ("not json", "application/json", 400, "malformed JSON at line 1 column 1"),
+        ('{"prompt": "x", "bogus": 1}', "application/json", 400, 'no field named "bogus"'),
+        ('{"prompt": "x", "width": "wide"}', "application/json", 400, "width"),
+        ('{"prompt": "x", "seed": "1.5"}', "application/json", 400, "seed"),
+        ('{"prompt": "x", "guardrailId": 7}', "application/json", 400, "guardrailId"),
+        ('["a red circle"]', "application/json", 400, "must be a JSON object"),
+        (
+            '{"prompt": "x", "guidanceScale": false}',
+            "application/json",
+            400,
+            "guidanceScale of safegen.v1.GenerateRequest must not be a boolean",
+        ),
+        ('{"prompt": "x", "num_images": true}', "application/json", 400, "num_images"),
+        ("", "application/json", 400, "request body is empty"),
+        (b'{"prompt": "\xff"}', "application/json", 400, "not UTF-8"),
+        ('{"prompt": "x"}', "text/plain", 415, "Content-Type must be application/json"),
+        ("prompt=x", "application/x-www-form-urlencoded", 415, "Content-Type must be application/json"),
+    ],
+)
 def test_bad_bodies_get_400_naming_the_problem(stack, fake, raw, content_type, http, fragment):
     before = len(fake.requests)
     status, headers, body = stack.request("POST", "/v1/generate", raw, headers={"Content-Type": content_type})
@@ -125,6 +147,7 @@ def test_unknown_path_and_wrong_method_are_json_errors(stack):
 
 
 # ------------------------------------------------------------------------------------ body limit
+
 
 def _raw_exchange(port: int, head: bytes, chunks, *, read_timeout: float = 5.0) -> tuple[bytes, int]:
     """Sends the head and then chunks while the server lets us; returns (response bytes, bytes of body sent).
@@ -166,8 +189,10 @@ def _raw_exchange(port: int, head: bytes, chunks, *, read_timeout: float = 5.0) 
 
 def test_declared_oversized_body_is_refused_before_it_is_sent(stack, fake):
     before = len(fake.requests)
-    head = (f"POST /v1/generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {100 * LIMIT}\r\n\r\n").encode()
+    head = (
+        f"POST /v1/generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {100 * LIMIT}\r\n\r\n"
+    ).encode()
     response, sent = _raw_exchange(stack.http_port, head, [b"{" + b" " * 1023] * 10)
     assert response.startswith(b"HTTP/1.1 413"), response[:200]
     assert b'"RESOURCE_EXHAUSTED"' in response and str(LIMIT).encode() in response
@@ -178,7 +203,9 @@ def test_declared_oversized_body_is_refused_before_it_is_sent(stack, fake):
 
 def test_chunked_body_is_refused_once_the_count_passes_the_limit(stack, fake):
     before = len(fake.requests)
-    head = b"POST /v1/generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    head = (
+        b"POST /v1/generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
     piece = b" " * 4096
     chunk = f"{len(piece):x}\r\n".encode() + piece + b"\r\n"
     total_chunks = 20 * LIMIT // len(piece)  # a body 20 times the limit, which we never finish sending
@@ -189,8 +216,10 @@ def test_chunked_body_is_refused_once_the_count_passes_the_limit(stack, fake):
 
 
 def test_expect_100_continue_gets_413_instead_of_continue(stack):
-    head = (f"POST /v1/apply-guardrail HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {LIMIT + 1}\r\nExpect: 100-continue\r\n\r\n").encode()
+    head = (
+        f"POST /v1/apply-guardrail HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {LIMIT + 1}\r\nExpect: 100-continue\r\n\r\n"
+    ).encode()
     response, sent = _raw_exchange(stack.http_port, head, [])
     assert response.startswith(b"HTTP/1.1 413"), response[:200]
     assert b"100 Continue" not in response
@@ -207,9 +236,19 @@ def test_body_just_under_the_limit_is_accepted(stack, fake):
 
 # ------------------------------------------------------------------------------------ proto JSON
 
+
 def test_generate_round_trips_proto_json(stack, fake):
-    sent = {"prompt": "a red circle on a white background", "negativePrompt": "blue", "width": 64, "height": 32,
-            "numImages": 2, "steps": 20, "guidanceScale": 3.5, "seed": "1099511627776", "guardrailId": "default"}
+    sent = {
+        "prompt": "a red circle on a white background",
+        "negativePrompt": "blue",
+        "width": 64,
+        "height": 32,
+        "numImages": 2,
+        "steps": 20,
+        "guidanceScale": 3.5,
+        "seed": "1099511627776",
+        "guardrailId": "default",
+    }
     status, body = stack.json("POST", "/v1/generate", sent)
     assert status == 200
     expected_request = json_format.ParseDict(sent, pb.GenerateRequest())
@@ -218,7 +257,9 @@ def test_generate_round_trips_proto_json(stack, fake):
     # The response parses back, strictly, into exactly the message the gateway sent.
     assert json_format.ParseDict(body, pb.GenerateResponse()) == result_for(expected_request)
     image = body["images"][0]
-    assert image["data"] == "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVQI12P4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC"
+    assert (
+        image["data"] == "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVQI12P4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC"
+    )
     assert image["seed"] == str(2**40) and image["blurred"] is True and image["withheld"] is False
     assert body["action"] == "ACTION_GUARDRAIL_INTERVENED"  # enums as their names
 
@@ -232,8 +273,13 @@ def test_original_field_names_and_numeric_int64_are_accepted_too(stack, fake):
 def test_apply_guardrail_and_list_guardrails(stack):
     import base64
 
-    req = {"source": "SOURCE_INPUT", "content": [{"text": {"text": "hello"}},
-                                                 {"image": {"format": "IMAGE_FORMAT_PNG", "data": base64.b64encode(PNG_1x1).decode()}}]}
+    req = {
+        "source": "SOURCE_INPUT",
+        "content": [
+            {"text": {"text": "hello"}},
+            {"image": {"format": "IMAGE_FORMAT_PNG", "data": base64.b64encode(PNG_1x1).decode()}},
+        ],
+    }
     status, body = stack.json("POST", "/v1/apply-guardrail", req)
     assert status == 200
     resp = json_format.ParseDict(body, guardrail_pb2.ApplyGuardrailResponse())
@@ -250,6 +296,7 @@ def test_apply_guardrail_and_list_guardrails(stack):
 
 
 # ------------------------------------------------------------------------------------ streaming
+
 
 def parse_sse(raw: bytes) -> list[tuple[str, dict]]:
     events = []
@@ -294,8 +341,10 @@ def test_stream_sends_heartbeats_while_no_event_comes():
     with run_stack(fake, FakeGuardrails(), heartbeat_seconds=0.1) as s:
         body = b'{"prompt": "hang"}'
         sock = socket.create_connection(("127.0.0.1", s.http_port), timeout=10)
-        sock.sendall(b"POST /v1/generate:stream HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                     b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        sock.sendall(
+            b"POST /v1/generate:stream HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
         seen = b""
         deadline = time.monotonic() + 5
         while seen.count(b": keep-alive") < 3 and time.monotonic() < deadline:
@@ -320,8 +369,10 @@ def test_client_that_disconnects_cancels_the_generation():
     fake = FakeSafeGeneration()
     with run_stack(fake, FakeGuardrails()) as s:
         body = b'{"prompt": "hang"}'
-        head = (f"POST /v1/generate:stream HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n").encode()
+        head = (
+            f"POST /v1/generate:stream HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
         sock = socket.create_connection(("127.0.0.1", s.http_port), timeout=10)
         sock.sendall(head + body)
         first = b""
@@ -335,6 +386,7 @@ def test_client_that_disconnects_cancels_the_generation():
 
 
 # ------------------------------------------------------------------------------------ health, page, metrics
+
 
 def test_healthz_reports_the_gateway_health(stack):
     assert stack.json("GET", "/healthz") == (200, {"status": "SERVING"})
@@ -391,7 +443,10 @@ def test_requests_are_counted_per_route_not_per_path(stack):
     stack.request("POST", "/v1/generate", {"prompt": "raise:NOT_FOUND"})
     assert (count("/v1/guardrails", "200"), count("/v1/generate", "404")) == (before[0] + 1, before[1] + 1)
     stack.request("GET", "/some/random/path/123")
-    assert REGISTRY.get_sample_value("safegen_http_requests_total", {"route": "/some/random/path/123", "code": "404"}) is None
+    assert (
+        REGISTRY.get_sample_value("safegen_http_requests_total", {"route": "/some/random/path/123", "code": "404"})
+        is None
+    )
 
 
 def test_default_body_limit_admits_what_grpc_admits():
@@ -414,8 +469,10 @@ def test_stop_lets_requests_in_flight_finish_and_refuses_new_ones():
         handle = await start_http_server("127.0.0.1", 0, f"127.0.0.1:{port}", grace_seconds=5)
         body = b'{"prompt": "sleep:0.5"}'
         reader, writer = await asyncio.open_connection("127.0.0.1", handle.port)
-        writer.write(b"POST /v1/generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                     b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        writer.write(
+            b"POST /v1/generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
         await writer.drain()
         await asyncio.sleep(0.2)  # the request is now in flight
         stopping = asyncio.create_task(handle.stop())

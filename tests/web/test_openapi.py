@@ -55,10 +55,15 @@ def _messages(desc: _d.Descriptor, seen: dict[str, _d.Descriptor]) -> None:
 
 
 def test_every_message_field_is_described_by_its_json_name(spec):
-    roots = [safe_generation_pb2.GenerateRequest, safe_generation_pb2.GenerateResponse,
-             safe_generation_pb2.StreamGenerateRequest, safe_generation_pb2.StreamGenerateResponse,
-             guardrail_pb2.ApplyGuardrailRequest, guardrail_pb2.ApplyGuardrailResponse,
-             guardrail_pb2.ListGuardrailsResponse]
+    roots = [
+        safe_generation_pb2.GenerateRequest,
+        safe_generation_pb2.GenerateResponse,
+        safe_generation_pb2.StreamGenerateRequest,
+        safe_generation_pb2.StreamGenerateResponse,
+        guardrail_pb2.ApplyGuardrailRequest,
+        guardrail_pb2.ApplyGuardrailResponse,
+        guardrail_pb2.ListGuardrailsResponse,
+    ]
     seen: dict[str, _d.Descriptor] = {}
     for r in roots:
         _messages(r.DESCRIPTOR, seen)
@@ -70,13 +75,19 @@ def test_every_message_field_is_described_by_its_json_name(spec):
     assert "string" in seed["type"]  # int64 travels as a string
     data = schemas["safegen.v1.GeneratedImage"]["properties"]["data"]
     assert data["contentEncoding"] == "base64"
-    assert schemas["safegen.v1.Action"]["anyOf"][0]["enum"] == ["ACTION_UNSPECIFIED", "ACTION_NONE", "ACTION_GUARDRAIL_INTERVENED"]
+    assert schemas["safegen.v1.Action"]["anyOf"][0]["enum"] == [
+        "ACTION_UNSPECIFIED",
+        "ACTION_NONE",
+        "ACTION_GUARDRAIL_INTERVENED",
+    ]
 
 
 def test_comments_come_from_the_protos(spec):
     schemas = spec["components"]["schemas"]
-    assert schemas["safegen.v1.GenerateRequest"]["properties"]["prompt"]["description"] == \
-        "The text prompt; required, at most 2,000 characters."
+    assert (
+        schemas["safegen.v1.GenerateRequest"]["properties"]["prompt"]["description"]
+        == "The text prompt; required, at most 2,000 characters."
+    )
     assert "Bedrock" in spec["paths"]["/v1/apply-guardrail"]["post"]["summary"]
 
 
@@ -84,8 +95,9 @@ def test_committed_comments_match_the_protos(repo_root):
     protos = repo_root / "protos"
     if not protos.is_dir():
         pytest.skip(f"no proto sources at {protos}")
-    assert comments.extract(protos) == comments.load(), \
+    assert comments.extract(protos) == comments.load(), (
         "proto_comments.json is stale: run python -m safegen.gateway.http.comments"
+    )
 
 
 def test_real_responses_validate_against_the_schemas(stack, spec):
@@ -96,7 +108,9 @@ def test_real_responses_validate_against_the_schemas(stack, spec):
     _, _, raw = stack.request("POST", "/v1/generate:stream", {"prompt": "a red circle"})
     events = parse_sse(raw)
     assert events
-    event_schema = spec["paths"]["/v1/generate:stream"]["post"]["responses"]["200"]["content"]["text/event-stream"]["schema"]
+    event_schema = spec["paths"]["/v1/generate:stream"]["post"]["responses"]["200"]["content"]["text/event-stream"][
+        "schema"
+    ]
     for name, data in events:
         # Each event as SSE tools see it (name and raw data), and its data as the message it carries.
         Draft202012Validator({**spec, **event_schema}).validate({"event": name, "data": json.dumps(data)})
@@ -116,23 +130,26 @@ def test_real_responses_validate_against_the_schemas(stack, spec):
     validator(spec, "google.rpc.Status").validate(body)
 
 
-@pytest.mark.parametrize("body,valid", [
-    ({"prompt": "x"}, True),
-    ({"prompt": "x", "seed": "12"}, True),
-    ({"prompt": "x", "seed": 12}, True),
-    ({"prompt": "x", "guidanceScale": "NaN"}, True),
-    ({"prompt": "x", "bogus": 1}, False),
-    ({"prompt": "x", "seed": "twelve"}, False),
-    ({"prompt": "x", "width": -8}, False),
-    ({"prompt": 1}, False),
-    ({"prompt": "x", "guidanceScale": False}, False),
-    ({"prompt": "x", "width": 8.0}, True),
-    ({"prompt": "x", "width": 8.5}, False),
-    ({"prompt": "x", "guardrailId": "default"}, True),
-    ({"prompt": "x", "guidanceScale": 1e39}, False),
-    ({"prompt": None, "seed": None}, True),
-    ({"prompt": "x", "seed": str(2**63)}, False),
-])
+@pytest.mark.parametrize(
+    "body,valid",
+    [
+        ({"prompt": "x"}, True),
+        ({"prompt": "x", "seed": "12"}, True),
+        ({"prompt": "x", "seed": 12}, True),
+        ({"prompt": "x", "guidanceScale": "NaN"}, True),
+        ({"prompt": "x", "bogus": 1}, False),
+        ({"prompt": "x", "seed": "twelve"}, False),
+        ({"prompt": "x", "width": -8}, False),
+        ({"prompt": 1}, False),
+        ({"prompt": "x", "guidanceScale": False}, False),
+        ({"prompt": "x", "width": 8.0}, True),
+        ({"prompt": "x", "width": 8.5}, False),
+        ({"prompt": "x", "guardrailId": "default"}, True),
+        ({"prompt": "x", "guidanceScale": 1e39}, False),
+        ({"prompt": None, "seed": None}, True),
+        ({"prompt": "x", "seed": str(2**63)}, False),
+    ],
+)
 def test_request_schema_agrees_with_the_parser(spec, stack, body, valid):
     """The schema accepts exactly what the server's parser accepts, for a table of edge cases."""
     assert validator(spec, "safegen.v1.GenerateRequest").is_valid(body) is valid
@@ -140,9 +157,18 @@ def test_request_schema_agrees_with_the_parser(spec, stack, body, valid):
     assert (status == 200) is valid
 
 
-@pytest.mark.parametrize("source,valid", [
-    ("SOURCE_INPUT", True), (1, True), (2**31 - 1, True), (2**31, False), (-(2**52), False), (1.5, False), (True, False),
-])
+@pytest.mark.parametrize(
+    "source,valid",
+    [
+        ("SOURCE_INPUT", True),
+        (1, True),
+        (2**31 - 1, True),
+        (2**31, False),
+        (-(2**52), False),
+        (1.5, False),
+        (True, False),
+    ],
+)
 def test_apply_guardrail_enum_agrees_with_the_parser(spec, stack, source, valid):
     body = {"source": source, "content": [{"text": {"text": "hi"}}]}
     assert validator(spec, "safegen.v1.ApplyGuardrailRequest").is_valid(body) is valid
@@ -157,11 +183,22 @@ def test_oneof_members_are_exclusive(spec):
     assert v.is_valid({"text": {"text": "a"}, "image": None})  # null is unset in proto3 JSON
 
 
-@pytest.mark.parametrize("value,valid", [
-    ("0", True), ("-1", True), (str(2**63 - 1), True), (str(-(2**63)), True),
-    (str(2**63), False), (str(-(2**63) - 1), False), ("1e3", False), (" 1", False), (7, True), (2**63, False),
-    (None, True),
-])
+@pytest.mark.parametrize(
+    "value,valid",
+    [
+        ("0", True),
+        ("-1", True),
+        (str(2**63 - 1), True),
+        (str(-(2**63)), True),
+        (str(2**63), False),
+        (str(-(2**63) - 1), False),
+        ("1e3", False),
+        (" 1", False),
+        (7, True),
+        (2**63, False),
+        (None, True),
+    ],
+)
 def test_int64_schema_is_exactly_the_int64_range(spec, value, valid):
     v = validator(spec, "safegen.v1.GenerateRequest")
     assert v.is_valid({"seed": value}) is valid

@@ -32,11 +32,19 @@ def test_http_apply_guardrail_lists_threats_with_spans_on_the_original_text(stac
     status, body = stack.json("POST", "/v1/apply-guardrail", request(PLAIN, OBFUSCATED, BENIGN))
     assert status == 200
     plain, obfuscated, benign = body["assessments"]
-    assert plain["threats"] == [{"match": "I will kill you", "start": 0, "end": 15, "category": "CATEGORY_VIOLENCE",
-                                 "kind": "intent", "action": "POLICY_ACTION_BLOCKED"}]
+    assert plain["threats"] == [
+        {
+            "match": "I will kill you",
+            "start": 0,
+            "end": 15,
+            "category": "CATEGORY_VIOLENCE",
+            "kind": "intent",
+            "action": "POLICY_ACTION_BLOCKED",
+        }
+    ]
     [t] = obfuscated["threats"]
     assert (t["match"], t["start"], t["end"]) == ("I will k i l l y0u", 6, 24)
-    assert OBFUSCATED[t["start"]:t["end"]] == t["match"]
+    assert OBFUSCATED[t["start"] : t["end"]] == t["match"]
     assert benign["threats"] == []
     violence = next(f for f in plain["filters"] if f["category"] == "CATEGORY_VIOLENCE")
     assert (violence["confidence"], violence["action"]) == ("CONFIDENCE_HIGH", "POLICY_ACTION_BLOCKED")
@@ -46,17 +54,27 @@ def test_http_apply_guardrail_lists_threats_with_spans_on_the_original_text(stac
 def test_grpc_apply_guardrail_says_the_same(stack):
     with grpc.insecure_channel(f"127.0.0.1:{stack.grpc_port}") as channel:
         resp = guardrail_pb2_grpc.GuardrailServiceStub(channel).ApplyGuardrail(
-            json_format.ParseDict(request(PLAIN, BENIGN), guardrail_pb2.ApplyGuardrailRequest()), timeout=60)
+            json_format.ParseDict(request(PLAIN, BENIGN), guardrail_pb2.ApplyGuardrailRequest()), timeout=60
+        )
     [t] = resp.assessments[0].threats
     assert (t.match, t.start, t.end, t.kind, t.category, t.action) == (
-        "I will kill you", 0, 15, "intent", C.CATEGORY_VIOLENCE, C.POLICY_ACTION_BLOCKED)
+        "I will kill you",
+        0,
+        15,
+        "intent",
+        C.CATEGORY_VIOLENCE,
+        C.POLICY_ACTION_BLOCKED,
+    )
     assert list(resp.assessments[1].threats) == []
 
 
 def test_bedrock_drop_in_reports_the_violence_filter_and_invents_no_threat_field(stack):
     # Bedrock's ApplyGuardrail has no threat assessment: the threat shows as the VIOLENCE content filter only.
-    status, body = stack.json("POST", "/guardrail/default/version/DRAFT/apply",
-                              {"source": "INPUT", "content": [{"text": {"text": PLAIN}}], "outputScope": "FULL"})
+    status, body = stack.json(
+        "POST",
+        "/guardrail/default/version/DRAFT/apply",
+        {"source": "INPUT", "content": [{"text": {"text": PLAIN}}], "outputScope": "FULL"},
+    )
     assert status == 200 and body["action"] == "GUARDRAIL_INTERVENED"
     [assessment] = body["assessments"]
     violence = next(f for f in assessment["contentPolicy"]["filters"] if f["type"] == "VIOLENCE")

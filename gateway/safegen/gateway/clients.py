@@ -38,15 +38,27 @@ from safegen.v1 import (
 _MAX_MESSAGE = 96 * 1024 * 1024
 #: Marks the gateway's moderation calls: the gateway writes their audit line, the backends do not.
 _GATEWAY_CALL = (("x-safegen-caller", "gateway"),)
-_SERVICE_CONFIG = json.dumps({
-    "loadBalancingConfig": [{"round_robin": {}}],
-    "methodConfig": [{
-        # Moderation is idempotent: retry a pod that went away. Generation is not retried (costly).
-        "name": [{"service": "safegen.v1.TextModerationService"}, {"service": "safegen.v1.ImageModerationService"}],
-        "retryPolicy": {"maxAttempts": 3, "initialBackoff": "0.05s", "maxBackoff": "0.5s",
-                        "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]},
-    }],
-})
+_SERVICE_CONFIG = json.dumps(
+    {
+        "loadBalancingConfig": [{"round_robin": {}}],
+        "methodConfig": [
+            {
+                # Moderation is idempotent: retry a pod that went away. Generation is not retried (costly).
+                "name": [
+                    {"service": "safegen.v1.TextModerationService"},
+                    {"service": "safegen.v1.ImageModerationService"},
+                ],
+                "retryPolicy": {
+                    "maxAttempts": 3,
+                    "initialBackoff": "0.05s",
+                    "maxBackoff": "0.5s",
+                    "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["UNAVAILABLE"],
+                },
+            }
+        ],
+    }
+)
 CHANNEL_OPTIONS = [
     ("grpc.service_config", _SERVICE_CONFIG),
     ("grpc.enable_retries", 1),
@@ -98,8 +110,14 @@ def _target(addr: str) -> str:
 class GrpcBackends:
     """The port over channels to the three backend services, opened lazily inside the running event loop."""
 
-    def __init__(self, text_addr: str, image_addr: str, generation_addr: str,
-                 moderation_timeout_s: float = 30.0, generation_timeout_s: float = 600.0):
+    def __init__(
+        self,
+        text_addr: str,
+        image_addr: str,
+        generation_addr: str,
+        moderation_timeout_s: float = 30.0,
+        generation_timeout_s: float = 600.0,
+    ):
         self.addrs = {"text": text_addr, "image": image_addr, "generation": generation_addr}
         self.moderation_timeout_s = moderation_timeout_s
         self.generation_timeout_s = generation_timeout_s
@@ -119,8 +137,12 @@ class GrpcBackends:
             if creds is None:
                 channel = grpc.aio.insecure_channel(_target(addr), options=CHANNEL_OPTIONS, interceptors=interceptors)
             else:
-                channel = grpc.aio.secure_channel(_target(addr), creds, options=CHANNEL_OPTIONS
-                                                  + backend_channel_options(tls), interceptors=interceptors)
+                channel = grpc.aio.secure_channel(
+                    _target(addr),
+                    creds,
+                    options=CHANNEL_OPTIONS + backend_channel_options(tls),
+                    interceptors=interceptors,
+                )
             self._channels[addr] = channel
         return channel
 
@@ -135,10 +157,16 @@ class GrpcBackends:
         stub = self._stub("text", text_moderation_pb2_grpc.TextModerationServiceStub)
         try:
             resp = await stub.ModerateText(
-                text_moderation_pb2.ModerateTextRequest(text=text, source=_SOURCE[source],
-                                                        guardrail_id=pin.guardrail.id, guardrail_version=pin.version,
-                                                        tighten_filters=convert.tightening_pb(pin.tighten)),
-                timeout=self.moderation_timeout_s, metadata=_GATEWAY_CALL)
+                text_moderation_pb2.ModerateTextRequest(
+                    text=text,
+                    source=_SOURCE[source],
+                    guardrail_id=pin.guardrail.id,
+                    guardrail_version=pin.version,
+                    tighten_filters=convert.tightening_pb(pin.tighten),
+                ),
+                timeout=self.moderation_timeout_s,
+                metadata=_GATEWAY_CALL,
+            )
         except grpc.aio.AioRpcError as e:
             raise backend_error(e, "text moderation") from None
         return convert.text_verdict(resp, pin.guardrail.shadow)
@@ -147,11 +175,16 @@ class GrpcBackends:
         stub = self._stub("image", image_moderation_pb2_grpc.ImageModerationServiceStub)
         try:
             resp = await stub.ModerateImages(
-                image_moderation_pb2.ModerateImagesRequest(images=images, source=_SOURCE[source],
-                                                           guardrail_id=pin.guardrail.id,
-                                                           guardrail_version=pin.version,
-                                                           tighten_filters=convert.tightening_pb(pin.tighten)),
-                timeout=self.moderation_timeout_s, metadata=_GATEWAY_CALL)
+                image_moderation_pb2.ModerateImagesRequest(
+                    images=images,
+                    source=_SOURCE[source],
+                    guardrail_id=pin.guardrail.id,
+                    guardrail_version=pin.version,
+                    tighten_filters=convert.tightening_pb(pin.tighten),
+                ),
+                timeout=self.moderation_timeout_s,
+                metadata=_GATEWAY_CALL,
+            )
         except grpc.aio.AioRpcError as e:
             raise backend_error(e, "image moderation") from None
         return convert.image_verdicts(resp)
@@ -161,8 +194,9 @@ class GrpcBackends:
         # prompt was moderated here (checking first would cost a round trip per request).
         return contextlib.nullcontext()
 
-    async def generate(self, request: GenerationRequest, pin: Pin,
-                       on_progress: OnProgress | None = None) -> GenerationResult:
+    async def generate(
+        self, request: GenerationRequest, pin: Pin, on_progress: OnProgress | None = None
+    ) -> GenerationResult:
         stub = self._stub("generation", image_generation_pb2_grpc.ImageGenerationServiceStub)
         # The generation service resolves the same pinned version and adds its safety negative prompts.
         message = convert.generation_request_pb(request, pin.guardrail.id, pin.version)
@@ -194,12 +228,15 @@ class GrpcBackends:
             if state == grpc.ChannelConnectivity.READY:
                 return
             remaining = deadline - loop.time()
-            if state in (grpc.ChannelConnectivity.TRANSIENT_FAILURE, grpc.ChannelConnectivity.SHUTDOWN) \
-                    or remaining <= 0:
+            if (
+                state in (grpc.ChannelConnectivity.TRANSIENT_FAILURE, grpc.ChannelConnectivity.SHUTDOWN)
+                or remaining <= 0
+            ):
                 raise errors.Unavailable(
                     f"image moderation at {self.addrs['image']} is unreachable ({state.name}); no image was "
                     "generated because it could not be moderated. Retry shortly: the gateway reconnects "
-                    "within about a second of the backend coming back")
+                    "within about a second of the backend coming back"
+                )
             try:
                 await asyncio.wait_for(channel.wait_for_state_change(state), remaining)
             except TimeoutError:

@@ -19,8 +19,17 @@ from safegen.core import metrics
 from safegen.core.types import BoundingBox, FilterVerdict, Source, WordMatch
 from safegen.errors import InvalidArgument
 from safegen.gateway.ports import Backends, OnProgress
-from safegen.gateway.values import (Emit, ImageOutcome, Pin, Progress, SafeRequest, SafeResult, Stage, StageEvent,
-                                    Timings)
+from safegen.gateway.values import (
+    Emit,
+    ImageOutcome,
+    Pin,
+    Progress,
+    SafeRequest,
+    SafeResult,
+    Stage,
+    StageEvent,
+    Timings,
+)
 from safegen.generation.request import GenerationRequest
 from safegen.policy import BlurMode, ImageAction, PromptAction
 from safegen.policy.actions import FilterAction
@@ -49,10 +58,13 @@ def validate(req: SafeRequest) -> None:
         raise InvalidArgument(f"prompt is {len(req.prompt)} characters; at most {MAX_PROMPT_CHARS} are allowed")
     if len(req.negative_prompt) > MAX_PROMPT_CHARS:
         raise InvalidArgument(
-            f"negative_prompt is {len(req.negative_prompt)} characters; at most {MAX_PROMPT_CHARS} are allowed")
+            f"negative_prompt is {len(req.negative_prompt)} characters; at most {MAX_PROMPT_CHARS} are allowed"
+        )
     for name, v in (("width", req.width), ("height", req.height)):
         if v and (v % 8 or not 64 <= v <= MAX_SIDE):
-            raise InvalidArgument(f"{name} must be a multiple of 8 from 64 to {MAX_SIDE} (or 0 for the default); got {v}")
+            raise InvalidArgument(
+                f"{name} must be a multiple of 8 from 64 to {MAX_SIDE} (or 0 for the default); got {v}"
+            )
     if req.num_images > MAX_IMAGES:
         raise InvalidArgument(f"num_images must be from 1 to {MAX_IMAGES} (or 0 for 1); got {req.num_images}")
     if req.steps > MAX_STEPS:
@@ -97,8 +109,9 @@ class _Events:
         self.emit = emit
         self.progress: OnProgress | None = self._progress if emit is not None else None
 
-    async def stage(self, stage: Stage, finished: bool, attempt: int = 0, seconds: float = 0.0,
-                    detail: str = "") -> None:
+    async def stage(
+        self, stage: Stage, finished: bool, attempt: int = 0, seconds: float = 0.0, detail: str = ""
+    ) -> None:
         if self.emit is not None:
             await self.emit(StageEvent(stage, finished, attempt, seconds, detail))
 
@@ -150,23 +163,44 @@ class SafeGenerationFlow:
         prompt_unsafe = verdict.intervened and (verdict.blocked or not verdict.anonymized_text)
         if verdict.anonymized_text:
             intervened = True
-            warnings.append("Sensitive information in the prompt was replaced before generation: "
-                            + ", ".join(sorted({s.name for s in verdict.sensitive if
-                                                _sensitive_acts(s, verdict.shadow) == SensitiveAction.ANONYMIZE}))
-                            + ".")
-        await events.stage(Stage.PROMPT_MODERATION, True, 0, dt,
-                          f"prompt flagged: {_describe(verdict.filters, verdict.words)}" if prompt_unsafe
-                          else "prompt passed")
+            warnings.append(
+                "Sensitive information in the prompt was replaced before generation: "
+                + ", ".join(
+                    sorted(
+                        {
+                            s.name
+                            for s in verdict.sensitive
+                            if _sensitive_acts(s, verdict.shadow) == SensitiveAction.ANONYMIZE
+                        }
+                    )
+                )
+                + "."
+            )
+        await events.stage(
+            Stage.PROMPT_MODERATION,
+            True,
+            0,
+            dt,
+            f"prompt flagged: {_describe(verdict.filters, verdict.words)}" if prompt_unsafe else "prompt passed",
+        )
         self._count_prompt(verdict, prompt_unsafe, guardrail.unsafe_prompt_action)
 
         def result(generated: _Generated | None = None, blocked_message: str = "") -> SafeResult:
             g = generated or _Generated(images=[], warnings=[], attempts=0)
             return SafeResult(
-                guardrail_id=guardrail.id, guardrail_version=guardrail.version_name, prompt=verdict,
-                images=g.images, warnings=warnings + g.warnings, timings=self._finish(clock),
-                intervened=intervened or g.intervened, detected=verdict.detected or g.detected,
-                attempts=g.attempts, model_id=g.model_id, negative_prompt=g.negative_prompt,
-                blocked_message=blocked_message or g.blocked_message)
+                guardrail_id=guardrail.id,
+                guardrail_version=guardrail.version_name,
+                prompt=verdict,
+                images=g.images,
+                warnings=warnings + g.warnings,
+                timings=self._finish(clock),
+                intervened=intervened or g.intervened,
+                detected=verdict.detected or g.detected,
+                attempts=g.attempts,
+                model_id=g.model_id,
+                negative_prompt=g.negative_prompt,
+                blocked_message=blocked_message or g.blocked_message,
+            )
 
         if prompt_unsafe:
             intervened = True
@@ -176,16 +210,18 @@ class SafeGenerationFlow:
                 return result(blocked_message=guardrail.blocked_input_message)
             warnings.append(
                 f"The prompt was flagged ({_describe(verdict.filters, verdict.words)}); generating anyway because "
-                f"guardrail '{guardrail.id}' warns instead of blocking.")
+                f"guardrail '{guardrail.id}' warns instead of blocking."
+            )
 
         # 2 and 3. Generate, moderate, regenerate unsafe images while the prompt was safe.
-        generated = await self._generate_and_moderate(req, pin, verdict.anonymized_text or req.prompt,
-                                                      regenerate=not prompt_unsafe, clock=clock,
-                                                      events=events)
+        generated = await self._generate_and_moderate(
+            req, pin, verdict.anonymized_text or req.prompt, regenerate=not prompt_unsafe, clock=clock, events=events
+        )
         return result(generated)
 
-    async def _generate_and_moderate(self, req: SafeRequest, pin: Pin, prompt: str, *, regenerate: bool,
-                                     clock: _Clock, events: _Events) -> _Generated:
+    async def _generate_and_moderate(
+        self, req: SafeRequest, pin: Pin, prompt: str, *, regenerate: bool, clock: _Clock, events: _Events
+    ) -> _Generated:
         guardrail = pin.guardrail
         n = req.num_images or 1
         max_attempts = 1 + (guardrail.max_regenerations if regenerate else 0)
@@ -198,11 +234,17 @@ class SafeGenerationFlow:
             out.attempts += 1
             attempt = out.attempts
             gen_req = GenerationRequest(
-                prompt=prompt, negative_prompt=req.negative_prompt, width=req.width, height=req.height,
-                num_images=len(pending), steps=req.steps, guidance_scale=req.guidance_scale,
+                prompt=prompt,
+                negative_prompt=req.negative_prompt,
+                width=req.width,
+                height=req.height,
+                num_images=len(pending),
+                steps=req.steps,
+                guidance_scale=req.guidance_scale,
                 # distinct, reproducible seeds per attempt
                 seed=None if req.seed is None else req.seed + (attempt - 1) * n,
-                safety_negative_prompts=tuple(guardrail.negative_prompts))
+                safety_negative_prompts=tuple(guardrail.negative_prompts),
+            )
             # Fail fast: an image that cannot be judged is never shown, so do not spend a generation on it.
             await self.backends.image_moderation_ready()
             await events.stage(Stage.GENERATION, False, attempt)
@@ -221,8 +263,10 @@ class SafeGenerationFlow:
                 # The backend's own guardrail (e.g. Bedrock's) refused: nothing to moderate or retry.
                 out.intervened = True
                 out.blocked_message = guardrail.blocked_output_message
-                out.warnings.append("The generation backend's guardrail blocked the output: "
-                                    f"{gen.intervention_reason or 'no reason given'}.")
+                out.warnings.append(
+                    "The generation backend's guardrail blocked the output: "
+                    f"{gen.intervention_reason or 'no reason given'}."
+                )
                 metrics.BLOCKED.labels("image").inc()
                 break
 
@@ -231,8 +275,13 @@ class SafeGenerationFlow:
             verdicts = await self.backends.moderate_images(gen.images, Source.OUTPUT, pin)
             dt = time.perf_counter() - t0
             clock.add("image_moderation", dt)
-            await events.stage(Stage.IMAGE_MODERATION, True, attempt, dt,
-                               f"{sum(v.intervened for v in verdicts)} of {len(verdicts)} image(s) unsafe")
+            await events.stage(
+                Stage.IMAGE_MODERATION,
+                True,
+                attempt,
+                dt,
+                f"{sum(v.intervened for v in verdicts)} of {len(verdicts)} image(s) unsafe",
+            )
 
             still = []
             for slot, data, seed, verdict in zip(pending, gen.images, gen.seeds, verdicts):
@@ -286,9 +335,14 @@ class SafeGenerationFlow:
         return out
 
     @staticmethod
-    def _count_detected(source: str, filters: Sequence[FilterVerdict], words: Sequence[WordMatch] = (),
-                        topics: Sequence[TopicMatch] = (), sensitive: Sequence[SensitiveMatch] = (),
-                        shadow: bool = False) -> None:
+    def _count_detected(
+        source: str,
+        filters: Sequence[FilterVerdict],
+        words: Sequence[WordMatch] = (),
+        topics: Sequence[TopicMatch] = (),
+        sensitive: Sequence[SensitiveMatch] = (),
+        shadow: bool = False,
+    ) -> None:
         """What detect-only policies and SHADOW mode would have done: action DETECTED."""
         for f in filters:
             if f.detected and not f.enforced:
@@ -302,8 +356,7 @@ class SafeGenerationFlow:
 
     @classmethod
     def _count_prompt(cls, verdict: TextVerdict, unsafe: bool, prompt_action: PromptAction) -> None:
-        cls._count_detected("input", verdict.filters, verdict.words, verdict.topics, verdict.sensitive,
-                            verdict.shadow)
+        cls._count_detected("input", verdict.filters, verdict.words, verdict.topics, verdict.sensitive, verdict.shadow)
         if verdict.anonymized_text:
             metrics.DECISIONS.labels("input", "SENSITIVE_INFORMATION", "ANONYMIZED").inc()
         if not unsafe:
@@ -343,9 +396,13 @@ class SafeGenerationFlow:
             # A prompt blocked before generation is 100% "overhead" by construction; counting it would
             # make the ratio track the block rate instead of what moderation adds to a generation.
             metrics.OVERHEAD_RATIO.observe(ratio)
-        return Timings(prompt_moderation=clock.stages["prompt_moderation"], generation=clock.stages["generation"],
-                       image_moderation=clock.stages["image_moderation"], total=total,
-                       moderation_overhead_ratio=ratio)
+        return Timings(
+            prompt_moderation=clock.stages["prompt_moderation"],
+            generation=clock.stages["generation"],
+            image_moderation=clock.stages["image_moderation"],
+            total=total,
+            moderation_overhead_ratio=ratio,
+        )
 
 
 def _filled(img: ImageOutcome | None) -> ImageOutcome:

@@ -59,12 +59,15 @@ class GenerationPlaces:
         if self.held >= self.limit:
             raise ResourceExhausted(
                 f"image generation is busy: the {g.backend.name} backend running {g.backend.model_id} "
-                f"has {g.backend.max_concurrency} running and {g.max_queue} waiting; retry later")
+                f"has {g.backend.max_concurrency} running and {g.max_queue} waiting; retry later"
+            )
         key = current_principal.get().share_id  # the API key this call is for (None without keys)
         if key is not None and self.by_key.get(key, 0) >= g.key_share:
             raise ResourceExhausted(
                 f"API key {key!r} already has {g.key_share} generations running or waiting, its share of this "
-                f"backend's {self.limit} places; retry when one finishes", retry_after_s=1.0)
+                f"backend's {self.limit} places; retry when one finishes",
+                retry_after_s=1.0,
+            )
         self.held += 1
         if key is not None:
             self.by_key[key] = self.by_key.get(key, 0) + 1
@@ -100,9 +103,15 @@ class InProcessBackends:
     """The port over the text and image moderation servicers' moderators and the generation servicer's
     generator (None: a moderation-only wiring); `closers` are awaited by aclose."""
 
-    def __init__(self, text: TextModerationServicer, image: ImageModerationServicer,
-                 generation: ImageGenerationServicer | None = None, *, generation_timeout_s: float = 600.0,
-                 closers: Sequence[Callable[[], Awaitable[None]]] = ()):
+    def __init__(
+        self,
+        text: TextModerationServicer,
+        image: ImageModerationServicer,
+        generation: ImageGenerationServicer | None = None,
+        *,
+        generation_timeout_s: float = 600.0,
+        closers: Sequence[Callable[[], Awaitable[None]]] = (),
+    ):
         self.text = text
         self.image = image
         self.generation = generation
@@ -143,12 +152,14 @@ class InProcessBackends:
         # Without a generator, generate() says so (FAILED_PRECONDITION) where it always did: after the prompt.
         return places_for(self.generation.generator).hold() if self.generation is not None else _no_place()
 
-    async def generate(self, request: GenerationRequest, pin: Pin,
-                       on_progress: OnProgress | None = None) -> GenerationResult:
+    async def generate(
+        self, request: GenerationRequest, pin: Pin, on_progress: OnProgress | None = None
+    ) -> GenerationResult:
         generator = self._generator()
         sent: list[asyncio.Future[None]] = []
         progress = None
         if on_progress is not None:
+
             def progress(step: int, total: int) -> None:  # on the event loop, in step order
                 sent.append(asyncio.ensure_future(on_progress(step, total)))
 

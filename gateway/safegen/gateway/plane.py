@@ -77,8 +77,9 @@ async def _serving() -> str:
     return "SERVING"
 
 
-def prepare(registry: GuardrailRegistry, request: pb.GenerateRequest | pb.StreamGenerateRequest
-            ) -> tuple[SafeRequest, Pin]:
+def prepare(
+    registry: GuardrailRegistry, request: pb.GenerateRequest | pb.StreamGenerateRequest
+) -> tuple[SafeRequest, Pin]:
     """The edge of Generate and StreamGenerate: the message as the flow's request, validated, and the guardrail
     resolved once (NOT_FOUND; INVALID_ARGUMENT for a tightening that loosens) before any work."""
     req = convert.request(request)
@@ -91,9 +92,15 @@ def prepare(registry: GuardrailRegistry, request: pb.GenerateRequest | pb.Stream
 class DataPlane:
     """The gateway's calls over one `Backends` adapter set and one guardrail registry."""
 
-    def __init__(self, backends: Backends, registry: GuardrailRegistry, *, blur: Blur | None = None,
-                 health: HealthFn | None = None,
-                 audit: AuditLog | None = None):
+    def __init__(
+        self,
+        backends: Backends,
+        registry: GuardrailRegistry,
+        *,
+        blur: Blur | None = None,
+        health: HealthFn | None = None,
+        audit: AuditLog | None = None,
+    ):
         self.backends = backends
         self.registry = registry
         self.flow = SafeGenerationFlow(backends, blur or _default_blur)
@@ -102,8 +109,9 @@ class DataPlane:
         self._health = health or _serving
         self._closed = False
 
-    def _audit(self, build: Callable[[R, S, str, float, bool], dict[str, Any]], request: R, resp: S, rid: str,
-               t0: float) -> None:
+    def _audit(
+        self, build: Callable[[R, S, str, float, bool], dict[str, Any]], request: R, resp: S, rid: str, t0: float
+    ) -> None:
         """One audit line per decision (never blocks: the log only queues it)."""
         if self.audit is not None:
             self.audit.record(build(request, resp, rid, time.perf_counter() - t0, self.audit.content))
@@ -119,8 +127,9 @@ class DataPlane:
     def _prepare(self, request: pb.GenerateRequest | pb.StreamGenerateRequest) -> tuple[SafeRequest, Pin]:
         return prepare(self.registry, request)
 
-    async def generate(self, request: pb.GenerateRequest, *, timeout: float | None = None,
-                       request_id: str = "") -> pb.GenerateResponse:
+    async def generate(
+        self, request: pb.GenerateRequest, *, timeout: float | None = None, request_id: str = ""
+    ) -> pb.GenerateResponse:
         """`request_id`: the caller's (x-request-id / X-Request-Id) when usable, else a new one."""
         with self.in_flight:
             t0, rid = time.perf_counter(), new_request_id(request_id)
@@ -130,9 +139,13 @@ class DataPlane:
             self._audit(audit_pb.generate_record, request, resp, rid, t0)
             return resp
 
-    async def stream_generate(self, request: pb.StreamGenerateRequest | pb.GenerateRequest, *,
-                              timeout: float | None = None,
-                              request_id: str = "") -> AsyncGenerator[pb.StreamGenerateResponse, None]:
+    async def stream_generate(
+        self,
+        request: pb.StreamGenerateRequest | pb.GenerateRequest,
+        *,
+        timeout: float | None = None,
+        request_id: str = "",
+    ) -> AsyncGenerator[pb.StreamGenerateResponse, None]:
         """Stage and progress events, then one `result` event. A bad request raises on the first
         iteration, before any event; closing the iterator early cancels the generation."""
         with self.in_flight:
@@ -164,18 +177,25 @@ class DataPlane:
                         await task
 
     # ------------------------------------------------------------------------------------ guardrails
-    async def list_guardrails(self, request: guardrail_pb2.ListGuardrailsRequest | None = None
-                              ) -> guardrail_pb2.ListGuardrailsResponse:
+    async def list_guardrails(
+        self, request: guardrail_pb2.ListGuardrailsRequest | None = None
+    ) -> guardrail_pb2.ListGuardrailsResponse:
         out = guardrail_pb2.ListGuardrailsResponse()
         for g in self.registry.all():
-            out.guardrails.add(id=g.id, name=g.name, description=g.description,
-                               is_default=g.id == self.registry.default_id,
-                               versions=[v.version_name for v in self.registry.versions(g.id)],
-                               latest_version=g.version_name, mode=g.mode.value)
+            out.guardrails.add(
+                id=g.id,
+                name=g.name,
+                description=g.description,
+                is_default=g.id == self.registry.default_id,
+                versions=[v.version_name for v in self.registry.versions(g.id)],
+                latest_version=g.version_name,
+                mode=g.mode.value,
+            )
         return out
 
-    async def apply_guardrail(self, request: guardrail_pb2.ApplyGuardrailRequest, *, timeout: float | None = None,
-                              request_id: str = "") -> guardrail_pb2.ApplyGuardrailResponse:
+    async def apply_guardrail(
+        self, request: guardrail_pb2.ApplyGuardrailRequest, *, timeout: float | None = None, request_id: str = ""
+    ) -> guardrail_pb2.ApplyGuardrailResponse:
         """ApplyGuardrail over safegen's own moderation, in Bedrock's request/response shape."""
         with self.in_flight:
             t0, rid = time.perf_counter(), new_request_id(request_id)
@@ -217,15 +237,21 @@ class DataPlane:
 
         text_verdicts, image_verdicts = await asyncio.gather(
             asyncio.gather(*(self.backends.moderate_text(t, source, pin) for _, t in texts)),
-            self.backends.moderate_images([b.data for _, b in images], source, pin) if images else no_images())
+            self.backends.moderate_images([b.data for _, b in images], source, pin) if images else no_images(),
+        )
         blocked = anonymized = False
         outputs = []
         for (i, text), v in zip(texts, text_verdicts):
             assessments[i] = guardrail_pb2.GuardrailAssessment(
-                content_index=i, action=convert.action(v.intervened), filters=convert.filters_pb(v.filters),
-                words=convert.words_pb(v.words), topics=policy_pb.topic_results(v.topics, v.shadow),
+                content_index=i,
+                action=convert.action(v.intervened),
+                filters=convert.filters_pb(v.filters),
+                words=convert.words_pb(v.words),
+                topics=policy_pb.topic_results(v.topics, v.shadow),
                 sensitive_information=policy_pb.sensitive_results(v.sensitive, v.shadow),
-                detected_action=convert.action(v.detected), threats=convert.threats_pb(v.threats))
+                detected_action=convert.action(v.detected),
+                threats=convert.threats_pb(v.threats),
+            )
             if v.intervened and (v.blocked or not v.anonymized_text):
                 blocked = True
             anonymized = anonymized or bool(v.anonymized_text)
@@ -233,26 +259,45 @@ class DataPlane:
         for (i, block), iv in zip(images, image_verdicts):
             claimed = guardrail_pb2.ImageFormat.Name(block.format).removeprefix("IMAGE_FORMAT_")
             if block.format and claimed != iv.format:
-                raise InvalidArgument(f"content[{i}].image.format is {claimed} but the bytes are {iv.format or 'unknown'}")
+                raise InvalidArgument(
+                    f"content[{i}].image.format is {claimed} but the bytes are {iv.format or 'unknown'}"
+                )
             assessments[i] = guardrail_pb2.GuardrailAssessment(
-                content_index=i, action=convert.action(iv.intervened), filters=convert.filters_pb(iv.filters),
-                labels=convert.labels_pb(iv.labels), detected_action=convert.action(iv.detected))
+                content_index=i,
+                action=convert.action(iv.intervened),
+                filters=convert.filters_pb(iv.filters),
+                labels=convert.labels_pb(iv.labels),
+                detected_action=convert.action(iv.detected),
+            )
             blocked = blocked or iv.intervened
         ordered = [assessments[i] for i in sorted(assessments)]
         resp = guardrail_pb2.ApplyGuardrailResponse(
-            action=common_pb2.ACTION_NONE, assessments=ordered, guardrail_id=guardrail.id,
-            guardrail_version=guardrail.version_name, detected_action=common_pb2.ACTION_NONE)
+            action=common_pb2.ACTION_NONE,
+            assessments=ordered,
+            guardrail_id=guardrail.id,
+            guardrail_version=guardrail.version_name,
+            detected_action=common_pb2.ACTION_NONE,
+        )
         u = usage(guardrail, [len(t) for _, t in texts], len(images), source)
-        resp.usage.CopyFrom(guardrail_pb2.GuardrailUsage(
-            topic_policy_units=u.topic_policy_units, content_policy_units=u.content_policy_units,
-            word_policy_units=u.word_policy_units,
-            sensitive_information_policy_units=u.sensitive_information_policy_units,
-            sensitive_information_policy_free_units=u.sensitive_information_policy_free_units,
-            contextual_grounding_policy_units=u.contextual_grounding_policy_units,
-            content_policy_image_units=u.content_policy_image_units))
-        resp.guardrail_coverage.CopyFrom(guardrail_pb2.GuardrailCoverage(
-            text_characters_guarded=u.text_characters_guarded, text_characters_total=u.text_characters_total,
-            images_guarded=u.images_guarded, images_total=u.images_total))
+        resp.usage.CopyFrom(
+            guardrail_pb2.GuardrailUsage(
+                topic_policy_units=u.topic_policy_units,
+                content_policy_units=u.content_policy_units,
+                word_policy_units=u.word_policy_units,
+                sensitive_information_policy_units=u.sensitive_information_policy_units,
+                sensitive_information_policy_free_units=u.sensitive_information_policy_free_units,
+                contextual_grounding_policy_units=u.contextual_grounding_policy_units,
+                content_policy_image_units=u.content_policy_image_units,
+            )
+        )
+        resp.guardrail_coverage.CopyFrom(
+            guardrail_pb2.GuardrailCoverage(
+                text_characters_guarded=u.text_characters_guarded,
+                text_characters_total=u.text_characters_total,
+                images_guarded=u.images_guarded,
+                images_total=u.images_total,
+            )
+        )
         reasons = []
         for a in ordered:
             if a.detected_action == common_pb2.ACTION_GUARDRAIL_INTERVENED:
@@ -263,8 +308,9 @@ class DataPlane:
         if resp.action == common_pb2.ACTION_GUARDRAIL_INTERVENED:
             resp.action_reason = "; ".join(reasons)
             if blocked:
-                message = (guardrail.blocked_input_message if source == Source.INPUT
-                           else guardrail.blocked_output_message)
+                message = (
+                    guardrail.blocked_input_message if source == Source.INPUT else guardrail.blocked_output_message
+                )
                 resp.outputs.append(guardrail_pb2.GuardrailOutput(text=message))
             elif anonymized:  # Bedrock returns the masked text when the guardrail only anonymized
                 resp.outputs.extend(guardrail_pb2.GuardrailOutput(text=t) for t in outputs)
@@ -299,33 +345,47 @@ async def _deadline(timeout: float | None) -> AsyncIterator[None]:
 
 def _reasons(a: guardrail_pb2.GuardrailAssessment) -> list[str]:
     acted = common_pb2.POLICY_ACTION_NONE
-    out = [common_pb2.Category.Name(f.category).removeprefix("CATEGORY_") for f in a.filters
-           if f.detected and f.action != acted]
+    out = [
+        common_pb2.Category.Name(f.category).removeprefix("CATEGORY_")
+        for f in a.filters
+        if f.detected and f.action != acted
+    ]
     if any(w.action != acted for w in a.words):
         out.append("banned words")
     out += [f"topic {t.name}" for t in a.topics if t.action == common_pb2.POLICY_ACTION_BLOCKED]
-    for kind, label in ((common_pb2.POLICY_ACTION_BLOCKED, "blocked"), (common_pb2.POLICY_ACTION_ANONYMIZED, "anonymized")):
+    for kind, label in (
+        (common_pb2.POLICY_ACTION_BLOCKED, "blocked"),
+        (common_pb2.POLICY_ACTION_ANONYMIZED, "anonymized"),
+    ):
         types = sorted({s.type for s in a.sensitive_information if s.action == kind})
         if types:
             out.append(f"{label} {', '.join(types)}")
     return out
 
 
-
 def _count(assessments: Iterable[guardrail_pb2.GuardrailAssessment], source: str) -> None:
     """safegen_decisions_total for ApplyGuardrail, per block, with the labels the flow uses: BLOCKED for what
     acted, ANONYMIZED, DETECTED for what a detect-only policy or SHADOW mode only reported, else ALLOWED."""
-    none, blocked, anon = (common_pb2.POLICY_ACTION_NONE, common_pb2.POLICY_ACTION_BLOCKED,
-                           common_pb2.POLICY_ACTION_ANONYMIZED)
+    none, blocked, anon = (
+        common_pb2.POLICY_ACTION_NONE,
+        common_pb2.POLICY_ACTION_BLOCKED,
+        common_pb2.POLICY_ACTION_ANONYMIZED,
+    )
     for a in assessments:
         seen = []
         for f in a.filters:
             if f.detected:
-                seen.append((common_pb2.Category.Name(f.category).removeprefix("CATEGORY_"),
-                             "DETECTED" if f.action == none else "BLOCKED"))
-        for label, actions in (("WORDS", [w.action for w in a.words]),
-                               ("TOPICS", [t.action for t in a.topics if t.detected]),
-                               ("SENSITIVE_INFORMATION", [x.action for x in a.sensitive_information])):
+                seen.append(
+                    (
+                        common_pb2.Category.Name(f.category).removeprefix("CATEGORY_"),
+                        "DETECTED" if f.action == none else "BLOCKED",
+                    )
+                )
+        for label, actions in (
+            ("WORDS", [w.action for w in a.words]),
+            ("TOPICS", [t.action for t in a.topics if t.detected]),
+            ("SENSITIVE_INFORMATION", [x.action for x in a.sensitive_information]),
+        ):
             for kind, name in ((blocked, "BLOCKED"), (anon, "ANONYMIZED"), (none, "DETECTED")):
                 if kind in actions:
                     seen.append((label, name))

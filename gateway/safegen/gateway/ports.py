@@ -30,8 +30,9 @@ class Backends(Protocol):
         """One verdict per image, in order."""
         ...
 
-    async def generate(self, request: GenerationRequest, pin: Pin,
-                       on_progress: OnProgress | None = None) -> GenerationResult:
+    async def generate(
+        self, request: GenerationRequest, pin: Pin, on_progress: OnProgress | None = None
+    ) -> GenerationResult:
         """Images for `request` (carrying the pinned guardrail's safety negative prompts)."""
         ...
 

@@ -26,22 +26,28 @@ class RemotePlane:
         self.target = target
         from safegen.gateway.http.auth import forwarding_interceptors
 
-        self.channel = grpc.aio.insecure_channel(target, options=[
-            # Accept responses as large as the gateway may send (20 images of 4 MB).
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-        ], interceptors=forwarding_interceptors())  # the internal token and the HTTP caller's key id
+        self.channel = grpc.aio.insecure_channel(
+            target,
+            options=[
+                # Accept responses as large as the gateway may send (20 images of 4 MB).
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ],
+            interceptors=forwarding_interceptors(),
+        )  # the internal token and the HTTP caller's key id
         self._generation = safe_generation_pb2_grpc.SafeGenerationServiceStub(self.channel)
         self._guardrails = guardrail_pb2_grpc.GuardrailServiceStub(self.channel)
         self._health = health_pb2_grpc.HealthStub(self.channel)
 
-    async def generate(self, request: pb.GenerateRequest, *, timeout: float | None = None,
-                       request_id: str = "") -> pb.GenerateResponse:
+    async def generate(
+        self, request: pb.GenerateRequest, *, timeout: float | None = None, request_id: str = ""
+    ) -> pb.GenerateResponse:
         resp: pb.GenerateResponse = await self._generation.Generate(request, timeout=timeout, metadata=_rid(request_id))
         return resp
 
-    async def stream_generate(self, request: pb.StreamGenerateRequest, *, timeout: float | None = None,
-                              request_id: str = "") -> AsyncIterator[pb.StreamGenerateResponse]:
+    async def stream_generate(
+        self, request: pb.StreamGenerateRequest, *, timeout: float | None = None, request_id: str = ""
+    ) -> AsyncIterator[pb.StreamGenerateResponse]:
         call = self._generation.StreamGenerate(request, timeout=timeout, metadata=_rid(request_id))
         try:
             while (message := await call.read()) is not grpc.aio.EOF:
@@ -49,16 +55,20 @@ class RemotePlane:
         finally:
             call.cancel()  # closing the iterator early cancels the call
 
-    async def apply_guardrail(self, request: guardrail_pb2.ApplyGuardrailRequest, *, timeout: float | None = None,
-                              request_id: str = "") -> guardrail_pb2.ApplyGuardrailResponse:
+    async def apply_guardrail(
+        self, request: guardrail_pb2.ApplyGuardrailRequest, *, timeout: float | None = None, request_id: str = ""
+    ) -> guardrail_pb2.ApplyGuardrailResponse:
         resp: guardrail_pb2.ApplyGuardrailResponse = await self._guardrails.ApplyGuardrail(
-            request, timeout=timeout, metadata=_rid(request_id))
+            request, timeout=timeout, metadata=_rid(request_id)
+        )
         return resp
 
-    async def list_guardrails(self, request: guardrail_pb2.ListGuardrailsRequest | None = None
-                              ) -> guardrail_pb2.ListGuardrailsResponse:
+    async def list_guardrails(
+        self, request: guardrail_pb2.ListGuardrailsRequest | None = None
+    ) -> guardrail_pb2.ListGuardrailsResponse:
         resp: guardrail_pb2.ListGuardrailsResponse = await self._guardrails.ListGuardrails(
-            request or guardrail_pb2.ListGuardrailsRequest(), timeout=10)
+            request or guardrail_pb2.ListGuardrailsRequest(), timeout=10
+        )
         return resp
 
     async def health(self) -> str:

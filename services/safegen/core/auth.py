@@ -38,11 +38,13 @@ from safegen.core.ratelimit import TokenBucket
 log = logging.getLogger("safegen.auth")
 
 #: Services every caller may use without a key: probes and tooling must work before any key exists.
-OPEN_SERVICES = frozenset({
-    "grpc.health.v1.Health",
-    "grpc.reflection.v1alpha.ServerReflection",
-    "grpc.reflection.v1.ServerReflection",
-})
+OPEN_SERVICES = frozenset(
+    {
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1alpha.ServerReflection",
+        "grpc.reflection.v1.ServerReflection",
+    }
+)
 #: The identity of callers when no keys file is configured (one shared budget, as before keys existed).
 ANONYMOUS = "anonymous"
 #: The identity of this process calling itself (the all-in-one gateway, the HTTP front).
@@ -59,12 +61,19 @@ def hash_key(key: str) -> str:
 
 def safegen_service_names() -> tuple[str, ...]:
     """Full names of every safegen.v1 service, for validating `services:` in the keys file."""
-    from safegen.v1 import (guardrail_pb2, image_generation_pb2, image_moderation_pb2, safe_generation_pb2,
-                            text_moderation_pb2)
+    from safegen.v1 import (
+        guardrail_pb2,
+        image_generation_pb2,
+        image_moderation_pb2,
+        safe_generation_pb2,
+        text_moderation_pb2,
+    )
 
-    return tuple(s.full_name for m in (text_moderation_pb2, image_moderation_pb2, image_generation_pb2,
-                                       safe_generation_pb2, guardrail_pb2)
-                 for s in m.DESCRIPTOR.services_by_name.values())
+    return tuple(
+        s.full_name
+        for m in (text_moderation_pb2, image_moderation_pb2, image_generation_pb2, safe_generation_pb2, guardrail_pb2)
+        for s in m.DESCRIPTOR.services_by_name.values()
+    )
 
 
 @dataclass(frozen=True)
@@ -125,16 +134,18 @@ def parse_keys(doc: object, source: str) -> dict[str, ApiKey]:
             raise SettingsError(f"{where}: expected a mapping with id and sha256")
         extra = set(entry) - {"id", "sha256", "services", "rate", "max_in_flight"}
         if extra:
-            raise SettingsError(f"{where}: unknown field(s) {sorted(extra)}; allowed: id, sha256, services, rate, "
-                                f"max_in_flight")
+            raise SettingsError(
+                f"{where}: unknown field(s) {sorted(extra)}; allowed: id, sha256, services, rate, max_in_flight"
+            )
         kid, digest = entry.get("id"), entry.get("sha256")
         if not isinstance(kid, str) or not _ID.match(kid):
             raise SettingsError(f"{where}.id: {kid!r} must be 1-64 of letters, digits and ._:@- (it appears in logs)")
         if kid in (ANONYMOUS, INTERNAL) or kid in ids:
             raise SettingsError(f"{where}.id: {kid!r} is reserved or used twice")
         if not isinstance(digest, str) or not _HEX64.match(digest.lower()):
-            raise SettingsError(f"{where}.sha256: expected 64 hex digits (printf %s KEY | sha256sum), "
-                                f"not the key itself")
+            raise SettingsError(
+                f"{where}.sha256: expected 64 hex digits (printf %s KEY | sha256sum), not the key itself"
+            )
         digest = digest.lower()
         if digest in by_hash:
             raise SettingsError(f"{where}.sha256: the same key hash is listed for {by_hash[digest].id!r}")
@@ -148,8 +159,11 @@ def parse_keys(doc: object, source: str) -> dict[str, ApiKey]:
             services = frozenset(services)
         rate = entry.get("rate")
         if rate is not None:
-            if not isinstance(rate, dict) or set(rate) - {"requests_per_second", "burst"} \
-                    or "requests_per_second" not in rate:
+            if (
+                not isinstance(rate, dict)
+                or set(rate) - {"requests_per_second", "burst"}
+                or "requests_per_second" not in rate
+            ):
                 raise SettingsError(f"{where}.rate: expected {{requests_per_second: N, burst: M}}")
             rps = rate["requests_per_second"]
             if isinstance(rps, bool) or not isinstance(rps, (int, float)) or not 0 < rps <= 1_000_000:
@@ -182,8 +196,9 @@ def load_keys(path: str | os.PathLike[str]) -> dict[str, ApiKey]:
 class KeyStore:
     """The keys of one file, re-read when its (symlink-followed) identity or mtime changes."""
 
-    def __init__(self, path: str | os.PathLike[str], check_interval_s: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, path: str | os.PathLike[str], check_interval_s: float = 1.0, clock: Callable[[], float] = time.monotonic
+    ):
         self.path = Path(path)
         self.check_interval_s = check_interval_s
         self._clock = clock
@@ -214,8 +229,9 @@ class KeyStore:
             try:
                 keys = load_keys(self.path)
             except SettingsError as e:
-                log.warning("API keys file changed but was not loaded, keeping %d previous key(s): %s",
-                            len(self._keys), e)
+                log.warning(
+                    "API keys file changed but was not loaded, keeping %d previous key(s): %s", len(self._keys), e
+                )
                 self._stamp = stamp
                 return
             self._keys, self._stamp = keys, stamp
@@ -251,11 +267,13 @@ class SecuritySettings:
         path = e.str("SAFEGEN_API_KEYS_FILE")
         if path and not os.path.isfile(path):
             raise SettingsError(f"SAFEGEN_API_KEYS_FILE={path!r}: no such file")
-        return cls(api_keys_file=path,
-                   key_max_in_flight=e.int("SAFEGEN_KEY_MAX_IN_FLIGHT", 8, 1, 100_000),
-                   keys_check_interval_s=e.float("SAFEGEN_API_KEYS_CHECK_SECONDS", 1.0, 0.0, 3600),
-                   max_concurrent_rpcs=e.int("SAFEGEN_MAX_CONCURRENT_RPCS", 100, 0, 100_000),
-                   backend_api_key=e.str("SAFEGEN_BACKEND_API_KEY"))
+        return cls(
+            api_keys_file=path,
+            key_max_in_flight=e.int("SAFEGEN_KEY_MAX_IN_FLIGHT", 8, 1, 100_000),
+            keys_check_interval_s=e.float("SAFEGEN_API_KEYS_CHECK_SECONDS", 1.0, 0.0, 3600),
+            max_concurrent_rpcs=e.int("SAFEGEN_MAX_CONCURRENT_RPCS", 100, 0, 100_000),
+            backend_api_key=e.str("SAFEGEN_BACKEND_API_KEY"),
+        )
 
 
 @dataclass
@@ -266,8 +284,14 @@ class _InFlight:
 class Guard:
     """Authenticates `authorization` values, checks scopes, and keeps each key's rate and in-flight share."""
 
-    def __init__(self, store: KeyStore | None, key_max_in_flight: int = 8, internal_token: str | None = None,
-                 clock: Callable[[], float] = time.monotonic, max_concurrent_rpcs: int = 100):
+    def __init__(
+        self,
+        store: KeyStore | None,
+        key_max_in_flight: int = 8,
+        internal_token: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        max_concurrent_rpcs: int = 100,
+    ):
         self.store = store
         self.key_max_in_flight = key_max_in_flight
         self.max_concurrent_rpcs = max_concurrent_rpcs
@@ -284,12 +308,17 @@ class Guard:
     @classmethod
     def from_settings(cls, s: SecuritySettings) -> "Guard":
         if not s.api_keys_file:
-            log.warning("SAFEGEN_API_KEYS_FILE is not set: this server is UNAUTHENTICATED; every caller on the "
-                        "network can use every service")
+            log.warning(
+                "SAFEGEN_API_KEYS_FILE is not set: this server is UNAUTHENTICATED; every caller on the "
+                "network can use every service"
+            )
             guard = cls(None, s.key_max_in_flight, max_concurrent_rpcs=s.max_concurrent_rpcs)
         else:
-            guard = cls(KeyStore(s.api_keys_file, s.keys_check_interval_s), s.key_max_in_flight,
-                        max_concurrent_rpcs=s.max_concurrent_rpcs)
+            guard = cls(
+                KeyStore(s.api_keys_file, s.keys_check_interval_s),
+                s.key_max_in_flight,
+                max_concurrent_rpcs=s.max_concurrent_rpcs,
+            )
         guard.backend_authorization = f"Bearer {s.backend_api_key}" if s.backend_api_key else ""
         return guard
 
@@ -313,8 +342,12 @@ class Guard:
             raise Unauthenticated("missing API key: send the header `authorization: Bearer <key>`")
         scheme, _, key = authorization.strip().partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
-            hint = (" (AWS SigV4 signatures are not accepted: Bedrock-style clients must send the safegen key "
-                    "as `Authorization: Bearer <key>`)" if scheme.upper().startswith("AWS4-") else "")
+            hint = (
+                " (AWS SigV4 signatures are not accepted: Bedrock-style clients must send the safegen key "
+                "as `Authorization: Bearer <key>`)"
+                if scheme.upper().startswith("AWS4-")
+                else ""
+            )
             raise Unauthenticated(f"unsupported authorization scheme {scheme[:20]!r}: send `Bearer <key>`{hint}")
         found = self.store.lookup(key.strip())
         if found is None:
@@ -325,8 +358,10 @@ class Guard:
     def authorize(principal: Principal, service: str) -> None:
         key = principal.key
         if key is not None and key.services is not None and service not in key.services:
-            raise PermissionDenied(f"API key {key.id!r} may not call {service}; it may call: "
-                                   f"{', '.join(sorted(key.services)) or 'nothing'}")
+            raise PermissionDenied(
+                f"API key {key.id!r} may not call {service}; it may call: "
+                f"{', '.join(sorted(key.services)) or 'nothing'}"
+            )
 
     def check_rate(self, principal: Principal) -> None:
         """Spends one request of the key's own bucket; ResourceExhausted with retry_after_s when empty."""
@@ -337,13 +372,16 @@ class Guard:
         bucket = self._buckets.get(bucket_key)
         if bucket is None:
             with self._lock:
-                bucket = self._buckets.setdefault(bucket_key, TokenBucket(key.rate.requests_per_second,
-                                                                          key.rate.burst, self._clock))
+                bucket = self._buckets.setdefault(
+                    bucket_key, TokenBucket(key.rate.requests_per_second, key.rate.burst, self._clock)
+                )
         wait = bucket.take()
         if wait > 0:
             raise ResourceExhausted(
                 f"rate limit of API key {key.id!r} exceeded ({key.rate.requests_per_second:g} requests/s, "
-                f"burst {key.rate.burst}); retry in {wait:.2f} s", retry_after_s=wait)
+                f"burst {key.rate.burst}); retry in {wait:.2f} s",
+                retry_after_s=wait,
+            )
 
     def enter(self, principal: Principal) -> bool:
         """Takes one of the key's in-flight slots (its fair share of the process); False if it has none left.
@@ -378,8 +416,9 @@ class Guard:
                 # The HTTP front forwarding a keyed caller: the key's scope still applies (its rate and share
                 # were charged at the HTTP door). An unknown id (revoked meanwhile) may call nothing.
                 key = self.store.by_id(principal.on_behalf_of)
-                self.authorize(Principal(principal.on_behalf_of, key or ApiKey(principal.on_behalf_of, "", frozenset())),
-                               service)
+                self.authorize(
+                    Principal(principal.on_behalf_of, key or ApiKey(principal.on_behalf_of, "", frozenset())), service
+                )
             return Admission(self, principal, None, False)
         self.authorize(principal, service)
         if self.max_concurrent_rpcs:
@@ -388,14 +427,18 @@ class Guard:
                 if busy >= self.max_concurrent_rpcs:
                     raise ResourceExhausted(
                         f"{service} is at its limit of {self.max_concurrent_rpcs} concurrent calls "
-                        f"(SAFEGEN_MAX_CONCURRENT_RPCS); retry shortly", retry_after_s=1.0)
+                        f"(SAFEGEN_MAX_CONCURRENT_RPCS); retry shortly",
+                        retry_after_s=1.0,
+                    )
                 self._service_busy[service] = busy + 1
         admission = Admission(self, principal, service if self.max_concurrent_rpcs else None, False)
         try:
             if not self.enter(principal):
                 raise ResourceExhausted(
                     f"API key {principal.id!r} already has {self.in_flight_limit(principal)} calls in flight, its "
-                    f"share of this server; wait for one to finish", retry_after_s=1.0)
+                    f"share of this server; wait for one to finish",
+                    retry_after_s=1.0,
+                )
             admission.entered = True
             self.check_rate(principal)
         except BaseException:
@@ -404,8 +447,7 @@ class Guard:
         return admission
 
     def in_flight_limit(self, principal: Principal) -> int:
-        return (principal.key.max_in_flight if principal.key and principal.key.max_in_flight
-                else self.key_max_in_flight)
+        return principal.key.max_in_flight if principal.key and principal.key.max_in_flight else self.key_max_in_flight
 
 
 class Admission:
@@ -431,7 +473,8 @@ class Admission:
 ANONYMOUS_PRINCIPAL = Principal(ANONYMOUS)
 #: The caller of the RPC or HTTP request being handled (set by the interceptor / middleware).
 current_principal: contextvars.ContextVar[Principal] = contextvars.ContextVar(
-    "safegen_principal", default=ANONYMOUS_PRINCIPAL)
+    "safegen_principal", default=ANONYMOUS_PRINCIPAL
+)
 
 _process_guard: Guard | None = None
 _process_lock = threading.Lock()

@@ -4,16 +4,41 @@ from __future__ import annotations
 
 from safegen.errors import FailedPrecondition, InvalidArgument, NotFound, SafegenError, Unavailable
 
-_THROTTLING = {"ThrottlingException", "Throttling", "TooManyRequestsException", "ProvisionedThroughputExceededException",
-               "ServiceQuotaExceededException", "LimitExceededException", "RequestLimitExceeded",
-               "ServiceUnavailableException", "ServiceUnavailable", "InternalServerException",
-               "InternalServerError", "ModelNotReadyException", "ModelTimeoutException"}
-_DENIED = {"AccessDeniedException", "AccessDenied", "UnrecognizedClientException", "ExpiredTokenException",
-           "InvalidSignatureException", "UnauthorizedOperation", "ResourceNotReadyException"}
+_THROTTLING = {
+    "ThrottlingException",
+    "Throttling",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "ServiceQuotaExceededException",
+    "LimitExceededException",
+    "RequestLimitExceeded",
+    "ServiceUnavailableException",
+    "ServiceUnavailable",
+    "InternalServerException",
+    "InternalServerError",
+    "ModelNotReadyException",
+    "ModelTimeoutException",
+}
+_DENIED = {
+    "AccessDeniedException",
+    "AccessDenied",
+    "UnrecognizedClientException",
+    "ExpiredTokenException",
+    "InvalidSignatureException",
+    "UnauthorizedOperation",
+    "ResourceNotReadyException",
+}
 _NOT_FOUND = {"ResourceNotFoundException", "ModelNotFound", "ValidationError.NotFound"}
-_INVALID = {"ValidationException", "InvalidRequestException", "TextSizeLimitExceededException",
-            "InvalidImageFormatException", "ImageTooLargeException", "InvalidParameterException",
-            "ModelErrorException", "ModelError"}
+_INVALID = {
+    "ValidationException",
+    "InvalidRequestException",
+    "TextSizeLimitExceededException",
+    "InvalidImageFormatException",
+    "ImageTooLargeException",
+    "InvalidParameterException",
+    "ModelErrorException",
+    "ModelError",
+}
 
 
 def map_aws_error(exc: Exception, what: str) -> SafegenError:
@@ -30,7 +55,8 @@ def map_aws_error(exc: Exception, what: str) -> SafegenError:
         if code in _DENIED:
             return FailedPrecondition(
                 f"{what} denied access ({code}): {msg}. Grant the service account's IAM role permission "
-                f"for this call (see the README's AWS section)")
+                f"for this call (see the README's AWS section)"
+            )
         if code in _NOT_FOUND:
             return NotFound(f"{what}: resource not found ({code}): {msg}")
         if code in _INVALID:

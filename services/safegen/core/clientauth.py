@@ -32,15 +32,16 @@ class _AddMetadata:
 
 
 class _UnaryUnary(_AddMetadata, grpc.aio.UnaryUnaryClientInterceptor):
-    async def intercept_unary_unary(self, continuation: AioContinuation, client_call_details: grpc.aio.ClientCallDetails,
-                                    request: Message) -> grpc.aio.UnaryUnaryCall:
+    async def intercept_unary_unary(
+        self, continuation: AioContinuation, client_call_details: grpc.aio.ClientCallDetails, request: Message
+    ) -> grpc.aio.UnaryUnaryCall:
         return await continuation(self._details(client_call_details), request)
 
 
 class _UnaryStream(_AddMetadata, grpc.aio.UnaryStreamClientInterceptor):
-    async def intercept_unary_stream(self, continuation: AioContinuation,
-                                     client_call_details: grpc.aio.ClientCallDetails,
-                                     request: Message) -> grpc.aio.UnaryStreamCall:
+    async def intercept_unary_stream(
+        self, continuation: AioContinuation, client_call_details: grpc.aio.ClientCallDetails, request: Message
+    ) -> grpc.aio.UnaryStreamCall:
         return await continuation(self._details(client_call_details), request)
 
 
@@ -57,8 +58,11 @@ def for_caller(authorization: str) -> Pairs:
 
     def pairs() -> tuple[tuple[str, str], ...]:
         share = current_principal.get().share_id
-        return ((("authorization", authorization), (FOR_KEY_METADATA, share)) if share
-                else (("authorization", authorization),))
+        return (
+            (("authorization", authorization), (FOR_KEY_METADATA, share))
+            if share
+            else (("authorization", authorization),)
+        )
 
     return pairs
 
@@ -72,8 +76,11 @@ def static_metadata(authorization: str) -> Pairs:
 class _SyncDetails(grpc.ClientCallDetails):
     def __init__(self, d: grpc.ClientCallDetails, metadata: tuple[tuple[str, str], ...]):
         self.method, self.timeout, self.credentials = d.method, d.timeout, d.credentials
-        self.wait_for_ready, self.compression, self.metadata = getattr(d, "wait_for_ready", None), \
-            getattr(d, "compression", None), metadata
+        self.wait_for_ready, self.compression, self.metadata = (
+            getattr(d, "wait_for_ready", None),
+            getattr(d, "compression", None),
+            metadata,
+        )
 
 
 class _SyncAddMetadata(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
@@ -83,17 +90,20 @@ class _SyncAddMetadata(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientI
     def _details(self, d: grpc.ClientCallDetails) -> _SyncDetails:
         return _SyncDetails(d, tuple(d.metadata or ()) + self._pairs)
 
-    def intercept_unary_unary(self, continuation: SyncContinuation, client_call_details: grpc.ClientCallDetails,
-                              request: Message) -> grpc.Call:
+    def intercept_unary_unary(
+        self, continuation: SyncContinuation, client_call_details: grpc.ClientCallDetails, request: Message
+    ) -> grpc.Call:
         return continuation(self._details(client_call_details), request)
 
-    def intercept_unary_stream(self, continuation: SyncContinuation, client_call_details: grpc.ClientCallDetails,
-                               request: Message) -> grpc.Call:
+    def intercept_unary_stream(
+        self, continuation: SyncContinuation, client_call_details: grpc.ClientCallDetails, request: Message
+    ) -> grpc.Call:
         return continuation(self._details(client_call_details), request)
 
 
-def client_channel(target: str, options: Sequence[tuple[str, object]] = (),
-                   env: Mapping[str, str] | None = None) -> grpc.Channel:
+def client_channel(
+    target: str, options: Sequence[tuple[str, object]] = (), env: Mapping[str, str] | None = None
+) -> grpc.Channel:
     """A blocking channel for the `safegen` client commands, from the caller's environment:
     SAFEGEN_API_KEY (sent as `authorization: Bearer ...`), SAFEGEN_TARGET_CA_FILE (TLS, verifying the
     server against this CA), SAFEGEN_TARGET_CERT_FILE / SAFEGEN_TARGET_KEY_FILE (a client certificate
@@ -107,8 +117,10 @@ def client_channel(target: str, options: Sequence[tuple[str, object]] = (),
     if ca:
         cert, key = env.get("SAFEGEN_TARGET_CERT_FILE", "").strip(), env.get("SAFEGEN_TARGET_KEY_FILE", "").strip()
         creds = grpc.ssl_channel_credentials(
-            root_certificates=Path(ca).read_bytes(), private_key=Path(key).read_bytes() if key else None,
-            certificate_chain=Path(cert).read_bytes() if cert else None)
+            root_certificates=Path(ca).read_bytes(),
+            private_key=Path(key).read_bytes() if key else None,
+            certificate_chain=Path(cert).read_bytes() if cert else None,
+        )
         name = env.get("SAFEGEN_TARGET_SERVER_NAME", "").strip()
         if name:
             options.append(("grpc.ssl_target_name_override", name))

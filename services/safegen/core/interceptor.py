@@ -48,8 +48,7 @@ class StatusInterceptor(grpc.aio.ServerInterceptor):
         self._metrics: dict[tuple[str, str], RpcMetrics] = {}
         self.guard = guard if guard is not None else process_guard()
 
-    def _admit(self, service: str, context: grpc.aio.ServicerContext
-               ) -> tuple[Admission, contextvars.Token[Principal]]:
+    def _admit(self, service: str, context: grpc.aio.ServicerContext) -> tuple[Admission, contextvars.Token[Principal]]:
         """(admission, contextvar token) for a call to `service`; raises Unauthenticated & co."""
         authorization = on_behalf_of = for_key = None
         for k, v in context.invocation_metadata() or ():
@@ -71,8 +70,9 @@ class StatusInterceptor(grpc.aio.ServerInterceptor):
             raise
         return admission, current_principal.set(principal)
 
-    def _release(self, admission: Admission | None, token: contextvars.Token[Principal] | None, service: str | None,
-                 code: str) -> None:
+    def _release(
+        self, admission: Admission | None, token: contextvars.Token[Principal] | None, service: str | None, code: str
+    ) -> None:
         if admission is None or token is None or service is None:
             return
         if self.guard.enabled and not admission.principal.internal:
@@ -91,8 +91,9 @@ class StatusInterceptor(grpc.aio.ServerInterceptor):
             m = self._metrics[key] = RpcMetrics(grpc_type, service, name)
         return m
 
-    async def intercept_service(self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
-                                ) -> grpc.RpcMethodHandler | None:
+    async def intercept_service(
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler | None:
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
@@ -102,11 +103,15 @@ class StatusInterceptor(grpc.aio.ServerInterceptor):
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 self._wrap_unary(handler.unary_unary, self._rpc_metrics(method, "unary"), guarded),
-                request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer)
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
                 self._wrap_stream(handler.unary_stream, self._rpc_metrics(method, "server_stream"), guarded),
-                request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer)
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
         return handler  # client- and bidi-streaming RPCs (reflection only: open) pass through untouched
 
     @staticmethod

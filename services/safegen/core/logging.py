@@ -62,9 +62,13 @@ class Rewording:
 
 #: Known third-party messages. Everything else from other libraries goes to DEBUG once.
 REWORDINGS: tuple[Rewording, ...] = (
-    Rewording("diffusers", re.compile(r"`accelerate` was not found"), logging.DEBUG,
-              "diffusers loads weights without `accelerate` (fine for the bundled model; "
-              "`pip install accelerate` lowers peak memory when loading large Stable Diffusion models)"),
+    Rewording(
+        "diffusers",
+        re.compile(r"`accelerate` was not found"),
+        logging.DEBUG,
+        "diffusers loads weights without `accelerate` (fine for the bundled model; "
+        "`pip install accelerate` lowers peak memory when loading large Stable Diffusion models)",
+    ),
 )
 
 
@@ -130,8 +134,9 @@ class _QuietHuggingFace(importlib.abc.MetaPathFinder):
     """Runs right after diffusers'/transformers' logging module (or torch) is imported: removes its private
     stderr handler (their records then reach ours, and ThirdPartyFilter), and turns progress bars off."""
 
-    def find_spec(self, name: str, path: Sequence[str] | None,
-                  target: Any = None) -> importlib.machinery.ModuleSpec | None:
+    def find_spec(
+        self, name: str, path: Sequence[str] | None, target: Any = None
+    ) -> importlib.machinery.ModuleSpec | None:
         if name not in _HF_LOGGING_MODULES and name != _TORCH:
             return None
         spec = importlib.machinery.PathFinder.find_spec(name, path)
@@ -165,8 +170,11 @@ def quiet_torch() -> None:
     names = [n for n in logging.root.manager.loggerDict if n == _TORCH or n.startswith(_TORCH + ".")]
     for name in names:
         logger = logging.getLogger(name)
-        handlers = [h for h in logger.handlers
-                    if isinstance(h, logging.StreamHandler) and getattr(h, "stream", None) in (sys.stderr, sys.stdout)]
+        handlers = [
+            h
+            for h in logger.handlers
+            if isinstance(h, logging.StreamHandler) and getattr(h, "stream", None) in (sys.stderr, sys.stdout)
+        ]
         for h in handlers:
             logger.removeHandler(h)
         if handlers or name == _TORCH:
@@ -176,7 +184,9 @@ def quiet_torch() -> None:
 _handler: logging.Handler | None = None
 
 
-def configure(level: str | int = "INFO", fmt: LogFormat | None = None, stream: IO[str] | None = None) -> logging.Handler:
+def configure(
+    level: str | int = "INFO", fmt: LogFormat | None = None, stream: IO[str] | None = None
+) -> logging.Handler:
     """Installs the one root handler (replacing an earlier one), captures `warnings`, quiets Hugging Face.
 
     Call before importing model libraries; a library imported earlier is quieted here too."""
@@ -218,8 +228,9 @@ def configure(level: str | int = "INFO", fmt: LogFormat | None = None, stream: I
     return handler
 
 
-def log_event(logger: logging.Logger, event: str, message: str, *args: Any, level: int = logging.INFO,
-              **fields: Any) -> None:
+def log_event(
+    logger: logging.Logger, event: str, message: str, *args: Any, level: int = logging.INFO, **fields: Any
+) -> None:
     """One lifecycle line: `message % args` for people, plus `event` and `fields` as JSON keys."""
     logger.log(level, message, *args, extra={"event": event, **fields}, stacklevel=2)
 
@@ -239,8 +250,24 @@ class Stopwatch:
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
         self.ms = (time.perf_counter() - self._t0) * 1000
         if kind is None:
-            log_event(self.logger, "loaded", "loaded %s in %.0f ms", self.what, self.ms, component=self.component,
-                      ms=round(self.ms, 1))
+            log_event(
+                self.logger,
+                "loaded",
+                "loaded %s in %.0f ms",
+                self.what,
+                self.ms,
+                component=self.component,
+                ms=round(self.ms, 1),
+            )
         else:
-            log_event(self.logger, "load_failed", "loading %s failed after %.0f ms: %s", self.what, self.ms, exc,
-                      level=logging.ERROR, component=self.component, ms=round(self.ms, 1))
+            log_event(
+                self.logger,
+                "load_failed",
+                "loading %s failed after %.0f ms: %s",
+                self.what,
+                self.ms,
+                exc,
+                level=logging.ERROR,
+                component=self.component,
+                ms=round(self.ms, 1),
+            )

@@ -10,10 +10,17 @@ from safegen.policy.pii import SensitiveAction, SensitiveMatch
 from safegen.policy.topics import TopicMatch
 from safegen.v1 import common_pb2
 
-_STRENGTH = {common_pb2.FILTER_STRENGTH_NONE: Level.NONE, common_pb2.FILTER_STRENGTH_LOW: Level.LOW,
-             common_pb2.FILTER_STRENGTH_MEDIUM: Level.MEDIUM, common_pb2.FILTER_STRENGTH_HIGH: Level.HIGH}
-_BLOCKED, _NONE, _ANON = (common_pb2.POLICY_ACTION_BLOCKED, common_pb2.POLICY_ACTION_NONE,
-                          common_pb2.POLICY_ACTION_ANONYMIZED)
+_STRENGTH = {
+    common_pb2.FILTER_STRENGTH_NONE: Level.NONE,
+    common_pb2.FILTER_STRENGTH_LOW: Level.LOW,
+    common_pb2.FILTER_STRENGTH_MEDIUM: Level.MEDIUM,
+    common_pb2.FILTER_STRENGTH_HIGH: Level.HIGH,
+}
+_BLOCKED, _NONE, _ANON = (
+    common_pb2.POLICY_ACTION_BLOCKED,
+    common_pb2.POLICY_ACTION_NONE,
+    common_pb2.POLICY_ACTION_ANONYMIZED,
+)
 
 
 def tightening(items: Iterable[common_pb2.FilterTightening]) -> dict[Category, tuple[Level | None, Level | None]]:
@@ -50,9 +57,16 @@ def word_action(m: WordMatch) -> common_pb2.PolicyAction:
 
 
 def topic_results(matches: list[TopicMatch], shadow: bool) -> list[common_pb2.TopicResult]:
-    return [common_pb2.TopicResult(
-        name=t.name, type="DENY", detected=t.detected, score=t.score,
-        action=_BLOCKED if t.detected and t.action.value == "BLOCK" and not shadow else _NONE) for t in matches]
+    return [
+        common_pb2.TopicResult(
+            name=t.name,
+            type="DENY",
+            detected=t.detected,
+            score=t.score,
+            action=_BLOCKED if t.detected and t.action.value == "BLOCK" and not shadow else _NONE,
+        )
+        for t in matches
+    ]
 
 
 def sensitive_results(matches: list[SensitiveMatch], shadow: bool) -> list[common_pb2.SensitiveInformationResult]:
@@ -62,7 +76,16 @@ def sensitive_results(matches: list[SensitiveMatch], shadow: bool) -> list[commo
             action = _NONE
         else:
             action = _BLOCKED if s.action == SensitiveAction.BLOCK else _ANON
-        out.append(common_pb2.SensitiveInformationResult(
-            type=s.name, regex=s.kind.value == "REGEX", match=s.match, start=s.start, end=s.end, detected=True,
-            action=action, configured_action=s.action.value))
+        out.append(
+            common_pb2.SensitiveInformationResult(
+                type=s.name,
+                regex=s.kind.value == "REGEX",
+                match=s.match,
+                start=s.start,
+                end=s.end,
+                detected=True,
+                action=action,
+                configured_action=s.action.value,
+            )
+        )
     return out

@@ -36,21 +36,31 @@ MAX_MESSAGE_BYTES = 96 * 1024 * 1024
 # the base it subclasses, so main and tests hand the factory servicer objects and nothing else.
 #: (generated servicer base, its add_..._to_server, the full service name); servicers are untyped (Any).
 _SERVICES: list[tuple[type, Callable[[Any, grpc.aio.Server], None], str]] = [
-    (text_moderation_pb2_grpc.TextModerationServiceServicer,
-     text_moderation_pb2_grpc.add_TextModerationServiceServicer_to_server,
-     text_moderation_pb2.DESCRIPTOR.services_by_name["TextModerationService"].full_name),
-    (image_moderation_pb2_grpc.ImageModerationServiceServicer,
-     image_moderation_pb2_grpc.add_ImageModerationServiceServicer_to_server,
-     image_moderation_pb2.DESCRIPTOR.services_by_name["ImageModerationService"].full_name),
-    (image_generation_pb2_grpc.ImageGenerationServiceServicer,
-     image_generation_pb2_grpc.add_ImageGenerationServiceServicer_to_server,
-     image_generation_pb2.DESCRIPTOR.services_by_name["ImageGenerationService"].full_name),
-    (safe_generation_pb2_grpc.SafeGenerationServiceServicer,
-     safe_generation_pb2_grpc.add_SafeGenerationServiceServicer_to_server,
-     safe_generation_pb2.DESCRIPTOR.services_by_name["SafeGenerationService"].full_name),
-    (guardrail_pb2_grpc.GuardrailServiceServicer,
-     guardrail_pb2_grpc.add_GuardrailServiceServicer_to_server,
-     guardrail_pb2.DESCRIPTOR.services_by_name["GuardrailService"].full_name),
+    (
+        text_moderation_pb2_grpc.TextModerationServiceServicer,
+        text_moderation_pb2_grpc.add_TextModerationServiceServicer_to_server,
+        text_moderation_pb2.DESCRIPTOR.services_by_name["TextModerationService"].full_name,
+    ),
+    (
+        image_moderation_pb2_grpc.ImageModerationServiceServicer,
+        image_moderation_pb2_grpc.add_ImageModerationServiceServicer_to_server,
+        image_moderation_pb2.DESCRIPTOR.services_by_name["ImageModerationService"].full_name,
+    ),
+    (
+        image_generation_pb2_grpc.ImageGenerationServiceServicer,
+        image_generation_pb2_grpc.add_ImageGenerationServiceServicer_to_server,
+        image_generation_pb2.DESCRIPTOR.services_by_name["ImageGenerationService"].full_name,
+    ),
+    (
+        safe_generation_pb2_grpc.SafeGenerationServiceServicer,
+        safe_generation_pb2_grpc.add_SafeGenerationServiceServicer_to_server,
+        safe_generation_pb2.DESCRIPTOR.services_by_name["SafeGenerationService"].full_name,
+    ),
+    (
+        guardrail_pb2_grpc.GuardrailServiceServicer,
+        guardrail_pb2_grpc.add_GuardrailServiceServicer_to_server,
+        guardrail_pb2.DESCRIPTOR.services_by_name["GuardrailService"].full_name,
+    ),
 ]
 
 
@@ -112,8 +122,10 @@ async def create_server(
         # port on loopback: API keys still apply there, and nothing outside the pod can reach it.
         own_port = server.add_insecure_port(f"127.0.0.1:{tls_settings.loopback_port}") if port else 0
         if port and not own_port:
-            raise OSError(f"cannot bind the loopback port 127.0.0.1:{tls_settings.loopback_port} "
-                          f"(SAFEGEN_LOOPBACK_PORT): it is in use")
+            raise OSError(
+                f"cannot bind the loopback port 127.0.0.1:{tls_settings.loopback_port} "
+                f"(SAFEGEN_LOOPBACK_PORT): it is in use"
+            )
         _LOOPBACK[port] = own_port
     if port == 0:
         raise OSError(f"cannot bind {address}: the port is in use or the address is invalid")
@@ -140,8 +152,13 @@ def in_process_target(target: str) -> str:
     return target
 
 
-async def drain(server: grpc.aio.Server, health_servicer: health.aio.HealthServicer,
-                grace_seconds: float, delay_seconds: float = 0.0, servicers: Sequence[object] = ()) -> None:
+async def drain(
+    server: grpc.aio.Server,
+    health_servicer: health.aio.HealthServicer,
+    grace_seconds: float,
+    delay_seconds: float = 0.0,
+    servicers: Sequence[object] = (),
+) -> None:
     """Graceful stop: every health status NOT_SERVING (load balancers stop sending), an optional delay
     so endpoint removal propagates, then in-flight RPCs get `grace_seconds` to finish.
 

@@ -29,8 +29,9 @@ class Env:
     def str(self, name: builtins.str, default: builtins.str = "") -> builtins.str:
         return self.env.get(name, default).strip()
 
-    def int(self, name: builtins.str, default: builtins.int, lo: builtins.int | None = None,
-            hi: builtins.int | None = None) -> builtins.int:
+    def int(
+        self, name: builtins.str, default: builtins.int, lo: builtins.int | None = None, hi: builtins.int | None = None
+    ) -> builtins.int:
         raw = self.env.get(name)
         if raw is None or raw.strip() == "":
             value = default
@@ -43,8 +44,13 @@ class Env:
             raise SettingsError(f"{name}={value}: must be between {lo} and {hi}")
         return value
 
-    def float(self, name: builtins.str, default: builtins.float, lo: builtins.float | None = None,
-              hi: builtins.float | None = None) -> builtins.float:
+    def float(
+        self,
+        name: builtins.str,
+        default: builtins.float,
+        lo: builtins.float | None = None,
+        hi: builtins.float | None = None,
+    ) -> builtins.float:
         raw = self.env.get(name)
         if raw is None or raw.strip() == "":
             value = default
@@ -106,8 +112,11 @@ class AwsSettings:
         from botocore.config import Config
 
         # total_max_attempts counts the first call too (botocore's max_attempts counts only retries).
-        cfg = Config(retries={"total_max_attempts": max(1, self.max_attempts), "mode": "standard"},
-                     connect_timeout=self.connect_timeout_s, read_timeout=self.read_timeout_s)
+        cfg = Config(
+            retries={"total_max_attempts": max(1, self.max_attempts), "mode": "standard"},
+            connect_timeout=self.connect_timeout_s,
+            read_timeout=self.read_timeout_s,
+        )
         kwargs: dict[str, Any] = {"config": cfg}
         if self.region:
             kwargs["region_name"] = self.region

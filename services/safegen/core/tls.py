@@ -80,12 +80,15 @@ class TlsSettings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> "TlsSettings":
         e = Env(env)
         s = cls(
-            cert_file=e.str("SAFEGEN_TLS_CERT_FILE"), key_file=e.str("SAFEGEN_TLS_KEY_FILE"),
+            cert_file=e.str("SAFEGEN_TLS_CERT_FILE"),
+            key_file=e.str("SAFEGEN_TLS_KEY_FILE"),
             client_ca_file=e.str("SAFEGEN_TLS_CLIENT_CA_FILE"),
             loopback_port=e.int("SAFEGEN_LOOPBACK_PORT", 0, 0, 65535),
-            backend_ca_file=e.str("SAFEGEN_BACKEND_TLS_CA_FILE"), backend_cert_file=e.str("SAFEGEN_BACKEND_TLS_CERT_FILE"),
+            backend_ca_file=e.str("SAFEGEN_BACKEND_TLS_CA_FILE"),
+            backend_cert_file=e.str("SAFEGEN_BACKEND_TLS_CERT_FILE"),
             backend_key_file=e.str("SAFEGEN_BACKEND_TLS_KEY_FILE"),
-            backend_server_name=e.str("SAFEGEN_BACKEND_TLS_SERVER_NAME"))
+            backend_server_name=e.str("SAFEGEN_BACKEND_TLS_SERVER_NAME"),
+        )
         s.validate()
         return s
 
@@ -93,16 +96,21 @@ class TlsSettings:
         if bool(self.cert_file) != bool(self.key_file):
             raise SettingsError("SAFEGEN_TLS_CERT_FILE and SAFEGEN_TLS_KEY_FILE must be set together")
         if self.client_ca_file and not self.cert_file:
-            raise SettingsError("SAFEGEN_TLS_CLIENT_CA_FILE (mTLS) needs SAFEGEN_TLS_CERT_FILE and SAFEGEN_TLS_KEY_FILE")
+            raise SettingsError(
+                "SAFEGEN_TLS_CLIENT_CA_FILE (mTLS) needs SAFEGEN_TLS_CERT_FILE and SAFEGEN_TLS_KEY_FILE"
+            )
         if bool(self.backend_cert_file) != bool(self.backend_key_file):
             raise SettingsError("SAFEGEN_BACKEND_TLS_CERT_FILE and SAFEGEN_BACKEND_TLS_KEY_FILE must be set together")
         if self.backend_cert_file and not self.backend_ca_file:
             raise SettingsError("SAFEGEN_BACKEND_TLS_CERT_FILE needs SAFEGEN_BACKEND_TLS_CA_FILE (the backends' CA)")
-        for var, path in (("SAFEGEN_TLS_CERT_FILE", self.cert_file), ("SAFEGEN_TLS_KEY_FILE", self.key_file),
-                          ("SAFEGEN_TLS_CLIENT_CA_FILE", self.client_ca_file),
-                          ("SAFEGEN_BACKEND_TLS_CA_FILE", self.backend_ca_file),
-                          ("SAFEGEN_BACKEND_TLS_CERT_FILE", self.backend_cert_file),
-                          ("SAFEGEN_BACKEND_TLS_KEY_FILE", self.backend_key_file)):
+        for var, path in (
+            ("SAFEGEN_TLS_CERT_FILE", self.cert_file),
+            ("SAFEGEN_TLS_KEY_FILE", self.key_file),
+            ("SAFEGEN_TLS_CLIENT_CA_FILE", self.client_ca_file),
+            ("SAFEGEN_BACKEND_TLS_CA_FILE", self.backend_ca_file),
+            ("SAFEGEN_BACKEND_TLS_CERT_FILE", self.backend_cert_file),
+            ("SAFEGEN_BACKEND_TLS_KEY_FILE", self.backend_key_file),
+        ):
             if path:
                 _read(var, path)
         if self.cert_file:
@@ -163,7 +171,9 @@ class ServerTls:
 
         seen = [self.generation]
 
-        def fetch() -> grpc.ServerCertificateConfiguration | None:  # grpc calls this before each handshake; None keeps the current configuration
+        def fetch() -> (
+            grpc.ServerCertificateConfiguration | None
+        ):  # grpc calls this before each handshake; None keeps the current configuration
             gen = self._maybe_reload()
             if gen == seen[0]:
                 return None
@@ -171,7 +181,8 @@ class ServerTls:
             return self._grpc_config()
 
         return grpc.dynamic_ssl_server_credentials(
-            self._grpc_config(), fetch, require_client_authentication=bool(self.settings.client_ca_file))
+            self._grpc_config(), fetch, require_client_authentication=bool(self.settings.client_ca_file)
+        )
 
     # -- HTTP ------------------------------------------------------------------------------
 

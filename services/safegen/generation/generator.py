@@ -58,12 +58,15 @@ class ImageGenerator:
             # Named by model as well as backend kind: "diffusers" alone hid that the bundled model runs.
             raise ResourceExhausted(
                 f"image generation is busy: the {self.backend.name} backend running {self.backend.model_id} "
-                f"has {self.backend.max_concurrency} running and {self.max_queue} waiting; retry later")
+                f"has {self.backend.max_concurrency} running and {self.max_queue} waiting; retry later"
+            )
         key = current_principal.get().share_id  # the API key this call is for (None without keys)
         if key is not None and self._by_key.get(key, 0) >= self.key_share:
             raise ResourceExhausted(
                 f"API key {key!r} already has {self.key_share} generations running or waiting, its share of this "
-                f"backend's {limit} places; retry when one finishes", retry_after_s=1.0)
+                f"backend's {limit} places; retry when one finishes",
+                retry_after_s=1.0,
+            )
         deadline = None if timeout is None else time.monotonic() + timeout
         self._admitted += 1
         if key is not None:
@@ -94,6 +97,7 @@ class ImageGenerator:
         token = CancelToken(deadline)
         progress = None
         if on_progress is not None:
+
             def progress(step: int, total: int) -> None:
                 loop.call_soon_threadsafe(on_progress, step, total)
 

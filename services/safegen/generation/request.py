@@ -125,19 +125,20 @@ def validate(request: GenerationRequest, limits: Limits) -> GenerationRequest:
     if not prompt:
         raise InvalidArgument("prompt is required: allowed 1 to %d characters" % limits.max_prompt_chars)
     if len(prompt) > limits.max_prompt_chars:
-        raise InvalidArgument(
-            f"prompt has {len(prompt)} characters: allowed 1 to {limits.max_prompt_chars}")
+        raise InvalidArgument(f"prompt has {len(prompt)} characters: allowed 1 to {limits.max_prompt_chars}")
     if len(request.negative_prompt) > limits.max_negative_prompt_chars:
         raise InvalidArgument(
             f"negative_prompt has {len(request.negative_prompt)} characters: "
-            f"allowed 0 to {limits.max_negative_prompt_chars}")
+            f"allowed 0 to {limits.max_negative_prompt_chars}"
+        )
     width = request.width or limits.default_width
     height = request.height or limits.default_height
     for name, value in (("width", width), ("height", height)):
         if value % limits.size_multiple or not limits.min_size <= value <= limits.max_size:
             raise InvalidArgument(
                 f"{name}={value} is not allowed: use a multiple of {limits.size_multiple} "
-                f"from {limits.min_size} to {limits.max_size}")
+                f"from {limits.min_size} to {limits.max_size}"
+            )
     steps = request.steps or limits.default_steps
     _check_range("steps", steps, limits.min_steps, limits.max_steps)
     num_images = request.num_images or 1

@@ -57,9 +57,13 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServiceServicer):
     async def StreamGenerateImages(self, request, context):
         domain = to_domain(request, self.registry)
         events: asyncio.Queue = asyncio.Queue()
-        task = asyncio.ensure_future(self.generator.generate(
-            domain, on_progress=lambda step, total: events.put_nowait((step, total)),
-            timeout=context.time_remaining()))
+        task = asyncio.ensure_future(
+            self.generator.generate(
+                domain,
+                on_progress=lambda step, total: events.put_nowait((step, total)),
+                timeout=context.time_remaining(),
+            )
+        )
         try:
             while not task.done():
                 getter = asyncio.ensure_future(events.get())
@@ -84,8 +88,9 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServiceServicer):
         self.generator.close()
 
 
-def create_servicer(registry: GuardrailRegistry, env: Mapping[str, str] | None = None,
-                    backend=None) -> ImageGenerationServicer:
+def create_servicer(
+    registry: GuardrailRegistry, env: Mapping[str, str] | None = None, backend=None
+) -> ImageGenerationServicer:
     """Reads SAFEGEN_GEN_* settings, builds (or takes) the backend, loads the model, builds the servicer."""
     settings = GenerationSettings.from_env(env)
     generator = ImageGenerator(backend if backend is not None else build_backend(settings), settings.max_queue)

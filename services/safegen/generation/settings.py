@@ -98,7 +98,8 @@ class GenerationSettings:
             raise SettingsError("SAFEGEN_GEN_BACKEND=sagemaker needs SAFEGEN_GEN_SAGEMAKER_ENDPOINT")
         if bool(s.bedrock_guardrail_id) != bool(s.bedrock_guardrail_version):
             raise SettingsError(
-                "SAFEGEN_GEN_BEDROCK_GUARDRAIL_ID and SAFEGEN_GEN_BEDROCK_GUARDRAIL_VERSION must be set together")
+                "SAFEGEN_GEN_BEDROCK_GUARDRAIL_ID and SAFEGEN_GEN_BEDROCK_GUARDRAIL_VERSION must be set together"
+            )
         return s
 
     @property

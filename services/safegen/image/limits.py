@@ -57,7 +57,8 @@ class ImageLimits:
             raise SettingsError(
                 f"SAFEGEN_IMAGE_DECODE_BUDGET_MB={limits.decode_budget_mb}: one legal "
                 f"{limits.max_width}x{limits.max_height} RGBA PNG decodes to {largest} MB; raise the budget to at "
-                f"least that or lower SAFEGEN_IMAGE_MAX_SIDE")
+                f"least that or lower SAFEGEN_IMAGE_MAX_SIDE"
+            )
         return limits
 
     @property
@@ -92,8 +93,16 @@ def sniff_format(data: bytes) -> str | None:
 
 
 def _describe_magic(data: bytes) -> str:
-    known = {b"GIF8": "GIF", b"RIFF": "RIFF/WebP", b"BM": "BMP", b"II*\x00": "TIFF", b"MM\x00*": "TIFF",
-             b"%PDF": "PDF", b"<svg": "SVG", b"<?xm": "XML/SVG"}
+    known = {
+        b"GIF8": "GIF",
+        b"RIFF": "RIFF/WebP",
+        b"BM": "BMP",
+        b"II*\x00": "TIFF",
+        b"MM\x00*": "TIFF",
+        b"%PDF": "PDF",
+        b"<svg": "SVG",
+        b"<?xm": "XML/SVG",
+    }
     for magic, name in known.items():
         if data.startswith(magic):
             return f"{name} data"
@@ -110,11 +119,14 @@ def check_header(index: int, data: bytes, limits: ImageLimits) -> ValidImage:
     if len(data) > limits.max_bytes:
         raise InvalidArgument(
             f"{where}: {_bytes_text(len(data))} exceeds the {limits.max_bytes / MB:g} MB "
-            f"({_bytes_text(limits.max_bytes)}) limit")
+            f"({_bytes_text(limits.max_bytes)}) limit"
+        )
     fmt = sniff_format(data)
     if fmt is None:
-        raise InvalidArgument(f"{where}: unsupported format ({_describe_magic(data)}); only PNG and JPEG are accepted, "
-                              f"judged by the file's bytes")
+        raise InvalidArgument(
+            f"{where}: unsupported format ({_describe_magic(data)}); only PNG and JPEG are accepted, "
+            f"judged by the file's bytes"
+        )
     try:
         with warnings.catch_warnings():
             # Pillow warns above its own MAX_IMAGE_PIXELS; we apply our stricter limit just below.
@@ -132,7 +144,8 @@ def check_header(index: int, data: bytes, limits: ImageLimits) -> ValidImage:
     if width > limits.max_width or height > limits.max_height:
         raise InvalidArgument(
             f"{where}: {width}x{height} pixels exceeds the {limits.max_width}x{limits.max_height} pixel limit "
-            f"(refused before decoding)")
+            f"(refused before decoding)"
+        )
     return ValidImage(index, data, fmt, width, height, decode_bytes=decode_cost(fmt, mode, width, height))
 
 
@@ -219,8 +232,9 @@ class RateLimiter:
     once the bucket has refilled, even when the configured rate is below the per-request limit.
     """
 
-    def __init__(self, rate_per_s: float, capacity: float | None = None, clock=time.monotonic,
-                 scope: str = "per process"):
+    def __init__(
+        self, rate_per_s: float, capacity: float | None = None, clock=time.monotonic, scope: str = "per process"
+    ):
         self.rate = float(rate_per_s)
         self.scope = scope
         self.capacity = float(capacity if capacity is not None else max(rate_per_s, 1.0))
@@ -237,7 +251,9 @@ class RateLimiter:
         # The request is over the budget, not any one image of it: no images[i] here.
         raise ResourceExhausted(
             f"images: rate limit of {self.rate:g} images/s {self.scope} exceeded "
-            f"({n} images in this request, {have} allowed now); retry in {wait:.2f} s", retry_after_s=wait)
+            f"({n} images in this request, {have} allowed now); retry in {wait:.2f} s",
+            retry_after_s=wait,
+        )
 
 
 class DecodeBudget:
@@ -260,7 +276,9 @@ class DecodeBudget:
             if not self._cond.wait_for(lambda: self._used + n <= self.budget, timeout=self.wait_s):
                 raise ResourceExhausted(
                     f"{where}: the decoded-image budget of {self.budget // MB} MB per process is in use by other "
-                    f"requests (this image needs {-(-n // MB)} MB decoded); retry shortly", retry_after_s=1.0)
+                    f"requests (this image needs {-(-n // MB)} MB decoded); retry shortly",
+                    retry_after_s=1.0,
+                )
             self._used += n
 
     def release(self, n: int) -> None:

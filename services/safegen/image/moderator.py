@@ -8,26 +8,48 @@ from typing import Protocol, Sequence
 
 from prometheus_client import Counter, Histogram
 
-from safegen.core.types import (CATEGORIES, Category, CategoryScore, FilterVerdict, Label, Level, Modality, Source,
-                                TextLine, intervenes)
+from safegen.core.types import (
+    CATEGORIES,
+    Category,
+    CategoryScore,
+    FilterVerdict,
+    Label,
+    Level,
+    Modality,
+    Source,
+    TextLine,
+    intervenes,
+)
 from safegen.errors import FailedPrecondition
 from safegen.image.backends.base import ImageDetector
 from safegen.image.backends.coverage import Coverage, coverage_of
 from safegen.image.limits import MB
-from safegen.image.limits import (DecodeBudget, ImageLimits, RateLimiter, ValidImage, check_count, check_header,
-                                  decode_within)
+from safegen.image.limits import (
+    DecodeBudget,
+    ImageLimits,
+    RateLimiter,
+    ValidImage,
+    check_count,
+    check_header,
+    decode_within,
+)
 from safegen.policy import Guardrail, GuardrailRegistry
 
 #: Categories that apply to images, in Category order (prompt attacks are text-only).
 IMAGE_CATEGORIES: tuple[Category, ...] = tuple(c for c in CATEGORIES if c != Category.PROMPT_ATTACK)
 
 DETECT_SECONDS = Histogram(
-    "safegen_image_detect_seconds", "Detector time per image (decode excluded)", ["backend"],
-    buckets=(0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56))
+    "safegen_image_detect_seconds",
+    "Detector time per image (decode excluded)",
+    ["backend"],
+    buckets=(0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56),
+)
 REJECTED = Counter("safegen_image_rejected_total", "Image requests refused by an input limit", ["reason"])
 TEXT_SECONDS = Histogram(
-    "safegen_image_text_check_seconds", "Text moderation of the text read in one image (images with text only)",
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32))
+    "safegen_image_text_check_seconds",
+    "Text moderation of the text read in one image (images with text only)",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32),
+)
 #: Bedrock reads up to 100 words of an image's text; so do we (a poster of small print stays bounded).
 MAX_IMAGE_WORDS = 100
 
@@ -48,7 +70,6 @@ def text_checker_for(detector: ImageDetector, registry: GuardrailRegistry, env=N
     from safegen.text.settings import TextSettings
 
     return TextModerator(registry, build_backend(TextSettings.from_env(env), env))
-
 
 
 @dataclass(frozen=True)
@@ -77,10 +98,17 @@ class ImageModerator:
     and categories), judged with the guardrail's IMAGE strengths. `managed` is the backend that takes the
     images of guardrails requiring coverage the detector lacks (safegen.requireImageCoverage)."""
 
-    def __init__(self, detector: ImageDetector, registry: GuardrailRegistry, limits: ImageLimits | None = None,
-                 min_confidence: float = 0.0, rate_limiter: RateLimiter | None = None,
-                 text: TextChecker | None = None, managed: ImageDetector | None = None,
-                 text_min_confidence: Level = Level.LOW):
+    def __init__(
+        self,
+        detector: ImageDetector,
+        registry: GuardrailRegistry,
+        limits: ImageLimits | None = None,
+        min_confidence: float = 0.0,
+        rate_limiter: RateLimiter | None = None,
+        text: TextChecker | None = None,
+        managed: ImageDetector | None = None,
+        text_min_confidence: Level = Level.LOW,
+    ):
         self.detector = detector
         self.registry = registry
         self.limits = limits or ImageLimits()
@@ -95,8 +123,9 @@ class ImageModerator:
         self.managed_coverage = tuple(coverage_of(managed)) if managed is not None else ()
 
     def _new_rate(self, scope: str) -> RateLimiter:
-        return RateLimiter(self.limits.rate_per_s, capacity=max(self.limits.rate_per_s, self.limits.max_images),
-                           scope=scope)
+        return RateLimiter(
+            self.limits.rate_per_s, capacity=max(self.limits.rate_per_s, self.limits.max_images), scope=scope
+        )
 
     def _rate_for(self, caller: str | None) -> RateLimiter | None:
         if caller is None:
@@ -126,7 +155,8 @@ class ImageModerator:
             f"guardrail {guardrail.id!r} requires image coverage of {', '.join(c.category.value for c in missing)}, "
             f"which the {self.detector.name} image backend does not cover: {what}. Configure "
             f"SAFEGEN_IMAGE_COVERAGE_BACKEND=rekognition or bedrock, or remove the category from "
-            f"safegen.requireImageCoverage")
+            f"safegen.requireImageCoverage"
+        )
 
     def resolve(self, guardrail: str | Guardrail = "", version: str = "", tighten=None) -> Guardrail:
         """The guardrail a request names (NOT_FOUND lists the known ones), tightened for this call if asked.
@@ -134,7 +164,9 @@ class ImageModerator:
         g = guardrail if isinstance(guardrail, Guardrail) else self.registry.get(guardrail, version)
         return g.tightened(tighten) if tighten else g
 
-    def admit(self, images: Sequence[bytes], guardrail: str | Guardrail = "", caller: str | None = None) -> list[ValidImage]:
+    def admit(
+        self, images: Sequence[bytes], guardrail: str | Guardrail = "", caller: str | None = None
+    ) -> list[ValidImage]:
         """The cheap checks, before the request waits for a worker: guardrail, count, the caller's image
         rate, and every header (format, bytes, dimensions) without decoding a pixel.
 
@@ -151,14 +183,21 @@ class ImageModerator:
             REJECTED.labels(type(e).__name__).inc()
             raise
 
-    def moderate(self, images: Sequence[bytes], source: Source = Source.OUTPUT,
-                 guardrail_id: str = "", caller: str | None = None, guardrail_version: str = "",
-                 tighten=None) -> list[ImageVerdict]:
+    def moderate(
+        self,
+        images: Sequence[bytes],
+        source: Source = Source.OUTPUT,
+        guardrail_id: str = "",
+        caller: str | None = None,
+        guardrail_version: str = "",
+        tighten=None,
+    ) -> list[ImageVerdict]:
         guardrail = self.resolve(guardrail_id, guardrail_version, tighten)
         return self.judge(self.admit(images, guardrail, caller), source, guardrail)
 
-    def judge(self, valid: list[ValidImage], source: Source = Source.OUTPUT,
-              guardrail: str | Guardrail = "") -> list[ImageVerdict]:
+    def judge(
+        self, valid: list[ValidImage], source: Source = Source.OUTPUT, guardrail: str | Guardrail = ""
+    ) -> list[ImageVerdict]:
         """Decodes (within the process's decode budget), runs the detector and applies the guardrail."""
         guardrail = self.resolve(guardrail)
         detector, coverage = self.route(guardrail)
@@ -172,7 +211,9 @@ class ImageModerator:
         t0 = time.perf_counter()
         assess_for = getattr(detector, "assess_for", None)
         if assess_for is not None:  # the local models: skip those whose categories this guardrail ignores
-            needed = frozenset(c for c in IMAGE_CATEGORIES if guardrail.strength(c, source, Modality.IMAGE) > Level.NONE)
+            needed = frozenset(
+                c for c in IMAGE_CATEGORIES if guardrail.strength(c, source, Modality.IMAGE) > Level.NONE
+            )
             assessments = assess_for(valid, source, needed, self.text is not None and reads_text(guardrail, source))
         else:
             assessments = detector.assess(valid, source)
@@ -191,8 +232,11 @@ class ImageModerator:
                         scores[cat] = sc
             filters = guardrail.evaluate(scores, source, Modality.IMAGE, IMAGE_CATEGORIES)
             detected = {f.category for f in filters if f.intervenes}  # detect-only filters never act
-            labels = [lb for lb in list(a.labels) + extra
-                      if lb.confidence >= self.min_confidence or lb.category in detected or lb.name == "Text"]
+            labels = [
+                lb
+                for lb in list(a.labels) + extra
+                if lb.confidence >= self.min_confidence or lb.category in detected or lb.name == "Text"
+            ]
             boxed = {lb.category for lb in labels if lb.box is not None}
             text_outside = any(lb.name == "Text" and lb.category not in detected for lb in extra)
             if (detected - boxed and boxed & detected) or (text_outside and detected):
@@ -200,9 +244,22 @@ class ImageModerator:
                 # regions of SEXUAL would otherwise leave an unlocalized VIOLENCE verdict (or a line that
                 # intervened by a banned word alone) unblurred.
                 labels = [replace(lb, box=None) for lb in labels]
-            verdicts.append(ImageVerdict(v.index, bool(detected) or words_hit, filters, labels, v.format, v.width,
-                                         v.height, detector.name, coverage, guardrail.id, guardrail.version_name,
-                                         any(f.detected for f in filters) or words_hit))
+            verdicts.append(
+                ImageVerdict(
+                    v.index,
+                    bool(detected) or words_hit,
+                    filters,
+                    labels,
+                    v.format,
+                    v.width,
+                    v.height,
+                    detector.name,
+                    coverage,
+                    guardrail.id,
+                    guardrail.version_name,
+                    any(f.detected for f in filters) or words_hit,
+                )
+            )
         return verdicts
 
     def _check_text(self, lines: list[TextLine], source: Source, guardrail: Guardrail):
@@ -215,7 +272,7 @@ class ImageModerator:
             words = ln.text.split()
             if n >= MAX_IMAGE_WORDS or not words:
                 break
-            kept.append(replace(ln, text=" ".join(words[:MAX_IMAGE_WORDS - n])))
+            kept.append(replace(ln, text=" ".join(words[: MAX_IMAGE_WORDS - n])))
             n += len(words)
         if not kept:
             return {}, [], False
@@ -227,13 +284,20 @@ class ImageModerator:
 
         def hits(verdict) -> list[Category]:
             """The image categories this text verdict makes intervene under the IMAGE strengths, strongest first."""
-            fs = [f for f in verdict.filters if f.category in IMAGE_CATEGORIES
-                  and intervenes(guardrail.strength(f.category, source, Modality.IMAGE), level(f))]
+            fs = [
+                f
+                for f in verdict.filters
+                if f.category in IMAGE_CATEGORIES
+                and intervenes(guardrail.strength(f.category, source, Modality.IMAGE), level(f))
+            ]
             return [f.category for f in sorted(fs, key=lambda f: (f.confidence, f.score), reverse=True)]
 
         # The verdict comes from the whole text, as a prompt's would; lines only localize it.
-        scores = {f.category: CategoryScore(f.category, round(float(f.score), 4), level(f))
-                  for f in whole.filters if f.category in IMAGE_CATEGORIES}
+        scores = {
+            f.category: CategoryScore(f.category, round(float(f.score), 4), level(f))
+            for f in whole.filters
+            if f.category in IMAGE_CATEGORIES
+        }
         whole_hits = hits(whole)
         if not whole_hits and not _acting(whole.words):
             return scores, [], False
@@ -244,11 +308,23 @@ class ImageModerator:
         labels: list[Label] = []
         for ln, v, cats in zip(kept, per_line, line_cats, strict=True):
             cats = cats + spread
-            if not cats and _acting(v.words):  # a banned word alone: the line's strongest category, even below thresholds
+            if not cats and _acting(
+                v.words
+            ):  # a banned word alone: the line's strongest category, even below thresholds
                 cats = [max((f for f in v.filters if f.category in IMAGE_CATEGORIES), key=lambda f: f.score).category]
             # One label per line and intervening category, so every category's regions are complete.
-            labels.extend(Label("Text", "", round(100.0 * ln.score, 2), 1, cat, ln.box,
-                                ln.text if guardrail.reveal_image_text else "") for cat in cats)
+            labels.extend(
+                Label(
+                    "Text",
+                    "",
+                    round(100.0 * ln.score, 2),
+                    1,
+                    cat,
+                    ln.box,
+                    ln.text if guardrail.reveal_image_text else "",
+                )
+                for cat in cats
+            )
         return scores, labels, bool(_acting(whole.words))
 
     def _text_verdict(self, text: str, source: Source, guardrail: Guardrail):

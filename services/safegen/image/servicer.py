@@ -26,12 +26,23 @@ from safegen.v1 import common_pb2, image_moderation_pb2, image_moderation_pb2_gr
 _WAITING = QUEUE_DEPTH.labels("image-moderation")
 INFLIGHT.labels("image-moderation")  # exported as 0 from the start: an autoscaler needs a value per pod
 
-_SOURCE = {common_pb2.SOURCE_INPUT: Source.INPUT, common_pb2.SOURCE_OUTPUT: Source.OUTPUT,
-           common_pb2.SOURCE_UNSPECIFIED: Source.OUTPUT}  # images default to generated output
-_LEVEL_CONF = {0: common_pb2.CONFIDENCE_NONE, 1: common_pb2.CONFIDENCE_LOW, 2: common_pb2.CONFIDENCE_MEDIUM,
-               3: common_pb2.CONFIDENCE_HIGH}
-_LEVEL_STRENGTH = {0: common_pb2.FILTER_STRENGTH_NONE, 1: common_pb2.FILTER_STRENGTH_LOW,
-                   2: common_pb2.FILTER_STRENGTH_MEDIUM, 3: common_pb2.FILTER_STRENGTH_HIGH}
+_SOURCE = {
+    common_pb2.SOURCE_INPUT: Source.INPUT,
+    common_pb2.SOURCE_OUTPUT: Source.OUTPUT,
+    common_pb2.SOURCE_UNSPECIFIED: Source.OUTPUT,
+}  # images default to generated output
+_LEVEL_CONF = {
+    0: common_pb2.CONFIDENCE_NONE,
+    1: common_pb2.CONFIDENCE_LOW,
+    2: common_pb2.CONFIDENCE_MEDIUM,
+    3: common_pb2.CONFIDENCE_HIGH,
+}
+_LEVEL_STRENGTH = {
+    0: common_pb2.FILTER_STRENGTH_NONE,
+    1: common_pb2.FILTER_STRENGTH_LOW,
+    2: common_pb2.FILTER_STRENGTH_MEDIUM,
+    3: common_pb2.FILTER_STRENGTH_HIGH,
+}
 
 
 def _category_pb(c: Category) -> int:
@@ -42,15 +53,29 @@ def verdict_to_pb(v: ImageVerdict) -> image_moderation_pb2.ImageModerationResult
     out = image_moderation_pb2.ImageModerationResult(
         index=v.index,
         action=common_pb2.ACTION_GUARDRAIL_INTERVENED if v.intervened else common_pb2.ACTION_NONE,
-        format=v.format, width=v.width, height=v.height,
-        detected_action=common_pb2.ACTION_GUARDRAIL_INTERVENED if v.detected else common_pb2.ACTION_NONE)
+        format=v.format,
+        width=v.width,
+        height=v.height,
+        detected_action=common_pb2.ACTION_GUARDRAIL_INTERVENED if v.detected else common_pb2.ACTION_NONE,
+    )
     for f in v.filters:
-        out.filters.add(category=_category_pb(f.category), score=f.score, confidence=_LEVEL_CONF[int(f.confidence)],
-                        filter_strength=_LEVEL_STRENGTH[int(f.strength)], detected=f.detected,
-                        action=policy_pb.filter_action(f))
+        out.filters.add(
+            category=_category_pb(f.category),
+            score=f.score,
+            confidence=_LEVEL_CONF[int(f.confidence)],
+            filter_strength=_LEVEL_STRENGTH[int(f.strength)],
+            detected=f.detected,
+            action=policy_pb.filter_action(f),
+        )
     for lb in v.labels:
-        m = out.labels.add(name=lb.name, parent_name=lb.parent_name, confidence=lb.confidence,
-                           taxonomy_level=lb.taxonomy_level, category=_category_pb(lb.category), text=lb.text)
+        m = out.labels.add(
+            name=lb.name,
+            parent_name=lb.parent_name,
+            confidence=lb.confidence,
+            taxonomy_level=lb.taxonomy_level,
+            category=_category_pb(lb.category),
+            text=lb.text,
+        )
         if lb.box is not None:
             m.bounding_box.left, m.bounding_box.top = lb.box.left, lb.box.top
             m.bounding_box.width, m.bounding_box.height = lb.box.width, lb.box.height
@@ -71,19 +96,22 @@ class ImageModerationServicer(image_moderation_pb2_grpc.ImageModerationServiceSe
         principal = current_principal.get()
         resp = await self.moderate(request, None if principal.internal else (principal.key.id if principal.key else ""))
         if self.audit is not None and not audit_pb.is_gateway_call(context):  # the gateway logs its own calls
-            self.audit.record(audit_pb.images_record(request, resp, audit_pb.request_id_of(context),
-                                                     time.perf_counter() - t0))
+            self.audit.record(
+                audit_pb.images_record(request, resp, audit_pb.request_id_of(context), time.perf_counter() - t0)
+            )
         return resp
 
-    async def moderate(self, request: image_moderation_pb2.ModerateImagesRequest,
-                       caller: str | None) -> image_moderation_pb2.ModerateImagesResponse:
+    async def moderate(
+        self, request: image_moderation_pb2.ModerateImagesRequest, caller: str | None
+    ) -> image_moderation_pb2.ModerateImagesResponse:
         """ModerateImages without the transport: the gRPC method, and the all-in-one gateway's in-process
         calls (caller None: not charged to anyone's image budget, the request that made the images paid).
         The request message is built in memory by the caller and never serialised."""
         source = _SOURCE[check_enum(request.source, common_pb2.Source.DESCRIPTOR, "source")]
         # Resolved once, here: the verdicts and the response name the same guardrail even if a reload lands.
-        guardrail = self.moderator.resolve(request.guardrail_id, request.guardrail_version,
-                                           policy_pb.tightening(request.tighten_filters))
+        guardrail = self.moderator.resolve(
+            request.guardrail_id, request.guardrail_version, policy_pb.tightening(request.tighten_filters)
+        )
         # Cheap checks here, on the event loop, so a request over its rate or limits never waits in the pool.
         valid = self.moderator.admit(list(request.images), guardrail, caller)
         loop = asyncio.get_running_loop()
@@ -104,19 +132,28 @@ class ImageModerationServicer(image_moderation_pb2_grpc.ImageModerationServiceSe
         coverage = verdicts[0].coverage if verdicts else self.moderator.coverage
         resp = image_moderation_pb2.ModerateImagesResponse(
             results=[verdict_to_pb(v) for v in verdicts],
-            guardrail_id=guardrail.id, guardrail_version=guardrail.version_name,
+            guardrail_id=guardrail.id,
+            guardrail_version=guardrail.version_name,
             backend=verdicts[0].backend if verdicts else self.moderator.backend,
-            coverage=[image_moderation_pb2.CategoryCoverage(category=_category_pb(c.category), covered=c.covered,
-                                                            detectors=list(c.detectors), gaps=c.gaps)
-                      for c in coverage])
+            coverage=[
+                image_moderation_pb2.CategoryCoverage(
+                    category=_category_pb(c.category), covered=c.covered, detectors=list(c.detectors), gaps=c.gaps
+                )
+                for c in coverage
+            ],
+        )
         return resp
 
     async def aclose(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def create_servicer(registry: GuardrailRegistry, env: Mapping[str, str] | None = None,
-                    detector: ImageDetector | None = None, text_moderator=None) -> ImageModerationServicer:
+def create_servicer(
+    registry: GuardrailRegistry,
+    env: Mapping[str, str] | None = None,
+    detector: ImageDetector | None = None,
+    text_moderator=None,
+) -> ImageModerationServicer:
     """Reads SAFEGEN_IMAGE_* settings, loads the detector (unless one is injected) and builds the servicer.
 
     When the detector reads text (local OCR), the text moderation of prompts (SAFEGEN_TEXT_* settings) is
@@ -125,7 +162,13 @@ def create_servicer(registry: GuardrailRegistry, env: Mapping[str, str] | None =
     det = detector if detector is not None else build_detector(settings, env)
     if text_moderator is None:
         text_moderator = text_checker_for(det, registry, env)
-    moderator = ImageModerator(det, registry, settings.limits, min_confidence=settings.min_confidence,
-                               text=text_moderator, managed=build_coverage_backend(settings, env),
-                               text_min_confidence=settings.text_min_confidence)
+    moderator = ImageModerator(
+        det,
+        registry,
+        settings.limits,
+        min_confidence=settings.min_confidence,
+        text=text_moderator,
+        managed=build_coverage_backend(settings, env),
+        text_min_confidence=settings.text_min_confidence,
+    )
     return ImageModerationServicer(moderator, settings.workers, process_audit_log(env))

@@ -62,8 +62,9 @@ class ImageSettings:
         detectors = tuple(d.strip().lower() for d in raw.split(",") if d.strip())
         bad = [d for d in detectors if d not in AVAILABLE]
         if bad or not detectors:
-            raise SettingsError(f"SAFEGEN_IMAGE_DETECTORS={raw!r}: unknown detector(s) {bad}; "
-                                f"choose from {', '.join(AVAILABLE)}")
+            raise SettingsError(
+                f"SAFEGEN_IMAGE_DETECTORS={raw!r}: unknown detector(s) {bad}; choose from {', '.join(AVAILABLE)}"
+            )
         s = cls(
             backend=e.enum("SAFEGEN_IMAGE_BACKEND", ImageBackendKind, ImageBackendKind.LOCAL),
             detectors=detectors,
@@ -79,7 +80,9 @@ class ImageSettings:
         if s.backend == ImageBackendKind.BEDROCK and not s.bedrock_guardrail_id:
             raise SettingsError("SAFEGEN_IMAGE_BEDROCK_GUARDRAIL_ID is required when SAFEGEN_IMAGE_BACKEND=bedrock")
         if s.coverage_backend == ImageBackendKind.BEDROCK and not s.bedrock_guardrail_id:
-            raise SettingsError("SAFEGEN_IMAGE_BEDROCK_GUARDRAIL_ID is required when SAFEGEN_IMAGE_COVERAGE_BACKEND=bedrock")
+            raise SettingsError(
+                "SAFEGEN_IMAGE_BEDROCK_GUARDRAIL_ID is required when SAFEGEN_IMAGE_COVERAGE_BACKEND=bedrock"
+            )
         return s
 
 

@@ -12,5 +12,16 @@ from safegen.policy.guardrail import (  # noqa: F401
 )
 from safegen.policy.registry import GuardrailRegistry, parse_version  # noqa: F401
 
-__all__ = ["DRAFT", "BlurMode", "ContentFilter", "FilterAction", "Guardrail", "GuardrailConfigError", "GuardrailMode",
-           "GuardrailRegistry", "ImageAction", "PromptAction", "parse_version"]
+__all__ = [
+    "DRAFT",
+    "BlurMode",
+    "ContentFilter",
+    "FilterAction",
+    "Guardrail",
+    "GuardrailConfigError",
+    "GuardrailMode",
+    "GuardrailRegistry",
+    "ImageAction",
+    "PromptAction",
+    "parse_version",
+]

@@ -159,15 +159,24 @@ class Guardrail:
                 if new is not None and new < old:
                     raise InvalidArgument(
                         f"tighten_filters: {cat.value} {label} strength {new.name} is looser than guardrail "
-                        f"'{self.id}' version {self.version_name}'s {old.name}; a request may only make a filter stricter")
+                        f"'{self.id}' version {self.version_name}'s {old.name}; a request may only make a filter stricter"
+                    )
             if out is not None and out > Level.NONE and cat == Category.PROMPT_ATTACK:
-                raise InvalidArgument("tighten_filters: PROMPT_ATTACK applies to input only; leave its output strength unset")
-            filters[cat] = replace(f, input_strength=inp if inp is not None else f.input_strength,
-                                   output_strength=out if out is not None else f.output_strength)
+                raise InvalidArgument(
+                    "tighten_filters: PROMPT_ATTACK applies to input only; leave its output strength unset"
+                )
+            filters[cat] = replace(
+                f,
+                input_strength=inp if inp is not None else f.input_strength,
+                output_strength=out if out is not None else f.output_strength,
+            )
         return replace(self, filters=filters)
 
     def evaluate(
-        self, scores: dict[Category, CategoryScore], source: Source, modality: Modality,
+        self,
+        scores: dict[Category, CategoryScore],
+        source: Source,
+        modality: Modality,
         categories: Iterable[Category] = CATEGORIES,
     ) -> list[FilterVerdict]:
         """One verdict per category: the detector's confidence against this guardrail's strength."""
@@ -177,8 +186,9 @@ class Guardrail:
             strength = self.strength(cat, source, modality)
             f = self.filters.get(cat)
             enforced = self.enforces(f.action(source)) if f else not self.shadow
-            verdicts.append(FilterVerdict(cat, float(s.score), s.confidence, strength,
-                                          intervenes(strength, s.confidence), enforced))
+            verdicts.append(
+                FilterVerdict(cat, float(s.score), s.confidence, strength, intervenes(strength, s.confidence), enforced)
+            )
         return verdicts
 
     @property
@@ -219,13 +229,39 @@ def _modalities(value: Any, where: str) -> frozenset[Modality]:
     return frozenset(_enum(Modality, v, where) for v in value)
 
 
-_TOP_KEYS = {"id", "name", "description", "contentPolicyConfig", "wordPolicyConfig",
-             "blockedInputMessaging", "blockedOutputsMessaging", "safegen",
-             "version", "topicPolicyConfig", "sensitiveInformationPolicyConfig"}
-_SAFEGEN_KEYS = {"negativePrompts", "unsafePromptAction", "unsafeImageAction", "blurMode", "maxRegenerations",
-                 "requireImageCoverage", "revealImageText", "mode", "topicThreshold"}
-_FILTER_KEYS = {"type", "inputStrength", "outputStrength", "inputModalities", "outputModalities",
-                "inputAction", "outputAction"}
+_TOP_KEYS = {
+    "id",
+    "name",
+    "description",
+    "contentPolicyConfig",
+    "wordPolicyConfig",
+    "blockedInputMessaging",
+    "blockedOutputsMessaging",
+    "safegen",
+    "version",
+    "topicPolicyConfig",
+    "sensitiveInformationPolicyConfig",
+}
+_SAFEGEN_KEYS = {
+    "negativePrompts",
+    "unsafePromptAction",
+    "unsafeImageAction",
+    "blurMode",
+    "maxRegenerations",
+    "requireImageCoverage",
+    "revealImageText",
+    "mode",
+    "topicThreshold",
+}
+_FILTER_KEYS = {
+    "type",
+    "inputStrength",
+    "outputStrength",
+    "inputModalities",
+    "outputModalities",
+    "inputAction",
+    "outputAction",
+}
 _WORD_KEYS = {"text", "inputAction", "outputAction", "inputEnabled", "outputEnabled"}
 _MANAGED_KEYS = {"type", "inputAction", "outputAction", "inputEnabled", "outputEnabled"}
 
@@ -259,8 +295,11 @@ def _check_keys(obj: dict[str, Any], allowed: set[str], where: str) -> None:
 def _interpolate(value: Any) -> Any:
     """Expands ${VAR} and ${VAR:default} in strings, so one file serves several environments."""
     if isinstance(value, str):
-        return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}",
-                      lambda m: os.environ.get(m.group(1), m.group(2) or ""), value)
+        return re.sub(
+            r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}",
+            lambda m: os.environ.get(m.group(1), m.group(2) or ""),
+            value,
+        )
     if isinstance(value, list):
         return [_interpolate(v) for v in value]
     if isinstance(value, dict):
@@ -294,11 +333,14 @@ def parse_guardrail(doc: dict[str, Any], where: str, default_id: str) -> Guardra
         if cat == Category.PROMPT_ATTACK and out != Level.NONE:
             raise GuardrailConfigError(f"{w}: PROMPT_ATTACK applies to input only; outputStrength must be NONE")
         filters[cat] = ContentFilter(
-            cat, _level(f.get("inputStrength", "NONE"), f"{w}.inputStrength"), out,
+            cat,
+            _level(f.get("inputStrength", "NONE"), f"{w}.inputStrength"),
+            out,
             _modalities(f.get("inputModalities"), f"{w}.inputModalities"),
             _modalities(f.get("outputModalities"), f"{w}.outputModalities"),
             _enum(FilterAction, f.get("inputAction", "BLOCK"), f"{w}.inputAction"),
-            _enum(FilterAction, f.get("outputAction", "BLOCK"), f"{w}.outputAction"))
+            _enum(FilterAction, f.get("outputAction", "BLOCK"), f"{w}.outputAction"),
+        )
     wp = doc.get("wordPolicyConfig") or {}
     _check_keys(wp, {"managedWordListsConfig", "wordsConfig"}, f"{where}: wordPolicyConfig")
     managed = False
@@ -316,7 +358,8 @@ def parse_guardrail(doc: dict[str, Any], where: str, default_id: str) -> Guardra
         text = str((wcfg or {}).get("text", "")).strip()
         if not text or len(text) > MAX_WORD_LENGTH:
             raise GuardrailConfigError(
-                f"{where}: wordPolicyConfig.wordsConfig[{i}].text must be 1-{MAX_WORD_LENGTH} characters")
+                f"{where}: wordPolicyConfig.wordsConfig[{i}].text must be 1-{MAX_WORD_LENGTH} characters"
+            )
         words.append(text)
         word_actions.append(_actions(wcfg, w))
     if len(words) > MAX_CUSTOM_WORDS:
@@ -339,30 +382,50 @@ def parse_guardrail(doc: dict[str, Any], where: str, default_id: str) -> Guardra
     if not isinstance(reveal, bool):
         raise GuardrailConfigError(f"{where}: safegen.revealImageText must be true or false")
     threshold = sg.get("topicThreshold", DEFAULT_TOPIC_THRESHOLD)
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 < threshold <= MAX_TOPIC_THRESHOLD:
+    if (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, (int, float))
+        or not 0.0 < threshold <= MAX_TOPIC_THRESHOLD
+    ):
         raise GuardrailConfigError(
-            f"{where}: safegen.topicThreshold must be a number in (0, {MAX_TOPIC_THRESHOLD:g}]; got {threshold!r}")
+            f"{where}: safegen.topicThreshold must be a number in (0, {MAX_TOPIC_THRESHOLD:g}]; got {threshold!r}"
+        )
     try:
         topics = parse_topic_policy(doc.get("topicPolicyConfig"), "topicPolicyConfig")
-        sensitive = parse_sensitive_policy(doc.get("sensitiveInformationPolicyConfig"),
-                                           "sensitiveInformationPolicyConfig")
+        sensitive = parse_sensitive_policy(
+            doc.get("sensitiveInformationPolicyConfig"), "sensitiveInformationPolicyConfig"
+        )
     except ValueError as e:
         raise GuardrailConfigError(f"{where}: {e}") from None
     return Guardrail(
-        id=gid, name=str(doc.get("name") or gid), description=str(doc.get("description") or ""),
-        filters=filters, managed_profanity=managed, custom_words=tuple(words),
+        id=gid,
+        name=str(doc.get("name") or gid),
+        description=str(doc.get("description") or ""),
+        filters=filters,
+        managed_profanity=managed,
+        custom_words=tuple(words),
         negative_prompts=tuple(n.strip() for n in negs),
-        unsafe_prompt_action=_enum(PromptAction, sg.get("unsafePromptAction", "BLOCK"), f"{where}: safegen.unsafePromptAction"),
-        unsafe_image_action=_enum(ImageAction, sg.get("unsafeImageAction", "BLUR"), f"{where}: safegen.unsafeImageAction"),
+        unsafe_prompt_action=_enum(
+            PromptAction, sg.get("unsafePromptAction", "BLOCK"), f"{where}: safegen.unsafePromptAction"
+        ),
+        unsafe_image_action=_enum(
+            ImageAction, sg.get("unsafeImageAction", "BLUR"), f"{where}: safegen.unsafeImageAction"
+        ),
         blur_mode=_enum(BlurMode, sg.get("blurMode", "REGIONS"), f"{where}: safegen.blurMode"),
         max_regenerations=regen,
         blocked_input_message=str(doc.get("blockedInputMessaging") or Guardrail.blocked_input_message),
         blocked_output_message=str(doc.get("blockedOutputsMessaging") or Guardrail.blocked_output_message),
-        require_image_coverage=need_cats, reveal_image_text=reveal,
-        version=version, digest=digest, path=where,
+        require_image_coverage=need_cats,
+        reveal_image_text=reveal,
+        version=version,
+        digest=digest,
+        path=where,
         mode=_enum(GuardrailMode, sg.get("mode", "ENFORCE"), f"{where}: safegen.mode"),
-        managed_actions=managed_actions, custom_word_actions=tuple(word_actions),
-        topics=topics, topic_threshold=float(threshold), sensitive=sensitive,
+        managed_actions=managed_actions,
+        custom_word_actions=tuple(word_actions),
+        topics=topics,
+        topic_threshold=float(threshold),
+        sensitive=sensitive,
     )
 
 

@@ -25,7 +25,9 @@ MAX_REGEX_NAME = 100
 
 REGEX_TIMEOUTS = Counter(
     "safegen_guardrail_regex_timeouts_total",
-    "Sensitive-information patterns that hit their time limit (the text then counts as matching)", ["kind"])
+    "Sensitive-information patterns that hit their time limit (the text then counts as matching)",
+    ["kind"],
+)
 
 
 class SensitiveAction(str, enum.Enum):
@@ -86,32 +88,73 @@ def _iban(m: str) -> bool:
 
 # Bedrock entity type -> (pattern, validator, group whose span is the sensitive part).
 _BUILTIN: dict[str, tuple[str, Callable[[str], bool] | None, int]] = {
-    "EMAIL": (r"(?<![\w.%+-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,24}(?![\w-])",
-              None, 0),
-    "PHONE": (r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?|\d{1,4}[ .-])(?:\d{2,4}[ .-]){1,3}\d{2,4}(?![\w-])"
-              r"|(?<![\w+])\+\d{10,14}(?!\w)", _phone, 0),
+    "EMAIL": (
+        r"(?<![\w.%+-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,24}(?![\w-])",
+        None,
+        0,
+    ),
+    "PHONE": (
+        r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?|\d{1,4}[ .-])(?:\d{2,4}[ .-]){1,3}\d{2,4}(?![\w-])"
+        r"|(?<![\w+])\+\d{10,14}(?!\w)",
+        _phone,
+        0,
+    ),
     "CREDIT_DEBIT_CARD_NUMBER": (r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])", _card, 0),
-    "IP_ADDRESS": (r"(?<![\w.:])(?:(?:\d{1,3}\.){3}\d{1,3}|(?=[0-9A-Fa-f:]*:[0-9A-Fa-f:]*:)[0-9A-Fa-f:]{2,39})(?![\w.:])",
-                   _ip, 0),
+    "IP_ADDRESS": (
+        r"(?<![\w.:])(?:(?:\d{1,3}\.){3}\d{1,3}|(?=[0-9A-Fa-f:]*:[0-9A-Fa-f:]*:)[0-9A-Fa-f:]{2,39})(?![\w.:])",
+        _ip,
+        0,
+    ),
     "URL": (r"(?<![\w@/])(?:https?://|www\.)[^\s<>\"'`]+(?<![.,;:!?)\]}])", None, 0),
-    "US_SOCIAL_SECURITY_NUMBER": (r"(?<![\d-])(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}(?![\d-])", None, 0),
-    "AWS_ACCESS_KEY": (r"(?<![A-Z0-9])(?:AKIA|ASIA|AIDA|AROA|AGPA|ANPA|ANVA|AIPA|A3T[A-Z0-9])[A-Z0-9]{16}(?![A-Z0-9])",
-                       None, 0),
+    "US_SOCIAL_SECURITY_NUMBER": (
+        r"(?<![\d-])(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}(?![\d-])",
+        None,
+        0,
+    ),
+    "AWS_ACCESS_KEY": (
+        r"(?<![A-Z0-9])(?:AKIA|ASIA|AIDA|AROA|AGPA|ANPA|ANVA|AIPA|A3T[A-Z0-9])[A-Z0-9]{16}(?![A-Z0-9])",
+        None,
+        0,
+    ),
     "AWS_SECRET_KEY": (r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])", _secret, 0),
-    "PASSWORD": (r"(?i)\b(?:password|passwd|passphrase|pwd|passcode)\b\s*(?:is|:|=)\s*[\"']?([^\s\"',;]{3,128})", None, 1),
+    "PASSWORD": (
+        r"(?i)\b(?:password|passwd|passphrase|pwd|passcode)\b\s*(?:is|:|=)\s*[\"']?([^\s\"',;]{3,128})",
+        None,
+        1,
+    ),
     "MAC_ADDRESS": (r"(?<![\w:-])[0-9A-Fa-f]{2}([:-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}(?![\w:-])", None, 0),
-    "INTERNATIONAL_BANK_ACCOUNT_NUMBER": (r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![A-Za-z0-9])",
-                                          _iban, 0),
+    "INTERNATIONAL_BANK_ACCOUNT_NUMBER": (
+        r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![A-Za-z0-9])",
+        _iban,
+        0,
+    ),
 }
 SUPPORTED_PII_TYPES: tuple[str, ...] = tuple(sorted(_BUILTIN))
 #: Bedrock's other entity types: named here so a file using one is told it is not supported, not misspelt.
-UNSUPPORTED_BEDROCK_TYPES = frozenset({
-    "ADDRESS", "AGE", "NAME", "USERNAME", "PIN", "DRIVER_ID", "LICENSE_PLATE", "VEHICLE_IDENTIFICATION_NUMBER",
-    "CREDIT_DEBIT_CARD_CVV", "CREDIT_DEBIT_CARD_EXPIRY", "CA_HEALTH_NUMBER", "CA_SOCIAL_INSURANCE_NUMBER",
-    "SWIFT_CODE", "UK_NATIONAL_HEALTH_SERVICE_NUMBER", "UK_NATIONAL_INSURANCE_NUMBER",
-    "UK_UNIQUE_TAXPAYER_REFERENCE_NUMBER", "US_BANK_ACCOUNT_NUMBER", "US_BANK_ROUTING_NUMBER",
-    "US_INDIVIDUAL_TAX_IDENTIFICATION_NUMBER", "US_PASSPORT_NUMBER",
-})
+UNSUPPORTED_BEDROCK_TYPES = frozenset(
+    {
+        "ADDRESS",
+        "AGE",
+        "NAME",
+        "USERNAME",
+        "PIN",
+        "DRIVER_ID",
+        "LICENSE_PLATE",
+        "VEHICLE_IDENTIFICATION_NUMBER",
+        "CREDIT_DEBIT_CARD_CVV",
+        "CREDIT_DEBIT_CARD_EXPIRY",
+        "CA_HEALTH_NUMBER",
+        "CA_SOCIAL_INSURANCE_NUMBER",
+        "SWIFT_CODE",
+        "UK_NATIONAL_HEALTH_SERVICE_NUMBER",
+        "UK_NATIONAL_INSURANCE_NUMBER",
+        "UK_UNIQUE_TAXPAYER_REFERENCE_NUMBER",
+        "US_BANK_ACCOUNT_NUMBER",
+        "US_BANK_ROUTING_NUMBER",
+        "US_INDIVIDUAL_TAX_IDENTIFICATION_NUMBER",
+        "US_PASSPORT_NUMBER",
+    }
+)
 _COMPILED = {name: regex.compile(p) for name, (p, _, _) in _BUILTIN.items()}
 
 
@@ -168,8 +211,10 @@ def _actions(cfg: dict[str, Any], where: str) -> tuple[SensitiveAction, Sensitiv
     if "action" not in cfg and not ("inputAction" in cfg and "outputAction" in cfg):
         raise _ConfigError(f"{where}: action is required (BLOCK, ANONYMIZE or NONE)")
     base = cfg.get("action", "NONE")
-    return (_action(cfg.get("inputAction", base), f"{where}.inputAction"),
-            _action(cfg.get("outputAction", base), f"{where}.outputAction"))
+    return (
+        _action(cfg.get("inputAction", base), f"{where}.inputAction"),
+        _action(cfg.get("outputAction", base), f"{where}.outputAction"),
+    )
 
 
 def _check_keys(obj: Any, allowed: set[str], where: str) -> None:
@@ -192,8 +237,10 @@ def parse_sensitive_policy(cfg: Any, where: str) -> tuple[SensitiveRule, ...]:
         _check_keys(e, {"type", "action", "inputAction", "outputAction", "inputEnabled", "outputEnabled"}, w)
         kind = str(e.get("type", "")).strip().upper()
         if kind in UNSUPPORTED_BEDROCK_TYPES:
-            raise _ConfigError(f"{w}.type: {kind} is a Bedrock entity type safegen cannot detect reliably; "
-                               f"supported: {', '.join(SUPPORTED_PII_TYPES)} (use regexesConfig for the rest)")
+            raise _ConfigError(
+                f"{w}.type: {kind} is a Bedrock entity type safegen cannot detect reliably; "
+                f"supported: {', '.join(SUPPORTED_PII_TYPES)} (use regexesConfig for the rest)"
+            )
         if kind not in _BUILTIN:
             raise _ConfigError(f"{w}.type: {e.get('type')!r} is not one of {', '.join(SUPPORTED_PII_TYPES)}")
         if kind in seen:
@@ -207,8 +254,20 @@ def parse_sensitive_policy(cfg: Any, where: str) -> tuple[SensitiveRule, ...]:
     names: set[str] = set()
     for i, r in enumerate(regexes):
         w = f"{where}.regexesConfig[{i}]"
-        _check_keys(r, {"name", "description", "pattern", "action", "inputAction", "outputAction",
-                        "inputEnabled", "outputEnabled"}, w)
+        _check_keys(
+            r,
+            {
+                "name",
+                "description",
+                "pattern",
+                "action",
+                "inputAction",
+                "outputAction",
+                "inputEnabled",
+                "outputEnabled",
+            },
+            w,
+        )
         name = str(r.get("name", "")).strip()
         if not name or len(name) > MAX_REGEX_NAME or not regex.fullmatch(r"[A-Za-z0-9_ -]+", name):
             raise _ConfigError(f"{w}.name: 1-{MAX_REGEX_NAME} letters, digits, spaces, '_' or '-' required")
@@ -229,8 +288,9 @@ def parse_sensitive_policy(cfg: Any, where: str) -> tuple[SensitiveRule, ...]:
     return tuple(rules)
 
 
-def _enabled(cfg: dict[str, Any], where: str, ia: SensitiveAction, oa: SensitiveAction
-             ) -> tuple[SensitiveAction | None, SensitiveAction | None]:
+def _enabled(
+    cfg: dict[str, Any], where: str, ia: SensitiveAction, oa: SensitiveAction
+) -> tuple[SensitiveAction | None, SensitiveAction | None]:
     """Bedrock's inputEnabled/outputEnabled: false turns the rule off for that source."""
     for key in ("inputEnabled", "outputEnabled"):
         if key in cfg and not isinstance(cfg[key], bool):
@@ -284,7 +344,7 @@ def anonymize(text: str, matches: Iterable[SensitiveMatch]) -> str:
     for m in spans:
         if m.start < pos:
             continue  # inside a span already replaced
-        parts += [text[pos:m.start], "{" + m.name + "}"]
+        parts += [text[pos : m.start], "{" + m.name + "}"]
         pos = m.end
     parts.append(text[pos:])
     return "".join(parts)

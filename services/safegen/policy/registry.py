@@ -40,7 +40,9 @@ log = logging.getLogger("safegen.policy")
 
 RELOAD_ERRORS = Counter(
     "safegen_guardrail_reload_errors_total",
-    "Guardrail files refused by a reload (what was serving keeps serving), by reason", ["reason"])
+    "Guardrail files refused by a reload (what was serving keeps serving), by reason",
+    ["reason"],
+)
 RELOADS = Counter("safegen_guardrail_reloads_total", "Guardrail directory changes applied", ["result"])
 LOADED = Gauge("safegen_guardrail_versions", "Guardrail versions currently serving")
 for _r in ("invalid", "immutable", "conflict", "prepare", "default"):
@@ -91,8 +93,15 @@ def read_directory(directory: Path) -> dict[str, bytes]:
 class GuardrailRegistry:
     """The guardrails a process knows: the built-in ones plus any in a configured directory, every version."""
 
-    def __init__(self, guardrails: Iterable[Guardrail], default_id: str = "default", *,
-                 directory: str | Path | None = None, builtins: Iterable[Guardrail] = (), later_wins: bool = True):
+    def __init__(
+        self,
+        guardrails: Iterable[Guardrail],
+        default_id: str = "default",
+        *,
+        directory: str | Path | None = None,
+        builtins: Iterable[Guardrail] = (),
+        later_wins: bool = True,
+    ):
         """`guardrails` with the same id and version: the later one wins (later_wins) or it is an error."""
         self._reload_lock = threading.Lock()  # serialises reloads; readers never take it
         self._preparers: list[Preparer] = []
@@ -127,8 +136,13 @@ class GuardrailRegistry:
             for path, raw in read_directory(d).items():
                 own.append(_parse(path, raw))
         ids = {g.id for g in own}
-        reg = cls([g for g in builtins if g.id not in ids] + own, default_id, directory=directory, builtins=builtins,
-                  later_wins=False)
+        reg = cls(
+            [g for g in builtins if g.id not in ids] + own,
+            default_id,
+            directory=directory,
+            builtins=builtins,
+            later_wins=False,
+        )
         if directory:
             reg._fingerprint = _fingerprint(read_directory(Path(directory)))
         return reg
@@ -163,12 +177,12 @@ class GuardrailRegistry:
         """The highest version of every guardrail, default first."""
         snap = self._snap
         return [snap.versions[snap.default_id][-1]] + [
-            vs[-1] for k, vs in sorted(snap.versions.items()) if k != snap.default_id]
+            vs[-1] for k, vs in sorted(snap.versions.items()) if k != snap.default_id
+        ]
 
     def all_versions(self) -> list[Guardrail]:
         snap = self._snap
-        return [g for k in [snap.default_id] + sorted(set(snap.versions) - {snap.default_id})
-                for g in snap.versions[k]]
+        return [g for k in [snap.default_id] + sorted(set(snap.versions) - {snap.default_id}) for g in snap.versions[k]]
 
     # ------------------------------------------------------------------------------------ preparers
     def add_preparer(self, prepare: Preparer) -> None:
@@ -241,9 +255,14 @@ class GuardrailRegistry:
                 continue
             key = (g.id, g.version)
             if g.version and self._published.get(key, g.digest) != g.digest:
-                errors.append(("immutable", f"{path}: version: guardrail {g.id!r} version {g.version} already "
-                                            f"serves with different content; versions are immutable, so publish "
-                                            f"the change as a new version"))
+                errors.append(
+                    (
+                        "immutable",
+                        f"{path}: version: guardrail {g.id!r} version {g.version} already "
+                        f"serves with different content; versions are immutable, so publish "
+                        f"the change as a new version",
+                    )
+                )
                 if path in old_by_path:
                     new_by_path[path] = old_by_path[path]
                 continue
@@ -278,7 +297,9 @@ class GuardrailRegistry:
         if snap is None:
             RELOADS.labels("refused").inc()
             return [m for _, m in errors]
-        self._by_path = {p: g for p, g in new_by_path.items() if any(g is x for vs in snap.versions.values() for x in vs)}
+        self._by_path = {
+            p: g for p, g in new_by_path.items() if any(g is x for vs in snap.versions.values() for x in vs)
+        }
         before = {(g.id, g.version, g.digest) for g in self.all_versions()}
         self._swap(snap)
         after = {(g.id, g.version, g.digest) for g in self.all_versions()}
@@ -287,8 +308,13 @@ class GuardrailRegistry:
             log.info("guardrails reloaded: %s", ", ".join(f"{g.id}@{g.version_name}" for g in self.all_versions()))
         return [m for _, m in errors]
 
-    def _assemble(self, candidates: list[Guardrail], old_by_path: dict[str, Guardrail] | None, default_id: str,
-                  dedupe_later_wins: bool = False) -> tuple[_Snapshot | None, list[tuple[str, str]]]:
+    def _assemble(
+        self,
+        candidates: list[Guardrail],
+        old_by_path: dict[str, Guardrail] | None,
+        default_id: str,
+        dedupe_later_wins: bool = False,
+    ) -> tuple[_Snapshot | None, list[tuple[str, str]]]:
         """Groups candidates into a snapshot. Conflicts (two files with one id and version; a draft next to
         numbered versions) keep what served before and refuse the newcomer. Returns (snapshot|None, errors)."""
         errors: list[tuple[str, str]] = []
@@ -302,8 +328,13 @@ class GuardrailRegistry:
                 continue
             keep, drop = (other, g) if id(other) in served or id(g) not in served else (g, other)
             by_key[key] = keep
-            errors.append(("conflict", f"{drop.path}: id: guardrail {g.id!r} version {g.version_name} is also "
-                                       f"defined by {keep.path}; each id and version must come from one file"))
+            errors.append(
+                (
+                    "conflict",
+                    f"{drop.path}: id: guardrail {g.id!r} version {g.version_name} is also "
+                    f"defined by {keep.path}; each id and version must come from one file",
+                )
+            )
         grouped: dict[str, list[Guardrail]] = {}
         for (gid, _), g in by_key.items():
             grouped.setdefault(gid, []).append(g)
@@ -313,9 +344,14 @@ class GuardrailRegistry:
             numbered = sorted((g for g in gs if g.version), key=lambda g: g.version)
             if drafts and numbered:
                 for d in drafts:
-                    errors.append(("conflict", f"{d.path}: version: guardrail {gid!r} has numbered versions "
-                                               f"({', '.join(str(g.version) for g in numbered)}) and this file has "
-                                               f"none; give it `version: N`"))
+                    errors.append(
+                        (
+                            "conflict",
+                            f"{d.path}: version: guardrail {gid!r} has numbered versions "
+                            f"({', '.join(str(g.version) for g in numbered)}) and this file has "
+                            f"none; give it `version: N`",
+                        )
+                    )
                 gs = numbered
             else:
                 gs = drafts or numbered

@@ -1,11 +1,11 @@
 """Guardrail runtime settings (hot reload, audit log), typed and parsed once at start.
 
-  SAFEGEN_GUARDRAILS_RELOAD_SECONDS  how often SAFEGEN_GUARDRAILS_DIR is rescanned; 0 disables reload (default 1)
-  SAFEGEN_AUDIT_LOG                  a file path, or "stdout": one JSON line per decision (default: off)
-  SAFEGEN_AUDIT_CONTENT              true: audit lines carry the prompt text (never image bytes);
-                                     false: a SHA-256 of the content instead (default false)
-  SAFEGEN_AUDIT_QUEUE                lines buffered for the writer; beyond it lines are dropped and counted
-                                     (default 10000)
+SAFEGEN_GUARDRAILS_RELOAD_SECONDS  how often SAFEGEN_GUARDRAILS_DIR is rescanned; 0 disables reload (default 1)
+SAFEGEN_AUDIT_LOG                  a file path, or "stdout": one JSON line per decision (default: off)
+SAFEGEN_AUDIT_CONTENT              true: audit lines carry the prompt text (never image bytes);
+                                   false: a SHA-256 of the content instead (default false)
+SAFEGEN_AUDIT_QUEUE                lines buffered for the writer; beyond it lines are dropped and counted
+                                   (default 10000)
 """
 
 from __future__ import annotations

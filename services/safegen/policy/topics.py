@@ -125,10 +125,15 @@ def parse_topic_policy(cfg: Any, where: str) -> tuple[Topic, ...]:
         examples = t.get("examples") or []
         if not isinstance(examples, list) or len(examples) > MAX_EXAMPLES:
             raise TopicConfigError(f"{w}.examples: a list of at most {MAX_EXAMPLES} phrases is required")
-        topics.append(Topic(
-            name, _text(t.get("definition"), MAX_DEFINITION, f"{w}.definition"),
-            tuple(_text(e, MAX_EXAMPLE, f"{w}.examples[{j}]") for j, e in enumerate(examples)),
-            _action(t, "inputAction", w), _action(t, "outputAction", w)))
+        topics.append(
+            Topic(
+                name,
+                _text(t.get("definition"), MAX_DEFINITION, f"{w}.definition"),
+                tuple(_text(e, MAX_EXAMPLE, f"{w}.examples[{j}]") for j, e in enumerate(examples)),
+                _action(t, "inputAction", w),
+                _action(t, "outputAction", w),
+            )
+        )
     return tuple(topics)
 
 
@@ -184,9 +189,11 @@ def _background_for(encoder: TextEncoder) -> Background | None:
         return None
     probe = np.asarray(encoder.embed([PROBE_TEXT])[0], dtype=np.float32)
     if probe.shape != bg.probe.shape or float(probe @ bg.probe) < 0.98:
-        log.warning("topic background statistics were computed with another text encoder: denied topics use "
-                    "plain cosine similarity at %.2f; rerun `python bench/bench_topics.py --write-background`",
-                    FALLBACK_COSINE_THRESHOLD)
+        log.warning(
+            "topic background statistics were computed with another text encoder: denied topics use "
+            "plain cosine similarity at %.2f; rerun `python bench/bench_topics.py --write-background`",
+            FALLBACK_COSINE_THRESHOLD,
+        )
         return None
     return bg
 
@@ -194,8 +201,13 @@ def _background_for(encoder: TextEncoder) -> Background | None:
 class TopicIndex:
     """The embedded definitions and examples of one guardrail's topics (built once, at load; immutable)."""
 
-    def __init__(self, topics: Sequence[Topic], encoder: TextEncoder, threshold: float | None = None,
-                 background: Background | None | bool = True):
+    def __init__(
+        self,
+        topics: Sequence[Topic],
+        encoder: TextEncoder,
+        threshold: float | None = None,
+        background: Background | None | bool = True,
+    ):
         self.topics = tuple(topics)
         phrases, owners = [], []
         for k, t in enumerate(self.topics):

@@ -40,7 +40,8 @@ def usage(guardrail: Guardrail, text_lengths: Sequence[int], images: int, source
     image_filters = any(f.strength(source, Modality.IMAGE) > Level.NONE for f in guardrail.filters.values())
     topics = any(t.action(output) is not None for t in guardrail.topics)
     custom_enabled = any(a[1 if output else 0] is not None for a in guardrail.custom_word_actions) or (
-        bool(guardrail.custom_words) and not guardrail.custom_word_actions)
+        bool(guardrail.custom_words) and not guardrail.custom_word_actions
+    )
     words = guardrail.managed_action(source) is not None or custom_enabled
     rules = [r for r in guardrail.sensitive if r.action(output) is not None]
     pii = any(r.kind == RuleKind.PII for r in rules)
@@ -53,6 +54,8 @@ def usage(guardrail: Guardrail, text_lengths: Sequence[int], images: int, source
         sensitive_information_policy_units=units if pii else 0,
         sensitive_information_policy_free_units=units if regex_only else 0,
         content_policy_image_units=images if image_filters else 0,
-        text_characters_guarded=guarded_chars, text_characters_total=sum(text_lengths),
-        images_guarded=images if image_filters else 0, images_total=images,
+        text_characters_guarded=guarded_chars,
+        text_characters_total=sum(text_lengths),
+        images_guarded=images if image_filters else 0,
+        images_total=images,
     )

@@ -88,8 +88,12 @@ class S3Journal(Journal):
         self.path = Path(f"s3://{bucket}/{prefix}")
         self._load([])
         keys = []
-        pages = self._call("ListObjectsV2", lambda **kw: list(client.get_paginator("list_objects_v2").paginate(**kw)),
-                           Bucket=bucket, Prefix=prefix)
+        pages = self._call(
+            "ListObjectsV2",
+            lambda **kw: list(client.get_paginator("list_objects_v2").paginate(**kw)),
+            Bucket=bucket,
+            Prefix=prefix,
+        )
         for page in pages:
             keys += [o["Key"] for o in page.get("Contents", [])]
         for key in sorted(keys):

@@ -28,8 +28,7 @@ class Merged:
     location: str
 
 
-def merge_shards(store, state, count: int | None = None, report_name: str = REPORT_FILE,
-                 write_report=None) -> Merged:
+def merge_shards(store, state, count: int | None = None, report_name: str = REPORT_FILE, write_report=None) -> Merged:
     """Merges the shard reports in `state` for `store`; writes the merged report (to `state`, or through
     `write_report(report)`) and, if any shard moved files, the rewritten dataset_info.json."""
     found: dict[int, set[int]] = {}
@@ -38,16 +37,22 @@ def merge_shards(store, state, count: int | None = None, report_name: str = REPO
         if m:
             found.setdefault(int(m.group(2)), set()).add(int(m.group(1)))
     if not found:
-        raise ValueError(f"no shard reports ({REPORT_PREFIX}.shard-K-of-N.json) in {state.label}: "
-                         "run the shards first (--shard K/N, or as an Indexed Job), with the same --state-dir")
+        raise ValueError(
+            f"no shard reports ({REPORT_PREFIX}.shard-K-of-N.json) in {state.label}: "
+            "run the shards first (--shard K/N, or as an Indexed Job), with the same --state-dir"
+        )
     if count is None:
         if len(found) > 1:
-            raise ValueError(f"{state.label} holds shard reports of {len(found)} runs with different shard "
-                             f"counts ({', '.join(str(n) for n in sorted(found))}): pass --shards N")
+            raise ValueError(
+                f"{state.label} holds shard reports of {len(found)} runs with different shard "
+                f"counts ({', '.join(str(n) for n in sorted(found))}): pass --shards N"
+            )
         count = next(iter(found))
     elif count not in found:
-        raise ValueError(f"no shard report of a {count}-shard run in {state.label} (found: "
-                         f"{', '.join(f'{n} shards' for n in sorted(found))})")
+        raise ValueError(
+            f"no shard report of a {count}-shard run in {state.label} (found: "
+            f"{', '.join(f'{n} shards' for n in sorted(found))})"
+        )
     present = sorted(found[count])
     missing = [k for k in range(count) if k not in present]
 
@@ -61,12 +66,16 @@ def merge_shards(store, state, count: int | None = None, report_name: str = REPO
     quarantines = {r.get("quarantine") for r in reports} - {None}
     ours = quarantine_label(store)
     if quarantines and quarantines != {ours}:
-        raise ValueError(f"the shards quarantined into {', '.join(sorted(quarantines))}: pass the same "
-                         f"--quarantine to --merge (got {ours or 'none'}), so it can rewrite {INFO_FILE}")
+        raise ValueError(
+            f"the shards quarantined into {', '.join(sorted(quarantines))}: pass the same "
+            f"--quarantine to --merge (got {ours or 'none'}), so it can rewrite {INFO_FILE}"
+        )
     guardrails = {r.get("guardrail_id") for r in reports}
     if len(guardrails) > 1:
-        raise ValueError(f"shards were scanned with different guardrails ({', '.join(sorted(map(str, guardrails)))}): "
-                         "re-run them with the same --guardrail")
+        raise ValueError(
+            f"shards were scanned with different guardrails ({', '.join(sorted(map(str, guardrails)))}): "
+            "re-run them with the same --guardrail"
+        )
 
     images: dict[str, dict] = {}
     actions: dict[tuple[str, str], dict] = {}
@@ -84,8 +93,9 @@ def merge_shards(store, state, count: int | None = None, report_name: str = REPO
         "guardrail_id": first.get("guardrail_id", ""),
         "finished_at": max(r.get("finished_at", "") for r in reports),
         "instance_prompt": first.get("instance_prompt"),
-        "summary": summarize(list(images.values()), sum(r["summary"].get("resumed_from_journal", 0) for r in reports),
-                             prompt_result),
+        "summary": summarize(
+            list(images.values()), sum(r["summary"].get("resumed_from_journal", 0) for r in reports), prompt_result
+        ),
         "actions": sorted(actions.values(), key=lambda a: (a["file"], a["kind"])),
         "images": sorted(images.values(), key=lambda e: e["file"]),
         "shards": {"count": count, "merged": present, "missing": missing},
@@ -106,4 +116,3 @@ def merge_shards(store, state, count: int | None = None, report_name: str = REPO
         state.write(report_name, json_bytes(report))
         location = state.where(report_name)
     return Merged(report, missing, location)
-

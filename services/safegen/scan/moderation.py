@@ -20,24 +20,49 @@ def result_from_pb(r) -> Result:
     detected = [f for f in r.filters if f.detected]
     return {
         "verdict": "UNSAFE" if r.action == common_pb2.ACTION_GUARDRAIL_INTERVENED else "SAFE",
-        "format": r.format, "width": r.width, "height": r.height,
-        "detected": [{"category": common_pb2.Category.Name(f.category).removeprefix("CATEGORY_"),
-                      "score": round(f.score, 4),
-                      "confidence": common_pb2.Confidence.Name(f.confidence).removeprefix("CONFIDENCE_")}
-                     for f in detected],
-        "labels": [{"name": lb.name, "parent_name": lb.parent_name, "confidence": round(lb.confidence, 2),
-                    "taxonomy_level": lb.taxonomy_level} for lb in r.labels],
+        "format": r.format,
+        "width": r.width,
+        "height": r.height,
+        "detected": [
+            {
+                "category": common_pb2.Category.Name(f.category).removeprefix("CATEGORY_"),
+                "score": round(f.score, 4),
+                "confidence": common_pb2.Confidence.Name(f.confidence).removeprefix("CONFIDENCE_"),
+            }
+            for f in detected
+        ],
+        "labels": [
+            {
+                "name": lb.name,
+                "parent_name": lb.parent_name,
+                "confidence": round(lb.confidence, 2),
+                "taxonomy_level": lb.taxonomy_level,
+            }
+            for lb in r.labels
+        ],
     }
 
 
 def result_from_verdict(v) -> Result:
     return {
         "verdict": "UNSAFE" if v.intervened else "SAFE",
-        "format": v.format, "width": v.width, "height": v.height,
-        "detected": [{"category": f.category.value, "score": round(f.score, 4), "confidence": f.confidence.name}
-                     for f in v.filters if f.detected],
-        "labels": [{"name": lb.name, "parent_name": lb.parent_name, "confidence": lb.confidence,
-                    "taxonomy_level": lb.taxonomy_level} for lb in v.labels],
+        "format": v.format,
+        "width": v.width,
+        "height": v.height,
+        "detected": [
+            {"category": f.category.value, "score": round(f.score, 4), "confidence": f.confidence.name}
+            for f in v.filters
+            if f.detected
+        ],
+        "labels": [
+            {
+                "name": lb.name,
+                "parent_name": lb.parent_name,
+                "confidence": lb.confidence,
+                "taxonomy_level": lb.taxonomy_level,
+            }
+            for lb in v.labels
+        ],
     }
 
 
@@ -75,9 +100,15 @@ def in_process_images(guardrail_id: str, source, env=None) -> tuple[ModerateImag
     limits = replace(settings.limits, rate_per_s=0.0)
     detector = build_detector(settings, env)
     # Text read from an image (local OCR) is judged like a prompt, as in the image service itself.
-    mod = ImageModerator(detector, registry, limits, settings.min_confidence, RateLimiter(0),
-                         text=text_checker_for(detector, registry, env),
-                         text_min_confidence=settings.text_min_confidence)
+    mod = ImageModerator(
+        detector,
+        registry,
+        limits,
+        settings.min_confidence,
+        RateLimiter(0),
+        text=text_checker_for(detector, registry, env),
+        text_min_confidence=settings.text_min_confidence,
+    )
 
     def one(data: bytes) -> Result:
         return result_from_verdict(mod.moderate([data], source, guardrail_id)[0])
@@ -91,17 +122,24 @@ def remote_images(target: str, guardrail_id: str, source, timeout: float) -> tup
     from safegen.v1 import image_moderation_pb2, image_moderation_pb2_grpc
 
     # round_robin: a dns:/// name of a headless Service (as the chart passes) spreads calls over every pod.
-    channel = grpc.insecure_channel(target, options=[("grpc.max_send_message_length", 100 * 1024 * 1024),
-                                                     ("grpc.max_receive_message_length", 100 * 1024 * 1024),
-                                                     ("grpc.lb_policy_name", "round_robin")])
+    channel = grpc.insecure_channel(
+        target,
+        options=[
+            ("grpc.max_send_message_length", 100 * 1024 * 1024),
+            ("grpc.max_receive_message_length", 100 * 1024 * 1024),
+            ("grpc.lb_policy_name", "round_robin"),
+        ],
+    )
     stub = image_moderation_pb2_grpc.ImageModerationServiceStub(channel)
     backend = {"name": ""}
 
     def call(images: list[bytes]):
         for attempt in range(30):
             try:
-                return stub.ModerateImages(image_moderation_pb2.ModerateImagesRequest(
-                    images=images, source=source, guardrail_id=guardrail_id), timeout=timeout)
+                return stub.ModerateImages(
+                    image_moderation_pb2.ModerateImagesRequest(images=images, source=source, guardrail_id=guardrail_id),
+                    timeout=timeout,
+                )
             except grpc.RpcError as e:
                 if e.code() in (grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE) and attempt < 29:
                     time.sleep(min(2.0, 0.2 * (attempt + 1)))  # the service's rate limit: back off and retry
@@ -136,23 +174,33 @@ def text_checker(target: str | None, guardrail_id: str, timeout: float) -> Moder
     from safegen.v1 import common_pb2, text_moderation_pb2, text_moderation_pb2_grpc
 
     def check(stub, prompt: str) -> dict:
-        r = stub.ModerateText(text_moderation_pb2.ModerateTextRequest(
-            text=prompt, source=common_pb2.SOURCE_INPUT, guardrail_id=guardrail_id), timeout=timeout)
-        return {"verdict": "UNSAFE" if r.action == common_pb2.ACTION_GUARDRAIL_INTERVENED else "SAFE",
-                "detected": [common_pb2.Category.Name(f.category).removeprefix("CATEGORY_")
-                             for f in r.filters if f.detected],
-                "words": [w.match for w in r.words]}
+        r = stub.ModerateText(
+            text_moderation_pb2.ModerateTextRequest(
+                text=prompt, source=common_pb2.SOURCE_INPUT, guardrail_id=guardrail_id
+            ),
+            timeout=timeout,
+        )
+        return {
+            "verdict": "UNSAFE" if r.action == common_pb2.ACTION_GUARDRAIL_INTERVENED else "SAFE",
+            "detected": [
+                common_pb2.Category.Name(f.category).removeprefix("CATEGORY_") for f in r.filters if f.detected
+            ],
+            "words": [w.match for w in r.words],
+        }
 
     if target:
         stub = text_moderation_pb2_grpc.TextModerationServiceStub(
-            grpc.insecure_channel(target, options=[("grpc.lb_policy_name", "round_robin")]))
+            grpc.insecure_channel(target, options=[("grpc.lb_policy_name", "round_robin")])
+        )
 
         def remote(prompt: str) -> dict:
             try:
                 return check(stub, prompt)
             except grpc.RpcError as e:  # the images are scanned already: report the prompt as unchecked
-                return {"verdict": "NOT_CHECKED",
-                        "reason": f"text moderation at {target} failed: {e.code().name}: {e.details()}"}
+                return {
+                    "verdict": "NOT_CHECKED",
+                    "reason": f"text moderation at {target} failed: {e.code().name}: {e.details()}",
+                }
 
         return remote
     moderator = None
@@ -171,8 +219,10 @@ def text_checker(target: str | None, guardrail_id: str, timeout: float) -> Moder
         from safegen.core.types import Source
 
         v = moderator.moderate(prompt, Source.INPUT, guardrail_id)
-        return {"verdict": "UNSAFE" if v.intervened else "SAFE",
-                "detected": [f.category.value for f in v.filters if f.detected],
-                "words": [w.match for w in v.words]}
+        return {
+            "verdict": "UNSAFE" if v.intervened else "SAFE",
+            "detected": [f.category.value for f in v.filters if f.detected],
+            "words": [w.match for w in v.words],
+        }
 
     return in_process

@@ -29,8 +29,16 @@ def summarize(images: list[dict], resumed: int, prompt_result: dict | None) -> d
     }
 
 
-def build_report(label: str, backend: str, guardrail_id: str, prompt: str | None, prompt_result: dict | None,
-                 images: list[dict], actions: list[dict], resumed: int) -> dict:
+def build_report(
+    label: str,
+    backend: str,
+    guardrail_id: str,
+    prompt: str | None,
+    prompt_result: dict | None,
+    images: list[dict],
+    actions: list[dict],
+    resumed: int,
+) -> dict:
     return {
         "dataset": label,
         "backend": backend,
@@ -71,8 +79,10 @@ def without_files(obj, gone: set[str]):
         for item in obj:
             if isinstance(item, str) and item in gone:
                 continue
-            if isinstance(item, dict) and any(isinstance(item.get(f), str) and item[f] in gone
-                                               for f in ("file", "file_name", "filename", "image", "path")):
+            if isinstance(item, dict) and any(
+                isinstance(item.get(f), str) and item[f] in gone
+                for f in ("file", "file_name", "filename", "image", "path")
+            ):
                 continue
             out.append(without_files(item, gone))
         return out

@@ -53,14 +53,22 @@ def report_location(store, opts: ScanOptions) -> str:
     return state.where(shard_report_name(opts.shard) if opts.shard else REPORT_FILE)
 
 
-def scan_dataset(source, moderate_images: ModerateImages, moderate_text: ModerateText | None,
-                 opts: ScanOptions, backend: "str | Callable[[], str]" = "", guardrail_id: str = "") -> dict:
+def scan_dataset(
+    source,
+    moderate_images: ModerateImages,
+    moderate_text: ModerateText | None,
+    opts: ScanOptions,
+    backend: "str | Callable[[], str]" = "",
+    guardrail_id: str = "",
+) -> dict:
     """Scans a dataset (a folder path, or a LocalStore/S3Store), acts per `opts`, writes the report."""
     if opts.quarantine and opts.delete_unsafe:
         raise ValueError("choose either --quarantine DIR or --delete-unsafe, not both")
     if opts.shard and opts.report:
-        raise ValueError("a shard writes its report to the state folder, where --merge finds it: "
-                         "give --report to the --merge run instead")
+        raise ValueError(
+            "a shard writes its report to the state folder, where --merge finds it: "
+            "give --report to the --merge run instead"
+        )
     store = source if hasattr(source, "files") else LocalStore(Path(source), opts.quarantine)
     raw = store.info_bytes()
     info = None
@@ -79,8 +87,9 @@ def scan_dataset(source, moderate_images: ModerateImages, moderate_text: Moderat
 
 def _scan(store, raw_info, info, moderate_images, moderate_text, opts, journal, backend, guardrail_id, state) -> dict:
     files = store.files(opts.shard.owns) if opts.shard else store.files()
-    by_version = {(e["file"], e["version"]): e for e in journal.entries
-                  if e.get("kind") == "image" and e.get("version")}
+    by_version = {
+        (e["file"], e["version"]): e for e in journal.entries if e.get("kind") == "image" and e.get("version")
+    }
     sha_of: dict[str, str] = {}
     todo = []
     for name, version, size in files:
@@ -95,7 +104,7 @@ def _scan(store, raw_info, info, moderate_images, moderate_text, opts, journal, 
     for start in range(0, len(todo), max(1, opts.batch_size)):
         done = journal.scanned()
         batch, reused = [], []
-        for name, version, size in todo[start:start + opts.batch_size]:
+        for name, version, size in todo[start : start + opts.batch_size]:
             if size > MAX_READ_BYTES:
                 digest = f"unread:{name}:{version or size}"
                 res = invalid(f"{size:,} bytes: too large to scan (the service accepts at most 4 MB)")
@@ -112,11 +121,13 @@ def _scan(store, raw_info, info, moderate_images, moderate_text, opts, journal, 
                 continue
             batch.append((name, version, digest, data))
         results = moderate_images([(name, data) for name, _, _, data in batch]) if batch else []
-        entries = reused + [{"kind": "image", "file": name, "version": version, "sha256": digest, **res}
-                            for (name, version, digest, _), res in zip(batch, results, strict=True)]
+        entries = reused + [
+            {"kind": "image", "file": name, "version": version, "sha256": digest, **res}
+            for (name, version, digest, _), res in zip(batch, results, strict=True)
+        ]
         if entries:
             journal.append(entries)  # journaled before the bar moves (fsynced locally; on S3 within seconds)
-        bar.update(len(todo[start:start + opts.batch_size]))
+        bar.update(len(todo[start : start + opts.batch_size]))
     bar.close()
 
     prompt_result = None
@@ -124,8 +135,10 @@ def _scan(store, raw_info, info, moderate_images, moderate_text, opts, journal, 
     if isinstance(prompt, str) and prompt.strip():
         prompt_result = moderate_text(prompt) if moderate_text else None
         if prompt_result is None:
-            prompt_result = {"verdict": "NOT_CHECKED",
-                             "reason": "no text moderation service: pass --target host:port of a running safegen"}
+            prompt_result = {
+                "verdict": "NOT_CHECKED",
+                "reason": "no text moderation service: pass --target host:port of a running safegen",
+            }
 
     done = journal.scanned()
     images = []
@@ -156,8 +169,16 @@ def _scan(store, raw_info, info, moderate_images, moderate_text, opts, journal, 
             prior = {k: v for k, v in done.get(e["sha256"], {}).items() if k != "version"}
             images.append({**prior, "file": f, "sha256": e["sha256"], "verdict": "UNSAFE"})
 
-    report = build_report(store.label, backend() if callable(backend) else backend, guardrail_id, prompt,
-                          prompt_result, images, actions, skipped)
+    report = build_report(
+        store.label,
+        backend() if callable(backend) else backend,
+        guardrail_id,
+        prompt,
+        prompt_result,
+        images,
+        actions,
+        skipped,
+    )
     journal.close()  # every journal segment is written before a report says the scan is done
     if opts.shard:
         report["shard"] = {"index": opts.shard.index, "count": opts.shard.count}
@@ -168,7 +189,6 @@ def _scan(store, raw_info, info, moderate_images, moderate_text, opts, journal, 
     else:
         state.write(REPORT_FILE, json_bytes(report))
     return report
-
 
 
 def _quarantine(store, unsafe: list[dict], info, raw_info: bytes | None, journal: Journal) -> list[dict]:

@@ -63,8 +63,10 @@ def shard_from_env(env: Mapping[str, str]) -> Shard | None:
         return None
     if not index or not count:
         missing = "JOB_COMPLETION_COUNT" if index else "JOB_COMPLETION_INDEX"
-        raise ValueError(f"{missing} is not set but {'JOB_COMPLETION_INDEX' if index else 'JOB_COMPLETION_COUNT'} "
-                         "is: set both (the chart sets JOB_COMPLETION_COUNT to the Job's completions), or pass --shard K/N")
+        raise ValueError(
+            f"{missing} is not set but {'JOB_COMPLETION_INDEX' if index else 'JOB_COMPLETION_COUNT'} "
+            "is: set both (the chart sets JOB_COMPLETION_COUNT to the Job's completions), or pass --shard K/N"
+        )
     if not index.isdigit() or not count.isdigit():
         raise ValueError(f"JOB_COMPLETION_INDEX={index!r} / JOB_COMPLETION_COUNT={count!r}: expected whole numbers")
     return Shard(int(index), int(count))

@@ -72,13 +72,24 @@ class S3State:
             raise map_aws_error(e, f"S3 GetObject {self.where(name)}") from None
 
     def write(self, name: str, data: bytes) -> None:
-        self._call("PutObject", self.client.put_object, Bucket=self.bucket, Key=self.prefix + name, Body=data,
-                   ContentType="application/json")
+        self._call(
+            "PutObject",
+            self.client.put_object,
+            Bucket=self.bucket,
+            Key=self.prefix + name,
+            Body=data,
+            ContentType="application/json",
+        )
 
     def names(self, prefix: str) -> list[str]:
-        pages = self._call("ListObjectsV2", lambda **kw: list(self.client.get_paginator("list_objects_v2").paginate(**kw)),
-                           Bucket=self.bucket, Prefix=self.prefix + prefix, Delimiter="/")
-        return sorted(o["Key"][len(self.prefix):] for page in pages for o in page.get("Contents", []))
+        pages = self._call(
+            "ListObjectsV2",
+            lambda **kw: list(self.client.get_paginator("list_objects_v2").paginate(**kw)),
+            Bucket=self.bucket,
+            Prefix=self.prefix + prefix,
+            Delimiter="/",
+        )
+        return sorted(o["Key"][len(self.prefix) :] for page in pages for o in page.get("Contents", []))
 
     def journal(self, name: str) -> S3Journal:
         return S3Journal(self.client, self.bucket, f"{self.prefix}{name}/", self._call)

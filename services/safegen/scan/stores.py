@@ -135,7 +135,7 @@ class S3Store:
             for page in pages:
                 for obj in page.get("Contents", []):
                     key = obj["Key"]
-                    name = key[len(self.prefix):]
+                    name = key[len(self.prefix) :]
                     base = name.rsplit("/", 1)[-1]
                     if not name or base.startswith((".", REPORT_PREFIX)) or name == INFO_FILE:
                         continue
@@ -168,8 +168,14 @@ class S3Store:
             raise map_aws_error(e, "S3 GetObject dataset_info.json") from None
 
     def write_info(self, data: bytes) -> None:
-        self._call("PutObject", self.client.put_object, Bucket=self.bucket, Key=self.prefix + INFO_FILE, Body=data,
-                   ContentType="application/json")
+        self._call(
+            "PutObject",
+            self.client.put_object,
+            Bucket=self.bucket,
+            Key=self.prefix + INFO_FILE,
+            Body=data,
+            ContentType="application/json",
+        )
 
     def backup_info(self, data: bytes) -> None:
         from botocore.exceptions import ClientError

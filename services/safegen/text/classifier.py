@@ -62,27 +62,33 @@ class Calibration:
     def load(cls, folder: Path) -> Calibration:
         path = Path(folder) / CALIBRATION_FILE
         if not path.exists():
-            raise SettingsError(f"classifier model folder {str(folder)!r} has no {CALIBRATION_FILE} "
-                                "(build one with: python -m safegen.training.text.finetune)")
+            raise SettingsError(
+                f"classifier model folder {str(folder)!r} has no {CALIBRATION_FILE} "
+                "(build one with: python -m safegen.training.text.finetune)"
+            )
         cal = json.loads(path.read_text())
         if cal.get("categories") != [c.value for c in CATEGORIES]:
-            raise SettingsError(f"{path}: categories {cal.get('categories')} do not match "
-                                f"{[c.value for c in CATEGORIES]}")
+            raise SettingsError(
+                f"{path}: categories {cal.get('categories')} do not match {[c.value for c in CATEGORIES]}"
+            )
         th = {}
         for c in CATEGORIES:
             t = cal["thresholds"][c.value]
             lo, me, hi = float(t["LOW"]), float(t["MEDIUM"]), float(t["HIGH"])
             if not 0.0 <= lo <= me <= hi <= 1.0:
-                raise SettingsError(f"{path}: thresholds of {c.value} must satisfy 0 <= LOW <= MEDIUM <= HIGH <= 1, "
-                                    f"got {lo}, {me}, {hi}")
+                raise SettingsError(
+                    f"{path}: thresholds of {c.value} must satisfy 0 <= LOW <= MEDIUM <= HIGH <= 1, "
+                    f"got {lo}, {me}, {hi}"
+                )
             th[c] = (lo, me, hi)
         return cls(thresholds=th, meta=cal)
 
     def save(self, folder: Path) -> None:
         cal = dict(self.meta)
         cal["categories"] = [c.value for c in CATEGORIES]
-        cal["thresholds"] = {c.value: dict(zip(("LOW", "MEDIUM", "HIGH"), map(float, t)))
-                             for c, t in self.thresholds.items()}
+        cal["thresholds"] = {
+            c.value: dict(zip(("LOW", "MEDIUM", "HIGH"), map(float, t))) for c, t in self.thresholds.items()
+        }
         Path(folder).mkdir(parents=True, exist_ok=True)
         (Path(folder) / CALIBRATION_FILE).write_text(json.dumps(cal, indent=2, sort_keys=True) + "\n")
 
@@ -98,8 +104,10 @@ class OnnxTextModel:
         folder = Path(folder)
         for name in (ONNX_FILE, TOKENIZER_FILE):
             if not (folder / name).exists():
-                raise SettingsError(f"SAFEGEN_TEXT_CLASSIFIER_MODEL={str(folder)!r}: {name} is missing (the onnx-int8 "
-                                    "runtime needs a folder built by python -m safegen.training.text.finetune)")
+                raise SettingsError(
+                    f"SAFEGEN_TEXT_CLASSIFIER_MODEL={str(folder)!r}: {name} is missing (the onnx-int8 "
+                    "runtime needs a folder built by python -m safegen.training.text.finetune)"
+                )
         self.tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
         self.tokenizer.enable_truncation(max_length=MAX_TOKENS)
         self.tokenizer.no_padding()
@@ -119,9 +127,11 @@ class OnnxTextModel:
             encs = self.tokenizer.encode_batch(list(texts))
         out = np.zeros((len(texts), len(CATEGORIES)), dtype=np.float32)
         for i, e in enumerate(encs):
-            feed = {"input_ids": np.asarray([e.ids], dtype=np.int64),
-                    "attention_mask": np.asarray([e.attention_mask], dtype=np.int64),
-                    "token_type_ids": np.zeros((1, len(e.ids)), dtype=np.int64)}
+            feed = {
+                "input_ids": np.asarray([e.ids], dtype=np.int64),
+                "attention_mask": np.asarray([e.attention_mask], dtype=np.int64),
+                "token_type_ids": np.zeros((1, len(e.ids)), dtype=np.int64),
+            }
             out[i] = self.session.run(None, {k: v for k, v in feed.items() if k in self.inputs})[0][0]
         return out
 
@@ -144,8 +154,13 @@ class TorchTextModel:
         out = []
         with torch.inference_mode():
             for start in range(0, len(texts), batch_size):
-                b = self.tokenizer(list(texts[start:start + batch_size]), truncation=True, max_length=MAX_TOKENS,
-                                   padding=True, return_tensors="pt")
+                b = self.tokenizer(
+                    list(texts[start : start + batch_size]),
+                    truncation=True,
+                    max_length=MAX_TOKENS,
+                    padding=True,
+                    return_tensors="pt",
+                )
                 out.append(self.model(b["input_ids"], b["attention_mask"]).numpy())
         return np.vstack(out).astype(np.float32) if out else np.zeros((0, len(CATEGORIES)), np.float32)
 
@@ -168,8 +183,14 @@ class LocalClassifier:
         self.name = f"local-minilm-ft/{calibration.meta.get('version', '0')}"
 
     @classmethod
-    def load(cls, path: str | os.PathLike | None = None, *, runtime: str | None = None, threads: int | None = None,
-             env: Mapping[str, str] | None = None) -> LocalClassifier:
+    def load(
+        cls,
+        path: str | os.PathLike | None = None,
+        *,
+        runtime: str | None = None,
+        threads: int | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> LocalClassifier:
         """The model folder ``path`` (default: SAFEGEN_TEXT_CLASSIFIER_MODEL, else the committed model)."""
         s = ClassifierSettings.from_env(env)
         folder = Path(path or s.model or MODEL_DIR)
@@ -187,9 +208,15 @@ class LocalClassifier:
     def score(self, texts: list[str]) -> list[dict[Category, CategoryScore]]:
         out = []
         for row in self.raw_scores(texts):
-            out.append({c: CategoryScore(c, float(s), confidence_for(float(s), self.thresholds[c]))
-                        for c, s in zip(CATEGORIES, row)})
+            out.append(
+                {
+                    c: CategoryScore(c, float(s), confidence_for(float(s), self.thresholds[c]))
+                    for c, s in zip(CATEGORIES, row)
+                }
+            )
         return out
+
+
 # ---------------------------------------------------------------------------------------------------
 # The torch reference model (training and the `torch` runtime only: serving never imports torch).
 
@@ -221,8 +248,9 @@ def torch_model_class():
         def forward(self, input_ids, attention_mask, token_type_ids=None, return_logits: bool = False):
             if token_type_ids is None:
                 token_type_ids = torch.zeros_like(input_ids)
-            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
-                                  token_type_ids=token_type_ids).last_hidden_state
+            hidden = self.encoder(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
             m = attention_mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
             logits = self.head(self.dropout(pooled))
@@ -237,8 +265,10 @@ def torch_model_class():
         def from_pretrained(cls, folder: str | os.PathLike):
             folder = Path(folder)
             if not (folder / HEAD_FILE).exists() or not (folder / "config.json").exists():
-                raise SettingsError(f"{str(folder)!r} is not a safegen text model folder: it needs config.json, "
-                                    f"the encoder weights and {HEAD_FILE} (python -m safegen.training.text.finetune)")
+                raise SettingsError(
+                    f"{str(folder)!r} is not a safegen text model folder: it needs config.json, "
+                    f"the encoder weights and {HEAD_FILE} (python -m safegen.training.text.finetune)"
+                )
             state = load_file(str(folder / HEAD_FILE))
             model = cls(AutoModel.from_pretrained(str(folder)), num_labels=int(state["weight"].shape[0]))
             model.head.load_state_dict(state)
@@ -248,8 +278,7 @@ def torch_model_class():
             folder = Path(folder)
             folder.mkdir(parents=True, exist_ok=True)
             self.encoder.save_pretrained(str(folder))
-            save_file({k: v.detach().contiguous() for k, v in self.head.state_dict().items()},
-                      str(folder / HEAD_FILE))
+            save_file({k: v.detach().contiguous() for k, v in self.head.state_dict().items()}, str(folder / HEAD_FILE))
 
     _TORCH_MODEL_CLS = SafegenTextModel
     return SafegenTextModel
@@ -302,8 +331,13 @@ class TorchBackbone:
         self.name = f"torch:{Path(model).name or model}"
 
     def embed(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
-        out = self.st.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
-                             convert_to_numpy=True, show_progress_bar=False)
+        out = self.st.encode(
+            list(texts),
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
         return np.asarray(out, dtype=np.float32)
 
 
@@ -327,8 +361,7 @@ def export_onnx(model: str, target: Path) -> Path:
 
     ref = TorchBackbone(model, threads=max(1, torch.get_num_threads()))
     hf = ref.st[0].auto_model.eval()
-    tok = ref.st.tokenizer(["export sample text", "a second, longer sample text"], padding=True,
-                           return_tensors="pt")
+    tok = ref.st.tokenizer(["export sample text", "a second, longer sample text"], padding=True, return_tensors="pt")
     names = ["input_ids", "attention_mask", "token_type_ids"]
     args = tuple(tok[n] for n in names)
 
@@ -338,16 +371,22 @@ def export_onnx(model: str, target: Path) -> Path:
             self.m = m
 
         def forward(self, input_ids, attention_mask, token_type_ids):
-            return self.m(input_ids=input_ids, attention_mask=attention_mask,
-                          token_type_ids=token_type_ids).last_hidden_state
+            return self.m(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
 
     target.parent.mkdir(parents=True, exist_ok=True)
     # Write to a temp file and rename, so concurrent workers never read a half-written model.
     with atomic_path(target, suffix=".onnx", mode=0o644) as tmp, torch.no_grad():
         torch.onnx.export(
-            _Wrap(hf), args, str(tmp), input_names=names, output_names=["last_hidden_state"],
+            _Wrap(hf),
+            args,
+            str(tmp),
+            input_names=names,
+            output_names=["last_hidden_state"],
             dynamic_axes={n: {0: "batch", 1: "seq"} for n in names} | {"last_hidden_state": {0: "batch", 1: "seq"}},
-            opset_version=17, dynamo=False,
+            opset_version=17,
+            dynamo=False,
         )
     return target
 
@@ -361,8 +400,9 @@ def quantize_int8(source: Path, target: Path) -> Path:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     with atomic_path(target, suffix=".onnx", mode=0o644) as tmp:
-        quantize_dynamic(str(source), str(tmp), weight_type=QuantType.QInt8, per_channel=True,
-                         op_types_to_quantize=["MatMul"])
+        quantize_dynamic(
+            str(source), str(tmp), weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"]
+        )
     return target
 
 
@@ -410,16 +450,16 @@ class OnnxBackbone:
         with self._lock:
             encs = self.tokenizer.encode_batch([texts[i] for i in order])
         for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
-            batch = encs[start:start + batch_size]
+            idx = order[start : start + batch_size]
+            batch = encs[start : start + batch_size]
             n = max(len(e.ids) for e in batch)
             ids = np.zeros((len(batch), n), dtype=np.int64)
             mask = np.zeros((len(batch), n), dtype=np.int64)
             types = np.zeros((len(batch), n), dtype=np.int64)
             for j, e in enumerate(batch):
-                ids[j, :len(e.ids)] = e.ids
-                mask[j, :len(e.ids)] = e.attention_mask
-                types[j, :len(e.ids)] = e.type_ids
+                ids[j, : len(e.ids)] = e.ids
+                mask[j, : len(e.ids)] = e.attention_mask
+                types[j, : len(e.ids)] = e.type_ids
             hidden = self.session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})[0]
             m = mask[..., None].astype(np.float32)
             pooled = (hidden * m).sum(1) / np.clip(m.sum(1), 1e-9, None)
@@ -439,8 +479,7 @@ def load_backbone(model: str = "", runtime: str = "onnx-int8", cache_dir: str | 
     if runtime == "torch":
         return TorchBackbone(model, threads=threads)
     if runtime in ("onnx", "onnx-int8"):
-        return OnnxBackbone(model, Path(cache_dir) if cache_dir else None, threads=threads,
-                            int8=runtime == "onnx-int8")
+        return OnnxBackbone(model, Path(cache_dir) if cache_dir else None, threads=threads, int8=runtime == "onnx-int8")
     raise SettingsError(f"unknown classifier runtime {runtime!r}; expected one of {', '.join(_ENCODER_RUNTIMES)}")
 
 
@@ -450,7 +489,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     import argparse
 
     p = argparse.ArgumentParser(prog="python -m safegen.text.classifier", description=main.__doc__)
-    p.add_argument("--model", default="", help="model folder (default: SAFEGEN_TEXT_CLASSIFIER_MODEL or the committed one)")
+    p.add_argument(
+        "--model", default="", help="model folder (default: SAFEGEN_TEXT_CLASSIFIER_MODEL or the committed one)"
+    )
     p.add_argument("--runtime", choices=_RUNTIMES, default=None)
     p.add_argument("--cache-dir", default="", help=argparse.SUPPRESS)  # accepted for old build scripts; unused
     a = p.parse_args(argv)

@@ -9,8 +9,7 @@ from typing import Mapping
 
 from prometheus_client import Counter, Histogram
 
-from safegen.core.types import (Category, CategoryScore, FilterVerdict, Level, Modality, Source, WordListKind,
-                                WordMatch)
+from safegen.core.types import Category, CategoryScore, FilterVerdict, Level, Modality, Source, WordListKind, WordMatch
 from safegen.errors import InvalidArgument
 from safegen.policy import Guardrail, GuardrailRegistry
 from safegen.policy.pii import SensitiveAction, SensitiveMatch, anonymize, find_sensitive
@@ -23,25 +22,34 @@ from safegen.text.words import custom_matcher, find_words
 MAX_TEXT_CHARS = 10_000
 
 BACKEND_SECONDS = Histogram(
-    "safegen_text_backend_seconds", "Category backend time per text", ["backend"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56))
+    "safegen_text_backend_seconds",
+    "Category backend time per text",
+    ["backend"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56),
+)
 WORDS_SECONDS = Histogram(
-    "safegen_text_words_seconds", "Word-list matching time per text",
-    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05))
+    "safegen_text_words_seconds",
+    "Word-list matching time per text",
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05),
+)
 WORD_MATCHES = Counter("safegen_text_word_matches_total", "Banned-word matches", ["word_list"])
 POLICY_SECONDS = Histogram(
-    "safegen_text_policy_seconds", "Denied-topic and sensitive-information time per text", ["policy"],
-    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2))
+    "safegen_text_policy_seconds",
+    "Denied-topic and sensitive-information time per text",
+    ["policy"],
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2),
+)
 TOPIC_MATCHES = Counter("safegen_text_topic_matches_total", "Texts on a denied topic", ["action"])
 THREATS_SECONDS = Histogram(
-    "safegen_text_threats_seconds", "Threat-rule time per text",
-    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05))
+    "safegen_text_threats_seconds",
+    "Threat-rule time per text",
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05),
+)
 THREAT_MATCHES = Counter("safegen_text_threat_matches_total", "Threats found by the threat rules", ["kind"])
 #: The VIOLENCE score a threat gives (with HIGH confidence): the rules give no probability, so the score is
 #: nominal, as for Bedrock's confidences (0.95 for HIGH).
 THREAT_SCORE = 0.95
-SENSITIVE_MATCHES = Counter("safegen_text_sensitive_matches_total", "Sensitive-information matches",
-                            ["kind", "action"])
+SENSITIVE_MATCHES = Counter("safegen_text_sensitive_matches_total", "Sensitive-information matches", ["kind", "action"])
 
 
 @dataclass(frozen=True)
@@ -83,8 +91,9 @@ def with_threats(scores: Mapping[Category, CategoryScore], threats: list[ThreatM
         THREAT_MATCHES.labels(t.kind).inc()
     cur = out.get(Category.VIOLENCE)
     if cur is None or cur.confidence < Level.HIGH:
-        out[Category.VIOLENCE] = CategoryScore(Category.VIOLENCE, max(THREAT_SCORE, cur.score if cur else 0.0),
-                                               Level.HIGH)
+        out[Category.VIOLENCE] = CategoryScore(
+            Category.VIOLENCE, max(THREAT_SCORE, cur.score if cur else 0.0), Level.HIGH
+        )
     return out
 
 
@@ -121,9 +130,14 @@ class TextModerator:
         if guardrail.topics and "topics" not in guardrail.prepared:
             guardrail.prepared["topics"] = TopicIndex(guardrail.topics, self.encoder, guardrail.topic_threshold)
 
-    def moderate(self, text: str, source: Source = Source.INPUT, guardrail_id: str = "",
-                 guardrail_version: str = "",
-                 tighten: Mapping[Category, tuple[Level | None, Level | None]] | None = None) -> TextVerdict:
+    def moderate(
+        self,
+        text: str,
+        source: Source = Source.INPUT,
+        guardrail_id: str = "",
+        guardrail_version: str = "",
+        tighten: Mapping[Category, tuple[Level | None, Level | None]] | None = None,
+    ) -> TextVerdict:
         validate_text(text)
         guardrail = self.registry.get(guardrail_id, guardrail_version)  # NotFound names the known ones
         if tighten:
@@ -166,19 +180,31 @@ class TextModerator:
         for s in sensitive:
             SENSITIVE_MATCHES.labels(s.kind.value, s.action.value).inc()
 
-        blocked = (any(m.enforced for m in words) or any(f.intervenes for f in filters)
-                   or any(t.detected and guardrail.enforces(t.action) for t in topics)
-                   or any(s.action == SensitiveAction.BLOCK and not guardrail.shadow for s in sensitive))
+        blocked = (
+            any(m.enforced for m in words)
+            or any(f.intervenes for f in filters)
+            or any(t.detected and guardrail.enforces(t.action) for t in topics)
+            or any(s.action == SensitiveAction.BLOCK and not guardrail.shadow for s in sensitive)
+        )
         anonymized = ""
         if not guardrail.shadow and any(s.action == SensitiveAction.ANONYMIZE for s in sensitive):
             anonymized = anonymize(text, sensitive)
-        detected = (bool(words) or any(f.detected for f in filters) or any(t.detected for t in topics)
-                    or bool(sensitive))
+        detected = bool(words) or any(f.detected for f in filters) or any(t.detected for t in topics) or bool(sensitive)
         return TextVerdict(
-            intervened=blocked or bool(anonymized), filters=filters, words=words, guardrail_id=guardrail.id,
-            backend=assessment.backend or self.backend.name, guardrail_version=guardrail.version_name,
-            blocked=blocked, detected=detected, topics=topics, sensitive=sensitive, anonymized_text=anonymized,
-            shadow=guardrail.shadow, threats=threats)
+            intervened=blocked or bool(anonymized),
+            filters=filters,
+            words=words,
+            guardrail_id=guardrail.id,
+            backend=assessment.backend or self.backend.name,
+            guardrail_version=guardrail.version_name,
+            blocked=blocked,
+            detected=detected,
+            topics=topics,
+            sensitive=sensitive,
+            anonymized_text=anonymized,
+            shadow=guardrail.shadow,
+            threats=threats,
+        )
 
     @staticmethod
     def _words(guardrail: Guardrail, text: str, source: Source) -> list[WordMatch]:
@@ -187,7 +213,9 @@ class TextModerator:
         if managed is None and not block and not detect:
             return []
         # The whole custom list is matched (one compiled matcher per guardrail), then split by action.
-        found = find_words(text, managed=managed is not None, custom=tuple(guardrail.custom_words) if (block or detect) else ())
+        found = find_words(
+            text, managed=managed is not None, custom=tuple(guardrail.custom_words) if (block or detect) else ()
+        )
         detect_set, block_set = set(detect), set(block)
         out = []
         for m in found:

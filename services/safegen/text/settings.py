@@ -68,8 +68,9 @@ class TextSettings:
             require_classifier=e.bool("SAFEGEN_TEXT_REQUIRE_CLASSIFIER", True),
             comprehend_endpoint_arn=e.str("SAFEGEN_TEXT_COMPREHEND_ENDPOINT_ARN"),
             comprehend_class_map=class_map,
-            comprehend_thresholds=_thresholds(e.str("SAFEGEN_TEXT_COMPREHEND_THRESHOLDS", "0.5,0.7,0.9"),
-                                              "SAFEGEN_TEXT_COMPREHEND_THRESHOLDS"),
+            comprehend_thresholds=_thresholds(
+                e.str("SAFEGEN_TEXT_COMPREHEND_THRESHOLDS", "0.5,0.7,0.9"), "SAFEGEN_TEXT_COMPREHEND_THRESHOLDS"
+            ),
             comprehend_language=e.str("SAFEGEN_TEXT_COMPREHEND_LANGUAGE", "en") or "en",
             bedrock_guardrail_id=e.str("SAFEGEN_TEXT_BEDROCK_GUARDRAIL_ID"),
             bedrock_guardrail_version=e.str("SAFEGEN_TEXT_BEDROCK_GUARDRAIL_VERSION", "DRAFT") or "DRAFT",
@@ -77,6 +78,8 @@ class TextSettings:
         if s.backend == TextBackendKind.BEDROCK and not s.bedrock_guardrail_id:
             raise SettingsError("SAFEGEN_TEXT_BEDROCK_GUARDRAIL_ID is required when SAFEGEN_TEXT_BACKEND=bedrock")
         if s.comprehend_endpoint_arn and not s.comprehend_endpoint_arn.startswith("arn:"):
-            raise SettingsError(f"SAFEGEN_TEXT_COMPREHEND_ENDPOINT_ARN={s.comprehend_endpoint_arn!r}: expected an "
-                                "arn:aws:comprehend:...:document-classifier-endpoint/... ARN")
+            raise SettingsError(
+                f"SAFEGEN_TEXT_COMPREHEND_ENDPOINT_ARN={s.comprehend_endpoint_arn!r}: expected an "
+                "arn:aws:comprehend:...:document-classifier-endpoint/... ARN"
+            )
         return s

@@ -30,10 +30,12 @@ from safegen.text.normalize import Normalized
 from safegen.text.words import Token, analyzed
 
 #: Violent verbs (base form) whose object must be a person.
-PERSON_VERBS = frozenset("""
+PERSON_VERBS = frozenset(
+    """
 kill murder stab behead decapitate hurt strangle slaughter execute lynch choke rape torture butcher massacre
 hang burn assassinate exterminate gas shank slit shoot gun cut punch beat
-""".split())
+""".split()
+)
 #: Verbs (or verb + particle, below) whose object may also be a place: "bomb the school", "shoot up the mall".
 PLACE_VERBS = frozenset("bomb nuke attack blow shoot burn".split())
 #: Verbs that only threaten with a particle: "blow up", "cut open" ("blow the candles", "cut the cake").
@@ -50,57 +52,89 @@ WISH = frozenset("hope wish want wants".split())
 WISHED = frozenset("die dies dead killed shot murdered burn rot".split())
 _WISH_GLUE = frozenset("would to will were was get gets be just all".split())
 #: Words saying the speaker means it; one of them must appear between speaker and verb.
-INTENT = frozenset("""
+INTENT = frozenset(
+    """
 will shall ll gonna gon finna wanna going about want wants plan planning intend intending must should gotta
 need tryna trying ma promise
-""".split())
+""".split()
+)
 #: Words that may stand between speaker and verb without changing the meaning.
-FILLERS = INTENT | frozenset("""
+FILLERS = INTENT | frozenset(
+    """
 am m are re to really fucking fuckin definitely totally just so literally actually personally then now soon
 come and go na also seriously still swear i we gonna s us gladly happily
-""".split())
+""".split()
+)
 
 #: Objects that are people.
 PRONOUNS = frozenset("you u ya yall them him her everyone everybody yourselves".split())
 POSSESSIVES = frozenset("your ur yo his her their".split())
-PERSON_NOUNS = frozenset("""
+PERSON_NOUNS = frozenset(
+    """
 family families kid kids child children wife husband mom mother mum dad father son sons daughter daughters
 brother brothers sister sisters friend friends parents baby babies girlfriend boyfriend grandma grandmother
 grandpa grandfather teacher teachers student students classmates coworkers neighbor neighbors neighbour
 neighbours president judge mayor senator governor cop cops police officer officers policeman policemen
 people everyone everybody hostage hostages prisoners witness witnesses bitch bitches
-""".split())
+""".split()
+)
 #: People named as a group: an imperative with one of these as object is a threat wherever it stands.
-GROUPS = frozenset("""
+GROUPS = frozenset(
+    """
 immigrants migrants refugees foreigners jews muslims christians catholics hindus sikhs atheists gays lesbians
 queers trans transgenders blacks whites asians mexicans arabs africans latinos hispanics women men girls boys
 infidels liberals conservatives democrats republicans cops police policemen politicians teachers students
 hostages kids children babies jew muslim christian
-""".split())
+""".split()
+)
 #: Groups that are everyday photo subjects: outside a sentence start they count only after "all"/"every".
 PEOPLE = frozenset("women men girls boys kids children babies students teachers".split())
 #: Places whose attack is a threat: "shoot up the school", "bomb the church".
-PLACES = frozenset("""
+PLACES = frozenset(
+    """
 school schools church churches mosque mosques synagogue synagogues temple temples office mall building
 embassy hospital concert parade stadium station airport campus class classroom club theater theatre
 courthouse capitol parliament subway plane restaurant university college
-""".split())
+""".split()
+)
 #: Words that may stand between a verb and its object: "kill all of the", "stab your whole fucking family".
-DETERMINERS = frozenset("""
+DETERMINERS = frozenset(
+    """
 all of the every each single last one whole entire fucking little damn those these that this a an some any
-""".split())
+""".split()
+)
 #: Nouns that make the person before them a modifier: "shoot your family portrait" is photography.
-MODIFIED = frozenset("portrait portraits photo photos photograph photographs picture pictures pic pics photoshoot video album".split())
+MODIFIED = frozenset(
+    "portrait portraits photo photos photograph photographs picture pictures pic pics photoshoot video album".split()
+)
 #: Second person: "you will die", "you are going to be killed".
 SECOND = frozenset("you u ya yall".split())
-PASSIVE = frozenset("""
+PASSIVE = frozenset(
+    """
 killed shot murdered stabbed hurt slaughtered executed beheaded lynched raped tortured strangled hanged
 bombed butchered
-""".split())
+""".split()
+)
 
-VOCABULARY = (VERBS | SPEAKERS | SPEAKER_WITH_INTENT | FILLERS | PRONOUNS | POSSESSIVES | PERSON_NOUNS | GROUPS
-                        | PLACES | DETERMINERS | SECOND | PASSIVE | DROPPED_SPEAKER | WISH | WISHED | _WISH_GLUE
-              | frozenset("death die bleed be get let up down open is".split()))
+VOCABULARY = (
+    VERBS
+    | SPEAKERS
+    | SPEAKER_WITH_INTENT
+    | FILLERS
+    | PRONOUNS
+    | POSSESSIVES
+    | PERSON_NOUNS
+    | GROUPS
+    | PLACES
+    | DETERMINERS
+    | SECOND
+    | PASSIVE
+    | DROPPED_SPEAKER
+    | WISH
+    | WISHED
+    | _WISH_GLUE
+    | frozenset("death die bleed be get let up down open is".split())
+)
 
 #: Punctuation that ends a sentence or opens a quote: an imperative may start right after it.
 _BREAKS = frozenset('.!?;:"“”«»()[]')
@@ -142,11 +176,11 @@ def _words(text: str) -> tuple[list[_Word], Normalized]:
         tok, last = a.tokens[k], k
         for end_index, vt in sorted(runs.get(k, ()), key=lambda r: -r[0]):  # longest known run first
             # A contraction is two words ("we're" is not "were"): never glue across an apostrophe.
-            if any(c in VOCABULARY for c in vt.candidates) and not any(q in s[vt.start:vt.end] for q in "'’"):
+            if any(c in VOCABULARY for c in vt.candidates) and not any(q in s[vt.start : vt.end] for q in "'’"):
                 tok, last = vt, end_index
                 break
         reading = next((c for c in tok.candidates if c in VOCABULARY), tok.raw)
-        gap = s[prev_end:tok.start]
+        gap = s[prev_end : tok.start]
         out.append(_Word(reading, tok.start, tok.end, not out or any(c in _BREAKS for c in gap)))
         prev_end = tok.end
         k = last + 1
@@ -267,8 +301,13 @@ def find_threats(text: str) -> list[ThreatMatch]:
                 continue
         # imperative
         if x in VERBS:
-            coordinated = (p > 0 and w[p - 1].reading == "and" and intent_at >= 0 and p - intent_at <= 12
-                           and sentence[intent_at] == sentence[p])
+            coordinated = (
+                p > 0
+                and w[p - 1].reading == "and"
+                and intent_at >= 0
+                and p - intent_at <= 12
+                and sentence[intent_at] == sentence[p]
+            )
             end = _verb_object(w, p, groups_only=not (_sentence_start(w, p) or coordinated))
             if end is not None:
                 spans.append((intent_at, end, "intent") if coordinated else (p, end, "imperative"))
@@ -300,8 +339,16 @@ def find_threats(text: str) -> list[ThreatMatch]:
                     q += 1
                     break
                 q += 1
-            if intent and q < n and (w[q].reading in ("die", "bleed") and w[q - 1].reading not in ("be", "get")
-                                     or w[q].reading in PASSIVE and w[q - 1].reading in ("be", "get")):
+            if (
+                intent
+                and q < n
+                and (
+                    w[q].reading in ("die", "bleed")
+                    and w[q - 1].reading not in ("be", "get")
+                    or w[q].reading in PASSIVE
+                    and w[q - 1].reading in ("be", "get")
+                )
+            ):
                 spans.append((p, q, "second_person"))
     merged: list[tuple[int, int, str]] = []
     for a, b, kind in sorted(spans, key=lambda s: (s[0], -s[1])):

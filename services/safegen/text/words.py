@@ -32,9 +32,23 @@ _DATA = Path(__file__).resolve().parent / "data"
 
 # Leetspeak: characters that stand for letters inside a word. Ambiguous ones list every reading.
 _LEET: dict[str, tuple[str, ...]] = {
-    "0": ("o",), "1": ("i", "l"), "3": ("e",), "4": ("a",), "5": ("s",), "7": ("t",), "8": ("b",),
-    "9": ("g",), "@": ("a", "o", "u"), "$": ("s",), "!": ("i", "l"), "|": ("i", "l"), "+": ("t",), "€": ("e",),
-    "£": ("e",), "¢": ("c",), "¡": ("i",),
+    "0": ("o",),
+    "1": ("i", "l"),
+    "3": ("e",),
+    "4": ("a",),
+    "5": ("s",),
+    "7": ("t",),
+    "8": ("b",),
+    "9": ("g",),
+    "@": ("a", "o", "u"),
+    "$": ("s",),
+    "!": ("i", "l"),
+    "|": ("i", "l"),
+    "+": ("t",),
+    "€": ("e",),
+    "£": ("e",),
+    "¢": ("c",),
+    "¡": ("i",),
     # A mask character usually hides a vowel ("f*ck", "sh*t", "wh*re").
     "*": ("u", "i", "o", "a", "e", "y"),
 }
@@ -168,16 +182,20 @@ def analyze(text: str) -> Analysis:
     i = 0
     while i < len(tokens):
         j = i
-        while (j + 1 < len(tokens) and tokens[j].end - tokens[j].start == 1
-               and tokens[j + 1].end - tokens[j + 1].start == 1
-               and tokens[j + 1].start - tokens[j].end <= _MAX_RUN_GAP and "\n" not in s[tokens[j].end:tokens[j + 1].start]):
+        while (
+            j + 1 < len(tokens)
+            and tokens[j].end - tokens[j].start == 1
+            and tokens[j + 1].end - tokens[j + 1].start == 1
+            and tokens[j + 1].start - tokens[j].end <= _MAX_RUN_GAP
+            and "\n" not in s[tokens[j].end : tokens[j + 1].start]
+        ):
             j += 1
         if j > i:
             # Every window of 2.._MAX_RUN letters: a run may hide a word anywhere ("a b c s e x").
-            run = tokens[i:j + 1]
+            run = tokens[i : j + 1]
             for a in range(len(run)):
                 for b in range(a + 1, min(len(run), a + _MAX_RUN)):
-                    raw = "".join(t.raw for t in run[a:b + 1])
+                    raw = "".join(t.raw for t in run[a : b + 1])
                     # Whole listed words only: stems over every window would cost more than they find.
                     virtual.append((i + a, i + b, _token(run[a].start, run[b].end, raw, stems=False)))
             i = j + 1
@@ -227,8 +245,16 @@ class _Node:
 class WordMatcher:
     """A compiled word list: hash tables keyed by normalized tokens. Build once, match many times."""
 
-    def __init__(self, entries: Iterable[str], kind: WordListKind, *, prefix_stems: Sequence[str] = (),
-                 suffix_stems: Sequence[str] = (), stem_exceptions: Iterable[str] = (), plurals: bool = True):
+    def __init__(
+        self,
+        entries: Iterable[str],
+        kind: WordListKind,
+        *,
+        prefix_stems: Sequence[str] = (),
+        suffix_stems: Sequence[str] = (),
+        stem_exceptions: Iterable[str] = (),
+        plurals: bool = True,
+    ):
         self.kind = kind
         self._single: dict[str, str] = {}
         self._root = _Node()
@@ -255,7 +281,7 @@ class WordMatcher:
                 # Masked keys cost one entry per letter: short words only (profanity is short), which
                 # bounds a 10,000-word custom list to ~120k keys.
                 for k in range(len(t0) if len(t0) <= _MASK_MAX_LEN else 0):
-                    self._masked.setdefault(t0[:k] + "*" + t0[k + 1:], entry)
+                    self._masked.setdefault(t0[:k] + "*" + t0[k + 1 :], entry)
                 if plurals:
                     derived.extend((p, entry) for p in _plural_forms(t0))
             else:
@@ -366,8 +392,13 @@ def managed_matcher() -> WordMatcher:
     lines = (_DATA / "managed_profanity.txt").read_text(encoding="utf-8").splitlines()
     words = [ln for ln in lines if ln.strip() and not ln.startswith("#")]
     stems = json.loads((_DATA / "managed_stems.json").read_text(encoding="utf-8"))
-    return WordMatcher(words, WordListKind.MANAGED_PROFANITY, prefix_stems=stems["prefix"],
-                       suffix_stems=stems["suffix"], stem_exceptions=stems["exceptions"])
+    return WordMatcher(
+        words,
+        WordListKind.MANAGED_PROFANITY,
+        prefix_stems=stems["prefix"],
+        suffix_stems=stems["suffix"],
+        stem_exceptions=stems["exceptions"],
+    )
 
 
 @lru_cache(maxsize=64)
@@ -394,8 +425,9 @@ def find_words(text: str, *, managed: bool = True, custom: tuple[str, ...] = ())
 
 _SYM_CLASS = r"[\w" + re.escape("".join(sorted(_SYMBOLS))) + r"]"
 _PLAIN_TOKEN = re.compile(_SYM_CLASS + "+")
-_SINGLE_RUN = re.compile(r"(?<!" + _SYM_CLASS + r")" + _SYM_CLASS + r"(?:[ .\-_*'/~]{1,3}" + _SYM_CLASS
-                         + r"(?!" + _SYM_CLASS + r")){2,}")
+_SINGLE_RUN = re.compile(
+    r"(?<!" + _SYM_CLASS + r")" + _SYM_CLASS + r"(?:[ .\-_*'/~]{1,3}" + _SYM_CLASS + r"(?!" + _SYM_CLASS + r")){2,}"
+)
 _RUN_SEPARATORS = re.compile(r"[ .\-_*'/~]")
 
 
@@ -405,7 +437,7 @@ def _readable_token(tok: str) -> str:
         if not core:
             return tok
         lead = len(tok) - len(tok.lstrip("".join(_EDGE_TRIM)))
-        return tok[:lead] + _readable_token(core) + tok[lead + len(core):]
+        return tok[:lead] + _readable_token(core) + tok[lead + len(core) :]
     if tok.isalpha() or not any(c.isalpha() for c in tok) or (tok[0] == "@" and len(tok) > 6):
         return tok  # plain, a number or unit ("3d", "35mm"), or an @handle rather than "@ss"
     out = []

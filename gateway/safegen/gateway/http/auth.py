@@ -78,9 +78,11 @@ def auth_middleware(guard: Guard | None = None):
                 if principal.key is not None and principal.key.services is not None:
                     # Whatever it calls, in process or not, must not widen a scoped key: unmapped routes
                     # are for unscoped keys only.
-                    raise PermissionDenied(f"API key {principal.key.id!r} is limited to services "
-                                           f"{', '.join(sorted(principal.key.services))}; the route {route} is not "
-                                           f"mapped to one (safegen.gateway.http.auth.ROUTE_SERVICES)")
+                    raise PermissionDenied(
+                        f"API key {principal.key.id!r} is limited to services "
+                        f"{', '.join(sorted(principal.key.services))}; the route {route} is not "
+                        f"mapped to one (safegen.gateway.http.auth.ROUTE_SERVICES)"
+                    )
                 service = f"HTTP {route}"
             admission = guard.admit(principal, service)
         except SafegenError as exc:

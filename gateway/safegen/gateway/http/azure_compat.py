@@ -13,7 +13,15 @@ from typing import Any
 from aiohttp import web
 
 from safegen.gateway.http.compat import (
-    MAX_BLOCKS, Moderate, ReadBody, decode_base64, expect_object, handler, invalid, json_type, read_json,
+    MAX_BLOCKS,
+    Moderate,
+    ReadBody,
+    decode_base64,
+    expect_object,
+    handler,
+    invalid,
+    json_type,
+    read_json,
 )
 from safegen.v1 import common_pb2 as C
 from safegen.v1 import guardrail_pb2
@@ -29,8 +37,13 @@ CATEGORY_MAP: dict[str, int | None] = {
 }
 #: Our confidence -> Azure's severity; the four-level scale (0, 2, 4, 6) is a subset of the eight-level
 #: one (0..7), so both output types get these values.
-SEVERITY = {C.CONFIDENCE_UNSPECIFIED: 0, C.CONFIDENCE_NONE: 0, C.CONFIDENCE_LOW: 2, C.CONFIDENCE_MEDIUM: 4,
-            C.CONFIDENCE_HIGH: 6}
+SEVERITY = {
+    C.CONFIDENCE_UNSPECIFIED: 0,
+    C.CONFIDENCE_NONE: 0,
+    C.CONFIDENCE_LOW: 2,
+    C.CONFIDENCE_MEDIUM: 4,
+    C.CONFIDENCE_HIGH: 6,
+}
 TEXT_OUTPUT_TYPES = ("FourSeverityLevels", "EightSeverityLevels")
 IMAGE_OUTPUT_TYPES = ("FourSeverityLevels",)
 #: The name a match's word list gets in blocklistsMatch.
@@ -39,10 +52,18 @@ BLOCKLIST_NAMES = {C.WORD_LIST_MANAGED_PROFANITY: "ManagedProfanity", C.WORD_LIS
 MAX_DOCUMENTS = MAX_BLOCKS - 1
 
 # gRPC status -> Azure's error code.
-_CODES = {"INVALID_ARGUMENT": "InvalidRequestBody", "OUT_OF_RANGE": "InvalidRequestBody",
-          "FAILED_PRECONDITION": "InvalidRequestBody", "NOT_FOUND": "NotFound", "RESOURCE_EXHAUSTED": "TooManyRequests",
-          "UNAUTHENTICATED": "Unauthorized", "PERMISSION_DENIED": "Forbidden", "UNAVAILABLE": "ServiceUnavailable",
-          "DEADLINE_EXCEEDED": "OperationTimeout", "UNIMPLEMENTED": "NotImplemented"}
+_CODES = {
+    "INVALID_ARGUMENT": "InvalidRequestBody",
+    "OUT_OF_RANGE": "InvalidRequestBody",
+    "FAILED_PRECONDITION": "InvalidRequestBody",
+    "NOT_FOUND": "NotFound",
+    "RESOURCE_EXHAUSTED": "TooManyRequests",
+    "UNAUTHENTICATED": "Unauthorized",
+    "PERMISSION_DENIED": "Forbidden",
+    "UNAVAILABLE": "ServiceUnavailable",
+    "DEADLINE_EXCEEDED": "OperationTimeout",
+    "UNIMPLEMENTED": "NotImplemented",
+}
 
 
 def _text(value: Any, where: str) -> str:
@@ -98,7 +119,7 @@ def image_request(body: Any) -> tuple[guardrail_pb2.ApplyGuardrailRequest, list[
     """AnalyzeImageOptions as (safegen request, categories to report); blobUrl is refused, never fetched."""
     body = expect_object(body, "request body")
     if "image" not in body:
-        raise invalid("image is required: {\"content\": \"<base64 PNG or JPEG>\"}")
+        raise invalid('image is required: {"content": "<base64 PNG or JPEG>"}')
     image = expect_object(body["image"], "image")
     if "blobUrl" in image:
         raise invalid("image.blobUrl: safegen does not fetch images; send the bytes as image.content (base64)")
@@ -122,15 +143,24 @@ def categories_analysis(assessment: guardrail_pb2.GuardrailAssessment, categorie
 
 def blocklists_match(assessment: guardrail_pb2.GuardrailAssessment) -> list[dict]:
     """Word-list matches as Azure blocklist matches: the list, the canonical word, the text that matched."""
-    return [{"blocklistName": BLOCKLIST_NAMES.get(w.word_list, "CustomWords"), "blocklistItemId": w.word or w.match,
-             "blocklistItemText": w.match} for w in assessment.words]
+    return [
+        {
+            "blocklistName": BLOCKLIST_NAMES.get(w.word_list, "CustomWords"),
+            "blocklistItemId": w.word or w.match,
+            "blocklistItemText": w.match,
+        }
+        for w in assessment.words
+    ]
 
 
 def text_result(resp: guardrail_pb2.ApplyGuardrailResponse, categories: list[str], halt: bool) -> dict[str, Any]:
     """AnalyzeTextResult; with haltOnBlocklistHit a blocklist match leaves categoriesAnalysis empty, as Azure does."""
     a = resp.assessments[0] if resp.assessments else guardrail_pb2.GuardrailAssessment()
     matches = blocklists_match(a)
-    return {"blocklistsMatch": matches, "categoriesAnalysis": [] if halt and matches else categories_analysis(a, categories)}
+    return {
+        "blocklistsMatch": matches,
+        "categoriesAnalysis": [] if halt and matches else categories_analysis(a, categories),
+    }
 
 
 def image_result(resp: guardrail_pb2.ApplyGuardrailResponse, categories: list[str]) -> dict[str, Any]:
@@ -154,8 +184,10 @@ def shield_request(body: Any) -> tuple[guardrail_pb2.ApplyGuardrailRequest | Non
     texts = ([prompt] if prompt.strip() else []) + [d for d in docs if d.strip()]
     if not texts:
         return None, len(docs)
-    return guardrail_pb2.ApplyGuardrailRequest(source=C.SOURCE_INPUT, content=[
-        guardrail_pb2.GuardrailContentBlock(text=guardrail_pb2.GuardrailTextBlock(text=t)) for t in texts]), len(docs)
+    return guardrail_pb2.ApplyGuardrailRequest(
+        source=C.SOURCE_INPUT,
+        content=[guardrail_pb2.GuardrailContentBlock(text=guardrail_pb2.GuardrailTextBlock(text=t)) for t in texts],
+    ), len(docs)
 
 
 def _attack(a: guardrail_pb2.GuardrailAssessment | None) -> bool:
@@ -196,6 +228,8 @@ def routes(moderate: Moderate, read_body: ReadBody) -> dict[str, Any]:
         resp = await moderate(req) if req is not None else None
         return web.json_response(shield_result(body, resp))
 
-    return {f"{PREFIX}/text:analyze": handler(error_response, analyze_text),
-            f"{PREFIX}/image:analyze": handler(error_response, analyze_image),
-            f"{PREFIX}/text:shieldPrompt": handler(error_response, shield_prompt)}
+    return {
+        f"{PREFIX}/text:analyze": handler(error_response, analyze_text),
+        f"{PREFIX}/image:analyze": handler(error_response, analyze_image),
+        f"{PREFIX}/text:shieldPrompt": handler(error_response, shield_prompt),
+    }

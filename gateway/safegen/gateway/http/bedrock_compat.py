@@ -18,7 +18,15 @@ from typing import Any
 from aiohttp import web
 
 from safegen.gateway.http.compat import (
-    MAX_BLOCKS, Moderate, ReadBody, decode_base64, expect_object, handler, invalid, json_type, read_json,
+    MAX_BLOCKS,
+    Moderate,
+    ReadBody,
+    decode_base64,
+    expect_object,
+    handler,
+    invalid,
+    json_type,
+    read_json,
 )
 from safegen.v1 import common_pb2 as C
 from safegen.v1 import guardrail_pb2
@@ -99,7 +107,9 @@ def _block(block: Any, where: str) -> guardrail_pb2.GuardrailContentBlock:
     if "bytes" not in source:
         raise invalid(f"{where}.image.source.bytes is required (safegen reads no S3 locations)")
     data = decode_base64(source["bytes"], f"{where}.image.source.bytes")
-    return guardrail_pb2.GuardrailContentBlock(image=guardrail_pb2.GuardrailImageBlock(format=IMAGE_FORMATS[fmt], data=data))
+    return guardrail_pb2.GuardrailContentBlock(
+        image=guardrail_pb2.GuardrailImageBlock(format=IMAGE_FORMATS[fmt], data=data)
+    )
 
 
 def parse_request(identifier: str, version: str, body: Any) -> Apply:
@@ -118,9 +128,12 @@ def parse_request(identifier: str, version: str, body: Any) -> Apply:
         raise invalid(f"content has {len(content)} blocks; from 1 to {MAX_BLOCKS} are allowed")
     blocks = [_block(b, f"content[{i}]") for i, b in enumerate(content)]
     scope = _enum(body.get("outputScope", "INTERVENTIONS"), OUTPUT_SCOPES, "outputScope")
-    return Apply(guardrail_pb2.ApplyGuardrailRequest(
-        guardrail_id=guardrail_id(identifier), guardrail_version=version, source=SOURCES[source], content=blocks),
-        scope)
+    return Apply(
+        guardrail_pb2.ApplyGuardrailRequest(
+            guardrail_id=guardrail_id(identifier), guardrail_version=version, source=SOURCES[source], content=blocks
+        ),
+        scope,
+    )
 
 
 def _name(enum, value: int, prefix: str, unset: str = "NONE") -> str:
@@ -142,15 +155,23 @@ def content_policy(assessments, full: bool) -> dict | None:
     for a in assessments:
         for f in a.filters:
             key = (f.detected, f.confidence, f.score)
-            if f.category not in best or key > (best[f.category].detected, best[f.category].confidence, best[f.category].score):
+            if f.category not in best or key > (
+                best[f.category].detected,
+                best[f.category].confidence,
+                best[f.category].score,
+            ):
                 best[f.category] = f
-    filters = [{
-        "type": _name(C.Category, f.category, "CATEGORY_"),
-        "confidence": _name(C.Confidence, f.confidence, "CONFIDENCE_"),
-        "filterStrength": _name(C.FilterStrength, f.filter_strength, "FILTER_STRENGTH_"),
-        "action": policy_action(f, f.detected),
-        "detected": bool(f.detected),
-    } for _, f in sorted(best.items()) if full or f.detected]
+    filters = [
+        {
+            "type": _name(C.Category, f.category, "CATEGORY_"),
+            "confidence": _name(C.Confidence, f.confidence, "CONFIDENCE_"),
+            "filterStrength": _name(C.FilterStrength, f.filter_strength, "FILTER_STRENGTH_"),
+            "action": policy_action(f, f.detected),
+            "detected": bool(f.detected),
+        }
+        for _, f in sorted(best.items())
+        if full or f.detected
+    ]
     return {"filters": filters} if filters else None
 
 
@@ -174,11 +195,16 @@ def topic_policy(assessments, full: bool) -> dict | None:
     for a in assessments:
         for t in a.topics:
             seen = best.get(t.name)
-            if seen is None or (t.detected, policy_action(t, t.detected) == "BLOCKED") > \
-                    (seen.detected, policy_action(seen, seen.detected) == "BLOCKED"):
+            if seen is None or (t.detected, policy_action(t, t.detected) == "BLOCKED") > (
+                seen.detected,
+                policy_action(seen, seen.detected) == "BLOCKED",
+            ):
                 best[t.name] = t
-    topics = [{"name": t.name, "type": t.type or "DENY", "action": policy_action(t, t.detected),
-               "detected": bool(t.detected)} for t in best.values() if full or t.detected]
+    topics = [
+        {"name": t.name, "type": t.type or "DENY", "action": policy_action(t, t.detected), "detected": bool(t.detected)}
+        for t in best.values()
+        if full or t.detected
+    ]
     return {"topics": topics} if topics else None
 
 
@@ -195,8 +221,9 @@ def sensitive_information_policy(assessments, full: bool) -> dict | None:
     return {"piiEntities": pii, "regexes": regexes} if pii or regexes else None
 
 
-def usage_and_coverage(request: guardrail_pb2.ApplyGuardrailRequest,
-                       resp: guardrail_pb2.ApplyGuardrailResponse | None = None) -> tuple[dict, dict]:
+def usage_and_coverage(
+    request: guardrail_pb2.ApplyGuardrailRequest, resp: guardrail_pb2.ApplyGuardrailResponse | None = None
+) -> tuple[dict, dict]:
     """Bedrock's usage units and coverage: the guardrail engine's own (`usage`, `guardrail_coverage`),
     or, for a response without them, counted here: text 1 unit per 1,000 characters of each block,
     images 1 each, and everything sent guarded."""
@@ -206,9 +233,15 @@ def usage_and_coverage(request: guardrail_pb2.ApplyGuardrailRequest,
     images = sum(1 for b in request.content if b.WhichOneof("block") == "image")
     units = sum(math.ceil(len(t) / TEXT_UNIT_CHARS) for t in texts)
     chars = sum(len(t) for t in texts)
-    usage = {"topicPolicyUnits": 0, "contentPolicyUnits": units, "wordPolicyUnits": units,
-             "sensitiveInformationPolicyUnits": 0, "sensitiveInformationPolicyFreeUnits": 0,
-             "contextualGroundingPolicyUnits": 0, "contentPolicyImageUnits": images}
+    usage = {
+        "topicPolicyUnits": 0,
+        "contentPolicyUnits": units,
+        "wordPolicyUnits": units,
+        "sensitiveInformationPolicyUnits": 0,
+        "sensitiveInformationPolicyFreeUnits": 0,
+        "contextualGroundingPolicyUnits": 0,
+        "contentPolicyImageUnits": images,
+    }
     coverage: dict[str, Any] = {}
     if texts:
         coverage["textCharacters"] = {"guarded": chars, "total": chars}
@@ -217,12 +250,15 @@ def usage_and_coverage(request: guardrail_pb2.ApplyGuardrailRequest,
     return usage, coverage
 
 
-_USAGE_FIELDS = {"topicPolicyUnits": "topic_policy_units", "contentPolicyUnits": "content_policy_units",
-                 "wordPolicyUnits": "word_policy_units",
-                 "sensitiveInformationPolicyUnits": "sensitive_information_policy_units",
-                 "sensitiveInformationPolicyFreeUnits": "sensitive_information_policy_free_units",
-                 "contextualGroundingPolicyUnits": "contextual_grounding_policy_units",
-                 "contentPolicyImageUnits": "content_policy_image_units"}
+_USAGE_FIELDS = {
+    "topicPolicyUnits": "topic_policy_units",
+    "contentPolicyUnits": "content_policy_units",
+    "wordPolicyUnits": "word_policy_units",
+    "sensitiveInformationPolicyUnits": "sensitive_information_policy_units",
+    "sensitiveInformationPolicyFreeUnits": "sensitive_information_policy_free_units",
+    "contextualGroundingPolicyUnits": "contextual_grounding_policy_units",
+    "contentPolicyImageUnits": "content_policy_image_units",
+}
 
 
 def _reported(resp: guardrail_pb2.ApplyGuardrailResponse) -> tuple[dict, dict]:
@@ -242,17 +278,23 @@ def response(apply: Apply, resp: guardrail_pb2.ApplyGuardrailResponse, latency_m
     assessments = list(resp.assessments)
     usage, coverage = usage_and_coverage(apply.request, resp)
     assessment: dict[str, Any] = {}
-    for key, part in (("topicPolicy", topic_policy(assessments, full)),
-                      ("contentPolicy", content_policy(assessments, full)),
-                      ("wordPolicy", word_policy(assessments)),
-                      ("sensitiveInformationPolicy", sensitive_information_policy(assessments, full))):
+    for key, part in (
+        ("topicPolicy", topic_policy(assessments, full)),
+        ("contentPolicy", content_policy(assessments, full)),
+        ("wordPolicy", word_policy(assessments)),
+        ("sensitiveInformationPolicy", sensitive_information_policy(assessments, full)),
+    ):
         if part is not None:
             assessment[key] = part
-    assessment["invocationMetrics"] = {"guardrailProcessingLatency": latency_ms, "usage": usage,
-                                       "guardrailCoverage": coverage}
+    assessment["invocationMetrics"] = {
+        "guardrailProcessingLatency": latency_ms,
+        "usage": usage,
+        "guardrailCoverage": coverage,
+    }
     assessment["appliedGuardrailDetails"] = {
         "guardrailId": resp.guardrail_id or apply.request.guardrail_id,
-        "guardrailVersion": resp.guardrail_version or apply.request.guardrail_version}  # the one that decided
+        "guardrailVersion": resp.guardrail_version or apply.request.guardrail_version,
+    }  # the one that decided
     intervened = resp.action == C.ACTION_GUARDRAIL_INTERVENED
     return {
         "usage": usage,
@@ -277,8 +319,11 @@ def routes(moderate: Moderate, read_body: ReadBody) -> dict[str, Any]:
     """The route this module serves, bound to the moderation call."""
 
     async def apply_guardrail(request: web.Request) -> web.Response:
-        apply = parse_request(request.match_info["guardrailIdentifier"], request.match_info["guardrailVersion"],
-                              await read_json(request, read_body))
+        apply = parse_request(
+            request.match_info["guardrailIdentifier"],
+            request.match_info["guardrailVersion"],
+            await read_json(request, read_body),
+        )
         start = time.perf_counter()
         resp = await moderate(apply.request)  # an unknown guardrail is NOT_FOUND: ResourceNotFoundException
         latency_ms = round((time.perf_counter() - start) * 1000)

@@ -34,7 +34,14 @@ def extract(proto_root: Path) -> dict[str, str]:
         out = Path(tmp) / "set.pb"
         include = str(resources.files("grpc_tools") / "_proto")
         rc = protoc.main(
-            ["protoc", f"-I{proto_root}", f"-I{include}", "--include_source_info", f"--descriptor_set_out={out}", *files]
+            [
+                "protoc",
+                f"-I{proto_root}",
+                f"-I{include}",
+                "--include_source_info",
+                f"--descriptor_set_out={out}",
+                *files,
+            ]
         )
         if rc != 0:
             raise RuntimeError(f"protoc failed with exit code {rc} on {proto_root}")

@@ -46,11 +46,23 @@ def anchored(pattern: str) -> str:
     our fullmatch. An empty lookahead means the end in both Python and ECMA-262."""
     return rf"^(?:{pattern})(?![\s\S])"
 
+
 # google/rpc/code.proto's HTTP mapping, by status name (status.py has it by grpc.StatusCode).
-_HTTP = {"INVALID_ARGUMENT": 400, "OUT_OF_RANGE": 400, "FAILED_PRECONDITION": 400, "UNAUTHENTICATED": 401,
-         "PERMISSION_DENIED": 403, "NOT_FOUND": 404, "ALREADY_EXISTS": 409, "ABORTED": 409,
-         "RESOURCE_EXHAUSTED": 429, "CANCELLED": 499, "UNIMPLEMENTED": 501, "UNAVAILABLE": 503,
-         "DEADLINE_EXCEEDED": 504}
+_HTTP = {
+    "INVALID_ARGUMENT": 400,
+    "OUT_OF_RANGE": 400,
+    "FAILED_PRECONDITION": 400,
+    "UNAUTHENTICATED": 401,
+    "PERMISSION_DENIED": 403,
+    "NOT_FOUND": 404,
+    "ALREADY_EXISTS": 409,
+    "ABORTED": 409,
+    "RESOURCE_EXHAUSTED": 429,
+    "CANCELLED": 499,
+    "UNIMPLEMENTED": 501,
+    "UNAVAILABLE": 503,
+    "DEADLINE_EXCEEDED": 504,
+}
 
 
 class CompatError(Exception):
@@ -124,7 +136,9 @@ async def read_json(request: web.Request, read_body: ReadBody) -> Any:
     """The request's JSON value: refused when not application/json, empty, not UTF-8 or malformed."""
     if request.headers.get("Content-Type") is not None and request.content_type != "application/json":
         # As on the proto-JSON routes: a cross-site form post cannot reach us without a preflight.
-        raise CompatError("INVALID_ARGUMENT", f"Content-Type must be application/json, not {request.content_type!r}", 415)
+        raise CompatError(
+            "INVALID_ARGUMENT", f"Content-Type must be application/json, not {request.content_type!r}", 415
+        )
     raw = await read_body(request)
     if not raw.strip():
         raise invalid("request body is empty: send a JSON object")
@@ -142,7 +156,9 @@ async def read_json(request: web.Request, read_body: ReadBody) -> Any:
         try:
             json.dumps(data, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:
-            raise invalid("request body holds a lone UTF-16 surrogate escape (\\ud800-\\udfff): not Unicode text") from None
+            raise invalid(
+                "request body holds a lone UTF-16 surrogate escape (\\ud800-\\udfff): not Unicode text"
+            ) from None
     return data
 
 

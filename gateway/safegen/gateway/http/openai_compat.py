@@ -17,8 +17,18 @@ from typing import Any
 from aiohttp import web
 
 from safegen.gateway.http.compat import (
-    BASE64, MAX_BLOCKS, CompatError, Moderate, ReadBody, decode_base64, expect_object, failure, handler, invalid,
-    json_type, read_json,
+    BASE64,
+    MAX_BLOCKS,
+    CompatError,
+    Moderate,
+    ReadBody,
+    decode_base64,
+    expect_object,
+    failure,
+    handler,
+    invalid,
+    json_type,
+    read_json,
 )
 from safegen.v1 import common_pb2, guardrail_pb2
 
@@ -53,8 +63,11 @@ CATEGORY_MAP: dict[str, tuple[int | None, tuple[str, ...]]] = {
 DATA_URL_PREFIX = r"data:image/(png|jpeg|jpg);base64,"
 DATA_URL = DATA_URL_PREFIX + BASE64
 _DATA_URL_PREFIX = re.compile(DATA_URL_PREFIX)
-_FORMATS = {"png": guardrail_pb2.IMAGE_FORMAT_PNG, "jpeg": guardrail_pb2.IMAGE_FORMAT_JPEG,
-            "jpg": guardrail_pb2.IMAGE_FORMAT_JPEG}
+_FORMATS = {
+    "png": guardrail_pb2.IMAGE_FORMAT_PNG,
+    "jpeg": guardrail_pb2.IMAGE_FORMAT_JPEG,
+    "jpg": guardrail_pb2.IMAGE_FORMAT_JPEG,
+}
 _REQUEST_KEYS = {"input", "model"}
 _TEXT_PART_KEYS = {"type", "text"}
 _IMAGE_PART_KEYS = {"type", "image_url"}
@@ -88,14 +101,20 @@ def decode_data_url(url: Any, where: str) -> guardrail_pb2.GuardrailContentBlock
     if not isinstance(url, str):
         raise invalid(f"{where} must be a string, not {json_type(url)}")
     if url[:8].lower().startswith(("http://", "https://")):
-        raise invalid(f"{where}: safegen does not fetch images from URLs; send the image inline as a data URL "
-                      "(data:image/png;base64,... or data:image/jpeg;base64,...)")
+        raise invalid(
+            f"{where}: safegen does not fetch images from URLs; send the image inline as a data URL "
+            "(data:image/png;base64,... or data:image/jpeg;base64,...)"
+        )
     m = _DATA_URL_PREFIX.match(url)
     if m is None:
-        raise invalid(f"{where} must be a data URL of a PNG or JPEG image with padded base64 "
-                      "(data:image/png;base64,... or data:image/jpeg;base64,...)")
-    data = decode_base64(url[m.end():], where)
-    return guardrail_pb2.GuardrailContentBlock(image=guardrail_pb2.GuardrailImageBlock(format=_FORMATS[m.group(1)], data=data))
+        raise invalid(
+            f"{where} must be a data URL of a PNG or JPEG image with padded base64 "
+            "(data:image/png;base64,... or data:image/jpeg;base64,...)"
+        )
+    data = decode_base64(url[m.end() :], where)
+    return guardrail_pb2.GuardrailContentBlock(
+        image=guardrail_pb2.GuardrailImageBlock(format=_FORMATS[m.group(1)], data=data)
+    )
 
 
 def _part(part: Any, where: str) -> guardrail_pb2.GuardrailContentBlock:
@@ -113,7 +132,7 @@ def _part(part: Any, where: str) -> guardrail_pb2.GuardrailContentBlock:
         if "url" not in image:
             raise invalid(f"{where}.image_url has no url")
         return decode_data_url(image["url"], f"{where}.image_url.url")
-    raise invalid(f"{where}.type must be \"text\" or \"image_url\", not {kind!r}")
+    raise invalid(f'{where}.type must be "text" or "image_url", not {kind!r}')
 
 
 def _only(obj: dict, allowed: set[str], where: str) -> None:
@@ -160,12 +179,15 @@ def requests_for(m: Moderation) -> list[guardrail_pb2.ApplyGuardrailRequest]:
         if len(calls[-1]) + len(blocks) > MAX_BLOCKS:
             calls.append([])
         calls[-1].extend(blocks)
-    return [guardrail_pb2.ApplyGuardrailRequest(guardrail_id=m.guardrail_id, source=C.SOURCE_INPUT, content=c)
-            for c in calls]
+    return [
+        guardrail_pb2.ApplyGuardrailRequest(guardrail_id=m.guardrail_id, source=C.SOURCE_INPUT, content=c)
+        for c in calls
+    ]
 
 
-def result(blocks: list[guardrail_pb2.GuardrailContentBlock],
-           assessments: list[guardrail_pb2.GuardrailAssessment]) -> dict[str, Any]:
+def result(
+    blocks: list[guardrail_pb2.GuardrailContentBlock], assessments: list[guardrail_pb2.GuardrailAssessment]
+) -> dict[str, Any]:
     """One OpenAI Moderation object for one input: flagged when the guardrail intervened on any of its
     blocks; each mapped category true when its filter detected it, scored with the highest score."""
     categories = {name: False for name in CATEGORY_MAP}
@@ -195,15 +217,21 @@ def response(m: Moderation, responses: list[guardrail_pb2.ApplyGuardrailResponse
     assessments = [a for r in responses for a in sorted(r.assessments, key=lambda a: a.content_index)]
     results, at = [], 0
     for blocks in m.inputs:
-        results.append(result(blocks, assessments[at:at + len(blocks)]))
+        results.append(result(blocks, assessments[at : at + len(blocks)]))
         at += len(blocks)
     return {"id": f"modr-{uuid.uuid4().hex}", "model": m.model, "results": results}
 
 
 # OpenAI's error `type` per HTTP status; its SDK picks the exception class from the status alone.
-_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-          404: "invalid_request_error", 413: "invalid_request_error", 415: "invalid_request_error",
-          429: "rate_limit_error"}
+_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "invalid_request_error",
+    413: "invalid_request_error",
+    415: "invalid_request_error",
+    429: "rate_limit_error",
+}
 
 
 def error_body(http: int, status: str, message: str) -> dict[str, Any]:
@@ -230,8 +258,11 @@ def routes(moderate: Moderate, read_body: ReadBody) -> dict[str, Any]:
         except Exception as exc:
             found = failure(exc)
             if found is not None and found[1] == "NOT_FOUND" and m.guardrail_id:
-                raise CompatError("NOT_FOUND", f"The model '{m.model}' does not exist: {found[2]} (a model names a "
-                                  "guardrail; OpenAI's model names select the default one)") from None
+                raise CompatError(
+                    "NOT_FOUND",
+                    f"The model '{m.model}' does not exist: {found[2]} (a model names a "
+                    "guardrail; OpenAI's model names select the default one)",
+                ) from None
             raise
         return web.json_response(response(m, list(responses)))
 

@@ -94,7 +94,9 @@ class _SchemaBuilder:
             self.schemas[desc.full_name] = {}  # placeholder first: messages may be recursive
             properties: dict[str, Any] = {}
             for field in desc.fields:
-                properties[field.json_name] = self._describe(_nullable(self.field(field)), f"{desc.full_name}.{field.name}")
+                properties[field.json_name] = self._describe(
+                    _nullable(self.field(field)), f"{desc.full_name}.{field.name}"
+                )
             schema: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
             # At most one member of a (real) oneof may be set: no two of them together. proto3
             # `optional` fields are synthetic oneofs of one member and need no rule.
@@ -102,8 +104,11 @@ class _SchemaBuilder:
             for oneof in desc.oneofs:
                 names = [f.json_name for f in oneof.fields]
                 # A member set to null counts as unset, as the parser treats it.
-                exclusive += [{"not": {"required": [a, b], "properties": {a: _NOT_NULL, b: _NOT_NULL}}}
-                              for i, a in enumerate(names) for b in names[i + 1 :]]
+                exclusive += [
+                    {"not": {"required": [a, b], "properties": {a: _NOT_NULL, b: _NOT_NULL}}}
+                    for i, a in enumerate(names)
+                    for b in names[i + 1 :]
+                ]
             if exclusive:
                 schema["allOf"] = exclusive
             self.schemas[desc.full_name] = self._describe(schema, desc.full_name)
@@ -112,14 +117,25 @@ class _SchemaBuilder:
     def enum(self, desc: _d.EnumDescriptor) -> dict[str, str]:
         if desc.full_name not in self.schemas:
             values = [v.name for v in desc.values]
-            notes = [f"{v.name}: {self.comments[f'{desc.full_name}.{v.name}']}" for v in desc.values
-                     if f"{desc.full_name}.{v.name}" in self.comments]
+            notes = [
+                f"{v.name}: {self.comments[f'{desc.full_name}.{v.name}']}"
+                for v in desc.values
+                if f"{desc.full_name}.{v.name}" in self.comments
+            ]
             # Written as the value's name; read as the name or (proto3 enums are open) any int32 number.
-            schema = self._describe({"anyOf": [{"type": "string", "enum": values},
-                                               {"type": "integer", "minimum": -(2**31), "maximum": 2**31 - 1}]},
-                                    desc.full_name)
+            schema = self._describe(
+                {
+                    "anyOf": [
+                        {"type": "string", "enum": values},
+                        {"type": "integer", "minimum": -(2**31), "maximum": 2**31 - 1},
+                    ]
+                },
+                desc.full_name,
+            )
             if notes:
-                schema["description"] = (schema.get("description", "") + "\n\n" + "\n".join(f"- {n}" for n in notes)).strip()
+                schema["description"] = (
+                    schema.get("description", "") + "\n\n" + "\n".join(f"- {n}" for n in notes)
+                ).strip()
             self.schemas[desc.full_name] = schema
         return _ref(desc.full_name)
 
@@ -140,11 +156,21 @@ class _SchemaBuilder:
         if t in _UINT32:
             return {"type": "integer", "format": "uint32", "minimum": 0, "maximum": 2**32 - 1}
         if t in _INT64:
-            return {"type": ["string", "integer"], "format": "int64", "minimum": -(2**63), "maximum": 2**63 - 1,
-                    "pattern": _int_pattern(-(2**63), 2**63 - 1)}
+            return {
+                "type": ["string", "integer"],
+                "format": "int64",
+                "minimum": -(2**63),
+                "maximum": 2**63 - 1,
+                "pattern": _int_pattern(-(2**63), 2**63 - 1),
+            }
         if t in _UINT64:
-            return {"type": ["string", "integer"], "format": "uint64", "minimum": 0, "maximum": 2**64 - 1,
-                    "pattern": _int_pattern(0, 2**64 - 1)}
+            return {
+                "type": ["string", "integer"],
+                "format": "uint64",
+                "minimum": 0,
+                "maximum": 2**64 - 1,
+                "pattern": _int_pattern(0, 2**64 - 1),
+            }
         if t in _FLOAT:
             number: dict[str, Any] = {"type": "number", "format": "double"}
             if t == FD.TYPE_FLOAT:
@@ -171,13 +197,15 @@ def _ok(ref: dict[str, str], description: str) -> dict[str, Any]:
 
 
 def _errors(*codes: int) -> dict[str, Any]:
-    names = {400: "Malformed JSON, unknown field, or an invalid request (INVALID_ARGUMENT, FAILED_PRECONDITION)",
-             404: "Unknown guardrail (NOT_FOUND)",
-             413: "The request body is over the server's limit; refused before it is read whole",
-             415: "The request is not application/json",
-             429: "A quota or queue limit was hit (RESOURCE_EXHAUSTED)",
-             503: "A backend is unavailable (UNAVAILABLE)",
-             504: "The request did not finish before its deadline (DEADLINE_EXCEEDED)"}
+    names = {
+        400: "Malformed JSON, unknown field, or an invalid request (INVALID_ARGUMENT, FAILED_PRECONDITION)",
+        404: "Unknown guardrail (NOT_FOUND)",
+        413: "The request body is over the server's limit; refused before it is read whole",
+        415: "The request is not application/json",
+        429: "A quota or queue limit was hit (RESOURCE_EXHAUSTED)",
+        503: "A backend is unavailable (UNAVAILABLE)",
+        504: "The request did not finish before its deadline (DEADLINE_EXCEEDED)",
+    }
     out = {str(c): _ok(_ref(ERROR_SCHEMA), names[c]) for c in codes}
     out["default"] = _ok(_ref(ERROR_SCHEMA), "Any other gRPC status, mapped as in google/rpc/code.proto")
     return out
@@ -196,75 +224,111 @@ def build_spec(version: str = "v1") -> dict[str, Any]:
 
     body_errors = (400, 404, 413, 415, 429, 503, 504)
     paths: dict[str, Any] = {
-        "/v1/generate": {"post": {
-            "operationId": "Generate",
-            "summary": "Safe generation: moderate the prompt, generate, moderate every image",
-            "description": doc("safegen.v1.SafeGenerationService.Generate")
-            + " A blocked prompt is a normal 200 response with action ACTION_GUARDRAIL_INTERVENED.",
-            "tags": ["SafeGenerationService"],
-            "requestBody": _json_body(b.message(sg["GenerateRequest"]), doc("safegen.v1.GenerateRequest")),
-            "responses": {"200": _ok(b.message(sg["GenerateResponse"]), doc("safegen.v1.GenerateResponse")),
-                          **_errors(*body_errors)},
-        }},
-        "/v1/generate:stream": {"post": {
-            "operationId": "StreamGenerate",
-            "summary": "Safe generation with progress, as Server-Sent Events",
-            "description": doc("safegen.v1.SafeGenerationService.StreamGenerate")
-            + " Each event's name is the member of StreamGenerateResponse.event that is set (`stage`,"
-            " `progress`, `result`) and its data is the StreamGenerateResponse in proto JSON. An error"
-            " after the stream started arrives as an `error` event whose data is a google.rpc.Status;"
-            " an error before the first event is an ordinary HTTP error response.",
-            "tags": ["SafeGenerationService"],
-            "requestBody": _json_body(b.message(sg["StreamGenerateRequest"]), doc("safegen.v1.StreamGenerateRequest")),
-            "responses": {"200": {
-                "description": "A text/event-stream of StreamGenerateResponse events, the result last",
-                "content": {"text/event-stream": {
-                    # One event (OpenAPI 3.2's itemSchema; tools read `schema` this way on 3.1).
-                    "schema": {
-                        "type": "object",
-                        "required": ["event", "data"],
-                        "properties": {
-                            "event": {"type": "string", "enum": ["stage", "progress", "result", "error"]},
-                            "data": {"type": "string", "contentMediaType": "application/json",
-                                     "contentSchema": {"oneOf": [b.message(sg["StreamGenerateResponse"]),
-                                                                 _ref(ERROR_SCHEMA)]}},
+        "/v1/generate": {
+            "post": {
+                "operationId": "Generate",
+                "summary": "Safe generation: moderate the prompt, generate, moderate every image",
+                "description": doc("safegen.v1.SafeGenerationService.Generate")
+                + " A blocked prompt is a normal 200 response with action ACTION_GUARDRAIL_INTERVENED.",
+                "tags": ["SafeGenerationService"],
+                "requestBody": _json_body(b.message(sg["GenerateRequest"]), doc("safegen.v1.GenerateRequest")),
+                "responses": {
+                    "200": _ok(b.message(sg["GenerateResponse"]), doc("safegen.v1.GenerateResponse")),
+                    **_errors(*body_errors),
+                },
+            }
+        },
+        "/v1/generate:stream": {
+            "post": {
+                "operationId": "StreamGenerate",
+                "summary": "Safe generation with progress, as Server-Sent Events",
+                "description": doc("safegen.v1.SafeGenerationService.StreamGenerate")
+                + " Each event's name is the member of StreamGenerateResponse.event that is set (`stage`,"
+                " `progress`, `result`) and its data is the StreamGenerateResponse in proto JSON. An error"
+                " after the stream started arrives as an `error` event whose data is a google.rpc.Status;"
+                " an error before the first event is an ordinary HTTP error response.",
+                "tags": ["SafeGenerationService"],
+                "requestBody": _json_body(
+                    b.message(sg["StreamGenerateRequest"]), doc("safegen.v1.StreamGenerateRequest")
+                ),
+                "responses": {
+                    "200": {
+                        "description": "A text/event-stream of StreamGenerateResponse events, the result last",
+                        "content": {
+                            "text/event-stream": {
+                                # One event (OpenAPI 3.2's itemSchema; tools read `schema` this way on 3.1).
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["event", "data"],
+                                    "properties": {
+                                        "event": {"type": "string", "enum": ["stage", "progress", "result", "error"]},
+                                        "data": {
+                                            "type": "string",
+                                            "contentMediaType": "application/json",
+                                            "contentSchema": {
+                                                "oneOf": [b.message(sg["StreamGenerateResponse"]), _ref(ERROR_SCHEMA)]
+                                            },
+                                        },
+                                    },
+                                },
+                            }
                         },
                     },
-                }},
-            }, **_errors(*body_errors)},
-        }},
-        "/v1/apply-guardrail": {"post": {
-            "operationId": "ApplyGuardrail",
-            "summary": "Moderate text and image blocks against a guardrail (Bedrock ApplyGuardrail's shape)",
-            "description": doc("safegen.v1.GuardrailService.ApplyGuardrail"),
-            "tags": ["GuardrailService"],
-            "requestBody": _json_body(b.message(gr["ApplyGuardrailRequest"]), doc("safegen.v1.ApplyGuardrailRequest")),
-            "responses": {"200": _ok(b.message(gr["ApplyGuardrailResponse"]), doc("safegen.v1.ApplyGuardrailResponse")),
-                          **_errors(*body_errors)},
-        }},
-        "/v1/guardrails": {"get": {
-            "operationId": "ListGuardrails",
-            "summary": "The guardrails this server has loaded, default first",
-            "description": doc("safegen.v1.GuardrailService.ListGuardrails"),
-            "tags": ["GuardrailService"],
-            "responses": {"200": _ok(b.message(gr["ListGuardrailsResponse"]), doc("safegen.v1.ListGuardrailsResponse")),
-                          **_errors(503, 504)},
-        }},
-        "/healthz": {"get": {
-            "operationId": "Health",
-            "summary": "200 when the gateway's gRPC health check says SERVING, 503 otherwise",
-            "tags": ["Operations"],
-            "responses": {
-                "200": _ok({"$ref": "#/components/schemas/safegen.http.Health"}, "Serving"),
-                "503": _ok({"$ref": "#/components/schemas/safegen.http.Health"}, "Not serving or unreachable"),
-            },
-        }},
-        "/openapi.json": {"get": {
-            "operationId": "OpenApi",
-            "summary": "This document",
-            "tags": ["Operations"],
-            "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}},
-        }},
+                    **_errors(*body_errors),
+                },
+            }
+        },
+        "/v1/apply-guardrail": {
+            "post": {
+                "operationId": "ApplyGuardrail",
+                "summary": "Moderate text and image blocks against a guardrail (Bedrock ApplyGuardrail's shape)",
+                "description": doc("safegen.v1.GuardrailService.ApplyGuardrail"),
+                "tags": ["GuardrailService"],
+                "requestBody": _json_body(
+                    b.message(gr["ApplyGuardrailRequest"]), doc("safegen.v1.ApplyGuardrailRequest")
+                ),
+                "responses": {
+                    "200": _ok(b.message(gr["ApplyGuardrailResponse"]), doc("safegen.v1.ApplyGuardrailResponse")),
+                    **_errors(*body_errors),
+                },
+            }
+        },
+        "/v1/guardrails": {
+            "get": {
+                "operationId": "ListGuardrails",
+                "summary": "The guardrails this server has loaded, default first",
+                "description": doc("safegen.v1.GuardrailService.ListGuardrails"),
+                "tags": ["GuardrailService"],
+                "responses": {
+                    "200": _ok(b.message(gr["ListGuardrailsResponse"]), doc("safegen.v1.ListGuardrailsResponse")),
+                    **_errors(503, 504),
+                },
+            }
+        },
+        "/healthz": {
+            "get": {
+                "operationId": "Health",
+                "summary": "200 when the gateway's gRPC health check says SERVING, 503 otherwise",
+                "tags": ["Operations"],
+                "responses": {
+                    "200": _ok({"$ref": "#/components/schemas/safegen.http.Health"}, "Serving"),
+                    "503": _ok({"$ref": "#/components/schemas/safegen.http.Health"}, "Not serving or unreachable"),
+                },
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "operationId": "OpenApi",
+                "summary": "This document",
+                "tags": ["Operations"],
+                "responses": {
+                    "200": {
+                        "description": "OpenAPI 3.1",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    }
+                },
+            }
+        },
     }
     paths.update(_compat.paths())  # the drop-in OpenAI, Bedrock and Azure routes, in their own shapes
     schemas = dict(sorted(b.schemas.items()))
@@ -273,7 +337,12 @@ def build_spec(version: str = "v1") -> dict[str, Any]:
         "type": "object",
         "description": "An error, in google.rpc.Status's shape: the gRPC status code number, its name and a message a caller can act on.",
         "properties": {
-            "code": {"type": "integer", "minimum": 0, "maximum": 16, "description": "The gRPC status code number, e.g. 3 for INVALID_ARGUMENT."},
+            "code": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 16,
+                "description": "The gRPC status code number, e.g. 3 for INVALID_ARGUMENT.",
+            },
             "status": {"type": "string", "description": "The gRPC status code name, e.g. INVALID_ARGUMENT."},
             "message": {"type": "string", "description": "What went wrong."},
         },
@@ -282,7 +351,12 @@ def build_spec(version: str = "v1") -> dict[str, Any]:
     }
     schemas["safegen.http.Health"] = {
         "type": "object",
-        "properties": {"status": {"type": "string", "enum": ["SERVING", "NOT_SERVING", "UNKNOWN", "SERVICE_UNKNOWN", "UNREACHABLE"]}},
+        "properties": {
+            "status": {
+                "type": "string",
+                "enum": ["SERVING", "NOT_SERVING", "UNKNOWN", "SERVICE_UNKNOWN", "UNREACHABLE"],
+            }
+        },
         "required": ["status"],
     }
     return {
@@ -297,9 +371,12 @@ def build_spec(version: str = "v1") -> dict[str, Any]:
             "OpenAI, Bedrock and Azure routes (their tags) speak those APIs' own JSON and error shapes instead.",
             "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
         },
-        "tags": [{"name": "SafeGenerationService", "description": doc("safegen.v1.SafeGenerationService")},
-                 {"name": "GuardrailService", "description": doc("safegen.v1.GuardrailService")},
-                 {"name": "Operations"}, *_compat.TAGS],
+        "tags": [
+            {"name": "SafeGenerationService", "description": doc("safegen.v1.SafeGenerationService")},
+            {"name": "GuardrailService", "description": doc("safegen.v1.GuardrailService")},
+            {"name": "Operations"},
+            *_compat.TAGS,
+        ],
         "paths": paths,
         "components": {"schemas": schemas},
     }

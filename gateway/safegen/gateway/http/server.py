@@ -48,9 +48,7 @@ DEFAULT_TIMEOUT_SECONDS = 300.0
 DEFAULT_HEARTBEAT_SECONDS = 15.0
 
 
-HTTP_REQUESTS = Counter(
-    "safegen_http_requests_total", "HTTP requests by route and status code", ["route", "code"]
-)
+HTTP_REQUESTS = Counter("safegen_http_requests_total", "HTTP requests by route and status code", ["route", "code"])
 HTTP_DURATION = Histogram(
     "safegen_http_request_duration_seconds",
     "HTTP request handling time by route (streams: until the last event)",
@@ -126,12 +124,22 @@ def _reject_lenient_values(data: Any, desc: Descriptor, path: str = "") -> None:
             continue  # unknown fields are json_format's to report
         for v in value if isinstance(value, list) else [value]:
             if isinstance(v, bool) and field.type != FieldDescriptor.TYPE_BOOL:
-                raise HttpError(400, grpc.StatusCode.INVALID_ARGUMENT,
-                                f"field {path}{key} of {desc.full_name} must not be a boolean")
-            if field.type == FieldDescriptor.TYPE_ENUM and isinstance(v, (int, float)) and not isinstance(v, bool) \
-                    and not (float(v).is_integer() and -(2**31) <= v < 2**31):
-                raise HttpError(400, grpc.StatusCode.INVALID_ARGUMENT,
-                                f"field {path}{key} of {desc.full_name} must be an enum name or an int32, not {v!r}")
+                raise HttpError(
+                    400,
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    f"field {path}{key} of {desc.full_name} must not be a boolean",
+                )
+            if (
+                field.type == FieldDescriptor.TYPE_ENUM
+                and isinstance(v, (int, float))
+                and not isinstance(v, bool)
+                and not (float(v).is_integer() and -(2**31) <= v < 2**31)
+            ):
+                raise HttpError(
+                    400,
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    f"field {path}{key} of {desc.full_name} must be an enum name or an int32, not {v!r}",
+                )
             if field.message_type is not None and isinstance(v, dict):
                 _reject_lenient_values(v, field.message_type, f"{path}{key}.")
 
@@ -177,7 +185,8 @@ class _Front:
 
     def _too_large(self) -> HttpError:
         return HttpError(
-            413, grpc.StatusCode.RESOURCE_EXHAUSTED,
+            413,
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
             f"request body is larger than the limit of {self.max_body_bytes} bytes",
         )
 
@@ -212,26 +221,38 @@ class _Front:
         if request.headers.get("Content-Type") is not None and ctype != "application/json":
             # Insisting on application/json also makes a cross-site POST need a CORS preflight,
             # which this server never grants: another site's page cannot spend our GPU time.
-            raise HttpError(415, grpc.StatusCode.INVALID_ARGUMENT,
-                            f"Content-Type must be application/json, not {ctype!r}")
+            raise HttpError(
+                415, grpc.StatusCode.INVALID_ARGUMENT, f"Content-Type must be application/json, not {ctype!r}"
+            )
         raw = await self.read_body(request)
         if not raw.strip():
-            raise HttpError(400, grpc.StatusCode.INVALID_ARGUMENT,
-                            f"request body is empty: send a JSON object ({message.DESCRIPTOR.full_name})")
+            raise HttpError(
+                400,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"request body is empty: send a JSON object ({message.DESCRIPTOR.full_name})",
+            )
         try:
             data = json.loads(raw)
         except UnicodeDecodeError as exc:
             raise HttpError(400, grpc.StatusCode.INVALID_ARGUMENT, f"request body is not UTF-8: {exc}") from None
         except json.JSONDecodeError as exc:
-            raise HttpError(400, grpc.StatusCode.INVALID_ARGUMENT,
-                            f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+            raise HttpError(
+                400,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
+            ) from None
         except RecursionError:  # "[[[[..." 100,000 deep: the parser's recursion, not ours, ran out
-            raise HttpError(400, grpc.StatusCode.INVALID_ARGUMENT,
-                            "request body is nested too deeply (arrays or objects inside each other)") from None
+            raise HttpError(
+                400,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "request body is nested too deeply (arrays or objects inside each other)",
+            ) from None
         if not isinstance(data, dict):
-            raise HttpError(400, grpc.StatusCode.INVALID_ARGUMENT,
-                            f"request body must be a JSON object ({message.DESCRIPTOR.full_name}), "
-                            f"not {type(data).__name__}")
+            raise HttpError(
+                400,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"request body must be a JSON object ({message.DESCRIPTOR.full_name}), not {type(data).__name__}",
+            )
         try:
             _reject_lenient_values(data, message.DESCRIPTOR)
             json_format.ParseDict(data, message, ignore_unknown_fields=False)
@@ -239,8 +260,11 @@ class _Front:
             # The first line names the field and the message; the rest lists every field name.
             raise HttpError(400, grpc.StatusCode.INVALID_ARGUMENT, str(exc).split("\n")[0].strip()) from None
         except RecursionError:
-            raise HttpError(400, grpc.StatusCode.INVALID_ARGUMENT,
-                            f"request body is nested too deeply for {message.DESCRIPTOR.full_name}") from None
+            raise HttpError(
+                400,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"request body is nested too deeply for {message.DESCRIPTOR.full_name}",
+            ) from None
         return message
 
     # -- endpoints ------------------------------------------------------------------------
@@ -374,8 +398,11 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        code = {404: grpc.StatusCode.NOT_FOUND, 405: grpc.StatusCode.UNIMPLEMENTED,
-                413: grpc.StatusCode.RESOURCE_EXHAUSTED}.get(exc.status, grpc.StatusCode.INVALID_ARGUMENT)
+        code = {
+            404: grpc.StatusCode.NOT_FOUND,
+            405: grpc.StatusCode.UNIMPLEMENTED,
+            413: grpc.StatusCode.RESOURCE_EXHAUSTED,
+        }.get(exc.status, grpc.StatusCode.INVALID_ARGUMENT)
         resp = _error_response(exc.status, code, f"{exc.reason}: {request.method} {request.path}")
         if "Allow" in exc.headers:  # RFC 9110: a 405 lists the methods that are allowed
             resp.headers["Allow"] = exc.headers["Allow"]
@@ -406,9 +433,14 @@ async def _server_header(request: web.Request, response: web.StreamResponse) -> 
     response.headers["Server"] = "safegen"
 
 
-def create_app(plane, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-               timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
-               heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS, guard: Guard | None = None) -> web.Application:
+def create_app(
+    plane,
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+    heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS,
+    guard: Guard | None = None,
+) -> web.Application:
     """The aiohttp application over the gateway's data plane (exposed for tests)."""
     front = _Front(plane, max_body_bytes, timeout_seconds, heartbeat_seconds)
     # client_max_size is a second fence: our own reader refuses first, with the JSON body.
@@ -424,16 +456,20 @@ def create_app(plane, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     app.router.add_get("/", front.static)
     app.router.add_get("/static/{name}", front.static)
     # Drop-in OpenAI / Bedrock / Azure routes (compat.py), all moderating through this one call.
-    compat.add_routes(app, lambda req: front.plane.apply_guardrail(req, timeout=front.timeout),
-                      front.read_body, expect)
+    compat.add_routes(app, lambda req: front.plane.apply_guardrail(req, timeout=front.timeout), front.read_body, expect)
     return app
 
 
-async def start_http_server(host: str, port: int, plane, *,
-                            max_body_bytes: int | None = None,
-                            timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
-                            grace_seconds: float = 10.0,
-                            heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS) -> HttpServerHandle:
+async def start_http_server(
+    host: str,
+    port: int,
+    plane,
+    *,
+    max_body_bytes: int | None = None,
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+    grace_seconds: float = 10.0,
+    heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS,
+) -> HttpServerHandle:
     """Starts the HTTP front in the running event loop over `plane`: the gateway's DataPlane (what
     `safegen serve` passes), or a gRPC target string "host:port" of a gateway elsewhere.
 
@@ -455,17 +491,25 @@ async def start_http_server(host: str, port: int, plane, *,
         from safegen.gateway.remote import RemotePlane
 
         plane = RemotePlane(in_process_target(plane))  # with TLS on: this process's loopback plaintext port
-    app = create_app(plane, max_body_bytes=max_body_bytes, timeout_seconds=timeout_seconds,
-                     heartbeat_seconds=heartbeat_seconds)
+    app = create_app(
+        plane, max_body_bytes=max_body_bytes, timeout_seconds=timeout_seconds, heartbeat_seconds=heartbeat_seconds
+    )
     # handler_cancellation: a client that disconnects cancels its handler, which cancels the gRPC
     # call, so nobody keeps generating images for a closed tab. lingering_time bounds how long the
     # rest of a refused body is drained (and discarded) so the client still reads our 413.
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, handler_cancellation=True,
-                           # aiohttp reads a timeout of 0 as "no limit": no grace means a tiny one.
-                           lingering_time=2.0, shutdown_timeout=max(grace_seconds, 0.001))
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        access_log=None,
+        handler_cancellation=True,
+        # aiohttp reads a timeout of 0 as "no limit": no grace means a tiny one.
+        lingering_time=2.0,
+        shutdown_timeout=max(grace_seconds, 0.001),
+    )
     await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_port=False,
-                       ssl_context=server_tls.http_context() if server_tls else None)  # the gRPC port's certificate
+    site = web.TCPSite(
+        runner, host, port, reuse_port=False, ssl_context=server_tls.http_context() if server_tls else None
+    )  # the gRPC port's certificate
     try:
         await site.start()
     except BaseException:
@@ -474,6 +518,11 @@ async def start_http_server(host: str, port: int, plane, *,
             await plane.aclose()
         raise
     bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    log.info("HTTP front on %s:%d%s -> %s", host, bound, " (TLS)" if server_tls else "",
-             getattr(plane, "target", "the gateway's data plane"))
+    log.info(
+        "HTTP front on %s:%d%s -> %s",
+        host,
+        bound,
+        " (TLS)" if server_tls else "",
+        getattr(plane, "target", "the gateway's data plane"),
+    )
     return HttpServerHandle(port=bound, runner=runner, plane=plane, owns_plane=owns_plane)

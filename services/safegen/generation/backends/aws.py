@@ -18,8 +18,14 @@ T = TypeVar("T")
 
 #: Error codes worth retrying: the service is overloaded or warming up, the request itself is fine.
 RETRYABLE = {
-    "ThrottlingException", "Throttling", "TooManyRequestsException", "ServiceUnavailableException",
-    "ServiceUnavailable", "ModelNotReadyException", "InternalServerException", "InternalFailure",
+    "ThrottlingException",
+    "Throttling",
+    "TooManyRequestsException",
+    "ServiceUnavailableException",
+    "ServiceUnavailable",
+    "ModelNotReadyException",
+    "InternalServerException",
+    "InternalFailure",
 }
 _PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -33,8 +39,15 @@ def aws_client(service: str, aws=None, session=None):
     return replace(aws, max_attempts=0).client(service, session=session)  # botocore: retries after the first
 
 
-def call_with_retries(fn: Callable[[], T], what: str, *, attempts: int, base_delay: float,
-                      cancel: CancelToken, sleep: Callable[[float], None] = time.sleep) -> T:
+def call_with_retries(
+    fn: Callable[[], T],
+    what: str,
+    *,
+    attempts: int,
+    base_delay: float,
+    cancel: CancelToken,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
     """Calls `fn`; on a retryable AWS error waits base_delay * 2**attempt (with jitter) and tries again,
     up to `attempts` calls. Errors are mapped to domain errors (throttling -> Unavailable, access denied
     -> FailedPrecondition, ...)."""
@@ -47,7 +60,7 @@ def call_with_retries(fn: Callable[[], T], what: str, *, attempts: int, base_del
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             if code in RETRYABLE and attempt + 1 < attempts:
-                delay = base_delay * (2 ** attempt) * random.uniform(0.5, 1.0)
+                delay = base_delay * (2**attempt) * random.uniform(0.5, 1.0)
                 remaining = cancel.remaining()
                 if remaining is not None:
                     delay = min(delay, max(remaining, 0.0))

@@ -24,7 +24,9 @@ class GenerationBackend(abc.ABC):
     def limits(self) -> Limits: ...
 
     @abc.abstractmethod
-    def generate(self, request: GenerationRequest, progress: ProgressFn | None, cancel: CancelToken) -> GenerationResult:
+    def generate(
+        self, request: GenerationRequest, progress: ProgressFn | None, cancel: CancelToken
+    ) -> GenerationResult:
         """Generates `request` (already validated, defaults filled in, negative prompts merged)."""
 
     def close(self) -> None:

@@ -30,8 +30,12 @@ def _png(image) -> bytes:
 def runs_on_onnx(settings) -> bool:
     """Whether `settings` select the bundled model on onnxruntime. Settings that only torch can honour
     (another scheduler, a CUDA device, half precision) keep the bundled model on the diffusers backend."""
-    return (not settings.model and not settings.scheduler and settings.device in ("", "auto", "cpu")
-            and settings.dtype in ("", "auto", "float32"))
+    return (
+        not settings.model
+        and not settings.scheduler
+        and settings.device in ("", "auto", "cpu")
+        and settings.dtype in ("", "auto", "float32")
+    )
 
 
 class BundledBackend(GenerationBackend):
@@ -40,9 +44,17 @@ class BundledBackend(GenerationBackend):
     name = "diffusers"
     max_concurrency = 1
 
-    def __init__(self, weights: Path = BUNDLED_MODEL_DIR, onnx_dir: Path = BUNDLED_ONNX_DIR, *, threads: int = 1,
-                 default_width: int = 0, default_height: int = 0, default_steps: int = 0,
-                 default_guidance: float = 0.0):
+    def __init__(
+        self,
+        weights: Path = BUNDLED_MODEL_DIR,
+        onnx_dir: Path = BUNDLED_ONNX_DIR,
+        *,
+        threads: int = 1,
+        default_width: int = 0,
+        default_height: int = 0,
+        default_steps: int = 0,
+        default_guidance: float = 0.0,
+    ):
         from safegen.generation.bundled.runtime import ShapesOnnxPipeline
 
         self.pipe = ShapesOnnxPipeline(weights, onnx_dir, threads)
@@ -63,9 +75,13 @@ class BundledBackend(GenerationBackend):
     def from_settings(cls, settings) -> "BundledBackend":
         # One intra-op thread unless SAFEGEN_GEN_TORCH_THREADS says otherwise: a UNet step on 32x32 is too small
         # to split, and on a shared 2-core machine under load a step took 31-36 ms on one thread, 57-62 ms on two.
-        return cls(threads=settings.torch_threads or 1, default_width=settings.default_width,
-                   default_height=settings.default_height, default_steps=settings.default_steps,
-                   default_guidance=settings.default_guidance)
+        return cls(
+            threads=settings.torch_threads or 1,
+            default_width=settings.default_width,
+            default_height=settings.default_height,
+            default_steps=settings.default_steps,
+            default_guidance=settings.default_guidance,
+        )
 
     @property
     def model_id(self) -> str:
@@ -75,7 +91,9 @@ class BundledBackend(GenerationBackend):
     def limits(self) -> Limits:
         return self._limits
 
-    def generate(self, request: GenerationRequest, progress: ProgressFn | None, cancel: CancelToken) -> GenerationResult:
+    def generate(
+        self, request: GenerationRequest, progress: ProgressFn | None, cancel: CancelToken
+    ) -> GenerationResult:
         n = request.num_images
         seeds = [request.seed + i for i in range(n)]
 
@@ -88,12 +106,21 @@ class BundledBackend(GenerationBackend):
         negative_applied = request.guidance_scale > 1.0
         if not negative_applied:
             # Without classifier-free guidance there is no unconditional pass for the negative prompt.
-            notes.append("guidance_scale <= 1 disables classifier-free guidance, so the negative prompt was not applied")
+            notes.append(
+                "guidance_scale <= 1 disables classifier-free guidance, so the negative prompt was not applied"
+            )
         cancel.check()
         with self._lock:
-            images = self.pipe(request.prompt, request.negative_prompt if negative_applied else "", seeds=seeds,
-                               steps=request.steps, guidance_scale=request.guidance_scale, width=request.width,
-                               height=request.height, on_step=on_step)
+            images = self.pipe(
+                request.prompt,
+                request.negative_prompt if negative_applied else "",
+                seeds=seeds,
+                steps=request.steps,
+                guidance_scale=request.guidance_scale,
+                width=request.width,
+                height=request.height,
+                on_step=on_step,
+            )
         return GenerationResult(
             images=[_png(im) for im in images],
             seeds=seeds,

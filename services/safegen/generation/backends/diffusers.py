@@ -68,10 +68,13 @@ def _pipeline_class(model: str):
         return getattr(diffusers, name)
     raise FailedPrecondition(
         f"{index} names pipeline class {name!r}, which is neither a diffusers class nor one of "
-        f"{', '.join(SAFEGEN_PIPELINES)}; custom pipeline code is not loaded")
+        f"{', '.join(SAFEGEN_PIPELINES)}; custom pipeline code is not loaded"
+    )
 
 
-def load_pipeline(model: str, device: str = "auto", dtype: str = "auto", scheduler: str = "", offline: bool | None = None):
+def load_pipeline(
+    model: str, device: str = "auto", dtype: str = "auto", scheduler: str = "", offline: bool | None = None
+):
     """Loads a pipeline from a local directory or the local Hugging Face cache. Never downloads when
     HF_HUB_OFFLINE is set (and this machine has no hub access anyway)."""
     import diffusers
@@ -86,7 +89,8 @@ def load_pipeline(model: str, device: str = "auto", dtype: str = "auto", schedul
     except (OSError, ValueError, EnvironmentError) as exc:
         raise FailedPrecondition(
             f"cannot load diffusion model {model!r}: {exc}. Set SAFEGEN_GEN_MODEL to a local pipeline "
-            f"directory (save_pretrained layout) or a model id present in the Hugging Face cache") from exc
+            f"directory (save_pretrained layout) or a model id present in the Hugging Face cache"
+        ) from exc
     if scheduler:
         sched_cls = getattr(diffusers, scheduler, None)
         if sched_cls is None or not issubclass(sched_cls, diffusers.SchedulerMixin):
@@ -108,7 +112,9 @@ def _default_size(pipe) -> int:
     size = getattr(pipe, "default_image_size", None)
     if size:
         return int(size)
-    sample = getattr(pipe, "default_sample_size", None) or getattr(getattr(pipe, "unet", None), "config", {}).get("sample_size")
+    sample = getattr(pipe, "default_sample_size", None) or getattr(getattr(pipe, "unet", None), "config", {}).get(
+        "sample_size"
+    )
     factor = getattr(pipe, "vae_scale_factor", 8)
     return int(sample * factor) if sample else 512
 
@@ -120,8 +126,16 @@ class DiffusersBackend(GenerationBackend):
     name = "diffusers"
     max_concurrency = 1
 
-    def __init__(self, pipe, model_id: str, *, default_width: int = 0, default_height: int = 0,
-                 default_steps: int = 0, default_guidance: float = 0.0):
+    def __init__(
+        self,
+        pipe,
+        model_id: str,
+        *,
+        default_width: int = 0,
+        default_height: int = 0,
+        default_steps: int = 0,
+        default_guidance: float = 0.0,
+    ):
         self.pipe = pipe
         self._model_id = model_id
         self.device = str(getattr(pipe, "device", "cpu"))
@@ -149,8 +163,14 @@ class DiffusersBackend(GenerationBackend):
         model = settings.model_path
         pipe = load_pipeline(model, settings.device, settings.dtype, settings.scheduler)
         model_id = "safegen-bundled-shapes" if not settings.model else settings.model
-        return cls(pipe, model_id, default_width=settings.default_width, default_height=settings.default_height,
-                   default_steps=settings.default_steps, default_guidance=settings.default_guidance)
+        return cls(
+            pipe,
+            model_id,
+            default_width=settings.default_width,
+            default_height=settings.default_height,
+            default_steps=settings.default_steps,
+            default_guidance=settings.default_guidance,
+        )
 
     @property
     def model_id(self) -> str:
@@ -160,7 +180,9 @@ class DiffusersBackend(GenerationBackend):
     def limits(self) -> Limits:
         return self._limits
 
-    def generate(self, request: GenerationRequest, progress: ProgressFn | None, cancel: CancelToken) -> GenerationResult:
+    def generate(
+        self, request: GenerationRequest, progress: ProgressFn | None, cancel: CancelToken
+    ) -> GenerationResult:
         import torch
 
         n = request.num_images
@@ -184,12 +206,16 @@ class DiffusersBackend(GenerationBackend):
         kwargs = {}
         if not self._takes_negative_prompt:
             negative_applied = False
-            notes.append(f"{type(self.pipe).__name__} has no negative prompt input; the negative prompt was not applied")
+            notes.append(
+                f"{type(self.pipe).__name__} has no negative prompt input; the negative prompt was not applied"
+            )
         elif request.guidance_scale <= 1.0:
             # Without classifier-free guidance there is no unconditional pass for the negative prompt
             # to replace (turbo models run this way).
             negative_applied = False
-            notes.append("guidance_scale <= 1 disables classifier-free guidance, so the negative prompt was not applied")
+            notes.append(
+                "guidance_scale <= 1 disables classifier-free guidance, so the negative prompt was not applied"
+            )
         else:
             kwargs["negative_prompt"] = request.negative_prompt or None
 

@@ -23,22 +23,48 @@ from safegen.generation.settings import SageMakerFormat
 
 _LIMITS = {
     # SD 2.1 base: 512 native; sizes up to 1024 work on a 16 GB GPU.
-    SageMakerFormat.JUMPSTART: Limits(min_size=128, max_size=1024, default_width=512, default_height=512,
-                                      default_steps=50, max_steps=150, max_images=4, default_guidance=7.5,
-                                      max_guidance=20.0),
+    SageMakerFormat.JUMPSTART: Limits(
+        min_size=128,
+        max_size=1024,
+        default_width=512,
+        default_height=512,
+        default_steps=50,
+        max_steps=150,
+        max_images=4,
+        default_guidance=7.5,
+        max_guidance=20.0,
+    ),
     # SDXL: sizes in steps of 64 around one megapixel.
-    SageMakerFormat.STABILITY: Limits(min_size=512, max_size=1536, size_multiple=64, default_width=1024,
-                                      default_height=1024, min_steps=10, max_steps=50, default_steps=30,
-                                      max_images=4, default_guidance=7.0, max_guidance=35.0),
+    SageMakerFormat.STABILITY: Limits(
+        min_size=512,
+        max_size=1536,
+        size_multiple=64,
+        default_width=1024,
+        default_height=1024,
+        min_steps=10,
+        max_steps=50,
+        default_steps=30,
+        max_images=4,
+        default_guidance=7.0,
+        max_guidance=35.0,
+    ),
 }
 
 
 class SageMakerBackend(GenerationBackend):
     name = "sagemaker"
 
-    def __init__(self, client, endpoint: str, fmt: SageMakerFormat = SageMakerFormat.JUMPSTART, *,
-                 model_id: str = "jumpstart-sd-2-1", max_concurrency: int = 4, retry_attempts: int = 4,
-                 retry_base_delay: float = 0.5):
+    def __init__(
+        self,
+        client,
+        endpoint: str,
+        fmt: SageMakerFormat = SageMakerFormat.JUMPSTART,
+        *,
+        model_id: str = "jumpstart-sd-2-1",
+        max_concurrency: int = 4,
+        retry_attempts: int = 4,
+        retry_base_delay: float = 0.5,
+    ):
         self.client = client
         self.endpoint = endpoint
         self.format = fmt
@@ -49,9 +75,15 @@ class SageMakerBackend(GenerationBackend):
 
     @classmethod
     def from_settings(cls, settings) -> "SageMakerBackend":
-        return cls(aws_client("sagemaker-runtime"), settings.sagemaker_endpoint, settings.sagemaker_format,
-                   model_id=settings.sagemaker_model_id, max_concurrency=settings.remote_max_concurrency,
-                   retry_attempts=settings.retry_attempts, retry_base_delay=settings.retry_base_delay_s)
+        return cls(
+            aws_client("sagemaker-runtime"),
+            settings.sagemaker_endpoint,
+            settings.sagemaker_format,
+            model_id=settings.sagemaker_model_id,
+            max_concurrency=settings.remote_max_concurrency,
+            retry_attempts=settings.retry_attempts,
+            retry_base_delay=settings.retry_base_delay_s,
+        )
 
     @property
     def model_id(self) -> str:
@@ -79,20 +111,32 @@ class SageMakerBackend(GenerationBackend):
         if req.negative_prompt:
             # A negative weight is how the Stability API spells a negative prompt.
             prompts.append({"text": req.negative_prompt, "weight": -1.0})
-        return {"text_prompts": prompts, "width": req.width, "height": req.height, "cfg_scale": req.guidance_scale,
-                "steps": req.steps, "seed": seed, "samples": 1}
+        return {
+            "text_prompts": prompts,
+            "width": req.width,
+            "height": req.height,
+            "cfg_scale": req.guidance_scale,
+            "steps": req.steps,
+            "seed": seed,
+            "samples": 1,
+        }
 
     def _invoke(self, body: dict, cancel: CancelToken) -> dict:
         accept = "application/json;jpeg" if self.format == SageMakerFormat.JUMPSTART else "application/json"
         what = f"SageMaker InvokeEndpoint ({self.endpoint})"
 
         def call():
-            resp = self.client.invoke_endpoint(EndpointName=self.endpoint, ContentType="application/json",
-                                               Accept=accept, Body=json.dumps(body).encode())
+            resp = self.client.invoke_endpoint(
+                EndpointName=self.endpoint,
+                ContentType="application/json",
+                Accept=accept,
+                Body=json.dumps(body).encode(),
+            )
             return resp["Body"].read()
 
-        raw = call_with_retries(call, what, attempts=self.retry_attempts, base_delay=self.retry_base_delay,
-                                cancel=cancel)
+        raw = call_with_retries(
+            call, what, attempts=self.retry_attempts, base_delay=self.retry_base_delay, cancel=cancel
+        )
         try:
             return json.loads(raw)
         except ValueError as exc:
@@ -126,6 +170,14 @@ class SageMakerBackend(GenerationBackend):
                 seeds.append(int(art.get("seed", seed)))
         if intervened:
             notes.append(reason)
-        return GenerationResult(images=images, seeds=seeds, model_id=self.model_id, backend=self.name,
-                                negative_prompt=req.negative_prompt, negative_prompt_applied=True, notes=notes,
-                                intervened=intervened and not images, intervention_reason=reason)
+        return GenerationResult(
+            images=images,
+            seeds=seeds,
+            model_id=self.model_id,
+            backend=self.name,
+            negative_prompt=req.negative_prompt,
+            negative_prompt_applied=True,
+            notes=notes,
+            intervened=intervened and not images,
+            intervention_reason=reason,
+        )

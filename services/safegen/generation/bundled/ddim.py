@@ -16,8 +16,14 @@ from typing import Any
 import numpy as np
 
 # Options that change nothing for eta 0 and epsilon prediction, or only describe the file.
-_IGNORED = {"_class_name", "_diffusers_version", "dynamic_thresholding_ratio", "sample_max_value",
-            "trained_betas", "variance_type"}
+_IGNORED = {
+    "_class_name",
+    "_diffusers_version",
+    "dynamic_thresholding_ratio",
+    "sample_max_value",
+    "trained_betas",
+    "variance_type",
+}
 _SUPPORTED = {
     "beta_schedule": ("squaredcos_cap_v2", "linear", "scaled_linear"),
     "prediction_type": ("epsilon",),
@@ -56,10 +62,23 @@ class DDIM:
             raise ValueError(f"{source}: the onnxruntime sampler implements DDIMScheduler, not {cfg['_class_name']}")
         for key, allowed in _SUPPORTED.items():
             if key in cfg and cfg[key] not in allowed:
-                raise ValueError(f"{source}: {key}={cfg[key]!r} is not implemented by the onnxruntime sampler "
-                                 f"(supported: {', '.join(map(repr, allowed))}); run the model through diffusers")
-        known = _IGNORED | set(_SUPPORTED) | {"num_train_timesteps", "beta_start", "beta_end", "clip_sample",
-                                              "clip_sample_range", "set_alpha_to_one", "steps_offset"}
+                raise ValueError(
+                    f"{source}: {key}={cfg[key]!r} is not implemented by the onnxruntime sampler "
+                    f"(supported: {', '.join(map(repr, allowed))}); run the model through diffusers"
+                )
+        known = (
+            _IGNORED
+            | set(_SUPPORTED)
+            | {
+                "num_train_timesteps",
+                "beta_start",
+                "beta_end",
+                "clip_sample",
+                "clip_sample_range",
+                "set_alpha_to_one",
+                "steps_offset",
+            }
+        )
         unknown = sorted(set(cfg) - known)
         if unknown:
             raise ValueError(f"{source}: unknown DDIM options {', '.join(unknown)}; run the model through diffusers")
@@ -76,8 +95,14 @@ class DDIM:
             betas = np.linspace(start**0.5, end**0.5, n, dtype=np.float32) ** 2
         alphas_cumprod = np.cumprod(np.float32(1.0) - betas, dtype=np.float32)
         final = np.float32(1.0) if cfg.get("set_alpha_to_one", True) else alphas_cumprod[0]
-        return cls(alphas_cumprod, np.float32(final), n, int(cfg.get("steps_offset", 0)),
-                   bool(cfg.get("clip_sample", True)), float(cfg.get("clip_sample_range", 1.0)))
+        return cls(
+            alphas_cumprod,
+            np.float32(final),
+            n,
+            int(cfg.get("steps_offset", 0)),
+            bool(cfg.get("clip_sample", True)),
+            float(cfg.get("clip_sample_range", 1.0)),
+        )
 
     def timesteps(self, num_steps: int) -> np.ndarray:
         """The "leading" spacing: 0, r, 2r, ... (r = train steps // num_steps), highest first."""

@@ -90,17 +90,31 @@ def export(weights: Path = BUNDLED_MODEL_DIR, out: Path = BUNDLED_ONNX_DIR) -> l
     written = []
     with torch.no_grad(), _exportable():
         states = text_encoder(ids)
-        sample = torch.randn(2, unet.config.in_channels, NATIVE_SIZE, NATIVE_SIZE, generator=torch.Generator().manual_seed(0))
+        sample = torch.randn(
+            2, unet.config.in_channels, NATIVE_SIZE, NATIVE_SIZE, generator=torch.Generator().manual_seed(0)
+        )
         graphs = {
             "text_encoder": (TextEncoder(), (ids,), ["input_ids"], ["hidden_states"]),
-            "unet": (UNet(), (sample, torch.tensor([999, 999]), states), ["sample", "timestep", "encoder_hidden_states"],
-                     ["noise_pred"]),
+            "unet": (
+                UNet(),
+                (sample, torch.tensor([999, 999]), states),
+                ["sample", "timestep", "encoder_hidden_states"],
+                ["noise_pred"],
+            ),
         }
         for name, (module, args, inputs, outputs) in graphs.items():
             filename, source = FILES[name]
             tmp = out / f".{filename}.export"
-            torch.onnx.export(module, args, str(tmp), input_names=inputs, output_names=outputs,
-                              dynamic_axes={n: batch for n in inputs + outputs}, opset_version=OPSET, dynamo=False)
+            torch.onnx.export(
+                module,
+                args,
+                str(tmp),
+                input_names=inputs,
+                output_names=outputs,
+                dynamic_axes={n: batch for n in inputs + outputs},
+                opset_version=OPSET,
+                dynamo=False,
+            )
             model = onnx.load(str(tmp))
             tmp.unlink()
             model.doc_string = f"safegen bundled shapes model: {name}, exported by safegen.generation.bundled.export"

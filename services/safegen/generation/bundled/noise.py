@@ -41,5 +41,5 @@ def torch_randn(seed: int, shape: tuple[int, ...]) -> np.ndarray:
     u = _uniform(rs, n)  # torch draws a uniform for every element first, the tail included
     out[:full] = _box_muller_16(u[:full].reshape(-1, 16)).reshape(-1)
     if n != full:
-        out[n - 16:] = _box_muller_16(_uniform(rs, 16).reshape(1, 16)).reshape(-1)
+        out[n - 16 :] = _box_muller_16(_uniform(rs, 16).reshape(1, 16)).reshape(-1)
     return out.astype(np.float32).reshape(shape)

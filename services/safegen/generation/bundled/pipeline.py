@@ -190,7 +190,9 @@ class ShapesPipeline(DiffusionPipeline):
             if do_cfg:
                 eps_uncond, eps_cond = eps.chunk(2)
                 eps = eps_uncond + guidance_scale * (eps_cond - eps_uncond)
-            latents = self.scheduler.step(eps, t, latents, generator=generator if not isinstance(generator, list) else None).prev_sample
+            latents = self.scheduler.step(
+                eps, t, latents, generator=generator if not isinstance(generator, list) else None
+            ).prev_sample
             if callback_on_step_end is not None:
                 kwargs = {k: locals()[k] for k in (callback_on_step_end_tensor_inputs or [])}
                 out = callback_on_step_end(self, i, t, kwargs)

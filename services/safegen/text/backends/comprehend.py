@@ -60,7 +60,7 @@ def split_utf8(text: str, max_bytes: int) -> Iterator[str]:
 
 
 def parse_class_map(raw: str) -> dict[str, Category]:
-    """"name=CATEGORY,name2=CATEGORY" -> mapping (ValueError naming the bad entry)."""
+    """ "name=CATEGORY,name2=CATEGORY" -> mapping (ValueError naming the bad entry)."""
     out: dict[str, Category] = {}
     for item in (p.strip() for p in raw.split(",")):
         if not item:
@@ -71,16 +71,23 @@ def parse_class_map(raw: str) -> dict[str, Category]:
                 raise ValueError
             out[name.strip().upper()] = Category(cat.strip().upper())
         except ValueError:
-            raise ValueError(f"{item!r}: expected NAME=CATEGORY with CATEGORY one of "
-                             f"{', '.join(c.value for c in Category)}") from None
+            raise ValueError(
+                f"{item!r}: expected NAME=CATEGORY with CATEGORY one of {', '.join(c.value for c in Category)}"
+            ) from None
     return out
 
 
 class ComprehendBackend:
     """DetectToxicContent (+ ClassifyDocument when an endpoint ARN is set) mapped to our categories."""
 
-    def __init__(self, client, endpoint_arn: str = "", thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
-                 class_map: Mapping[str, Category] | None = None, language: str = "en"):
+    def __init__(
+        self,
+        client,
+        endpoint_arn: str = "",
+        thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+        class_map: Mapping[str, Category] | None = None,
+        language: str = "en",
+    ):
         self.client = client
         self.endpoint_arn = endpoint_arn
         self.thresholds = tuple(thresholds)
@@ -114,10 +121,11 @@ class ComprehendBackend:
 
         segments = list(split_utf8(text, SEGMENT_BYTES))
         for i in range(0, len(segments), SEGMENTS_PER_CALL):
-            batch = segments[i:i + SEGMENTS_PER_CALL]
+            batch = segments[i : i + SEGMENTS_PER_CALL]
             try:
                 yield self.client.detect_toxic_content(
-                    TextSegments=[{"Text": s} for s in batch], LanguageCode=self.language)
+                    TextSegments=[{"Text": s} for s in batch], LanguageCode=self.language
+                )
             except Exception as e:  # noqa: BLE001 - every botocore failure maps to one domain error
                 raise map_aws_error(e, "Comprehend DetectToxicContent") from None
 

@@ -52,7 +52,10 @@ def load_local(env=None, require_classifier: bool = False):
     except Exception as e:  # noqa: BLE001 - any load failure (missing heads, model, package) degrades the same way
         if require_classifier:
             raise
-        log.error("text classifier unavailable (%s): text moderation runs WORDS-ONLY, backend "
-                  "'local-words-only'; categories will not be scored. Set SAFEGEN_TEXT_REQUIRE_CLASSIFIER=true "
-                  "to refuse to start instead.", e)
+        log.error(
+            "text classifier unavailable (%s): text moderation runs WORDS-ONLY, backend "
+            "'local-words-only'; categories will not be scored. Set SAFEGEN_TEXT_REQUIRE_CLASSIFIER=true "
+            "to refuse to start instead.",
+            e,
+        )
         return WordsOnlyBackend()

@@ -72,8 +72,18 @@ def generate(backend, prompt: str, seeds, negative: str = "", guidance: float = 
 
     out = []
     for seed in seeds:
-        req = validate(GenerationRequest(prompt=prompt, negative_prompt=negative, width=32, height=32, seed=seed,
-                                         guidance_scale=guidance, steps=steps), backend.limits)
+        req = validate(
+            GenerationRequest(
+                prompt=prompt,
+                negative_prompt=negative,
+                width=32,
+                height=32,
+                seed=seed,
+                guidance_scale=guidance,
+                steps=steps,
+            ),
+            backend.limits,
+        )
         result = backend.generate(req, None, CancelToken())
         out.append(Image.open(io.BytesIO(result.images[0])).convert("RGB"))
     return out

@@ -47,8 +47,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--checkpoint", type=Path, default=None, help="raw EMA state saved here every 250 steps")
     p.add_argument("--export-only", action="store_true", help="only export --checkpoint to --out")
-    p.add_argument("--init-from", type=Path, default=None,
-                   help="continue from a --checkpoint file (its EMA weights; the optimizer starts afresh)")
+    p.add_argument(
+        "--init-from",
+        type=Path,
+        default=None,
+        help="continue from a --checkpoint file (its EMA weights; the optimizer starts afresh)",
+    )
     return p.parse_args(argv)
 
 
@@ -57,7 +61,9 @@ def new_noise_scheduler() -> DDPMScheduler:
 
 
 def export(unet_state: dict, text_state: dict, out: Path, meta: dict) -> None:
-    from safegen.generation.bundled.pipeline import build_pipeline  # imported late so a pipeline bug cannot cost a training run
+    from safegen.generation.bundled.pipeline import (
+        build_pipeline,
+    )  # imported late so a pipeline bug cannot cost a training run
 
     pipe = build_pipeline()
     pipe.unet.load_state_dict(unet_state)
@@ -87,8 +93,8 @@ def main(argv=None) -> None:
     params = [p for m in models for p in m.parameters()]
     ema = [p.detach().clone() for p in params]
     print(
-        f"unet {sum(p.numel() for p in unet.parameters())/1e6:.2f}M params, "
-        f"text encoder {sum(p.numel() for p in text_encoder.parameters())/1e3:.0f}k params",
+        f"unet {sum(p.numel() for p in unet.parameters()) / 1e6:.2f}M params, "
+        f"text encoder {sum(p.numel() for p in text_encoder.parameters()) / 1e3:.0f}k params",
         flush=True,
     )
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-2)
@@ -158,7 +164,7 @@ def main(argv=None) -> None:
         loss_avg = loss.item() if loss_avg is None else 0.98 * loss_avg + 0.02 * loss.item()
         if step % 50 == 0:
             el = time.monotonic() - start
-            print(f"step {step} loss {loss_avg:.4f} lr {lr:.2e} {step/el:.2f} steps/s {el/60:.1f} min", flush=True)
+            print(f"step {step} loss {loss_avg:.4f} lr {lr:.2e} {step / el:.2f} steps/s {el / 60:.1f} min", flush=True)
         if step % 250 == 0:
             save_checkpoint(step, time.monotonic() - start)
 

@@ -53,8 +53,9 @@ def category_flags(scores: np.ndarray, thresholds, guardrail) -> np.ndarray:
     return out
 
 
-def report(examples: Sequence[ds.Example], scores: np.ndarray, thresholds, guardrail,
-           moderated: np.ndarray | None = None) -> dict:
+def report(
+    examples: Sequence[ds.Example], scores: np.ndarray, thresholds, guardrail, moderated: np.ndarray | None = None
+) -> dict:
     """Rates on the evaluation split. ``moderated`` (optional) is the full TextModerator's verdict per text
     (word lists + plain reading + classifier); the targets use it when given, the classifier alone otherwise."""
     roles = np.array([e.role for e in examples])
@@ -112,11 +113,20 @@ def report(examples: Sequence[ds.Example], scores: np.ndarray, thresholds, guard
     for src in sorted(set(sources.tolist())):
         m = sources == src
         pos, neg = m & y.any(1), m & ~y.any(1)
-        per_source[src] = {"n": int(m.sum()), "detected": rate(pos)[0] if pos.any() else None,
-                           "false_flags": rate(neg)[0] if neg.any() else None}
-    return {"targets": t, "more": extra, "per_category": per_category, "per_source": per_source,
-            "decided_by": "full TextModerator (word lists + plain reading + classifier)" if moderated is not None
-            else "classifier alone"}
+        per_source[src] = {
+            "n": int(m.sum()),
+            "detected": rate(pos)[0] if pos.any() else None,
+            "false_flags": rate(neg)[0] if neg.any() else None,
+        }
+    return {
+        "targets": t,
+        "more": extra,
+        "per_category": per_category,
+        "per_source": per_source,
+        "decided_by": "full TextModerator (word lists + plain reading + classifier)"
+        if moderated is not None
+        else "classifier alone",
+    }
 
 
 class _Cached:
@@ -133,8 +143,13 @@ class _Cached:
         missing = [t for t in texts if t not in self.known]
         if missing:
             self.known.update(zip(missing, self.clf.raw_scores(missing)))
-        return [{c: CategoryScore(c, float(v), confidence_for(float(v), self.thresholds[c]))
-                 for c, v in zip(CATEGORIES, self.known[t])} for t in texts]
+        return [
+            {
+                c: CategoryScore(c, float(v), confidence_for(float(v), self.thresholds[c]))
+                for c, v in zip(CATEGORIES, self.known[t])
+            }
+            for t in texts
+        ]
 
 
 def latency(clf, texts: Sequence[str], n: int = 300) -> dict:
@@ -150,16 +165,24 @@ def latency(clf, texts: Sequence[str], n: int = 300) -> dict:
     import os
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)), "n": n,
-            "load_avg": load, "cpus": os.cpu_count()}
+    return {
+        "p50_ms": float(np.percentile(ms, 50)),
+        "p99_ms": float(np.percentile(ms, 99)),
+        "n": n,
+        "load_avg": load,
+        "cpus": os.cpu_count(),
+    }
 
 
 def format_report(r: dict) -> str:
     def pct(v: float | None) -> str:
         return "  -  " if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:5.1f}%"
 
-    lines = [f"Held-out split: {r['split']}   model: {r['classifier']}   decided by: {r['decided_by']}",
-             "", "Targets (default guardrail: every category HIGH strength, so LOW confidence and up intervene):"]
+    lines = [
+        f"Held-out split: {r['split']}   model: {r['classifier']}   decided by: {r['decided_by']}",
+        "",
+        "Targets (default guardrail: every category HIGH strength, so LOW confidence and up intervene):",
+    ]
     for k, (v, n) in r["targets"].items():
         goal, ok = GOALS[k]
         val = f"{v:.3f}" if k.endswith("auprc") else pct(v)
@@ -170,15 +193,20 @@ def format_report(r: dict) -> str:
         lines.append(f"  {k:34s} {val:>7s}  n={n}")
     lines += ["", f"  {'category':14s} {'pos':>5s} {'prec@LOW':>9s} {'rec@LOW':>8s} {'real FF':>8s} {'AUPRC':>6s}"]
     for c, d in r["per_category"].items():
-        lines.append(f"  {c:14s} {d['positives']:5d} {pct(d['precision']):>9s} {pct(d['recall']):>8s} "
-                     f"{pct(d['real_traffic_flagged']):>8s} {d['auprc']:6.3f}")
+        lines.append(
+            f"  {c:14s} {d['positives']:5d} {pct(d['precision']):>9s} {pct(d['recall']):>8s} "
+            f"{pct(d['real_traffic_flagged']):>8s} {d['auprc']:6.3f}"
+        )
     lines += ["", f"  {'source':28s} {'n':>6s} {'detected':>9s} {'false flags':>11s}"]
     for s, d in r["per_source"].items():
         lines.append(f"  {s:28s} {d['n']:6d} {pct(d['detected']):>9s} {pct(d['false_flags']):>11s}")
     if "latency" in r:
         lt = r["latency"]
-        lines += ["", f"Latency, one prompt per call, 1 thread: p50 {lt['p50_ms']:.1f} ms, p99 {lt['p99_ms']:.1f} ms "
-                      f"(n={lt['n']}; machine load average {lt['load_avg']:.1f} on {lt['cpus']} CPUs)"]
+        lines += [
+            "",
+            f"Latency, one prompt per call, 1 thread: p50 {lt['p50_ms']:.1f} ms, p99 {lt['p99_ms']:.1f} ms "
+            f"(n={lt['n']}; machine load average {lt['load_avg']:.1f} on {lt['cpus']} CPUs)",
+        ]
     return "\n".join(lines)
 
 
@@ -189,20 +217,35 @@ def eval_examples(data: Path, seed: int, split: str, limit_per_source: int | Non
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--split", choices=(ds.VAL, ds.TEST), default=ds.TEST,
-                        help="held-out split (val set the thresholds; test was never used for fitting)")
-    parser.add_argument("--data-dir", type=Path, default=None,
-                        help="shared/data (default: SAFEGEN_DATA_DIR or ../shared/data beside the repo)")
+    parser.add_argument(
+        "--split",
+        choices=(ds.VAL, ds.TEST),
+        default=ds.TEST,
+        help="held-out split (val set the thresholds; test was never used for fitting)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="shared/data (default: SAFEGEN_DATA_DIR or ../shared/data beside the repo)",
+    )
     parser.add_argument("--model", default=None, help="model folder (default: the committed model)")
     parser.add_argument("--runtime", choices=("onnx-int8", "torch"), default=None)
     parser.add_argument("--guardrail", default="default", help="guardrail id whose strengths decide interventions")
-    parser.add_argument("--classifier-only", action="store_true",
-                        help="decide by the classifier alone (default: the full TextModerator with word lists)")
+    parser.add_argument(
+        "--classifier-only",
+        action="store_true",
+        help="decide by the classifier alone (default: the full TextModerator with word lists)",
+    )
     parser.add_argument("--no-latency", action="store_true")
     parser.add_argument("--limit-per-source", type=int, default=None, help="quick runs on a sample")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument("--dump-scores", type=Path, default=None,
-                        help="also write the raw scores (npz keyed by text SHA-256, no text) for tradeoff.py")
+    parser.add_argument(
+        "--dump-scores",
+        type=Path,
+        default=None,
+        help="also write the raw scores (npz keyed by text SHA-256, no text) for tradeoff.py",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -217,12 +260,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"safegen eval: {e}", file=sys.stderr)
         return 2
     if not (Path(data) / "sd_discord_prompts").is_dir():
-        print(f"safegen eval: no shared data at {data} (need sd_discord_prompts/, i2p/, ...; pass --data-dir)",
-              file=sys.stderr)
+        print(
+            f"safegen eval: no shared data at {data} (need sd_discord_prompts/, i2p/, ...; pass --data-dir)",
+            file=sys.stderr,
+        )
         return 2
     clf = LocalClassifier.load(args.model, runtime=args.runtime)
-    examples = eval_examples(Path(data), int(clf.calibration.meta.get("recipe", {}).get("seed", 0)), args.split,
-                             args.limit_per_source)
+    examples = eval_examples(
+        Path(data), int(clf.calibration.meta.get("recipe", {}).get("seed", 0)), args.split, args.limit_per_source
+    )
     texts = [e.text for e in examples]
     t0 = time.time()
     scores = clf.raw_scores(texts)
@@ -233,11 +279,16 @@ def run(args: argparse.Namespace) -> int:
     if not args.classifier_only:
         moderator = TextModerator(registry, LocalClassifierBackend(_Cached(clf, texts, scores)))
         # The service refuses texts over its 10,000-character limit; the few longer benchmark texts are cut.
-        moderated = np.array([moderator.moderate(t[:MAX_TEXT_CHARS], Source.INPUT, args.guardrail).intervened
-                              for t in texts])
+        moderated = np.array(
+            [moderator.moderate(t[:MAX_TEXT_CHARS], Source.INPUT, args.guardrail).intervened for t in texts]
+        )
     if args.dump_scores:
-        np.savez(args.dump_scores, keys=np.array([rd.sha256(t) for t in texts]), scores=scores,
-                 flagged=moderated if moderated is not None else category_flags(scores, clf.thresholds, guardrail).any(1))
+        np.savez(
+            args.dump_scores,
+            keys=np.array([rd.sha256(t) for t in texts]),
+            scores=scores,
+            flagged=moderated if moderated is not None else category_flags(scores, clf.thresholds, guardrail).any(1),
+        )
     r = report(examples, scores, clf.thresholds, guardrail, moderated)
     r["classifier"], r["split"] = clf.name, args.split
     if not args.no_latency:

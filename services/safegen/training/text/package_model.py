@@ -45,10 +45,16 @@ def export_onnx(model, target: Path) -> Path:
     mask = (ids != 0).long()
     names = ["input_ids", "attention_mask", "token_type_ids"]
     with atomic_path(target, suffix=".onnx", mode=0o644) as tmp, torch.no_grad():
-        torch.onnx.export(model, (ids, mask, torch.zeros_like(ids)), str(tmp), input_names=names,
-                          output_names=["scores"],
-                          dynamic_axes={n: {0: "batch", 1: "seq"} for n in names} | {"scores": {0: "batch"}},
-                          opset_version=17, dynamo=False)
+        torch.onnx.export(
+            model,
+            (ids, mask, torch.zeros_like(ids)),
+            str(tmp),
+            input_names=names,
+            output_names=["scores"],
+            dynamic_axes={n: {0: "batch", 1: "seq"} for n in names} | {"scores": {0: "batch"}},
+            opset_version=17,
+            dynamo=False,
+        )
     return target
 
 
@@ -61,8 +67,13 @@ def quantize_int8(source: Path, target: Path) -> Path:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     with atomic_path(target, suffix=".onnx", mode=0o644) as tmp:
-        quantize_dynamic(str(source), str(tmp), weight_type=QuantType.QInt8, per_channel=True,
-                         op_types_to_quantize=["MatMul", "Gather"])
+        quantize_dynamic(
+            str(source),
+            str(tmp),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            op_types_to_quantize=["MatMul", "Gather"],
+        )
     return target
 
 
@@ -83,8 +94,16 @@ def _union_rate(scores: np.ndarray, th: np.ndarray) -> float:
     return float((scores >= th[None, :]).any(1).mean()) if len(scores) else 0.0
 
 
-def fit_level(real: np.ndarray, short: np.ndarray, pos: np.ndarray, weight: np.ndarray, real_budget: float,
-              short_budget: float, floor: np.ndarray, min_share: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+def fit_level(
+    real: np.ndarray,
+    short: np.ndarray,
+    pos: np.ndarray,
+    weight: np.ndarray,
+    real_budget: float,
+    short_budget: float,
+    floor: np.ndarray,
+    min_share: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-category thresholds (>= floor) with at most ``real_budget`` of real prompts and ``short_budget`` of
     short benign inputs above any of them, chosen greedily to catch the most (weighted) positives.
 
@@ -97,8 +116,9 @@ def fit_level(real: np.ndarray, short: np.ndarray, pos: np.ndarray, weight: np.n
     start = np.maximum(np.minimum(top + 1e-6, 1.0), floor)
 
     def th_for(q: np.ndarray) -> np.ndarray:
-        th = np.array([np.quantile(real[:, j], 1.0 - q[j], method="higher") + 1e-6 if q[j] > 0 else start[j]
-                       for j in range(k)])
+        th = np.array(
+            [np.quantile(real[:, j], 1.0 - q[j], method="higher") + 1e-6 if q[j] > 0 else start[j] for j in range(k)]
+        )
         return np.clip(np.maximum(th, floor), 0.0, 1.0)
 
     def ok(th: np.ndarray) -> bool:
@@ -151,25 +171,42 @@ def calibrate(val_scores: np.ndarray, val: Sequence[ds.Example]) -> Calibration:
     pos = val_scores[posm]
     # Each group of positives counts by its recall, not its size: thousands of attack and tweet positives
     # would otherwise outvote the ~120 unsafe image prompts, the hardest target.
-    groups = np.where(np.isin(roles[posm], [ds.ROLE_I2P_HARD, ds.ROLE_I2P]), "i2p",
-                      np.where(roles[posm] == ds.ROLE_ATTACK, "attack", "other"))
+    groups = np.where(
+        np.isin(roles[posm], [ds.ROLE_I2P_HARD, ds.ROLE_I2P]),
+        "i2p",
+        np.where(roles[posm] == ds.ROLE_ATTACK, "attack", "other"),
+    )
     weight = np.array([GROUP_WEIGHT[g] / (groups == g).sum() for g in groups])
     levels, qs, rates = {}, {}, {}
     floor = np.zeros(len(CATEGORIES))
     for level in ("LOW", "MEDIUM", "HIGH"):
-        th, q = fit_level(real, short, pos, weight, REAL_BUDGET[level], SHORT_BUDGET[level], floor,
-                          MIN_SHARE * REAL_BUDGET[level])
+        th, q = fit_level(
+            real, short, pos, weight, REAL_BUDGET[level], SHORT_BUDGET[level], floor, MIN_SHARE * REAL_BUDGET[level]
+        )
         levels[level], qs[level] = th, q
-        rates[level] = {"val_real_traffic_above": _union_rate(real, th), "val_short_benign_above": _union_rate(short, th),
-                        "val_positives_caught": float((pos >= th[None, :]).any(1).mean())}
+        rates[level] = {
+            "val_real_traffic_above": _union_rate(real, th),
+            "val_short_benign_above": _union_rate(short, th),
+            "val_positives_caught": float((pos >= th[None, :]).any(1).mean()),
+        }
         floor = th
-    thresholds = {c: (float(levels["LOW"][j]), float(levels["MEDIUM"][j]), float(levels["HIGH"][j]))
-                  for j, c in enumerate(CATEGORIES)}
+    thresholds = {
+        c: (float(levels["LOW"][j]), float(levels["MEDIUM"][j]), float(levels["HIGH"][j]))
+        for j, c in enumerate(CATEGORIES)
+    }
     meta = {
-        "budgets": {"real_traffic": REAL_BUDGET, "short_benign": SHORT_BUDGET, "group_weight": GROUP_WEIGHT, "min_share": MIN_SHARE},
-        "per_category_real_share": {lvl: {c.value: float(q[j]) for j, c in enumerate(CATEGORIES)}
-                                    for lvl, q in qs.items()},
-        "val_rates": rates, "val_real_traffic_n": int(len(real)), "val_short_benign_n": int(len(short)),
+        "budgets": {
+            "real_traffic": REAL_BUDGET,
+            "short_benign": SHORT_BUDGET,
+            "group_weight": GROUP_WEIGHT,
+            "min_share": MIN_SHARE,
+        },
+        "per_category_real_share": {
+            lvl: {c.value: float(q[j]) for j, c in enumerate(CATEGORIES)} for lvl, q in qs.items()
+        },
+        "val_rates": rates,
+        "val_real_traffic_n": int(len(real)),
+        "val_short_benign_n": int(len(short)),
         "val_positives_n": int(posm.sum()),
     }
     return Calibration(thresholds=thresholds, meta=meta)

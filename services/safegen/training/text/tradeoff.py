@@ -61,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         c = curves(examples, Path(path))
         summary[name] = {g: c[g]["point"] for g in c if g != "real_n"}
         for ax, g in zip(axes, ("I2P hard", "jailbreak / prompt attack")):
-            line, = ax.plot(100 * np.array(c[g]["x"]), 100 * np.array(c[g]["y"]), label=name)
+            (line,) = ax.plot(100 * np.array(c[g]["x"]), 100 * np.array(c[g]["y"]), label=name)
             ax.plot(100 * c[g]["point"][0], 100 * c[g]["point"][1], "o", color=line.get_color())
             ax.set_title(f"{g} caught (n={c[g]['n']}) vs real prompts flagged (n={c['real_n']})", fontsize=9)
     for ax in axes:
@@ -74,8 +74,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         ax.legend(fontsize=8, loc="lower right")
     axes[0].axhline(60, color="grey", ls=":", lw=1)
     axes[1].axhline(95, color="grey", ls=":", lw=1)
-    fig.suptitle("Text classifier trade-off on the TEST split (curve: one threshold on the max category score; "
-                 "dot: shipped operating point)", fontsize=9)
+    fig.suptitle(
+        "Text classifier trade-off on the TEST split (curve: one threshold on the max category score; "
+        "dot: shipped operating point)",
+        fontsize=9,
+    )
     fig.tight_layout()
     a.out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(a.out, dpi=110)
