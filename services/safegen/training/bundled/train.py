@@ -172,6 +172,18 @@ def main(argv=None) -> None:
     print(f"done: {final['meta']['steps']} steps in {final['meta']['train_minutes']} min", flush=True)
     export(final["unet"], final["text_encoder"], args.out, final["meta"])
     print(f"wrote {args.out}", flush=True)
+    # Serving runs the committed ONNX export, and refuses one made from other weights: refresh it with the weights.
+    from safegen.generation.bundled.export import export as export_onnx
+    from safegen.generation.settings import BUNDLED_MODEL_DIR
+
+    if args.out.resolve() == BUNDLED_MODEL_DIR.resolve():
+        for path in export_onnx(args.out):
+            print(f"wrote {path}", flush=True)
+    else:
+        print(
+            f"ONNX export for serving: python -m safegen.generation.bundled.export --weights {args.out} --out DIR",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":
