@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -39,6 +40,10 @@ class CleanClassifier:
         )
 
 
+#: Set when a "hang" request reaches the canned gateway.
+HANGING = threading.Event()
+
+
 class CannedGateway(pb_grpc.SafeGenerationServiceServicer):
     """StreamGenerate answers a fixed result: `blocked` prompts get no image, others one PNG; "hang" never ends."""
 
@@ -49,6 +54,7 @@ class CannedGateway(pb_grpc.SafeGenerationServiceServicer):
 
     async def StreamGenerate(self, request, context):  # noqa: N802 - generated name
         if request.prompt == "hang":
+            HANGING.set()  # the client is now blocked in its stream: the moment a Ctrl-C test wants
             await asyncio.sleep(60)
         yield pb.StreamGenerateResponse(
             stage=pb.StageEvent(stage=pb.STAGE_PROMPT_MODERATION, finished=True, detail="ok", seconds=0.001)
@@ -213,8 +219,12 @@ def test_closed_pipe_ends_quietly(target):
 
 
 def test_ctrl_c_ends_quietly(target, tmp_path):
+    HANGING.clear()
     proc = _client("generate", "--target", target, "-o", str(tmp_path / "x.png"), "hang", stdout=subprocess.DEVNULL)
-    time.sleep(3)  # importing grpc and opening the stream
+    # Interrupt once the request is in flight, not after a fixed sleep: on a loaded machine the client may
+    # still be importing grpc after 3 s.
+    assert HANGING.wait(timeout=60), "the client never reached the server"
+    time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "Traceback" not in err and "interrupted" in err, err
