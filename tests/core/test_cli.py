@@ -220,7 +220,18 @@ def test_closed_pipe_ends_quietly(target):
 
 def test_ctrl_c_ends_quietly(target, tmp_path):
     HANGING.clear()
-    proc = _client("generate", "--target", target, "-o", str(tmp_path / "x.png"), "hang", stdout=subprocess.DEVNULL)
+    # A pytest-xdist worker ignores SIGINT and a child inherits SIG_IGN, so Python would never raise
+    # KeyboardInterrupt in it; a user's shell starts the CLI with the default disposition, as here.
+    proc = _client(
+        "generate",
+        "--target",
+        target,
+        "-o",
+        str(tmp_path / "x.png"),
+        "hang",
+        stdout=subprocess.DEVNULL,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     # Interrupt once the request is in flight, not after a fixed sleep: on a loaded machine the client may
     # still be importing grpc after 3 s.
     assert HANGING.wait(timeout=60), "the client never reached the server"
