@@ -10,16 +10,30 @@ import time
 from pathlib import Path
 
 
-def start_stack(work: Path, *, http: bool = True, timeout_s: float = 300) -> tuple[subprocess.Popen, dict]:
-    """The process and its ready-file contents (port, metrics_port, http_port); its log goes to work/serve.log."""
-    ready = work / "ready.json"
-    log = open(work / "serve.log", "w")
+def start_stack(
+    work: Path,
+    *,
+    mode: str = "",
+    http: bool = True,
+    env: dict[str, str] | None = None,
+    timeout_s: float = 300,
+) -> tuple[subprocess.Popen, dict]:
+    """The process and its ready-file contents (port, metrics_port, http_port).
+
+    `mode` is a `safegen serve` mode ("" = all-in-one, "image-generation", ...); its log goes to
+    work/serve.log (work/serve-MODE.log for a mode), so two stacks can share one folder. `env` is added to
+    this process's environment.
+    """
+    name = f"serve-{mode}" if mode else "serve"
+    ready, log_path = work / (f"{mode}-ready.json" if mode else "ready.json"), work / f"{name}.log"
+    log = open(log_path, "w")
     proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "safegen.cli",
             "serve",
+            *([mode] if mode else []),
             "--host",
             "127.0.0.1",
             "--port",
@@ -33,13 +47,13 @@ def start_stack(work: Path, *, http: bool = True, timeout_s: float = 300) -> tup
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
-        env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"},
+        env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE", **(env or {})},
     )
     deadline = time.monotonic() + timeout_s
     while not ready.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            raise SystemExit(f"safegen serve did not start:\n{(work / 'serve.log').read_text()[-3000:]}")
+            raise SystemExit(f"safegen serve {mode} did not start:\n{log_path.read_text()[-3000:]}")
         time.sleep(0.2)
     return proc, json.loads(ready.read_text())
 

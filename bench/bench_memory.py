@@ -14,9 +14,6 @@ from __future__ import annotations
 import argparse
 import collections
 import io
-import json
-import os
-import subprocess
 import sys
 import tempfile
 import threading
@@ -25,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _stack import stop_stack  # noqa: E402
+from _stack import start_stack, stop_stack  # noqa: E402
 
 MB = 1024 * 1024
 
@@ -69,41 +66,13 @@ def main() -> int:
     pngs = [big_png(args.side, i) for i in range(args.images)]
     print(f"{args.images} PNGs of {args.side}x{args.side} RGBA: {', '.join(f'{len(p) / 1024:.0f} KB' for p in pngs)}")
     work = Path(tempfile.mkdtemp(prefix="safegen-bench-memory-"))
-    ready = work / "ready.json"
     # The per-caller image rate (25 images/s) would refuse most of this load before decoding; the point
     # here is what decoding costs, so it is off unless --env sets it.
-    env = {**os.environ, "SAFEGEN_IMAGE_RATE_LIMIT": "0", "OMP_WAIT_POLICY": "PASSIVE"}
+    env = {"SAFEGEN_IMAGE_RATE_LIMIT": "0"}
     env.update(kv.split("=", 1) for kv in args.env)
-    log = open(work / "serve.log", "w")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "safegen.cli",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--metrics-port",
-            "0",
-            "--http-port",
-            "-1",
-            "--ready-file",
-            str(ready),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
+    proc, info = start_stack(work, http=False, env=env)
     try:
-        deadline = time.monotonic() + 300
-        while not ready.exists():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                print((work / "serve.log").read_text()[-3000:], file=sys.stderr)
-                return 1
-            time.sleep(0.2)
-        port = json.loads(ready.read_text())["port"]
+        port = info["port"]
         opts = [("grpc.max_send_message_length", 100 * MB), ("grpc.max_receive_message_length", 100 * MB)]
         channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=opts)
         stub = pb_grpc.ImageModerationServiceStub(channel)
@@ -176,7 +145,6 @@ def main() -> int:
         return 0
     finally:
         stop_stack(proc)
-        log.close()
 
 
 if __name__ == "__main__":

@@ -21,10 +21,7 @@ from __future__ import annotations
 import argparse
 import collections
 import http.client
-import json
-import os
 import random
-import subprocess
 import sys
 import tempfile
 import threading
@@ -67,43 +64,6 @@ def cheap_generation(msg) -> None:
     for name, value in (("width", 64), ("height", 64), ("steps", 2)):
         if name in msg.DESCRIPTOR.fields_by_name and getattr(msg, name) == 0:
             setattr(msg, name, value)
-
-
-def start_generation(work: Path, timeout_s: float = 300) -> tuple[subprocess.Popen, dict]:
-    """`safegen serve image-generation` alone on free loopback ports (split mode's internal service)."""
-    ready = work / "generation-ready.json"
-    log = open(work / "generation.log", "w")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "safegen.cli",
-            "serve",
-            "image-generation",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--metrics-port",
-            "0",
-            "--http-port",
-            "-1",
-            "--ready-file",
-            str(ready),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"},
-    )
-    deadline = time.monotonic() + timeout_s
-    while not ready.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise SystemExit(
-                f"safegen serve image-generation did not start:\n{(work / 'generation.log').read_text()[-3000:]}"
-            )
-        time.sleep(0.2)
-    return proc, json.loads(ready.read_text())
 
 
 def main() -> int:
@@ -241,7 +201,7 @@ def main() -> int:
         proc, info = start_stack(work)
         procs.append(proc)
         try:
-            gen_proc, gen_info = start_generation(work)
+            gen_proc, gen_info = start_stack(work, mode="image-generation", http=False)
         except SystemExit:
             stop_stack(proc)
             raise
