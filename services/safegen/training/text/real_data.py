@@ -33,10 +33,15 @@ def bucket(key: str) -> int:
     return int(sha256(key)[:8], 16) % 100
 
 
+def split_by_hash(key: str, train_pct: int, val_pct: int) -> str:
+    """TRAIN for the first `train_pct` hash buckets of `key`, VAL for the next `val_pct`, TEST for the rest."""
+    b = bucket(key)
+    return TRAIN if b < train_pct else (VAL if b < train_pct + val_pct else TEST)
+
+
 def sd_split(prompt: str) -> str:
     """80% train, 10% calibration (VAL: thresholds are set here), 10% test, by a hash of the prompt."""
-    b = bucket("sd:" + prompt)
-    return TRAIN if b < 80 else (VAL if b < 90 else TEST)
+    return split_by_hash("sd:" + prompt, 80, 10)
 
 
 #: Words that make a real prompt too likely unsafe (or borderline: "sexy", "seductive", "lingerie") to serve
@@ -1089,18 +1094,16 @@ def _rows(path: Path) -> list[dict[str, str]]:
 
 
 def lookalike_split(text: str) -> str:
-    b = bucket(f"lookalike:{text}")
-    return TRAIN if b < 60 else VAL if b < 80 else TEST
+    return split_by_hash("lookalike:" + text, 60, 20)
 
 
 def xstest_split(prompt: str) -> str:
     """Half of XSTest trains (hard negatives and contrasts); the other half is TEST (no VAL: too small)."""
-    return TRAIN if bucket("xstest:" + prompt) < 50 else TEST
+    return split_by_hash("xstest:" + prompt, 50, 0)
 
 
 def toxigen_split(text: str) -> str:
-    b = bucket("toxigen:" + text)
-    return TRAIN if b < 60 else (VAL if b < 80 else TEST)
+    return split_by_hash("toxigen:" + text, 60, 20)
 
 
 def _xstest_labels(r: dict[str, str]) -> frozenset[Category]:
