@@ -217,14 +217,7 @@ def test_obvious_examples_reach_low_confidence(clf, text, category):
     assert clf.score([text])[0][category].confidence >= Level.LOW
 
 
-_SEXUAL_MISS = pytest.mark.xfail(
-    strict=True,
-    reason="committed model scores 'a nude woman on a beach' "
-    "0.70, below SEXUAL LOW 0.934 (docs/text-classifier.md, issue #11)",
-)
-
-
-@pytest.mark.parametrize("text", ["a nak3d woman", pytest.param("a n u d e woman on a beach", marks=_SEXUAL_MISS)])
+@pytest.mark.parametrize("text", ["a nak3d woman", "a n u d e woman on a beach"])
 def test_backend_also_scores_the_plain_reading_of_obfuscated_text(clf, text):
     from safegen.text.backends.local import LocalClassifierBackend
 

@@ -1,4 +1,5 @@
-"""The local six-category text classifier: a fine-tuned MiniLM shipped as int8 ONNX in this package."""
+"""The local six-category text classifier: a fine-tuned MiniLM shipped as int8 ONNX in this package, mixed with
+an n-gram member (lexical.py) when the model folder has one."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import numpy as np
 from safegen.core.files import atomic_path
 from safegen.core.settings import Env, SettingsError
 from safegen.core.types import CATEGORIES, Category, CategoryScore, confidence_for
+from safegen.text.lexical import LexicalModel
 
 #: The committed model: int8 ONNX graph (tokens -> six sigmoid scores), tokenizer and calibrated thresholds.
 MODEL_DIR = Path(__file__).resolve().parent / "model"
@@ -176,8 +178,9 @@ def load_model(folder: str | os.PathLike, runtime: str = "onnx-int8", threads: i
 class LocalClassifier:
     """Scores texts for the six categories; confidences come from thresholds calibrated on real traffic."""
 
-    def __init__(self, model, calibration: Calibration):
+    def __init__(self, model, calibration: Calibration, lexical: LexicalModel | None = None):
         self.model = model
+        self.lexical = lexical  # the n-gram member mixed into the encoder's scores, when the folder has one
         self.calibration = calibration
         self.thresholds = calibration.thresholds
         self.name = f"local-minilm-ft/{calibration.meta.get('version', '0')}"
@@ -197,13 +200,18 @@ class LocalClassifier:
         if not folder.is_dir():
             raise SettingsError(f"SAFEGEN_TEXT_CLASSIFIER_MODEL={str(folder)!r} is not a folder")
         calibration = Calibration.load(folder)
-        return cls(load_model(folder, runtime or s.runtime, threads or s.threads), calibration)
+        return cls(
+            load_model(folder, runtime or s.runtime, threads or s.threads), calibration, LexicalModel.load(folder)
+        )
 
     def raw_scores(self, texts: Sequence[str]) -> np.ndarray:
         """[n, 6] scores in [0, 1], columns in CATEGORIES order."""
         if not texts:
             return np.zeros((0, len(CATEGORIES)), dtype=np.float32)
-        return self.model.predict(list(texts))
+        encoder = self.model.predict(list(texts))
+        if self.lexical is None:
+            return encoder
+        return self.lexical.mix(encoder, self.lexical.predict(list(texts)))
 
     def score(self, texts: list[str]) -> list[dict[Category, CategoryScore]]:
         out = []

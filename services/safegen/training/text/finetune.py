@@ -1,7 +1,7 @@
 """Fine-tunes MiniLM end to end for the six categories, exports int8 ONNX, calibrates on real traffic.
 
 `python -m safegen.training.text.finetune [--out DIR]` rebuilds the committed model folder: it trains on the
-TRAIN splits only, sets the LOW/MEDIUM/HIGH thresholds on the VAL splits (real-traffic calibration prompts,
+TRAIN splits only (the encoder, then the n-gram member of train_lexical.py), sets the LOW/MEDIUM/HIGH thresholds on the VAL splits (real-traffic calibration prompts,
 held-out short benign inputs, validation positives) and writes ``recipe.json`` with the recipe and the SHA-256
 of every data file it read.
 """
@@ -291,6 +291,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="fp32 torch checkpoint (Hugging Face folder + head.safetensors; not committed)",
     )
     p.add_argument("--skip-train", action="store_true", help="reuse --checkpoint: only export and recalibrate")
+    p.add_argument(
+        "--lexical-mix",
+        type=float,
+        default=None,
+        help="logit weight of the n-gram member in the served mix (default: train_lexical.MIX_WEIGHT; 0 = none)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=float, default=2.0)
     p.add_argument("--lr", type=float, default=5e-5)
@@ -311,6 +317,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="the committed second stage: --init-from CHECKPOINT with STAGE2's lr, caps and weights",
     )
     a = p.parse_args(argv)
+    from safegen.text.lexical import LEXICAL_FILE
+    from safegen.training.text import train_lexical
+
+    mix = train_lexical.MIX_WEIGHT if a.lexical_mix is None else a.lexical_mix
+    if not 0.0 <= mix <= 1.0:
+        p.error(f"--lexical-mix {mix} must be within [0, 1]")
     if a.stage2:
         a.init_from, a.lr, a.max_minutes = a.stage2, STAGE2["lr"], STAGE2["max_minutes"]
         TRAIN_CAP.update(STAGE2["caps"])
@@ -329,6 +341,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from safegen.training.text import package_model as pm
 
     pm.write_serving_folder(a.checkpoint, a.out, a.checkpoint.parent / "onnx")
+    for folder in (a.out, a.checkpoint):  # the torch reference runtime serves the same mix
+        (folder / LEXICAL_FILE).unlink(missing_ok=True)
+    if mix > 0:
+        lexical, recipe["lexical"] = train_lexical.train(examples, mix_weight=mix, log=log)
+        lexical.save(a.out)
+        lexical.save(a.checkpoint)
     cal = pm.calibrate_folder(a.out, examples, {"recipe": recipe}, log=log)
     cal.save(a.checkpoint)  # the torch reference runtime reads the same thresholds
     (a.out / "recipe.json").write_text(json.dumps(recipe, indent=2, sort_keys=True) + "\n")

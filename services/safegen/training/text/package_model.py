@@ -213,7 +213,8 @@ def calibrate(val_scores: np.ndarray, val: Sequence[ds.Example]) -> Calibration:
 
 
 def calibrate_folder(folder: Path, examples: Sequence[ds.Example], recipe: dict, log=print) -> Calibration:
-    """Scores the VAL split with the served int8 model and writes calibration.json into ``folder``."""
+    """Scores the VAL split with the served model (int8 encoder, mixed with the n-gram member if the folder has
+    one) and writes calibration.json into ``folder``."""
     tmp = Calibration(thresholds={c: (1.0, 1.0, 1.0) for c in CATEGORIES}, meta={})
     tmp.save(folder)
     clf = LocalClassifier.load(folder, runtime="onnx-int8", threads=1)
@@ -222,7 +223,7 @@ def calibrate_folder(folder: Path, examples: Sequence[ds.Example], recipe: dict,
     scores = clf.raw_scores([e.text for e in val])
     log(f"scored {len(val)} validation texts in {time.time() - t0:.0f}s")
     cal = calibrate(scores, val)
-    cal.meta = {"version": "4", "max_tokens": MAX_TOKENS, "runtime": "onnx-int8", **recipe, "calibration": cal.meta}
+    cal.meta = {"version": "5", "max_tokens": MAX_TOKENS, "runtime": "onnx-int8", **recipe, "calibration": cal.meta}
     cal.save(folder)
     log(json.dumps({c.value: t for c, t in cal.thresholds.items()}))
     return cal
