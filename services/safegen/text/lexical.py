@@ -63,14 +63,15 @@ def features(text: str) -> tuple[np.ndarray, np.ndarray]:
 
 def weighted(idx: np.ndarray, tf: np.ndarray, idf: np.ndarray) -> np.ndarray:
     """The unit-length tf-idf values of one text's buckets."""
-    v = tf * idf[idx]
+    v: np.ndarray = tf * idf[idx]
     norm = float(np.sqrt(np.dot(v, v)))
     return v / norm if norm > 0 else v
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-6, 1 - 1e-6)
-    return np.log(p / (1 - p))
+    q: np.ndarray = np.clip(p, 1e-6, 1 - 1e-6)
+    out: np.ndarray = np.log(q / (1 - q))
+    return out
 
 
 class LexicalModel:
@@ -134,4 +135,5 @@ class LexicalModel:
         says "confidently benign") must not veto an encoder that recognises it."""
         w = self.mix_weight
         z = (1.0 - w) * _logit(encoder) + w * np.maximum(_logit(lexical), self.floor)
-        return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
+        out: np.ndarray = (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
+        return out
