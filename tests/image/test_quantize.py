@@ -61,7 +61,8 @@ def test_weapons_candidate_is_a_real_int8_graph_close_to_float(tmp_path, photos)
     assert producer[softmax.input[0]].op_type == "Gemm"  # and the head (logits) stays float
 
     info = json.loads((tmp_path / "MODEL_INFO-efficientnet-lite0.int8.json").read_text())
-    assert info["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest() and info["calibration"]["images"] == len(calibration)
+    assert info["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    assert info["calibration"]["images"] == len(calibration)
     assert info["recipe"]["method"] == recipe.method and info["source"]["filename"] == "efficientnet-lite0.onnx"
 
     opts = ort.SessionOptions()
