@@ -46,8 +46,9 @@ class Recipe:
     activation_type: str = "QUInt8"
     weight_type: str = "QInt8"
     op_types: tuple[str, ...] = ()  # empty: every op type onnxruntime quantizes
-    #: Kept in float: "first_conv" (the stem), "matmul" (every MatMul/Gemm: the head), "softmax" (else onnxruntime
-    #: quantizes the probabilities themselves to 8 bits, a floor of ~0.004 under every score).
+    #: Kept in float: "first_conv" (the stem), "last_convs:N" (the N convolutions nearest the output), "matmul" (every
+    #: MatMul/Gemm: the head), "softmax" (else onnxruntime quantizes the probabilities themselves to 8 bits, a floor
+    #: of ~0.004 under every score).
     keep_float: tuple[str, ...] = ()
     extra_options: dict = field(default_factory=dict)
 
@@ -55,21 +56,23 @@ class Recipe:
 #: The best recipe found per model (2026-12-01, docs/image-moderation.md "Reduced precision": none passed the rule).
 #: Node names are those of the shape-inferred float graph _float_graph() makes.
 CANDIDATES: dict[str, Recipe] = {
-    # max |diff| 0.0117, no level change, 2.2x faster: fails only the 0.01 tolerance.
+    # See docs/image-moderation.md "Reduced precision" for how it was chosen and what it gives.
     "weapons": Recipe(
         detector="weapons",
         source="efficientnet-lite0.onnx",
         output="efficientnet-lite0.int8.onnx",
-        keep_float=("matmul", "softmax"),
+        method="Percentile",
+        percentile=99.999,
+        keep_float=("last_convs:6", "matmul", "softmax"),
     ),
-    # max |diff| 0.081 and one level change (a retina crop NONE -> LOW), 2.6x faster.
+    # max |diff| 0.087 and one level change (a retina crop NONE -> LOW), 2.6x faster.
     "open_nsfw": Recipe(
         detector="open_nsfw",
         source="open_nsfw.onnx",
         output="open_nsfw.int8.onnx",
         method="Percentile",
         percentile=99.99,
-        keep_float=("first_conv", "matmul"),
+        keep_float=("first_conv", "matmul", "softmax"),
     ),
 }
 
@@ -155,6 +158,19 @@ def near_square_set(per_photo: int = 8, seed: int = 20261201) -> list[tuple[str,
             )
             out.append((f"near/{fam}/{s}", im))
     return out
+
+
+def confirmation_set() -> list[tuple[str, Image.Image]]:
+    """A second set, drawn after the candidates were chosen on evaluation_set() (so a recipe picked among many on
+    that set is checked on images it was not picked on): 352 near-square crops and 48 drawings of another seed, 96
+    signs rendered from seed 9000, 96 drawn images of seeds 1100-1111; as working copies."""
+    from safegen.training import image_benchset as bench
+    from safegen.training import synthetic_images as synthetic
+
+    out = near_square_set(per_photo=16, seed=77)
+    out += [(n, im) for n, _, im in bench.signs(per_text=2, seed0=9000)]
+    out += [(f"drawn/{f}/{s}", draw(s)) for f, draw in synthetic.FAMILIES.items() for s in range(1100, 1112)]
+    return [(n, _working(im, i)) for i, (n, im) in enumerate(out)]
 
 
 def evaluation_set() -> list[tuple[str, Image.Image]]:
@@ -257,6 +273,10 @@ def build(recipe: Recipe, directory: Path, inputs: np.ndarray | None = None) -> 
         exclude = []
         if "first_conv" in recipe.keep_float:
             exclude.append(next(n.name for n in graph.node if n.op_type == "Conv"))
+        convs = [n.name for n in graph.node if n.op_type == "Conv"]
+        for k in recipe.keep_float:
+            if k.startswith("last_convs:"):
+                exclude += convs[-int(k.split(":")[1]) :]
         if "matmul" in recipe.keep_float:
             exclude += [n.name for n in graph.node if n.op_type in ("MatMul", "Gemm")]
         if "softmax" in recipe.keep_float:
