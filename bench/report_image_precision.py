@@ -4,7 +4,8 @@ For each int8 candidate (built from safegen.image.backends.quantize.CANDIDATES, 
 the 596 licence-clean images of
 safegen.image.backends.quantize.evaluation_set (none used for calibration): the distribution of |int8 - float|
 for every signal the model feeds, every image whose level (NONE/LOW/MEDIUM/HIGH) changes, the images nearest a
-threshold, and the model's CPU time on one thread, float and int8. Exit code 1 when a candidate fails the rule
+threshold, the model's CPU time on one thread, float and int8, and for scale how far the float model itself moves
+when its input gets invisible noise (uniform +-0.5 of one 0-255 level, fixed seed). Exit code 1 when a candidate fails the rule
 (max |diff| <= 0.01, no level change, >= 20% faster); point 4 of the rule (same quality report) is
 bench/report_image_quality.py, run with each precision.
 
@@ -115,6 +116,8 @@ def main() -> int:
             floats[det] = float_session(det)
         x, fs, qs = inputs[det], floats[det], models.session(Path(path))
         ref, got = signals(det, run(fs, x)), signals(det, run(qs, x))
+        noisy = x + np.random.default_rng(0).uniform(-0.5, 0.5, x.shape).astype(np.float32)
+        floor = signals(det, run(fs, noisy))
         ms_f, ms_q = cpu_ms(fs, x), cpu_ms(qs, x)
         rep = {
             "detector": det,
@@ -145,6 +148,15 @@ def main() -> int:
                 f"  {sig:11s} |diff| p50 {j['p50_diff']:.4f} p99 {j['p99_diff']:.4f} max {j['max_diff']:.5f} "
                 f"({names[w]}: float {f[w]:.3f}, int8 {q[w]:.3f}); float max {f.max():.3f}, "
                 f"{at_low} images at LOW+; level changes: {len(j['changed'])} {'OK' if j['passes'] else 'FAIL'}"
+            )
+            n = np.abs(floor[sig] - f)
+            rep["signals"][sig]["float_noise_diff"] = {"p50": float(np.median(n)), "p99": float(np.quantile(n, 0.99))}
+            rep["signals"][sig]["float_noise_diff"]["max"] = float(n.max())
+            moved = judge(f, floor[sig], th)["changed"]
+            rep["signals"][sig]["float_noise_level_changes"] = [names[i] for i in moved]
+            print(
+                f"    for scale, float on +-0.5-level noise: |diff| p50 {np.median(n):.4f} p99 {np.quantile(n, 0.99):.4f} "
+                f"max {n.max():.5f} ({names[int(n.argmax())]}), level changes {len(moved)}"
             )
             for i in j["changed"]:
                 print(f"    level change: {names[i]} float {f[i]:.3f} -> int8 {q[i]:.3f}")
