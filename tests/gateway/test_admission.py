@@ -13,7 +13,7 @@ from safegen.core import auth
 from safegen.core.auth import ApiKey, Principal
 from safegen.core.types import TextAssessment
 from safegen.errors import ResourceExhausted
-from safegen.gateway.inprocess import InProcessBackends, places_for
+from safegen.gateway.inprocess import InProcessBackends
 from safegen.gateway.plane import DataPlane
 from safegen.generation.generator import ImageGenerator
 from safegen.generation.request import GenerationResult, Limits
@@ -90,7 +90,7 @@ def test_a_full_queue_refuses_before_prompt_moderation_and_frees_places_after(pl
 
     async def main():
         running = [asyncio.ensure_future(plane.generate(pb.GenerateRequest(prompt=f"a cat {i}"))) for i in range(2)]
-        while backend.calls < 1 or places_for(generator).held < 2:
+        while backend.calls < 1 or generator.admitted < 2:
             await asyncio.sleep(0.01)
         moderated = text.moderated
         with pytest.raises(
@@ -103,7 +103,7 @@ def test_a_full_queue_refuses_before_prompt_moderation_and_frees_places_after(pl
         backend.release.set()
         done = await asyncio.gather(*running)
         assert all(r.action == c.ACTION_NONE and r.images[0].data for r in done)
-        assert places_for(generator).held == 0
+        assert generator.admitted == 0
         # ... and a refused request did not leak a place: the next one runs.
         assert (await plane.generate(pb.GenerateRequest(prompt="a fourth cat"))).images
 
@@ -120,7 +120,7 @@ def test_a_blocked_prompt_gives_its_place_back(plane_and_parts):
 
     r = asyncio.run(main())
     assert r.action == c.ACTION_GUARDRAIL_INTERVENED and not r.images and r.blocked_message  # the word list
-    assert places_for(generator).held == 0 and backend.calls == 0
+    assert generator.admitted == 0 and backend.calls == 0
 
 
 def test_one_key_cannot_take_more_than_its_share(plane_and_parts):
@@ -134,7 +134,7 @@ def test_one_key_cannot_take_more_than_its_share(plane_and_parts):
 
     async def main():
         running = [asyncio.ensure_future(as_key(f"a cat {i}")) for i in range(2)]
-        while places_for(generator).by_key.get("a", 0) < 2:
+        while generator.admitted_by_key.get("a", 0) < 2:
             await asyncio.sleep(0.01)
         moderated = text.moderated
         with pytest.raises(
@@ -145,10 +145,10 @@ def test_one_key_cannot_take_more_than_its_share(plane_and_parts):
         assert e.value.retry_after_s == 1.0 and text.moderated == moderated
         # Another caller still gets a place.
         other = asyncio.ensure_future(plane.generate(pb.GenerateRequest(prompt="someone else's cat")))
-        while places_for(generator).held < 3 and not other.done():
+        while generator.admitted < 3 and not other.done():
             await asyncio.sleep(0.01)
         backend.release.set()
         await asyncio.gather(*running, other)
-        assert places_for(generator).by_key == {} and places_for(generator).held == 0
+        assert generator.admitted_by_key == {} and generator.admitted == 0
 
     asyncio.run(main())

@@ -6,7 +6,7 @@ import asyncio
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from safegen.core import audit_pb, policy_pb
 from safegen.core.auth import current_principal
@@ -17,7 +17,7 @@ from safegen.image.backends import build_coverage_backend, build_detector
 from safegen.image.backends.base import ImageDetector
 from safegen.image.moderator import ImageModerator, ImageVerdict, text_checker_for
 from safegen.image.settings import ImageSettings
-from safegen.policy import GuardrailRegistry
+from safegen.policy import Guardrail, GuardrailRegistry
 from safegen.policy.audit import AuditLog, process_audit_log
 from safegen.v1 import common_pb2, image_moderation_pb2, image_moderation_pb2_grpc
 
@@ -112,23 +112,7 @@ class ImageModerationServicer(image_moderation_pb2_grpc.ImageModerationServiceSe
         guardrail = self.moderator.resolve(
             request.guardrail_id, request.guardrail_version, policy_pb.tightening(request.tighten_filters)
         )
-        # Cheap checks here, on the event loop, so a request over its rate or limits never waits in the pool.
-        valid = self.moderator.admit(list(request.images), guardrail, caller)
-        loop = asyncio.get_running_loop()
-        # Whoever takes this first (the pool thread starting, or a cancellation before it did) ends the wait.
-        waiting = threading.Lock()
-
-        def score():
-            if waiting.acquire(blocking=False):
-                _WAITING.dec()
-            return self.moderator.judge(valid, source, guardrail)
-
-        _WAITING.inc()
-        try:
-            verdicts = await loop.run_in_executor(self._pool, score)
-        finally:
-            if waiting.acquire(blocking=False):  # cancelled before a thread took it: the pool drops the call
-                _WAITING.dec()
+        verdicts = await self.score(list(request.images), source, guardrail, caller)
         coverage = verdicts[0].coverage if verdicts else self.moderator.coverage
         resp = image_moderation_pb2.ModerateImagesResponse(
             results=[verdict_to_pb(v) for v in verdicts],
@@ -143,6 +127,31 @@ class ImageModerationServicer(image_moderation_pb2_grpc.ImageModerationServiceSe
             ],
         )
         return resp
+
+    async def score(
+        self, images: Sequence[bytes], source: Source, guardrail: Guardrail, caller: str | None
+    ) -> list[ImageVerdict]:
+        """The moderator's verdicts on `images` under `guardrail` (resolved by the caller), as this service
+        gives them: the cheap checks (ImageModerator.admit, `caller` as there) here on the event loop, so a
+        request over its rate or limits never waits in the pool, then scoring on the service's bounded pool,
+        counted in safegen_queue_depth{service="image-moderation"} while it waits for a thread. What
+        ModerateImages and the all-in-one gateway's in-process adapter both call."""
+        valid = self.moderator.admit(images, guardrail, caller)
+        loop = asyncio.get_running_loop()
+        # Whoever takes this first (the pool thread starting, or a cancellation before it did) ends the wait.
+        waiting = threading.Lock()
+
+        def judge() -> list[ImageVerdict]:  # on a pool thread
+            if waiting.acquire(blocking=False):
+                _WAITING.dec()
+            return self.moderator.judge(valid, source, guardrail)
+
+        _WAITING.inc()
+        try:
+            return await loop.run_in_executor(self._pool, judge)
+        finally:
+            if waiting.acquire(blocking=False):  # cancelled before a thread took it: the pool drops the call
+                _WAITING.dec()
 
     async def aclose(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
