@@ -1,5 +1,6 @@
 """Queue admission before prompt moderation (all-in-one): a request the full generation queue would refuse is
-refused first, with the generator's RESOURCE_EXHAUSTED, and costs no moderation; per-key shares hold."""
+refused first, with the generator's RESOURCE_EXHAUSTED, and costs no moderation; per-key shares hold; the
+place is the generator's own (one count per request) and is given back on every way out."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ import threading
 from types import SimpleNamespace
 
 import pytest
+from prometheus_client import REGISTRY
 
 from safegen.core import auth
 from safegen.core.auth import ApiKey, Principal
 from safegen.core.types import TextAssessment
-from safegen.errors import ResourceExhausted
+from safegen.errors import ResourceExhausted, Unavailable
 from safegen.gateway.inprocess import InProcessBackends
 from safegen.gateway.plane import DataPlane
 from safegen.generation.generator import ImageGenerator
@@ -34,6 +36,7 @@ class HeldBackend:
     def __init__(self):
         self.release = threading.Event()
         self.calls = 0
+        self.fail = False
 
     @property
     def model_id(self):
@@ -47,6 +50,8 @@ class HeldBackend:
         self.calls += 1
         while not self.release.wait(0.01):
             cancel.check()
+        if self.fail:
+            raise Unavailable("the held backend failed")
         n = request.num_images or 1
         return GenerationResult(
             images=[_png(64, 64, (255, 255, 255))] * n, seeds=list(range(n)), model_id=self.model_id, backend=self.name
@@ -64,9 +69,12 @@ def plane_and_parts():
 
     class CountingModerator(TextModerator):
         moderated = 0
+        gate: threading.Event | None = None  # set by a test: prompt moderation waits for it
 
         def moderate_with(self, guardrail, text, source):
             type(self).moderated += 1
+            if self.gate is not None:
+                self.gate.wait(30)
             return super().moderate_with(guardrail, text, source)
 
     text = SimpleNamespace(moderator=CountingModerator(registry, _SafeBackend()))  # the servicer's one attribute used
@@ -150,5 +158,92 @@ def test_one_key_cannot_take_more_than_its_share(plane_and_parts):
         backend.release.set()
         await asyncio.gather(*running, other)
         assert generator.admitted_by_key == {} and generator.admitted == 0
+
+    asyncio.run(main())
+
+
+def waiting() -> float:
+    return REGISTRY.get_sample_value("safegen_queue_depth", {"service": "image-generation"})
+
+
+async def until(condition, what: str) -> None:
+    for _ in range(1000):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"never {what}")
+
+
+def test_a_request_is_counted_once_from_prompt_moderation_to_its_images(plane_and_parts):
+    plane, backend, generator, text = plane_and_parts
+    generator.max_queue = 2  # 3 places
+    start = waiting()
+
+    async def main():
+        text.gate = threading.Event()
+        first = asyncio.ensure_future(plane.generate(pb.GenerateRequest(prompt="a cat")))
+        await until(lambda: text.moderated == 1, "moderated the first prompt")
+        assert generator.admitted == 1 and waiting() == start  # a place, but not waiting for the device
+        text.gate.set()
+        await until(lambda: backend.calls == 1, "generated the first request")
+        assert generator.admitted == 1 and waiting() == start  # running: still one place, nothing waiting
+        second = asyncio.ensure_future(plane.generate(pb.GenerateRequest(prompt="a dog")))
+        await until(lambda: waiting() == start + 1, "queued the second request")
+        assert generator.admitted == 2  # one running, one waiting: each counted once
+        backend.release.set()
+        await asyncio.gather(first, second)
+        assert generator.admitted == 0 and waiting() == start
+
+    asyncio.run(main())
+
+
+def test_a_failed_generation_gives_its_place_back(plane_and_parts):
+    plane, backend, generator, _ = plane_and_parts
+    backend.release.set()
+    backend.fail = True
+
+    async def main():
+        with pytest.raises(Unavailable, match="the held backend failed"):
+            await plane.generate(pb.GenerateRequest(prompt="a cat"))
+        assert generator.admitted == 0
+        backend.fail = False
+        for i in range(3):  # more requests than places: none was leaked
+            assert (await plane.generate(pb.GenerateRequest(prompt=f"a cat {i}"))).images
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("where", ["prompt moderation", "waiting for the device", "generating"])
+def test_a_cancelled_request_gives_its_place_back(plane_and_parts, where):
+    plane, backend, generator, text = plane_and_parts
+    start = waiting()
+
+    async def main():
+        ahead = None
+        if where == "prompt moderation":
+            text.gate = threading.Event()
+        elif where == "waiting for the device":  # another request holds the device
+            ahead = asyncio.ensure_future(plane.generate(pb.GenerateRequest(prompt="a dog")))
+            await until(lambda: backend.calls == 1, "started the request ahead")
+        task = asyncio.ensure_future(plane.generate(pb.GenerateRequest(prompt="a cat")))
+        if where == "prompt moderation":
+            await until(lambda: text.moderated == 1, "moderated the prompt")
+        elif where == "waiting for the device":
+            await until(lambda: waiting() == start + 1, "queued the request")
+        else:
+            await until(lambda: backend.calls == 1, "started generating")
+        assert generator.admitted == (2 if ahead else 1)
+        task.cancel()  # the client went away
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        if where == "generating":
+            await until(lambda: generator.admitted == 0, "gave the place back")  # after the backend stopped
+        assert generator.admitted == (1 if ahead else 0) and waiting() == start
+        if text.gate is not None:
+            text.gate.set()
+        backend.release.set()
+        if ahead is not None:
+            await ahead
+        assert generator.admitted == 0 and waiting() == start
 
     asyncio.run(main())
