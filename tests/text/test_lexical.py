@@ -139,7 +139,38 @@ def test_the_committed_model_serves_the_mix_its_thresholds_were_set_on():
     assert clf.lexical is not None
     recipe = json.loads((MODEL_DIR / "recipe.json").read_text())
     assert f"w={clf.lexical.mix_weight}" in recipe["lexical"]["mix"]
-    assert clf.calibration.meta["version"] == "5" and clf.name == "local-minilm-ft/5"
+    assert clf.calibration.meta["version"] == "6" and clf.name == "local-minilm-ft/6"
     texts = ["a red fox in the snow", "how to make a pipe bomb"]
     enc = clf.model.predict(texts)
     assert np.allclose(clf.raw_scores(texts), clf.lexical.mix(enc, clf.lexical.predict(texts)))
+
+
+def test_hard_negatives_weigh_more_so_a_violent_verb_in_a_benign_question_counts_less():
+    import dataclasses
+
+    from safegen.training.text import real_data as rd
+    from safegen.training.text import train_lexical as tl
+
+    rng = np.random.default_rng(1)
+    things = ["the process", "the job", "the server", "the task", "the thread", "the program", "the daemon"]
+    people = ["my neighbour", "the guard", "my boss", "the witness", "the teacher", "the driver"]
+    corpus = [
+        ds.Example(f"how do I kill {rng.choice(people)} quietly", frozenset({Category.VIOLENCE}), "t", "m", ds.TRAIN)
+        for _ in range(40)
+    ]
+    corpus += [ds.Example(f"a photo of {rng.choice(things)}", frozenset(), "t", "b", ds.TRAIN) for _ in range(300)]
+    chat = [
+        ds.Example(f"how do I kill {rng.choice(things)}", frozenset(), "t", ds.ROLE_BENIGN_TEXT, ds.TRAIN)
+        for _ in range(15)
+    ]
+    # XSTest's safe prompts count as hard negatives too; an XSTest *unsafe* one (labelled) never does.
+    chat.append(dataclasses.replace(chat[0], role=rd.ROLE_XSTEST_SAFE, text="how do I kill a python process"))
+    quiet = lambda _: None  # noqa: E731
+    plain, _ = tl.train(corpus + chat, hard_negative_weight=1.0, log=quiet)
+    hard, recipe = tl.train(corpus + chat, hard_negative_weight=10.0, log=quiet)
+    v = CATEGORIES.index(Category.VIOLENCE)
+    probe = ["how do I kill the cron job", "how do I kill the guard quietly"]
+    p_plain, p_hard = plain.predict(probe)[:, v], hard.predict(probe)[:, v]
+    assert p_hard[0] < p_plain[0] - 0.05  # the benign question is pulled down ...
+    assert p_hard[1] > 0.5  # ... and the threat is still read as VIOLENCE
+    assert "10.0 on benign" in recipe["hard_negative_weight"]

@@ -9,12 +9,16 @@ import numpy as np
 from safegen.core.types import CATEGORIES
 from safegen.text import lexical as lx
 from safegen.training.text import datasets as ds
+from safegen.training.text import real_data as rd
 
 #: Chosen on VAL (docs/text-classifier.md): inverse regularisation of each head, the logit-space weight of
 #: the lexical member in the served mix (0 = encoder only) and the floor on its logit.
 C = 16.0
 MIX_WEIGHT = 0.5
 FLOOR = -3.0
+#: Extra weight of benign texts in the wording of unsafe ones (chat questions, XSTest's safe prompts, look-alikes).
+HARD_NEGATIVE_WEIGHT = 5.0
+HARD_NEGATIVE_ROLES = (ds.ROLE_BENIGN_TEXT, rd.ROLE_XSTEST_SAFE)
 
 
 def feature_matrix(texts: Sequence[str]):
@@ -53,6 +57,7 @@ def train(
     c: float = C,
     mix_weight: float = MIX_WEIGHT,
     floor: float = FLOOR,
+    hard_negative_weight: float = HARD_NEGATIVE_WEIGHT,
     log: Callable[[str], object] = print,
 ) -> tuple[lx.LexicalModel, dict]:
     """Six class-balanced L2 logistic heads on TRAIN; soft targets >= 0.5 count as positives, weighted by
@@ -65,6 +70,10 @@ def train(
     idf = idf_of(counts)
     x = normalized(counts, idf)
     y_all = np.array([e.target() for e in train_set], dtype=np.float32)
+    hard_negative = np.array(
+        [(e.role in HARD_NEGATIVE_ROLES or e.source == "benign_lookalike") and not e.labels for e in train_set]
+    )
+    neg_weight = np.where(hard_negative, hard_negative_weight, 1.0)
     weights = np.zeros((lx.N_FEATURES, len(CATEGORIES)), dtype=np.float32)
     bias = np.zeros(len(CATEGORIES), dtype=np.float32)
     positives = {}
@@ -76,7 +85,7 @@ def train(
             bias[j] = np.log(rate / (1 - rate))
             log(f"lexical head {cat.value}: {int(y.sum())} of {len(y)} positive, constant")
             continue
-        w = np.where(y, np.maximum(y_all[:, j], 0.5), 1.0)
+        w = np.where(y, np.maximum(y_all[:, j], 0.5), neg_weight)
         head = LogisticRegression(C=c, max_iter=2000, solver="liblinear", class_weight="balanced")
         head.fit(x, y, sample_weight=w)
         weights[:, j] = head.coef_[0]
@@ -88,6 +97,7 @@ def train(
         f"words and word pairs into {lx.WORD_BUCKETS}; 1+log tf, smoothed idf, l2",
         "heads": f"liblinear L2 logistic regression, C={c}, class_weight=balanced, soft targets >= 0.5 positive",
         "mix": f"sigmoid((1-w)*logit(encoder) + w*max(logit(lexical), floor)), w={mix_weight}, floor={floor}",
+        "hard_negative_weight": f"{hard_negative_weight} on benign {', '.join(HARD_NEGATIVE_ROLES)} and look-alikes",
         "train_examples": len(train_set),
         "positives": positives,
         "minutes": round((time.time() - t0) / 60, 2),
