@@ -139,7 +139,7 @@ def test_the_committed_model_serves_the_mix_its_thresholds_were_set_on():
     assert clf.lexical is not None
     recipe = json.loads((MODEL_DIR / "recipe.json").read_text())
     assert f"w={clf.lexical.mix_weight}" in recipe["lexical"]["mix"]
-    assert clf.calibration.meta["version"] == "6" and clf.name == "local-minilm-ft/6"
+    assert clf.calibration.meta["version"] == "5" and clf.name == "local-minilm-ft/5"
     texts = ["a red fox in the snow", "how to make a pipe bomb"]
     enc = clf.model.predict(texts)
     assert np.allclose(clf.raw_scores(texts), clf.lexical.mix(enc, clf.lexical.predict(texts)))

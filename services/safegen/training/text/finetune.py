@@ -297,6 +297,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help="logit weight of the n-gram member in the served mix (default: train_lexical.MIX_WEIGHT; 0 = none)",
     )
+    p.add_argument(
+        "--lexical-hard-negatives",
+        type=float,
+        default=None,
+        help="loss weight of benign chat texts, XSTest's safe prompts, look-alikes and non-English benign prompts in "
+        "the n-gram member (default: train_lexical.HARD_NEGATIVE_WEIGHT)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=float, default=2.0)
     p.add_argument("--lr", type=float, default=5e-5)
@@ -323,6 +330,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     mix = train_lexical.MIX_WEIGHT if a.lexical_mix is None else a.lexical_mix
     if not 0.0 <= mix <= 1.0:
         p.error(f"--lexical-mix {mix} must be within [0, 1]")
+    hard_negatives = (
+        train_lexical.HARD_NEGATIVE_WEIGHT if a.lexical_hard_negatives is None else a.lexical_hard_negatives
+    )
+    if not hard_negatives > 0:
+        p.error(f"--lexical-hard-negatives {hard_negatives} must be above 0")
     if a.stage2:
         a.init_from, a.lr, a.max_minutes = a.stage2, STAGE2["lr"], STAGE2["max_minutes"]
         TRAIN_CAP.update(STAGE2["caps"])
@@ -344,7 +356,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for folder in (a.out, a.checkpoint):  # the torch reference runtime serves the same mix
         (folder / LEXICAL_FILE).unlink(missing_ok=True)
     if mix > 0:
-        lexical, recipe["lexical"] = train_lexical.train(examples, mix_weight=mix, log=log)
+        lexical, recipe["lexical"] = train_lexical.train(
+            examples, mix_weight=mix, hard_negative_weight=hard_negatives, log=log
+        )
         lexical.save(a.out)
         lexical.save(a.checkpoint)
     cal = pm.calibrate_folder(a.out, examples, {"recipe": recipe}, log=log)

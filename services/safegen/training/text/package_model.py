@@ -223,7 +223,7 @@ def calibrate_folder(folder: Path, examples: Sequence[ds.Example], recipe: dict,
     scores = clf.raw_scores([e.text for e in val])
     log(f"scored {len(val)} validation texts in {time.time() - t0:.0f}s")
     cal = calibrate(scores, val)
-    cal.meta = {"version": "6", "max_tokens": MAX_TOKENS, "runtime": "onnx-int8", **recipe, "calibration": cal.meta}
+    cal.meta = {"version": "5", "max_tokens": MAX_TOKENS, "runtime": "onnx-int8", **recipe, "calibration": cal.meta}
     cal.save(folder)
     log(json.dumps({c.value: t for c, t in cal.thresholds.items()}))
     return cal

@@ -16,9 +16,12 @@ from safegen.training.text import real_data as rd
 C = 16.0
 MIX_WEIGHT = 0.5
 FLOOR = -3.0
-#: Extra weight of benign texts in the wording of unsafe ones (chat questions, XSTest's safe prompts, look-alikes).
-HARD_NEGATIVE_WEIGHT = 5.0
+#: Extra weight of benign texts in the wording of unsafe ones (chat questions, XSTest's safe prompts, look-alikes)
+HARD_NEGATIVE_WEIGHT = 1.0
 HARD_NEGATIVE_ROLES = (ds.ROLE_BENIGN_TEXT, rd.ROLE_XSTEST_SAFE)
+#: ... and benign prompts in other languages, whose character n-grams are rare in the English corpora: without
+#: the weight, French alone read as PROMPT_ATTACK to the member (the jailbreak sets hold most non-English text).
+HARD_NEGATIVE_SOURCES = ("benign_lookalike", "multilingual_benign", "multilingual_templates")
 
 
 def feature_matrix(texts: Sequence[str]):
@@ -71,7 +74,7 @@ def train(
     x = normalized(counts, idf)
     y_all = np.array([e.target() for e in train_set], dtype=np.float32)
     hard_negative = np.array(
-        [(e.role in HARD_NEGATIVE_ROLES or e.source == "benign_lookalike") and not e.labels for e in train_set]
+        [(e.role in HARD_NEGATIVE_ROLES or e.source in HARD_NEGATIVE_SOURCES) and not e.labels for e in train_set]
     )
     neg_weight = np.where(hard_negative, hard_negative_weight, 1.0)
     weights = np.zeros((lx.N_FEATURES, len(CATEGORIES)), dtype=np.float32)
@@ -97,7 +100,7 @@ def train(
         f"words and word pairs into {lx.WORD_BUCKETS}; 1+log tf, smoothed idf, l2",
         "heads": f"liblinear L2 logistic regression, C={c}, class_weight=balanced, soft targets >= 0.5 positive",
         "mix": f"sigmoid((1-w)*logit(encoder) + w*max(logit(lexical), floor)), w={mix_weight}, floor={floor}",
-        "hard_negative_weight": f"{hard_negative_weight} on benign {', '.join(HARD_NEGATIVE_ROLES)} and look-alikes",
+        "hard_negative_weight": f"{hard_negative_weight} on benign {', '.join(HARD_NEGATIVE_ROLES + HARD_NEGATIVE_SOURCES)}",
         "train_examples": len(train_set),
         "positives": positives,
         "minutes": round((time.time() - t0) / 60, 2),
