@@ -64,7 +64,7 @@ def main() -> int:
     ap.add_argument("--per-text", type=int, default=2, help="renderings of each phrase")
     ap.add_argument("--detectors", default="")
     ap.add_argument("--guardrail", default="")
-    ap.add_argument("--text-min-confidence", default="LOW", help="SAFEGEN_IMAGE_TEXT_MIN_CONFIDENCE to apply")
+    ap.add_argument("--text-min-confidence", default="MEDIUM", help="SAFEGEN_IMAGE_TEXT_MIN_CONFIDENCE to apply")
     ap.add_argument("--json", default="")
     args = ap.parse_args()
 

