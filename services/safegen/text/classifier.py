@@ -208,10 +208,11 @@ class LocalClassifier:
         """[n, 6] scores in [0, 1], columns in CATEGORIES order."""
         if not texts:
             return np.zeros((0, len(CATEGORIES)), dtype=np.float32)
-        encoder = self.model.predict(list(texts))
+        batch = list(texts)
+        encoder = self.model.predict(batch)
         if self.lexical is None:
             return encoder
-        return self.lexical.mix(encoder, self.lexical.predict(list(texts)))
+        return self.lexical.mix(encoder, self.lexical.predict(batch))
 
     def score(self, texts: list[str]) -> list[dict[Category, CategoryScore]]:
         out = []
